@@ -1,0 +1,1 @@
+"""Dialogue engine: takes an ``InboundMessage``, returns ``OutboundMessage``s. Never imports channels."""

@@ -1,0 +1,61 @@
+"""The engine's input and output shapes, independent of any channel."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A choice shown to the customer. ``payload`` is the text sent back when it is pressed
+    (channels without buttons render the choices as a numbered list, see ``OutboundMessage.as_text``)."""
+
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A customer's message, already stored, as the engine sees it.
+
+    ``received_at`` is timezone-aware UTC; ``source_id`` is the provider's message id.
+    """
+
+    tenant_id: uuid.UUID
+    company_id: uuid.UUID
+    conversation_id: uuid.UUID
+    contact_id: uuid.UUID
+    channel: str
+    text: str
+    received_at: datetime
+    source_id: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A reply: text with optional buttons, an optional link and an optional image URL."""
+
+    text: str
+    buttons: tuple[Button, ...] = field(default_factory=tuple)
+    url: str | None = None
+    image_url: str | None = None
+
+    def as_payload(self) -> dict[str, object]:
+        """JSON-ready form stored in ``Message.payload`` and returned by the web chat API."""
+        return {
+            "buttons": [{"title": b.title, "payload": b.payload} for b in self.buttons],
+            "url": self.url,
+            "image_url": self.image_url,
+        }
+
+    def as_text(self) -> str:
+        """Plain-text fallback: the text, the link and the choices as a numbered list."""
+        parts = [self.text]
+        if self.url and self.url not in self.text:
+            parts.append(self.url)
+        if self.buttons:
+            parts.append("\n".join(f"{i}. {b.title}" for i, b in enumerate(self.buttons, 1)))
+        return "\n".join(parts)

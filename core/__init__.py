@@ -1,0 +1,1 @@
+"""Core layer: settings, database, models, tenancy and security. Imports nothing above it."""

@@ -1,0 +1,49 @@
+"""The one settings class of the engine, read from ``CHATCOMMERCE_*`` environment variables.
+
+Every field is documented in ``.env.example``. Settings are built in the app's lifespan or the CLI
+command, never at import time.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./data/chatcommerce.db"
+
+
+class Settings(BaseSettings):
+    """Engine settings.
+
+    ``database_url`` is an SQLAlchemy async URL: ``sqlite+aiosqlite:///path`` (embedded default) or
+    ``postgresql+asyncpg://user:pass@host:5432/db``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CHATCOMMERCE_", env_file=".env", extra="ignore")
+
+    database_url: str = DEFAULT_SQLITE_URL
+    admin_token: SecretStr | None = Field(
+        default=None, description="Platform admin bearer token for /api/v1; unset means the admin API is closed."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key material for encrypting secrets at rest; unset uses a key file under data/ (dev only).",
+    )
+    public_base_url: str = "http://127.0.0.1:8000"
+    demo_mode: bool = Field(default=False, description="Shows a test 'Pay' button on manual payment pages.")
+    log_level: str = "INFO"
+    log_json: bool = False
+    payment_link_ttl_minutes: int = 24 * 60
+    data_dir: Path = Path("./data")
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Build settings from the environment; keyword overrides win (used by the CLI and tests)."""
+    return Settings(**overrides)  # type: ignore[arg-type]
