@@ -5,6 +5,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import Company, Conversation
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +64,16 @@ class OutboundMessage:
         if self.buttons:
             parts.append("\n".join(f"{i}. {b.title}" for i, b in enumerate(self.buttons, 1)))
         return "\n".join(parts)
+
+
+class Responder(Protocol):
+    """What the pipeline calls: the dialogue engine (``bot.engine.DialogueEngine``) or a test double.
+
+    ``respond`` runs inside the caller's transaction: it may read the knowledge base, change the
+    conversation's ``state`` and create carts, orders and payment links, and returns the replies
+    (the caller stores and delivers them).
+    """
+
+    async def respond(
+        self, session: AsyncSession, *, inbound: InboundMessage, conversation: Conversation, company: Company
+    ) -> list[OutboundMessage]: ...

@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI) and CLI (typer). Nothing imports this package."""

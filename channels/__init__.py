@@ -1,0 +1,1 @@
+"""Channels: the ``Channel`` adapter interface, its registry, adapters and the inbound pipeline."""

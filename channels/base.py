@@ -1,0 +1,85 @@
+"""The ``Channel`` interface every adapter implements (after Rasa's input/output channels and aiogram).
+
+An adapter writes ``verify``, ``parse`` and ``send_text``; the base class gives richer sends that fall
+back to text. Adapters never touch the database: the pipeline stores and loads, the adapter speaks
+the provider's wire protocol.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from bot.messages import OutboundMessage
+
+
+@dataclass(frozen=True, slots=True)
+class RawRequest:
+    """A provider's HTTP delivery as received: lower-cased header names and the raw body bytes
+    (signatures are computed over the raw body)."""
+
+    headers: Mapping[str, str]
+    body: bytes
+    query: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedInbound:
+    """One customer message parsed from a delivery.
+
+    ``contact_source_id`` identifies the customer in this inbox (chat id, e-mail address, web id);
+    ``source_id`` is the provider's message id used to drop duplicate deliveries; ``received_at``
+    is timezone-aware UTC.
+    """
+
+    contact_source_id: str
+    text: str
+    received_at: datetime
+    source_id: str | None = None
+    contact_name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+class SignatureError(Exception):
+    """A delivery whose signature or secret does not match; it must be refused and nothing stored."""
+
+
+class Channel(ABC):
+    """Base class of channel adapters.
+
+    ``kind`` is the registry key (``Inbox.kind``). ``credentials`` are the inbox's decrypted secrets
+    and ``settings`` its plain settings; construct with keywords only.
+    """
+
+    kind: ClassVar[str]
+    supports_buttons: ClassVar[bool] = False
+
+    def __init__(self, *, credentials: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None):
+        self.credentials = dict(credentials or {})
+        self.settings = dict(settings or {})
+
+    @abstractmethod
+    async def verify(self, request: RawRequest) -> None:
+        """Check a delivery's authenticity; raise ``SignatureError`` to refuse it."""
+
+    @abstractmethod
+    def parse(self, request: RawRequest) -> list[ParsedInbound]:
+        """Turn a verified delivery into customer messages (empty for events that carry none).
+        Raise ``ValueError`` for a malformed body."""
+
+    @abstractmethod
+    async def send_text(self, *, to: str, text: str) -> str | None:
+        """Send plain text to contact ``to``; return the provider's message id when it gives one."""
+
+    async def send(self, *, to: str, message: OutboundMessage) -> str | None:
+        """Send a reply with buttons, link and image; adapters that support more override this,
+        others get the plain-text fallback (choices as a numbered list)."""
+        return await self.send_text(to=to, text=message.as_text())
+
+    async def aclose(self) -> None:
+        """Release network resources held by the adapter (none by default)."""
+        return None

@@ -1,0 +1,1 @@
+"""Commerce: carts, orders, payments (customer → business) and payment providers."""

@@ -1,0 +1,103 @@
+"""Orders: checkout freezes a cart into an ``Order`` with snapshot lines."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commerce.cart import priced_lines
+from commerce.errors import EmptyCart, OutOfStock
+from core.models import Cart, Company, Conversation, KnowledgeItem, Order, OrderLine
+from core.tenancy import TenantScope
+
+
+async def checkout(
+    session: AsyncSession,
+    *,
+    cart: Cart,
+    conversation: Conversation,
+    company: Company,
+    customer_name: str | None,
+    delivery_address: str | None,
+    phone: str | None = None,
+) -> Order:
+    """Freeze ``cart`` into an order: lines copy name, variant, quantity and the unit price read from the
+    knowledge base now (minor units, company currency). The cart becomes ``checked_out``; the order is
+    ``pending_payment`` / ``no_payment_link`` with a per-company ``number`` (1001, 1002...).
+
+    Raises ``EmptyCart``, ``OutOfStock`` (stock changed since the item was added) and ``PriceMissing``.
+    """
+    lines = await priced_lines(session, cart)
+    if not lines:
+        raise EmptyCart()
+    scope = TenantScope(company.tenant_id)
+    # Re-check tracked stock at checkout time and reserve it.
+    for pl in lines:
+        item = (await session.execute(scope.select(KnowledgeItem, KnowledgeItem.id == pl.item_id))).scalar_one()
+        variant = next((v for v in item.variants if v.id == pl.variant_id), None)
+        holder = variant if variant is not None else item
+        if holder.stock is not None:
+            if holder.stock < pl.quantity:
+                raise OutOfStock(pl.name, pl.variant, max(holder.stock, 0))
+            holder.stock -= pl.quantity
+    last = (await session.execute(select(func.max(Order.number)).where(Order.company_id == company.id))).scalar_one()
+    order = Order(
+        tenant_id=company.tenant_id,
+        company_id=company.id,
+        conversation_id=conversation.id,
+        contact_id=conversation.contact_id,
+        number=(last or 1000) + 1,
+        status="pending_payment",
+        payment_status="no_payment_link",
+        total_minor=sum(pl.total_minor for pl in lines),
+        currency=company.currency,
+        customer_name=customer_name,
+        delivery_address=delivery_address,
+        phone=phone,
+    )
+    order.lines = [
+        OrderLine(tenant_id=company.tenant_id, item_id=pl.item_id, variant_id=pl.variant_id, sku=pl.sku,
+                  name=pl.name, variant=pl.variant, quantity=pl.quantity, unit_price_minor=pl.unit_price_minor,
+                  position=i)
+        for i, pl in enumerate(lines)
+    ]
+    session.add(order)
+    cart.status = "checked_out"
+    await session.flush()
+    return order
+
+
+async def list_orders(session: AsyncSession, *, scope: TenantScope, company_id: uuid.UUID) -> list[Order]:
+    """The company's orders, newest first."""
+    stmt = scope.select(Order, Order.company_id == company_id).order_by(Order.number.desc())
+    return list((await session.execute(stmt)).scalars())
+
+
+def order_as_dict(order: Order) -> dict[str, object]:
+    """JSON shape of an order used by the API and the CLI (money in minor units)."""
+    return {
+        "id": str(order.id),
+        "number": order.number,
+        "status": order.status,
+        "payment_status": order.payment_status,
+        "total_minor": order.total_minor,
+        "currency": order.currency,
+        "customer_name": order.customer_name,
+        "delivery_address": order.delivery_address,
+        "phone": order.phone,
+        "created_at": order.created_at.isoformat(),
+        "paid_at": order.paid_at.isoformat() if order.paid_at else None,
+        "lines": [
+            {
+                "name": ln.name,
+                "variant": ln.variant,
+                "sku": ln.sku,
+                "quantity": ln.quantity,
+                "unit_price_minor": ln.unit_price_minor,
+                "total_minor": ln.line_total_minor,
+            }
+            for ln in order.lines
+        ],
+    }

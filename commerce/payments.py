@@ -1,0 +1,149 @@
+"""Payments for orders (customer → business). ``mark_paid`` is the single path by which an order
+becomes paid: the manual page, a manager, and payment webhooks all call it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commerce.notifications import payment_confirmation
+from commerce.providers import ProviderRegistry
+from core.conversations import append_message
+from core.models import Company, Conversation, Message, Order, Payment
+from core.security import new_token
+from core.timeutil import utcnow
+
+PAID_METHODS = ("test", "cash", "bank_transfer", "card", "other")
+
+
+class PaymentStateError(Exception):
+    """The payment is in a state that does not allow the requested change."""
+
+
+async def issue_payment_link(
+    session: AsyncSession,
+    *,
+    order: Order,
+    company: Company,
+    providers: ProviderRegistry,
+    ttl: timedelta = timedelta(hours=24),
+) -> Payment:
+    """Create a payment link for ``order`` with the company's provider and set the order's
+    ``payment_status`` to ``payment_link_sent``. An order with a live link gets the same one back.
+
+    Raises ``KeyError`` for an unknown provider, ``PaymentStateError`` for a paid order, and whatever the
+    provider raises (``commerce.errors.PaymentUnavailable``).
+    """
+    if order.payment_status == "paid":
+        raise PaymentStateError(f"order #{order.number} is already paid")
+    now = utcnow()
+    current = (
+        await session.execute(
+            select(Payment)
+            .where(Payment.tenant_id == order.tenant_id, Payment.order_id == order.id,
+                   Payment.status == "payment_link_sent")
+            .order_by(Payment.created_at.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if current is not None and (current.expires_at is None or current.expires_at > now):
+        return current
+    attempts = (
+        await session.execute(select(func.count()).where(Payment.order_id == order.id))
+    ).scalar_one()
+    provider = providers.get(company.payment_provider)
+    token = new_token()
+    expires_at = now + ttl
+    link = await provider.create_link(company=company, order=order, token=token, attempt=attempts + 1,
+                                      expires_at=expires_at)
+    payment = Payment(
+        tenant_id=order.tenant_id, order_id=order.id, provider=provider.name, status="payment_link_sent",
+        amount_minor=order.total_minor, currency=order.currency, token=token, checkout_url=link.checkout_url,
+        provider_ref=link.provider_ref, expires_at=link.expires_at or expires_at,
+    )
+    session.add(payment)
+    order.payment_status = "payment_link_sent"
+    await session.flush()
+    return payment
+
+
+async def payment_by_token(session: AsyncSession, token: str) -> Payment | None:
+    """The payment addressed by a payment page token (the token is the secret; no tenant needed)."""
+    if not token:
+        return None
+    return (await session.execute(select(Payment).where(Payment.token == token))).scalar_one_or_none()
+
+
+async def latest_payment(session: AsyncSession, order: Order) -> Payment | None:
+    """The order's most recent payment attempt, if any."""
+    return (
+        await session.execute(
+            select(Payment).where(Payment.tenant_id == order.tenant_id, Payment.order_id == order.id)
+            .order_by(Payment.created_at.desc()).limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def mark_paid(
+    session: AsyncSession,
+    *,
+    order: Order,
+    method: str,
+    payment: Payment | None = None,
+    provider_ref: str | None = None,
+    paid_at: datetime | None = None,
+) -> bool:
+    """Record that ``order`` is paid and tell the customer in the order's conversation.
+
+    ``method`` is one of ``PAID_METHODS``. Uses ``payment`` or the latest attempt (a manager marking an
+    order without a link creates a manual payment). Idempotent: returns ``False`` and changes nothing
+    when the order is already paid, ``True`` when it was marked now. The confirmation is an outbound
+    ``Message`` with status ``pending`` (delivered by the channel layer). Raises ``PaymentStateError``
+    for a refunded order and ``ValueError`` for an unknown method.
+    """
+    if method not in PAID_METHODS:
+        raise ValueError(f"payment method must be one of {', '.join(PAID_METHODS)}, not {method!r}")
+    if order.payment_status == "paid":
+        return False
+    if order.payment_status == "refunded":
+        raise PaymentStateError(f"order #{order.number} was refunded")
+    when = paid_at or utcnow()
+    payment = payment or await latest_payment(session, order)
+    if payment is None:
+        payment = Payment(tenant_id=order.tenant_id, order_id=order.id, provider="manual", status="paid",
+                          amount_minor=order.total_minor, currency=order.currency, token=new_token())
+        session.add(payment)
+    payment.status = "paid"
+    payment.method = method
+    payment.paid_at = when
+    if provider_ref:
+        payment.provider_ref = provider_ref
+    order.payment_status = "paid"
+    order.status = "paid"
+    order.paid_at = when
+    await session.flush()
+    await _notify_paid(session, order)
+    return True
+
+
+async def _notify_paid(session: AsyncSession, order: Order) -> Message | None:
+    if order.conversation_id is None:
+        return None
+    conversation = await session.get(Conversation, order.conversation_id)
+    if conversation is None or conversation.tenant_id != order.tenant_id:
+        return None
+    company = await session.get(Company, order.company_id)
+    language = conversation.language or (company.language if company else "en")
+    return await append_message(
+        session, conversation=conversation, direction="out", sender="system",
+        text=payment_confirmation(order, language=language),
+        payload={"buttons": [], "url": None, "image_url": None, "event": "order.paid", "order_id": str(order.id)},
+    )
+
+
+async def order_by_id(session: AsyncSession, order_id: object) -> Order | None:
+    """Load an order by id regardless of tenant — only for callers that already authorised it
+    (platform admin CLI); tenant code uses ``TenantScope.get``."""
+    return await session.get(Order, order_id)
