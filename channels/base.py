@@ -80,6 +80,19 @@ class Channel(ABC):
         others get the plain-text fallback (choices as a numbered list)."""
         return await self.send_text(to=to, text=message.as_text())
 
+    async def connect(self, *, webhook_url: str) -> dict[str, Any]:
+        """Register this inbox with the provider (set a webhook, start a session). Returns details to
+        show the owner (e.g. a QR code to scan). Channels with nothing to register return ``{}``."""
+        return {}
+
+    async def disconnect(self) -> None:
+        """Undo ``connect`` (delete the webhook, log out). No-op by default."""
+        return None
+
+    async def status(self) -> dict[str, Any]:
+        """Provider-side health of the inbox, e.g. ``{"status": "WORKING"}``; ``{}`` when unknown."""
+        return {}
+
     async def aclose(self) -> None:
         """Release network resources held by the adapter (none by default)."""
         return None
