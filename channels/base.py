@@ -57,6 +57,9 @@ class Channel(ABC):
 
     kind: ClassVar[str]
     supports_buttons: ClassVar[bool] = False
+    # Messages from one contact within this many seconds are answered together (Inbox.settings
+    # "buffer_seconds" overrides it). Messengers deliver bursts; the web chat waits for each answer.
+    default_buffer_seconds: ClassVar[float] = 0.0
 
     def __init__(self, *, credentials: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None):
         self.credentials = dict(credentials or {})

@@ -1,17 +1,32 @@
-"""The inbound pipeline: store the customer's message (once), ask the bot, store and deliver replies.
+"""The inbound pipeline: store the customer's message (once), answer it, store and deliver replies.
 
-Every inbound message is stored before it is answered; ``(inbox_id, direction, source_id)`` is unique
-so a redelivered webhook is a no-op. Replies are stored as pending outbound messages (the outbox)
-and then delivered through the inbox's ``Channel``; bot-initiated messages (payment confirmations)
-take the same outbound path via ``deliver_pending``.
+Guarantees (all channels):
+
+* Every inbound message is stored before it is acknowledged. ``(inbox_id, direction, source_id)`` is
+  unique, and the insert is the claim: a redelivered webhook or a re-read e-mail is a no-op even when
+  two deliveries race.
+* Messages a contact sends within the inbox's buffer window (``Inbox.settings["buffer_seconds"]``,
+  default from the channel class: 0 for web chat, 3 s for messengers) are answered once, together.
+* A conversation's messages are processed one at a time and in order (an in-process lock plus a row
+  lock on the conversation for PostgreSQL); different conversations run in parallel.
+* Replies are stored as pending outbound messages (the outbox) in the same transaction that marks the
+  inbound ones processed, then delivered. A message is claimed (``sending``) and committed before the
+  provider is called, so a send the provider accepted is never repeated; a failed send is marked
+  ``failed`` and the conversation is flagged for a manager (``status = "pending"``).
+* A process killed mid-way loses nothing: ``recover()`` answers stored-but-unprocessed messages and
+  delivers pending replies once.
+* Bot-initiated messages (payment confirmations) take the same outbound path (``deliver_pending``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import structlog
 from sqlalchemy import select
@@ -26,6 +41,10 @@ from core.models import Company, Contact, ContactInbox, Conversation, Inbox, Mes
 from core.timeutil import utcnow
 
 log = structlog.get_logger(__name__)
+
+# Inbound message statuses: stored and waiting for an answer / answered (or deliberately not answered).
+RECEIVED = "received"
+PROCESSED = "processed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,17 +66,343 @@ class Reply:
         return cls(message_id=message.id, text=message.text, buttons=list(payload.get("buttons") or []),
                    url=payload.get("url"), image_url=payload.get("image_url"))
 
+    def as_outbound(self) -> OutboundMessage:
+        return OutboundMessage(
+            text=self.text, url=self.url, image_url=self.image_url,
+            buttons=tuple(Button(title=b.get("title", ""), payload=b.get("payload") or b.get("title", ""))
+                          for b in self.buttons),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ReceiveResult:
     """Outcome of one inbound message: ``duplicate`` when it had been received before (nothing was
-    done), ``handoff`` when a manager owns the conversation (stored, not answered)."""
+    done), ``handoff`` when a manager owns the conversation (stored, not answered), ``buffered`` when
+    the answer waits for the inbox's buffer window (it is delivered through the channel later)."""
 
     conversation_id: uuid.UUID | None
     message_id: uuid.UUID | None
     duplicate: bool = False
     handoff: bool = False
+    buffered: bool = False
     replies: list[Reply] = field(default_factory=list)
+
+
+def merge_replies(batches: list[list[OutboundMessage]]) -> list[OutboundMessage]:
+    """Fold the replies to a burst of messages into one answer: texts joined by a blank line (each
+    text once), the last link, image and buttons win. A single message's replies are kept as they are."""
+    if len(batches) == 1:
+        return batches[0]
+    flat = [m for batch in batches for m in batch]
+    if not flat:
+        return []
+    texts: list[str] = []
+    for m in flat:
+        if m.text and m.text not in texts:
+            texts.append(m.text)
+    url = next((m.url for m in reversed(flat) if m.url), None)
+    image = next((m.image_url for m in reversed(flat) if m.image_url), None)
+    buttons = next((m.buttons for m in reversed(flat) if m.buttons), ())
+    return [OutboundMessage(text="\n\n".join(texts), buttons=buttons, url=url, image_url=image)]
+
+
+class ChannelFactory:
+    """Builds the adapter instance for an inbox, decrypting its credentials with ``decrypt``
+    (``core.security.SecretBox.decrypt``); credentials are a JSON object once decrypted."""
+
+    def __init__(self, *, channels: ChannelRegistry, decrypt: Callable[[str], str] | None = None) -> None:
+        self._channels = channels
+        self._decrypt = decrypt
+
+    def channel_class(self, inbox: Inbox) -> type[Channel]:
+        return self._channels.get(inbox.kind)
+
+    def build(self, inbox: Inbox) -> Channel:
+        cls = self._channels.get(inbox.kind)
+        credentials: dict[str, object] = {}
+        if inbox.credentials:
+            if self._decrypt is None:
+                raise RuntimeError(f"inbox {inbox.id} has credentials but no decryptor is configured")
+            credentials = json.loads(self._decrypt(inbox.credentials))
+        return cls(credentials=credentials, settings=inbox.settings or {})
+
+
+class _ConversationLocks:
+    """One ``asyncio.Lock`` per conversation, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[uuid.UUID, asyncio.Lock] = {}
+        self._users: dict[uuid.UUID, int] = {}
+
+    @asynccontextmanager
+    async def acquire(self, key: uuid.UUID) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if self._users[key] == 0:
+                del self._users[key], self._locks[key]
+
+
+class Pipeline:
+    """Receives parsed messages for an inbox and answers them with the dialogue engine.
+
+    One instance per process (built in the app's lifespan or a CLI command). ``close()`` cancels
+    pending buffer timers; what they would have answered is picked up by ``recover()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        responder: Responder,
+        channels: ChannelRegistry,
+        channel_factory: ChannelFactory | None = None,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._responder = responder
+        self._channels = channels
+        self._factory = channel_factory or ChannelFactory(channels=channels)
+        self._locks = _ConversationLocks()
+        self._timers: dict[uuid.UUID, asyncio.Task[None]] = {}
+
+    # -- inbound ---------------------------------------------------------------------------------
+
+    async def receive(self, *, inbox_id: uuid.UUID, parsed: ParsedInbound) -> ReceiveResult:
+        """Store ``parsed`` in its conversation and answer it.
+
+        With a buffer window of 0 the answer is computed now, delivered and returned in ``replies``;
+        otherwise the message is stored, a timer answers the burst when the window closes and
+        ``buffered`` is set. A message whose ``source_id`` was already received returns
+        ``duplicate=True`` and does nothing. Raises ``LookupError`` for an unknown or inactive inbox.
+        """
+        stored, window = await self.store(inbox_id=inbox_id, parsed=parsed)
+        if stored.duplicate or stored.handoff or stored.conversation_id is None:
+            return stored
+        if window > 0:
+            self._schedule(stored.conversation_id, window)
+            return ReceiveResult(conversation_id=stored.conversation_id, message_id=stored.message_id,
+                                 buffered=True)
+        replies = await self.process(conversation_id=stored.conversation_id)
+        return ReceiveResult(conversation_id=stored.conversation_id, message_id=stored.message_id, replies=replies)
+
+    async def store(self, *, inbox_id: uuid.UUID, parsed: ParsedInbound) -> tuple[ReceiveResult, float]:
+        """Store an inbound message and return it with the inbox's buffer window in seconds.
+
+        This is what a webhook handler does before acknowledging the delivery. The insert of the
+        message claims ``(inbox, source_id)``: a duplicate (also a concurrent one) returns
+        ``duplicate=True``. A conversation owned by a manager stores the message as processed.
+        """
+        for _attempt in range(3):
+            try:
+                return await self._store_once(inbox_id=inbox_id, parsed=parsed)
+            except IntegrityError:
+                # Either a concurrent delivery of the same source_id won the claim (a duplicate), or a
+                # concurrent first message created the same contact: look again.
+                if parsed.source_id and await self._is_stored(inbox_id=inbox_id, source_id=parsed.source_id):
+                    return ReceiveResult(conversation_id=None, message_id=None, duplicate=True), 0.0
+        raise RuntimeError(f"could not store inbound message for inbox {inbox_id} after 3 attempts")
+
+    async def _is_stored(self, *, inbox_id: uuid.UUID, source_id: str) -> bool:
+        async with self._sessionmaker() as session:
+            inbox = await session.get(Inbox, inbox_id)
+            return inbox is not None and await _already_received(session, inbox=inbox, source_id=source_id)
+
+    async def _store_once(self, *, inbox_id: uuid.UUID, parsed: ParsedInbound) -> tuple[ReceiveResult, float]:
+        async with self._sessionmaker() as session, session.begin():
+            inbox = await session.get(Inbox, inbox_id)
+            if inbox is None or not inbox.active:
+                raise LookupError(f"inbox {inbox_id} not found or inactive")
+            window = self._window(inbox)
+            if parsed.source_id and await _already_received(session, inbox=inbox, source_id=parsed.source_id):
+                return ReceiveResult(conversation_id=None, message_id=None, duplicate=True), window
+            contact = await _contact_for(session, inbox=inbox, parsed=parsed)
+            conversation = await _conversation_for(session, inbox=inbox, contact=contact)
+            row = await append_message(
+                session, conversation=conversation, direction="in", sender="contact", text=parsed.text,
+                channel=inbox.kind, source_id=parsed.source_id,
+                payload={"received_at": parsed.received_at.isoformat()},
+                status=PROCESSED if conversation.handoff else RECEIVED,
+            )
+            return ReceiveResult(conversation_id=conversation.id, message_id=row.id,
+                                 handoff=conversation.handoff), window
+
+    def _window(self, inbox: Inbox) -> float:
+        configured = (inbox.settings or {}).get("buffer_seconds")
+        if configured is not None:
+            return max(float(configured), 0.0)
+        cls = self._channels.get(inbox.kind)
+        return float(getattr(cls, "default_buffer_seconds", 0.0))
+
+    def _schedule(self, conversation_id: uuid.UUID, window: float) -> None:
+        """(Re)start the conversation's buffer timer: the burst is answered ``window`` s after its last message."""
+        previous = self._timers.pop(conversation_id, None)
+        if previous is not None and not previous.done():
+            previous.cancel()
+
+        async def _fire() -> None:
+            await asyncio.sleep(window)
+            self._timers.pop(conversation_id, None)
+            try:
+                await self.process(conversation_id=conversation_id)
+            except Exception:  # noqa: BLE001 - logged; recover() retries unprocessed messages
+                log.exception("process_failed", conversation_id=str(conversation_id))
+
+        self._timers[conversation_id] = asyncio.get_running_loop().create_task(_fire())
+
+    async def process(self, *, conversation_id: uuid.UUID) -> list[Reply]:
+        """Answer the conversation's unprocessed inbound messages (in order, as one answer), store
+        the replies and deliver them. Returns the stored replies (empty when there was nothing to do)."""
+        async with self._locks.acquire(conversation_id):
+            replies = await self._process_locked(conversation_id)
+        if replies:
+            await self.deliver_pending(conversation_id=conversation_id)
+        return replies
+
+    async def _process_locked(self, conversation_id: uuid.UUID) -> list[Reply]:
+        async with self._sessionmaker() as session, session.begin():
+            conversation = (
+                await session.execute(
+                    select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+                )
+            ).scalar_one_or_none()
+            if conversation is None:
+                return []
+            pending = list(
+                (
+                    await session.execute(
+                        select(Message)
+                        .where(Message.conversation_id == conversation.id, Message.direction == "in",
+                               Message.status == RECEIVED)
+                        .order_by(Message.seq)
+                    )
+                ).scalars()
+            )
+            if not pending:
+                return []
+            for msg in pending:
+                msg.status = PROCESSED
+            if conversation.handoff:
+                return []
+            company = await session.get(Company, conversation.company_id)
+            contact = await session.get(Contact, conversation.contact_id)
+            assert company is not None and contact is not None
+            batches: list[list[OutboundMessage]] = []
+            for msg in pending:
+                inbound = InboundMessage(
+                    tenant_id=conversation.tenant_id, company_id=company.id, conversation_id=conversation.id,
+                    contact_id=contact.id, channel=msg.channel, text=msg.text, received_at=msg.created_at,
+                    source_id=msg.source_id, phone=contact.phone,
+                )
+                batches.append(await self._responder.respond(
+                    session, inbound=inbound, conversation=conversation, company=company
+                ))
+                if conversation.handoff:
+                    break
+            replies: list[Reply] = []
+            for out in merge_replies(batches):
+                row = await append_message(
+                    session, conversation=conversation, direction="out", sender="bot", text=out.text,
+                    channel=pending[-1].channel, payload=out.as_payload(),
+                )
+                replies.append(Reply.from_message(row))
+            return replies
+
+    # -- outbound --------------------------------------------------------------------------------
+
+    async def deliver_pending(self, *, conversation_id: uuid.UUID | None = None, limit: int = 100) -> int:
+        """Send pending outbound messages (of one conversation, or all) through their inbox's channel,
+        in order. Each message is claimed (``sending``) and committed before the provider is called,
+        then marked ``sent`` (with the provider's id) or ``failed`` (conversation flagged for a
+        manager). Returns how many were sent."""
+        async with self._sessionmaker() as session, session.begin():
+            stmt = select(Message.id).where(Message.direction == "out", Message.status == "pending")
+            if conversation_id is not None:
+                stmt = stmt.where(Message.conversation_id == conversation_id)
+            ids = list((await session.execute(stmt.order_by(Message.created_at, Message.seq).limit(limit))).scalars())
+        sent = 0
+        for message_id in ids:
+            sent += await self._deliver_one(message_id)
+        return sent
+
+    async def _deliver_one(self, message_id: uuid.UUID) -> int:
+        async with self._sessionmaker() as session, session.begin():
+            msg = (
+                await session.execute(select(Message).where(Message.id == message_id).with_for_update())
+            ).scalar_one_or_none()
+            if msg is None or msg.status != "pending":
+                return 0
+            msg.status = "sending"
+            inbox = await session.get(Inbox, msg.inbox_id)
+            conv = await session.get(Conversation, msg.conversation_id)
+            if inbox is None or conv is None:
+                msg.status = "failed"
+                return 0
+            to = (
+                await session.execute(
+                    select(ContactInbox.source_id).where(ContactInbox.inbox_id == inbox.id,
+                                                         ContactInbox.contact_id == conv.contact_id)
+                )
+            ).scalar_one_or_none()
+            reply = Reply.from_message(msg)
+            channel = self._factory.build(inbox)
+        error: str | None = None
+        provider_id: str | None = None
+        try:
+            provider_id = await channel.send(to=to or "", message=reply.as_outbound())
+        except Exception as exc:  # noqa: BLE001 - any provider failure is recorded, not raised
+            error = repr(exc)
+            log.warning("send_failed", message_id=str(message_id), channel=inbox.kind, error=error)
+        finally:
+            await channel.aclose()
+        async with self._sessionmaker() as session, session.begin():
+            msg = await session.get(Message, message_id)
+            conv = await session.get(Conversation, msg.conversation_id) if msg else None
+            if msg is None:
+                return 0
+            if error is None:
+                msg.status = "sent"
+                msg.sent_at = utcnow()
+                if provider_id:
+                    msg.payload = {**(msg.payload or {}), "provider_message_id": provider_id}
+                return 1
+            msg.status = "failed"
+            msg.payload = {**(msg.payload or {}), "error": error[:500]}
+            if conv is not None:
+                conv.status = "pending"
+            return 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def recover(self, *, stale_after: timedelta = timedelta(seconds=0)) -> int:
+        """After a restart: answer every conversation with stored-but-unprocessed inbound messages
+        and deliver pending replies. Returns how many conversations were processed."""
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(Message.conversation_id)
+                .where(Message.direction == "in", Message.status == RECEIVED,
+                       Message.created_at <= utcnow() - stale_after)
+                .distinct()
+            )
+            conversation_ids = [r[0] for r in rows]
+        for cid in conversation_ids:
+            await self.process(conversation_id=cid)
+        await self.deliver_pending()
+        return len(conversation_ids)
+
+    async def drain(self) -> None:
+        """Wait for running buffer timers to fire (tests, graceful shutdown)."""
+        while self._timers:
+            await asyncio.gather(*list(self._timers.values()), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancel buffer timers; their messages stay stored and ``recover()`` answers them."""
+        for task in self._timers.values():
+            task.cancel()
+        self._timers.clear()
 
 
 async def _contact_for(session: AsyncSession, *, inbox: Inbox, parsed: ParsedInbound) -> Contact:
@@ -72,6 +417,8 @@ async def _contact_for(session: AsyncSession, *, inbox: Inbox, parsed: ParsedInb
         assert contact is not None
         if parsed.phone and not contact.phone:
             contact.phone = parsed.phone
+        if parsed.contact_name and not contact.name:
+            contact.name = parsed.contact_name
         return contact
     contact = Contact(tenant_id=inbox.tenant_id, company_id=inbox.company_id, name=parsed.contact_name,
                       phone=parsed.phone, email=parsed.email)
@@ -101,140 +448,9 @@ async def _conversation_for(session: AsyncSession, *, inbox: Inbox, contact: Con
     return conv
 
 
-async def _already_received(session: AsyncSession, *, inbox: Inbox, source_id: str | None) -> bool:
-    if not source_id:
-        return False
+async def _already_received(session: AsyncSession, *, inbox: Inbox, source_id: str) -> bool:
     found = await session.execute(
         select(Message.id).where(Message.inbox_id == inbox.id, Message.direction == "in",
                                  Message.source_id == source_id)
     )
     return found.first() is not None
-
-
-class Pipeline:
-    """Receives parsed messages for an inbox and answers them with the dialogue engine."""
-
-    def __init__(
-        self,
-        *,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        responder: Responder,
-        channels: ChannelRegistry,
-        channel_factory: ChannelFactory | None = None,
-    ) -> None:
-        self._sessionmaker = sessionmaker
-        self._responder = responder
-        self._channels = channels
-        self._factory = channel_factory or ChannelFactory(channels=channels)
-
-    async def receive(self, *, inbox_id: uuid.UUID, parsed: ParsedInbound) -> ReceiveResult:
-        """Store ``parsed`` in its conversation, answer it and deliver the replies.
-
-        A message whose ``source_id`` was already received returns ``duplicate=True`` and does nothing
-        (the unique constraint decides when two deliveries race).
-        """
-        try:
-            async with self._sessionmaker() as session, session.begin():
-                result = await self._receive_in(session, inbox_id=inbox_id, parsed=parsed)
-        except IntegrityError:
-            # A concurrent delivery of the same source_id won the unique constraint.
-            return ReceiveResult(conversation_id=None, message_id=None, duplicate=True)
-        if result.replies or not result.duplicate:
-            await self.deliver_pending(conversation_id=result.conversation_id)
-        return result
-
-    async def _receive_in(self, session: AsyncSession, *, inbox_id: uuid.UUID, parsed: ParsedInbound) -> ReceiveResult:
-        inbox = await session.get(Inbox, inbox_id)
-        if inbox is None or not inbox.active:
-            raise LookupError(f"inbox {inbox_id} not found or inactive")
-        if await _already_received(session, inbox=inbox, source_id=parsed.source_id):
-            return ReceiveResult(conversation_id=None, message_id=None, duplicate=True)
-        company = await session.get(Company, inbox.company_id)
-        assert company is not None
-        contact = await _contact_for(session, inbox=inbox, parsed=parsed)
-        conversation = await _conversation_for(session, inbox=inbox, contact=contact)
-        inbound_row = await append_message(
-            session, conversation=conversation, direction="in", sender="contact", text=parsed.text,
-            channel=inbox.kind, source_id=parsed.source_id,
-        )
-        if conversation.handoff:
-            return ReceiveResult(conversation_id=conversation.id, message_id=inbound_row.id, handoff=True)
-        inbound = InboundMessage(
-            tenant_id=inbox.tenant_id, company_id=company.id, conversation_id=conversation.id,
-            contact_id=contact.id, channel=inbox.kind, text=parsed.text, received_at=parsed.received_at,
-            source_id=parsed.source_id, phone=parsed.phone or contact.phone,
-        )
-        outbound: list[OutboundMessage] = await self._responder.respond(
-            session, inbound=inbound, conversation=conversation, company=company
-        )
-        replies: list[Reply] = []
-        for out in outbound:
-            row = await append_message(
-                session, conversation=conversation, direction="out", sender="bot", text=out.text,
-                channel=inbox.kind, payload=out.as_payload(),
-            )
-            replies.append(Reply.from_message(row))
-        return ReceiveResult(conversation_id=conversation.id, message_id=inbound_row.id,
-                             handoff=conversation.handoff, replies=replies)
-
-    async def deliver_pending(self, *, conversation_id: uuid.UUID | None = None, limit: int = 100) -> int:
-        """Send pending outbound messages (of one conversation, or all) through their inbox's channel,
-        in order. Returns how many were sent; a failed send marks the message ``failed`` and flags the
-        conversation for a manager."""
-        sent = 0
-        async with self._sessionmaker() as session, session.begin():
-            stmt = select(Message).where(Message.direction == "out", Message.status == "pending")
-            if conversation_id is not None:
-                stmt = stmt.where(Message.conversation_id == conversation_id)
-            rows = list((await session.execute(stmt.order_by(Message.created_at, Message.seq).limit(limit))).scalars())
-            for msg in rows:
-                inbox = await session.get(Inbox, msg.inbox_id)
-                conv = await session.get(Conversation, msg.conversation_id)
-                if inbox is None or conv is None:
-                    continue
-                link = (
-                    await session.execute(
-                        select(ContactInbox.source_id).where(ContactInbox.inbox_id == inbox.id,
-                                                             ContactInbox.contact_id == conv.contact_id)
-                    )
-                ).scalar_one_or_none()
-                channel = self._factory.build(inbox)
-                reply = Reply.from_message(msg)
-                out = OutboundMessage(
-                    text=reply.text, url=reply.url, image_url=reply.image_url,
-                    buttons=tuple(_buttons(reply.buttons)),
-                )
-                try:
-                    provider_id = await channel.send(to=link or "", message=out)
-                except Exception as exc:  # noqa: BLE001 - any provider failure is recorded, not raised
-                    log.warning("send_failed", message_id=str(msg.id), channel=inbox.kind, error=repr(exc))
-                    msg.status = "failed"
-                    conv.status = "pending"
-                    continue
-                finally:
-                    await channel.aclose()
-                msg.status = "sent"
-                msg.sent_at = utcnow()
-                if provider_id:
-                    msg.source_id = provider_id
-                sent += 1
-        return sent
-
-
-def _buttons(raw: list[dict[str, str]]) -> list[Button]:
-    return [Button(title=b.get("title", ""), payload=b.get("payload", b.get("title", ""))) for b in raw]
-
-
-class ChannelFactory:
-    """Builds the adapter instance for an inbox (decrypting credentials when a ``decrypt`` is given)."""
-
-    def __init__(self, *, channels: ChannelRegistry, decrypt: Callable[[str], str] | None = None) -> None:
-        self._channels = channels
-        self._decrypt = decrypt
-
-    def build(self, inbox: Inbox) -> Channel:
-        cls = self._channels.get(inbox.kind)
-        credentials: dict[str, object] = {}
-        if inbox.credentials and callable(self._decrypt):
-            credentials = json.loads(self._decrypt(inbox.credentials))
-        return cls(credentials=credentials, settings=inbox.settings or {})

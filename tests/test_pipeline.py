@@ -1,0 +1,178 @@
+"""Delivery guarantees of the inbound pipeline, on SQLite and PostgreSQL.
+
+The dialogue engine is replaced by ``RecordingResponder`` (a test double that answers "echo: <text>"
+and records what it saw); the channel by ``RecordingChannel`` (a test double that records sends and
+can fail). The real engine is exercised in tests/test_bot.py and the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import ClassVar
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.messages import OutboundMessage
+from channels.base import Channel, ParsedInbound, RawRequest
+from channels.pipeline import Pipeline
+from channels.registry import ChannelRegistry
+from core.accounts import create_company, create_tenant
+from core.models import Conversation, Inbox, Message
+from core.timeutil import utcnow
+
+
+class RecordingResponder:
+    """Test double for the dialogue engine: one reply per message, ``echo: <text>``."""
+
+    def __init__(self, *, delay: float = 0.0) -> None:
+        self.seen: list[tuple[uuid.UUID, str]] = []
+        self.delay = delay
+
+    async def respond(self, session, *, inbound, conversation, company):  # type: ignore[no-untyped-def]
+        self.seen.append((conversation.id, inbound.text))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if inbound.text == "human":
+            conversation.handoff = True
+            return [OutboundMessage(text="a manager will answer")]
+        return [OutboundMessage(text=f"echo: {inbound.text}")]
+
+
+class RecordingChannel(Channel):
+    """Test double for a messenger: records every send; ``fail_next`` makes the next sends raise."""
+
+    kind: ClassVar[str] = "recording"
+    default_buffer_seconds: ClassVar[float] = 0.3
+    sent: ClassVar[list[tuple[str, str]]] = []
+    fail_next: ClassVar[int] = 0
+
+    async def verify(self, request: RawRequest) -> None:
+        return None
+
+    def parse(self, request: RawRequest) -> list[ParsedInbound]:
+        return []
+
+    async def send_text(self, *, to: str, text: str) -> str | None:
+        if RecordingChannel.fail_next > 0:
+            RecordingChannel.fail_next -= 1
+            raise ConnectionError("provider unreachable")
+        RecordingChannel.sent.append((to, text))
+        return f"prov-{len(RecordingChannel.sent)}"
+
+
+@pytest.fixture
+def registry() -> ChannelRegistry:
+    RecordingChannel.sent = []
+    RecordingChannel.fail_next = 0
+    reg = ChannelRegistry.default()
+    reg.register(RecordingChannel)
+    return reg
+
+
+@pytest.fixture
+async def inbox_id(sessionmaker) -> uuid.UUID:  # type: ignore[no-untyped-def]
+    async with sessionmaker() as s, s.begin():
+        tenant = await create_tenant(s, name="Shop", slug="shop")
+        company = await create_company(s, tenant_id=tenant.id, slug="shop", name="Shop")
+        inbox = Inbox(tenant_id=tenant.id, company_id=company.id, kind="recording", name="Messenger", settings={})
+        s.add(inbox)
+        await s.flush()
+        return inbox.id
+
+
+def msg(contact: str, text: str, source_id: str | None = None) -> ParsedInbound:
+    return ParsedInbound(contact_source_id=contact, text=text, received_at=utcnow(), source_id=source_id)
+
+
+async def _count(sessionmaker, *where) -> int:  # type: ignore[no-untyped-def]
+    async with sessionmaker() as s:
+        return (await s.execute(select(func.count()).select_from(Message).where(*where))).scalar_one()
+
+
+async def test_burst_of_three_is_answered_once_in_order(sessionmaker, registry, inbox_id) -> None:
+    responder = RecordingResponder()
+    pipeline = Pipeline(sessionmaker=sessionmaker, responder=responder, channels=registry)
+    results = [await pipeline.receive(inbox_id=inbox_id, parsed=msg("alice", t, f"m{i}"))
+               for i, t in enumerate(["hi", "I want roses", "red ones"])]
+    assert all(r.buffered and not r.replies for r in results)
+    assert RecordingChannel.sent == []  # nothing before the window closes
+    await pipeline.drain()
+    assert [t for _, t in responder.seen] == ["hi", "I want roses", "red ones"]
+    assert len(RecordingChannel.sent) == 1
+    to, text = RecordingChannel.sent[0]
+    assert to == "alice"
+    assert text == "echo: hi\n\necho: I want roses\n\necho: red ones"
+    assert await _count(sessionmaker, Message.direction == "out", Message.status == "sent") == 1
+
+
+async def test_same_delivery_three_times_is_answered_once(sessionmaker, registry, inbox_id) -> None:
+    responder = RecordingResponder()
+    pipeline = Pipeline(sessionmaker=sessionmaker, responder=responder, channels=registry)
+    results = await asyncio.gather(*[
+        pipeline.receive(inbox_id=inbox_id, parsed=msg("bob", "how much are tulips?", "wamid.1")) for _ in range(3)
+    ])
+    again = await pipeline.receive(inbox_id=inbox_id, parsed=msg("bob", "how much are tulips?", "wamid.1"))
+    await pipeline.drain()
+    assert sum(not r.duplicate for r in results) == 1 and again.duplicate
+    assert await _count(sessionmaker, Message.direction == "in") == 1
+    assert RecordingChannel.sent == [("bob", "echo: how much are tulips?")]
+
+
+async def test_interleaved_conversations_keep_their_own_order(sessionmaker, registry, inbox_id) -> None:
+    responder = RecordingResponder(delay=0.01)
+    pipeline = Pipeline(sessionmaker=sessionmaker, responder=responder, channels=registry)
+    async with sessionmaker() as s, s.begin():
+        inbox = await s.get(Inbox, inbox_id)
+        inbox.settings = {"buffer_seconds": 0}
+    for i in range(4):
+        await asyncio.gather(
+            pipeline.receive(inbox_id=inbox_id, parsed=msg("carol", f"c{i}", f"c{i}")),
+            pipeline.receive(inbox_id=inbox_id, parsed=msg("dave", f"d{i}", f"d{i}")),
+        )
+    by_contact: dict[str, list[str]] = {}
+    for to, text in RecordingChannel.sent:
+        by_contact.setdefault(to, []).append(text)
+    assert by_contact == {"carol": [f"echo: c{i}" for i in range(4)], "dave": [f"echo: d{i}" for i in range(4)]}
+
+
+async def test_failed_send_is_marked_and_flags_the_conversation(sessionmaker, registry, inbox_id) -> None:
+    pipeline = Pipeline(sessionmaker=sessionmaker, responder=RecordingResponder(), channels=registry)
+    RecordingChannel.fail_next = 1
+    await pipeline.receive(inbox_id=inbox_id, parsed=msg("erin", "hello", "e1"))
+    await pipeline.drain()
+    assert RecordingChannel.sent == []
+    assert await _count(sessionmaker, Message.direction == "out", Message.status == "failed") == 1
+    async with sessionmaker() as s:
+        conv = (await s.execute(select(Conversation))).scalar_one()
+        assert conv.status == "pending"
+    # A failed message is not re-sent by later sweeps: a manager decides.
+    assert await pipeline.deliver_pending() == 0
+    assert RecordingChannel.sent == []
+
+
+async def test_kill_and_restart_loses_nothing_and_answers_once(sessionmaker, registry, inbox_id) -> None:
+    first = Pipeline(sessionmaker=sessionmaker, responder=RecordingResponder(), channels=registry)
+    await first.receive(inbox_id=inbox_id, parsed=msg("frank", "add 2 roses", "f1"))
+    await first.receive(inbox_id=inbox_id, parsed=msg("frank", "and a vase", "f2"))
+    await first.close()  # the process dies before the buffer window closes
+    assert RecordingChannel.sent == []
+
+    restarted = Pipeline(sessionmaker=sessionmaker, responder=RecordingResponder(), channels=registry)
+    assert await restarted.recover() == 1
+    assert await restarted.recover() == 0
+    assert RecordingChannel.sent == [("frank", "echo: add 2 roses\n\necho: and a vase")]
+
+
+async def test_handoff_stores_but_does_not_answer(sessionmaker, registry, inbox_id) -> None:
+    responder = RecordingResponder()
+    pipeline = Pipeline(sessionmaker=sessionmaker, responder=responder, channels=registry)
+    async with sessionmaker() as s, s.begin():
+        (await s.get(Inbox, inbox_id)).settings = {"buffer_seconds": 0}
+    await pipeline.receive(inbox_id=inbox_id, parsed=msg("gina", "human", "g1"))
+    later = await pipeline.receive(inbox_id=inbox_id, parsed=msg("gina", "hello?", "g2"))
+    assert later.handoff and not later.replies
+    assert [t for _, t in responder.seen] == ["human"]
+    assert RecordingChannel.sent == [("gina", "a manager will answer")]
+    assert await _count(sessionmaker, Message.direction == "in") == 2
