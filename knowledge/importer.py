@@ -1,0 +1,342 @@
+"""Knowledge-base import: parse an uploaded CSV/TSV/TXT/XLSX file (Shopify product export, an owner's
+own product/service sheet, FAQ sheets) and replace the company's knowledge base with it.
+
+``parse_knowledge_file`` is pure; ``import_knowledge`` writes inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from core.models import Company, FaqEntry, KnowledgeImport, KnowledgeItem, KnowledgeVariant
+from knowledge.columns import ColumnMap, accepted, cell_text, map_columns
+from knowledge.errors import KnowledgeImportError
+from knowledge.owner import parse_faq, parse_products
+from knowledge.parsed import ParsedFaq, ParsedItem, ParsedKnowledge, ParsedVariant
+from knowledge.sheets import Table, read_tables
+from knowledge.shopify import is_shopify, parse_shopify
+
+__all__ = [
+    "ImportResult",
+    "KnowledgeImportError",
+    "ParsedKnowledge",
+    "import_knowledge",
+    "parse_knowledge_file",
+    "record_failed_import",
+]
+
+# How far down a sheet the header row is looked for (owners put titles above their tables).
+HEADER_SEARCH_ROWS = 10
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """Counts of what one import wrote: ``items`` and ``variants`` from product/service sheets (0 for
+    a FAQ-only file), ``faq`` entries (0 without a FAQ sheet); ``warnings`` lists skipped parts."""
+
+    items: int
+    variants: int
+    faq: int
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Sheet:
+    table: Table
+    kind: str  # "shopify" | "products" | "faq"
+    columns: ColumnMap
+    header_position: int  # index into table.rows
+
+
+def parse_knowledge_file(data: bytes, *, filename: str, currency: str) -> ParsedKnowledge:
+    """Parse an uploaded knowledge file without touching the database.
+
+    ``data`` is the raw upload; ``filename`` decides the format by extension (``.csv``, ``.tsv``,
+    ``.txt``, ``.xlsx``; a workbook is also recognised by content); ``currency`` is the company's
+    ISO-4217 code, used to turn prices into minor units. Each table (a CSV file, or each worksheet of
+    a workbook) is recognised by its header row (searched in the first rows): a Shopify product
+    export, an owner's product/service sheet (needs a name column) or a FAQ sheet (question and
+    answer). Worksheets with no recognisable header at all are skipped with a warning when another
+    worksheet is recognised.
+
+    Returns :class:`ParsedKnowledge` (``items``/``faq`` are ``None`` when the file has no such sheet).
+    Raises :class:`KnowledgeImportError` naming row, column and (for workbooks) sheet: empty or
+    unsupported file, wrong encoding, no name column, empty/non-numeric/negative price, bad quantity
+    or duration, repeated names.
+    """
+    currency = currency.upper()
+    sheets, warnings = _recognise(read_tables(data, filename=filename))
+    items: list[ParsedItem] | None = None
+    faq: list[ParsedFaq] | None = None
+    product_sheets = sum(1 for sheet in sheets if sheet.kind != "faq")
+    seen: dict[str, tuple[str | None, int | None]] = {}
+    for sheet in sheets:
+        rows = list(sheet.table.rows[sheet.header_position + 1 :])
+        title = sheet.table.title
+        try:
+            if sheet.kind == "faq":
+                faq = (faq or []) + parse_faq(sheet.columns, rows)
+                continue
+            if sheet.kind == "shopify":
+                parsed, skipped = parse_shopify(sheet.columns.headers, rows, currency=currency)
+                warnings.extend(skipped)
+            else:
+                default_category = title if product_sheets > 1 else None
+                parsed = parse_products(
+                    sheet.columns,
+                    rows,
+                    currency=currency,
+                    default_category=default_category,
+                    header_row=sheet.table.rows[sheet.header_position][0],
+                )
+            _check_unique(parsed, seen, sheet=title)
+            items = (items or []) + parsed
+        except KnowledgeImportError as exc:
+            if title is None or exc.sheet is not None:
+                raise
+            raise exc.located(sheet=title) from exc
+    return ParsedKnowledge(
+        currency=currency,
+        items=tuple(items) if items is not None else None,
+        faq=tuple(faq) if faq is not None else None,
+        warnings=tuple(warnings),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """A table that is not a knowledge sheet: its first row's columns and the error to report."""
+
+    table: Table
+    columns: ColumnMap
+    error: KnowledgeImportError
+    header_only: bool = False
+
+
+def _recognise(tables: list[Table]) -> tuple[list[_Sheet], list[str]]:
+    """Classify every table; raise for the first unusable one, except that beside recognised
+    worksheets an unrelated one (nothing recognisable in it) or one with only a header row is
+    skipped with a warning."""
+    results = [_classify(table) for table in tables]
+    sheets = [result for result in results if isinstance(result, _Sheet)]
+    warnings: list[str] = []
+    for result in results:
+        if isinstance(result, _Refusal):
+            if not sheets or (result.columns.recognised and not result.header_only):
+                raise result.error
+            reason = "it has a header row only" if result.header_only else "no recognisable header"
+            warnings.append(f"sheet {result.table.title!r} was skipped: {reason}")
+    return sheets, warnings
+
+
+def _classify(table: Table) -> _Sheet | _Refusal:
+    """Find the header row among the first rows and tell what kind of sheet the table is."""
+    title = table.title
+    for position, (number, cells) in enumerate(table.rows[:HEADER_SEARCH_ROWS]):
+        headers = tuple(cell_text(cell) for cell in cells)
+        columns = map_columns(headers)
+        if is_shopify(headers):
+            kind = "shopify"
+        elif "question" in columns.fields and "answer" in columns.fields:
+            kind = "faq"
+        elif "name" in columns.fields:
+            kind = "products"
+        else:
+            continue
+        if position + 1 >= len(table.rows):
+            error = KnowledgeImportError("the sheet has a header row but no rows under it", row=number, sheet=title)
+            return _Refusal(table=table, columns=columns, error=error, header_only=True)
+        return _Sheet(table=table, kind=kind, columns=columns, header_position=position)
+    header_row, cells = table.rows[0]
+    columns = map_columns(tuple(cell_text(cell) for cell in cells))
+    found = ", ".join(repr(header) for header in columns.headers if header) or "none"
+    if "question" in columns.fields or "answer" in columns.fields:
+        message = f"a FAQ sheet needs a question and an answer column; found headers {found}"
+    else:
+        message = (
+            f"no recognisable name column; found headers {found}; accepted name headers: {accepted('name')} "
+            "(or 'question' and 'answer' for a FAQ sheet, or a Shopify product export)"
+        )
+    return _Refusal(table=table, columns=columns, error=KnowledgeImportError(message, row=header_row, sheet=title))
+
+
+def _check_unique(
+    items: list[ParsedItem], seen: dict[str, tuple[str | None, int | None]], *, sheet: str | None
+) -> None:
+    """Owner items from several worksheets must not share a name (within a sheet rows are merged)."""
+    local: set[str] = set()
+    for item in items:
+        key = item.handle or " ".join(item.name.split()).casefold()
+        if key in seen and key not in local:
+            other_sheet, other_row = seen[key]
+            where = f"sheet {other_sheet!r} row {other_row}" if other_sheet else f"row {other_row}"
+            raise KnowledgeImportError(f"{item.name!r} also appears in {where}", row=item.row, sheet=sheet)
+        seen[key] = (sheet, item.row)
+        local.add(key)
+
+
+async def import_knowledge(session: AsyncSession, *, company: Company, data: bytes, filename: str) -> ImportResult:
+    """Parse ``data`` (see :func:`parse_knowledge_file`) and replace the company's knowledge base.
+
+    Nothing is written when parsing fails (:class:`KnowledgeImportError` propagates). Otherwise,
+    inside the caller's transaction (no commit): a product/service sheet replaces the company's
+    ``KnowledgeItem``/``KnowledgeVariant`` rows and a FAQ sheet its ``FaqEntry`` rows; kinds of data
+    the file does not hold are kept. Items are matched to existing rows by Shopify handle or by name
+    (and variants by name) so their ids, and cart lines pointing at them, survive a re-import.
+    Money is stored in minor units of ``company.currency``; ``kind`` is ``"service"`` for a company
+    of type ``service`` or a sheet with a duration column. Increments ``company.kb_version`` and adds
+    a ``KnowledgeImport`` audit row with status ``"ok"``.
+    """
+    parsed = parse_knowledge_file(data, filename=filename, currency=company.currency)
+    # Bumping the version first locks the company row, so concurrent imports of one company serialise.
+    version = (
+        await session.execute(
+            update(Company)
+            .where(Company.id == company.id, Company.tenant_id == company.tenant_id)
+            .values(kb_version=Company.kb_version + 1)
+            .returning(Company.kb_version)
+            .execution_options(synchronize_session=False)
+        )
+    ).scalar_one()
+    set_committed_value(company, "kb_version", version)
+    if parsed.items is not None:
+        await _replace_items(session, company, parsed.items)
+    if parsed.faq is not None:
+        await _replace_faq(session, company, parsed.faq)
+    result = ImportResult(
+        items=len(parsed.items or ()),
+        variants=parsed.variant_count,
+        faq=len(parsed.faq or ()),
+        warnings=parsed.warnings,
+    )
+    session.add(
+        KnowledgeImport(
+            tenant_id=company.tenant_id,
+            company_id=company.id,
+            filename=filename[:500],
+            status="ok",
+            items=result.items,
+            variants=result.variants,
+            faq=result.faq,
+            error=None,
+        )
+    )
+    await session.flush()
+    return result
+
+
+async def record_failed_import(
+    session: AsyncSession, *, company: Company, filename: str, error: KnowledgeImportError | str
+) -> KnowledgeImport:
+    """Add a ``KnowledgeImport`` audit row with status ``"failed"`` and the error text (call it in a
+    new transaction after a refused import; the knowledge base itself is untouched)."""
+    row = KnowledgeImport(
+        tenant_id=company.tenant_id,
+        company_id=company.id,
+        filename=filename[:500],
+        status="failed",
+        items=0,
+        variants=0,
+        faq=0,
+        error=str(error),
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+def _name_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+async def _replace_items(session: AsyncSession, company: Company, items: tuple[ParsedItem, ...]) -> None:
+    existing = (
+        (
+            await session.execute(
+                select(KnowledgeItem)
+                .where(KnowledgeItem.tenant_id == company.tenant_id, KnowledgeItem.company_id == company.id)
+                .order_by(KnowledgeItem.position)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    by_handle: dict[str, KnowledgeItem] = {}
+    by_name: dict[str, KnowledgeItem] = {}
+    for row in existing:
+        if row.handle:
+            by_handle.setdefault(row.handle, row)
+        by_name.setdefault(_name_key(row.name), row)
+    used: set[uuid.UUID] = set()
+    for position, item in enumerate(items):
+        row = by_handle.get(item.handle) if item.handle else None
+        if row is None or row.id in used:
+            row = by_name.get(_name_key(item.name))
+        if row is None or row.id in used:
+            row = KnowledgeItem(id=uuid.uuid4(), tenant_id=company.tenant_id, company_id=company.id, variants=[])
+            session.add(row)
+        used.add(row.id)
+        _fill_item(row, item, company=company, position=position)
+    for row in existing:
+        if row.id not in used:
+            await session.delete(row)
+
+
+def _fill_item(row: KnowledgeItem, item: ParsedItem, *, company: Company, position: int) -> None:
+    row.tenant_id = company.tenant_id
+    row.company_id = company.id
+    row.kind = "service" if company.type == "service" else item.kind
+    row.handle = item.handle
+    row.sku = item.sku
+    row.name = item.name
+    row.description = item.description
+    row.category = item.category
+    row.price_minor = item.price_minor
+    row.currency = company.currency
+    row.stock = item.stock
+    row.duration_minutes = item.duration_minutes
+    row.image_url = item.image_url
+    row.attributes = dict(item.attributes)
+    row.position = position
+    old = {_name_key(variant.name): variant for variant in row.variants}
+    fresh: list[KnowledgeVariant] = []
+    for index, variant in enumerate(item.variants):
+        target = old.pop(_name_key(variant.name), None) or KnowledgeVariant(id=uuid.uuid4())
+        _fill_variant(target, variant, company=company, position=index)
+        fresh.append(target)
+    row.variants = fresh  # variants no longer in the file are deleted (delete-orphan)
+
+
+def _fill_variant(row: KnowledgeVariant, variant: ParsedVariant, *, company: Company, position: int) -> None:
+    row.tenant_id = company.tenant_id
+    row.company_id = company.id
+    row.name = variant.name
+    row.options = dict(variant.options)
+    row.sku = variant.sku
+    row.price_minor = variant.price_minor
+    row.stock = variant.stock
+    row.image_url = variant.image_url
+    row.position = position
+
+
+async def _replace_faq(session: AsyncSession, company: Company, faq: tuple[ParsedFaq, ...]) -> None:
+    await session.execute(
+        delete(FaqEntry)
+        .where(FaqEntry.tenant_id == company.tenant_id, FaqEntry.company_id == company.id)
+        .execution_options(synchronize_session=False)
+    )
+    for position, entry in enumerate(faq):
+        session.add(
+            FaqEntry(
+                tenant_id=company.tenant_id,
+                company_id=company.id,
+                question=entry.question,
+                answer=entry.answer,
+                position=position,
+            )
+        )

@@ -1,0 +1,826 @@
+"""Retrieval over one company's knowledge base: items (with their variants) and FAQ.
+
+The index is built in memory from immutable snapshots (:class:`ItemView`, :class:`VariantView`),
+so it is safe to cache across sessions and requests. Matching works on Snowball stems
+(:func:`knowledge.text.stem`); a query word that is not in the index vocabulary is corrected to the
+nearest vocabulary word with rapidfuzz (same first letter, length-aware edit budget); ranking is
+BM25 (bm25s) over a whole-item document plus a name-only document, with boosts for items whose
+name is what the customer said. Results below a coverage threshold are dropped, so gibberish and
+off-topic messages give empty lists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import Company, FaqEntry, KnowledgeItem, KnowledgeVariant
+from core.tenancy import TenantScope
+from knowledge.text import has_cyrillic, normalize, stem, tokenize
+
+__all__ = [
+    "FaqHit",
+    "FaqView",
+    "ItemHit",
+    "ItemView",
+    "KnowledgeIndex",
+    "KnowledgeIndexCache",
+    "VariantView",
+]
+
+# --- vocabulary -------------------------------------------------------------------------------
+
+# Function words: never meaningful for retrieval.
+_FUNCTION_WORDS = frozenset(
+    """
+    a an the i me my mine we us our you your yours he she it its they them their this that these those
+    there here is are am was were be been being do does did doing done have has had having can could
+    would will shall should may might must of in on at for to from with without by about as into onto
+    and or but if so than then too also just only very really any some all each every no not yes
+    what whats which who whom whose where when why how hows im ive id ill youre dont doesnt isnt
+    arent cant wont didnt something anything nothing hi hey hello thanks thank ok okay oh ah um well
+    pls plz please
+    я мне меня мной мы нас нам ты тебе тебя вы вас вам ваш ваша ваше ваши вашей вашего он она оно
+    они его ее их им ему ей этот эта это эти этого этой этом тот та то те там тут здесь и а но или
+    ли же бы не ни да нет в во на с со к ко у о об от до по за из для при про под над без через
+    как что чем где когда почему зачем какой какая какое какие каких кто чей нибудь либо ну вот еще уже
+    только тоже также очень привет здравствуйте здравствуй спасибо
+    благодарю пожалуйста плиз ок окей хорошо ладно
+    """.split()
+)
+# Intent and chit-chat words: what the customer wants to do, not which item. Dropped from item
+# queries unless the word is part of an item name in this knowledge base (a florist may sell a
+# "Корзина роз"); FAQ queries keep them but need at least one other word to match.
+_INTENT_WORDS = frozenset(
+    """
+    want wanna need like love would get give buy purchase order add put take grab bring send show
+    tell find looking look search sell selling have got much many cost costs price prices priced
+    pricing cheap expensive cheaper cheapest item items product products thing things
+    cart basket checkout size sizes color colour colours colors pc pcs piece pieces x more another
+    available availability stock left
+    good morning evening afternoon night bye goodbye
+    one two three four five six seven eight nine ten eleven twelve pair pairs couple dozen half
+    хочу хотим хотел хотела хотелось хотите хочется хотят нужно нужен нужна нужны надо дайте дай
+    купить куплю купи закажу заказать заказ заказа заказываю оформить оформи добавь добавьте
+    добавить положи положите положить возьму взять беру покажи покажите показать пришлите
+    подскажите подскажи есть имеется имеются наличии сколько стоит стоят стоимость стоимостью цена
+    цены цену ценой почем почём дешевле дорого дешево корзина корзину корзине корзины товар товары
+    штук штуки штука шт размер размера размеры цвет цвета цвете
+    добрый доброе доброй день вечер утро ночи свидания пока
+    один одна одно одну одного одной два две двух три трех четыре пять шесть семь восемь девять
+    десять одиннадцать двенадцать пара пару пары дюжина дюжину полдюжины
+    """.split()
+)
+# Service and small-talk words: delivery, payment, returns, opening hours, people, the weather; never
+# about which item. Dropped from item queries (unless an item name has them); they stay topic words
+# for FAQ queries.
+_SERVICE_WORDS = frozenset(
+    """
+    pay paying paid payment payments card cards cash deliver delivery delivered deliveries shipping ship
+    shipped courier pickup return returns refund refunds exchange address manager operator human
+    person bot receipt invoice discount discounts promo code coupon track tracking status cancel
+    оплата оплату оплаты оплатить оплачу карта картой карты наличные наличными доставка доставку
+    доставки доставить доставите доставляете курьер курьером самовывоз возврат вернуть обмен
+    обменять адрес менеджер менеджера оператор оператора человек чек скидка скидку скидки промокод
+    отменить отмена статус
+    time today tomorrow weather open opening close closed hours
+    погода время сегодня завтра открыты работаете часы
+    """.split()
+)
+# Small synonym groups used to widen FAQ queries ("shipping" finds the delivery answer).
+_FAQ_SYNONYMS = (
+    "delivery deliver delivered shipping ship shipped courier",
+    "payment pay paying paid card cards cash",
+    "return returns refund refunds exchange",
+    "hours open opening schedule",
+    "address location located",
+    "доставка доставку доставки доставите доставляете доставить доставят курьер",
+    "оплата оплату оплатить оплачивать карта картой карты наличные наличными",
+    "возврат вернуть обмен обменять",
+    "адрес находитесь",
+    "график часы работаете открыты",
+)
+# Latin size abbreviations, expanded on both sides when matching variants ("M" == "Medium").
+_SIZE_ALIASES = {
+    "xs": ("extra", "small"),
+    "s": ("small",),
+    "m": ("medium",),
+    "l": ("large",),
+    "xl": ("extra", "large"),
+    "xxl": ("xx", "large"),
+}
+_DEFAULT_VARIANT_VALUES = frozenset({"default title", "default"})
+
+_NAME_WEIGHT = 1.5  # name-only BM25 is added to the whole-item BM25 with this weight
+_CANDIDATES = 64  # items re-ranked per query after BM25
+_MIN_COVERAGE = 0.5  # share of the query's item words an item must contain
+_RELATIVE_CUTOFF = 0.2  # hits scoring below this share of the best one are dropped
+_FAQ_RELATIVE_CUTOFF = 0.35
+_WHOLE_NAME_CUTOFF = 88  # rapidfuzz (partial) ratio for the glued-words fallback ("varsitytop", "bean bag")
+
+
+@dataclass(frozen=True, slots=True)
+class VariantView:
+    """Immutable snapshot of a :class:`~core.models.KnowledgeVariant`. ``options`` maps option
+    name to value (read-only); ``price_minor``/``stock`` are ``None`` when the item's own apply."""
+
+    id: uuid.UUID
+    item_id: uuid.UUID
+    name: str
+    options: Mapping[str, Any] = field(hash=False)
+    sku: str | None
+    price_minor: int | None
+    stock: int | None
+    image_url: str | None
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    """Immutable snapshot of a :class:`~core.models.KnowledgeItem` with its variants (in
+    position order). Money is in minor units of ``currency``; ``stock`` is ``None`` when untracked."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID | None
+    company_id: uuid.UUID | None
+    kind: str
+    name: str
+    description: str
+    category: str | None
+    price_minor: int | None
+    currency: str
+    stock: int | None
+    image_url: str | None
+    duration_minutes: int | None
+    handle: str | None
+    sku: str | None
+    position: int
+    attributes: Mapping[str, Any] = field(hash=False)
+    variants: tuple[VariantView, ...] = ()
+
+    def variant(self, variant_id: uuid.UUID) -> VariantView | None:
+        """This item's variant with ``variant_id``, or ``None``."""
+        for variant in self.variants:
+            if variant.id == variant_id:
+                return variant
+        return None
+
+    @classmethod
+    def from_model(cls, item: KnowledgeItem | ItemView) -> ItemView:
+        """Snapshot an ORM item (its ``variants`` must be loaded). Raises ``ValueError`` when the
+        item or a variant has no ``id`` yet (set it or flush first)."""
+        if isinstance(item, ItemView):
+            return item
+        return _item_view(item, item.variants or ())
+
+
+def _item_view(item: KnowledgeItem, variants: Iterable[KnowledgeVariant]) -> ItemView:
+    if item.id is None:
+        raise ValueError(f"knowledge item {item.name!r} has no id; set one or flush it first")
+    views = sorted((_variant_view(item.id, v, i) for i, v in enumerate(variants)), key=lambda v: v.position)
+    return ItemView(
+        id=item.id,
+        tenant_id=item.tenant_id,
+        company_id=item.company_id,
+        kind=item.kind or "product",
+        name=item.name,
+        description=item.description or "",
+        category=item.category,
+        price_minor=item.price_minor,
+        currency=item.currency,
+        stock=item.stock,
+        image_url=item.image_url,
+        duration_minutes=item.duration_minutes,
+        handle=item.handle,
+        sku=item.sku,
+        position=item.position or 0,
+        attributes=MappingProxyType(dict(item.attributes or {})),
+        variants=tuple(views),
+    )
+
+
+def _variant_view(item_id: uuid.UUID, v: KnowledgeVariant, index: int) -> VariantView:
+    if v.id is None:
+        raise ValueError(f"knowledge variant {v.name!r} has no id; set one or flush it first")
+    return VariantView(
+        id=v.id,
+        item_id=item_id,
+        name=v.name,
+        options=MappingProxyType(dict(v.options or {})),
+        sku=v.sku,
+        price_minor=v.price_minor,
+        stock=v.stock,
+        image_url=v.image_url,
+        position=v.position if v.position is not None else index,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FaqView:
+    """Immutable snapshot of a :class:`~core.models.FaqEntry`."""
+
+    id: uuid.UUID
+    question: str
+    answer: str
+    position: int
+
+    @classmethod
+    def from_model(cls, entry: FaqEntry | FaqView) -> FaqView:
+        """Snapshot an ORM FAQ row; raises ``ValueError`` when it has no ``id`` yet."""
+        if isinstance(entry, FaqView):
+            return entry
+        if entry.id is None:
+            raise ValueError("FAQ entry has no id; set one or flush it first")
+        return cls(id=entry.id, question=entry.question, answer=entry.answer or "", position=entry.position or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemHit:
+    """One item found by :meth:`KnowledgeIndex.search_items`. ``score`` is a ranking score (BM25
+    with name boosts), comparable only within one result list; ``matched_terms`` are the query's
+    normalised words (as typed) that matched this item, in query order."""
+
+    item_id: uuid.UUID
+    name: str
+    score: float
+    matched_terms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FaqHit:
+    """One FAQ entry found by :meth:`KnowledgeIndex.search_faq`; ``score`` as in :class:`ItemHit`."""
+
+    faq_id: uuid.UUID
+    question: str
+    answer: str
+    score: float
+
+
+# --- building blocks -------------------------------------------------------------------------
+
+
+class _Vocabulary:
+    """Stems and surface words of one corpus, with typo correction of query words."""
+
+    def __init__(self) -> None:
+        self.stem_freq: dict[str, int] = {}
+        self.word_stem: dict[str, str] = {}
+        self._by_first: dict[str, list[str]] | None = None
+        self._corrections: dict[str, str | None] = {}
+
+    def add(self, words: Iterable[str]) -> None:
+        for word in words:
+            s = stem(word)
+            self.word_stem.setdefault(word, s)
+            self.stem_freq[s] = self.stem_freq.get(s, 0) + 1
+
+    def _first_letter_index(self) -> dict[str, list[str]]:
+        if self._by_first is None:
+            by_first: dict[str, list[str]] = {}
+            for word in sorted(set(self.word_stem) | set(self.stem_freq)):
+                if word and not word.isdigit():
+                    by_first.setdefault(word[0], []).append(word)
+            self._by_first = by_first
+        return self._by_first
+
+    def resolve(self, word: str) -> str | None:
+        """The vocabulary stem ``word`` stands for: its own stem when known, else the stem of the
+        nearest vocabulary word (typo correction), else ``None``."""
+        s = stem(word)
+        if s in self.stem_freq:
+            return s
+        if word in self._corrections:
+            return self._corrections[word]
+        corrected = self._correct(word, s)
+        if len(self._corrections) < 50_000:
+            self._corrections[word] = corrected
+        return corrected
+
+    def _correct(self, word: str, word_stem: str) -> str | None:
+        if word.isdigit():
+            return None
+        pool = self._first_letter_index().get(word[0]) if word else None
+        if not pool:
+            return None
+        best: tuple[float, int, str] | None = None
+        for query in dict.fromkeys((word, word_stem)):
+            n = len(query)
+            if n < 3:
+                continue
+            max_edits = 1 if n <= 5 else 2 if n <= 9 else 3
+            cutoff = 85.0 if n == 3 else 75.0
+            for candidate, score, _ in process.extract(query, pool, scorer=fuzz.ratio, score_cutoff=cutoff, limit=8):
+                if OSA.distance(query, candidate) > max_edits:
+                    continue
+                target = self.word_stem.get(candidate, candidate)
+                if target not in self.stem_freq:
+                    continue
+                key = (score, self.stem_freq[target], target)
+                if best is None or key[:2] > best[:2]:
+                    best = key
+        return best[2] if best else None
+
+
+@lru_cache(maxsize=16384)
+def _short_tokens(text: str) -> tuple[str, ...]:
+    """Tokens of a short, often repeated string (variant values, categories)."""
+    return tuple(tokenize(text))
+
+
+def _bm25(docs: list[list[str]]) -> Any:
+    import bm25s
+
+    model = bm25s.BM25()
+    model.index(docs, show_progress=False)
+    return model
+
+
+def _scores(model: Any, terms: list[str], size: int) -> np.ndarray:
+    present = [t for t in terms if t in model.vocab_dict]
+    if not present:
+        return np.zeros(size, dtype=np.float32)
+    return np.asarray(model.get_scores(present), dtype=np.float32)
+
+
+@dataclass(slots=True)
+class _QueryTerm:
+    word: str  # normalised word as typed
+    alternatives: frozenset[str]  # vocabulary stems the word stands for; empty when unknown
+
+
+@dataclass(slots=True)
+class _ItemDoc:
+    name_terms: frozenset[str]
+    strong_terms: frozenset[str]  # name, variant values, category
+    all_terms: frozenset[str]
+    glued_name: str
+
+
+@dataclass(slots=True)
+class _VariantKey:
+    variant_id: uuid.UUID
+    values: tuple[frozenset[str], ...]  # each option value as a set of stems
+
+
+def _canonical_variant_stems(words: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for word in words:
+        out.extend(stem(w) for w in _SIZE_ALIASES.get(word, (word,)))
+    return out
+
+
+# --- the index --------------------------------------------------------------------------------
+
+
+class KnowledgeIndex:
+    """In-memory index of one company's KB (items with their variants, FAQ).
+
+    Build with :meth:`build`; instances are immutable after building and safe to share between
+    concurrent requests of the same company.
+    """
+
+    def __init__(
+        self,
+        *,
+        company_id: uuid.UUID,
+        items: Sequence[ItemView],
+        faq: Sequence[FaqView],
+    ) -> None:
+        self.company_id = company_id
+        self._items = list(items)
+        self._by_id = {item.id: item for item in self._items}
+        self._faq = list(faq)
+        self._build_items()
+        self._build_faq()
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        company_id: uuid.UUID,
+        items: Sequence[KnowledgeItem | ItemView],
+        faq: Sequence[FaqEntry | FaqView],
+    ) -> KnowledgeIndex:
+        """Index ``items`` (ORM rows with variants loaded, or :class:`ItemView` snapshots) and
+        ``faq`` of company ``company_id``. Items are kept in ``position`` order. Raises
+        ``ValueError`` for a row without an ``id`` or one belonging to another company."""
+        views = [ItemView.from_model(item) for item in items]
+        faq_views = [FaqView.from_model(entry) for entry in faq]
+        for view in views:
+            if view.company_id is not None and view.company_id != company_id:
+                raise ValueError(f"item {view.id} belongs to company {view.company_id}, not {company_id}")
+        for entry, view in zip(faq, faq_views, strict=True):
+            entry_company = getattr(entry, "company_id", None)
+            if entry_company is not None and entry_company != company_id:
+                raise ValueError(f"FAQ entry {view.id} belongs to company {entry_company}, not {company_id}")
+        views.sort(key=lambda v: v.position)
+        faq_views.sort(key=lambda v: v.position)
+        return cls(company_id=company_id, items=views, faq=faq_views)
+
+    # -- accessors --
+
+    def item(self, item_id: uuid.UUID) -> ItemView:
+        """The item with ``item_id``; raises ``KeyError`` when this company has none."""
+        return self._by_id[item_id]
+
+    def items(self) -> list[ItemView]:
+        """All items in position order."""
+        return list(self._items)
+
+    def faq(self) -> list[FaqView]:
+        """All FAQ entries in position order."""
+        return list(self._faq)
+
+    # -- building --
+
+    def _build_items(self) -> None:
+        self._item_vocab = _Vocabulary()
+        self._name_words = _Vocabulary()
+        self._name_vocab: set[str] = set()
+        self._docs: list[_ItemDoc] = []
+        self._variant_keys: dict[uuid.UUID, list[_VariantKey]] = {}
+        self._variant_vocab: dict[uuid.UUID, _Vocabulary] = {}
+        full_docs: list[list[str]] = []
+        name_docs: list[list[str]] = []
+        for item in self._items:
+            name_words = tokenize(item.name)
+            variant_words: list[str] = []
+            keys: list[_VariantKey] = []
+            for variant in item.variants:
+                values = _variant_values(variant)
+                value_words = [list(_short_tokens(v)) for v in values]
+                for words in value_words:
+                    variant_words.extend(words)
+                keys.append(
+                    _VariantKey(
+                        variant.id,
+                        tuple(frozenset(_canonical_variant_stems(w)) for w in value_words if w),
+                    )
+                )
+            if any(key.values for key in keys):
+                self._variant_keys[item.id] = keys
+                vocabulary = self._variant_vocab[item.id] = _Vocabulary()
+                vocabulary.add(part for word in variant_words for part in _SIZE_ALIASES.get(word, (word,)))
+            category_words = list(_short_tokens(item.category or ""))
+            tag_words = _tag_words(item.attributes)
+            description_words = tokenize(item.description)
+
+            self._item_vocab.add(
+                w
+                for w in name_words + variant_words + category_words + tag_words + description_words
+                if w not in _FUNCTION_WORDS
+            )
+            self._name_words.add(w for w in name_words if w not in _FUNCTION_WORDS)
+            name_stems = [stem(w) for w in name_words if w not in _FUNCTION_WORDS] or [stem(w) for w in name_words]
+            self._name_vocab.update(name_stems)
+            strong = set(name_stems)
+            strong.update(stem(w) for w in variant_words + category_words + tag_words if w not in _FUNCTION_WORDS)
+            other = [stem(w) for w in description_words if w not in _FUNCTION_WORDS]
+            unique_variant_stems = sorted({stem(w) for w in variant_words if w not in _FUNCTION_WORDS})
+            full_docs.append(
+                name_stems * 2
+                + unique_variant_stems
+                + [stem(w) for w in category_words + tag_words if w not in _FUNCTION_WORDS]
+                + other
+            )
+            name_docs.append(name_stems)
+            self._docs.append(
+                _ItemDoc(
+                    name_terms=frozenset(name_stems),
+                    strong_terms=frozenset(strong),
+                    all_terms=frozenset(strong) | frozenset(other),
+                    glued_name="".join(name_words),
+                )
+            )
+        self._full_bm25 = _bm25(full_docs) if self._items else None
+        self._name_bm25 = _bm25(name_docs) if self._items else None
+
+    def _build_faq(self) -> None:
+        self._faq_vocab = _Vocabulary()
+        docs: list[list[str]] = []
+        self._faq_terms: list[frozenset[str]] = []
+        for entry in self._faq:
+            q_words = [w for w in tokenize(entry.question) if w not in _FUNCTION_WORDS]
+            a_words = [w for w in tokenize(entry.answer) if w not in _FUNCTION_WORDS]
+            self._faq_vocab.add(q_words + a_words)
+            q_stems = [stem(w) for w in q_words]
+            a_stems = [stem(w) for w in a_words]
+            docs.append(q_stems * 2 + a_stems)
+            self._faq_terms.append(frozenset(q_stems) | frozenset(a_stems))
+        self._faq_bm25 = _bm25(docs) if self._faq else None
+        self._synonyms: dict[str, frozenset[str]] = {}
+        self._synonym_vocab = _Vocabulary()
+        for group in _FAQ_SYNONYMS:
+            self._synonym_vocab.add(group.split())
+            group_stems = frozenset(stem(w) for w in group.split())
+            for s in group_stems:
+                self._synonyms[s] = self._synonyms.get(s, frozenset()) | group_stems
+
+    # -- items --
+
+    def _item_query(self, text: str) -> list[_QueryTerm]:
+        words = tokenize(text)
+        terms: list[_QueryTerm] = []
+        seen: set[str] = set()
+        for i, word in enumerate(words):
+            if word in _FUNCTION_WORDS or word in seen:
+                continue
+            seen.add(word)
+            if word.isdigit() or word in _INTENT_WORDS or word in _SERVICE_WORDS or word in _SIZE_ALIASES:
+                if stem(word) in self._name_vocab:  # "7 Shakra Bracelet", "Корзина роз"
+                    terms.append(_QueryTerm(word, frozenset({stem(word)})))
+                continue
+            if word == "long" and i and words[i - 1] == "how":  # "how long" is a question, not a length
+                continue
+            resolved = self._item_vocab.resolve(word)
+            alternatives = {resolved} if resolved is not None else set()
+            if resolved not in self._name_vocab and (has_cyrillic(word) or word not in self._item_vocab.word_stem):
+                # A misspelt word can stem to an unrelated description word ("earings" -> "ear"), and
+                # Snowball gives some Russian forms other stems ("тюльпан" -> "тюльпа", "тюльпанов"
+                # -> "тюльпан"): also accept the nearest word of an item name.
+                in_name = self._name_words.resolve(word)
+                if in_name is not None:
+                    alternatives.add(in_name)
+            terms.append(_QueryTerm(word, frozenset(alternatives)))
+        return terms
+
+    def search_items(self, text: str, *, limit: int = 5) -> list[ItemHit]:
+        """Items ``text`` most plausibly refers to, best first (at most ``limit``).
+
+        Query words are stemmed, typo-corrected against this KB's vocabulary and stripped of
+        intent/function words ("how much", "добавь", "please"). An item is returned only if it
+        contains at least half of the remaining words; an empty list means nothing is plausibly
+        meant (gibberish, off-topic, or only intent words).
+        """
+        if not self._items or limit <= 0:
+            return []
+        terms = self._item_query(text)
+        if not terms:
+            return []
+        query_stems = sorted({a for t in terms for a in t.alternatives})
+        if not query_stems:
+            return self._glued_name_fallback(text, limit)
+        n = len(self._items)
+        scores = _scores(self._full_bm25, query_stems, n) + _NAME_WEIGHT * _scores(self._name_bm25, query_stems, n)
+        candidates = np.flatnonzero(scores > 0)
+        if candidates.size > _CANDIDATES:
+            top = np.argpartition(-scores[candidates], _CANDIDATES)[:_CANDIDATES]
+            candidates = candidates[top]
+        query_glued = "".join(t.word for t in terms)
+        query_set = set(query_stems)
+        ranked: list[tuple[float, int, tuple[str, ...]]] = []
+        for idx in candidates.tolist():
+            doc = self._docs[idx]
+            matched = tuple(t.word for t in terms if t.alternatives & doc.all_terms)
+            if len(matched) < _MIN_COVERAGE * len(terms):
+                continue
+            in_name = sum(1 for t in terms if t.alternatives & doc.name_terms)
+            strong = sum(1 for t in terms if t.alternatives & doc.strong_terms)
+            name_said = len(doc.name_terms & query_set) / max(len(doc.name_terms), 1)
+            score = float(scores[idx])
+            score *= 1.0 + 0.6 * in_name / len(terms) + 0.5 * strong / len(terms)
+            score *= 1.0 + 0.3 * name_said
+            score *= 1.0 + 0.1 * _fuzzy_ratio(query_glued, doc.glued_name)
+            ranked.append((score, idx, matched))
+        if not ranked:
+            return self._glued_name_fallback(text, limit)
+        ranked.sort(key=lambda r: (-r[0], self._items[r[1]].position, r[1]))
+        best = ranked[0][0]
+        return [
+            ItemHit(item_id=self._items[idx].id, name=self._items[idx].name, score=round(score, 6), matched_terms=m)
+            for score, idx, m in ranked[:limit]
+            if score >= _RELATIVE_CUTOFF * best
+        ]
+
+    def _glued_name_fallback(self, text: str, limit: int) -> list[ItemHit]:
+        """Words glued together or split oddly ("varsitytop"): fuzzy match against whole names."""
+        glued = "".join(w for w in tokenize(text) if w not in _FUNCTION_WORDS and w not in _INTENT_WORDS)
+        if len(glued) < 6:
+            return []
+        names = [doc.glued_name for doc in self._docs]
+        found = {
+            i: score
+            for _, score, i in process.extract(glued, names, scorer=fuzz.ratio, score_cutoff=_WHOLE_NAME_CUTOFF)
+        }
+        # "bean bag" -> "Black Beanbag": the glued query inside a longer glued name.
+        for _, score, i in process.extract(glued, names, scorer=fuzz.partial_ratio, score_cutoff=_WHOLE_NAME_CUTOFF):
+            if len(names[i]) >= len(glued):
+                found[i] = max(found.get(i, 0.0), score * len(glued) / len(names[i]))
+        ranked = sorted(found.items(), key=lambda kv: (-kv[1], self._items[kv[0]].position))[:limit]
+        return [
+            ItemHit(item_id=self._items[i].id, name=self._items[i].name, score=round(score / 100, 6), matched_terms=())
+            for i, score in ranked
+        ]
+
+    # -- variants --
+
+    def match_variant(self, item_id: uuid.UUID, text: str) -> uuid.UUID | None:
+        """The variant of item ``item_id`` that ``text`` names, or ``None``.
+
+        A variant is named when every word of one of its option values appears in ``text``
+        (stemmed, with typo correction and Latin size abbreviations: "M" = "Medium"); the variant
+        naming the most option values wins. ``None`` when no variant word is present, when the
+        best match is shared by several variants ("medium" with Medium/Red and Medium/Blue), or
+        when the item is unknown.
+        """
+        keys = self._variant_keys.get(item_id)
+        if not keys:
+            return None
+        vocabulary = self._variant_vocab[item_id]
+        known = vocabulary.stem_freq
+        query: set[str] = set()
+        for word in tokenize(text):
+            for part in _SIZE_ALIASES.get(word, (word,)):
+                s = stem(part)
+                if s in known:
+                    query.add(s)
+                elif len(part) >= 4 and part not in _FUNCTION_WORDS and part not in _INTENT_WORDS:
+                    corrected = vocabulary.resolve(part)
+                    if corrected is not None:
+                        query.add(corrected)
+        if not query:
+            return None
+        best_score, best_ids = 0, []
+        for key in keys:
+            score = sum(1 for value in key.values if value and value <= query)
+            if score > best_score:
+                best_score, best_ids = score, [key.variant_id]
+            elif score == best_score and score:
+                best_ids.append(key.variant_id)
+        return best_ids[0] if len(best_ids) == 1 else None
+
+    # -- FAQ --
+
+    def search_faq(self, text: str, *, limit: int = 3) -> list[FaqHit]:
+        """FAQ entries answering ``text``, best first (at most ``limit``).
+
+        Questions weigh twice the answers; a few synonyms widen the query ("shipping" →
+        delivery). An entry is returned only when it matches at least one topic word (not an
+        intent word such as "сколько"/"price") and at least half of the query's topic words.
+        """
+        if not self._faq or limit <= 0:
+            return []
+        terms: list[_QueryTerm] = []
+        for word in dict.fromkeys(tokenize(text)):
+            if word in _FUNCTION_WORDS or word.isdigit():
+                continue
+            known = self._faq_vocab.stem_freq
+            alternatives = frozenset(a for a in self._synonyms.get(stem(word), ()) if a in known)
+            if stem(word) in known or not alternatives:  # a synonym beats a typo correction
+                s = self._faq_vocab.resolve(word)
+                if s is not None:
+                    alternatives = alternatives | {s}
+                else:  # a misspelt synonym ("shiping")
+                    s = self._synonym_vocab.resolve(word)
+                    alternatives = frozenset(a for a in self._synonyms.get(s or "", ()) if a in known)
+            terms.append(_QueryTerm(word, alternatives))
+        topic = [t for t in terms if t.word not in _INTENT_WORDS]
+        if not topic:
+            return []
+        query_stems = sorted({a for t in terms for a in t.alternatives})
+        if not query_stems:
+            return []
+        scores = _scores(self._faq_bm25, query_stems, len(self._faq))
+        ranked: list[tuple[float, int]] = []
+        for idx in np.flatnonzero(scores > 0).tolist():
+            doc_terms = self._faq_terms[idx]
+            topic_hits = sum(1 for t in topic if t.alternatives & doc_terms)
+            if topic_hits == 0 or topic_hits < _MIN_COVERAGE * len(topic):
+                continue
+            all_hits = sum(1 for t in terms if t.alternatives & doc_terms)
+            ranked.append((float(scores[idx]) * (1.0 + all_hits / len(terms)), idx))
+        if not ranked:
+            return []
+        ranked.sort(key=lambda r: (-r[0], r[1]))
+        best = ranked[0][0]
+        return [
+            FaqHit(faq_id=e.id, question=e.question, answer=e.answer, score=round(score, 6))
+            for score, idx in ranked[:limit]
+            if score >= _FAQ_RELATIVE_CUTOFF * best
+            for e in (self._faq[idx],)
+        ]
+
+
+def _variant_values(variant: VariantView) -> list[str]:
+    values = [str(v) for v in variant.options.values() if v is not None and str(v).strip()]
+    if not values and variant.name:
+        values = [part for part in variant.name.split(" / ") if part.strip()]
+    return [v for v in values if normalize(v) not in _DEFAULT_VARIANT_VALUES]
+
+
+def _tag_words(attributes: Mapping[str, Any]) -> list[str]:
+    """Words of descriptive attributes (tags, type, keywords) an importer may have kept."""
+    words: list[str] = []
+    for key in ("tags", "type", "keywords", "synonyms", "product_type"):
+        value = attributes.get(key)
+        if isinstance(value, str):
+            words.extend(tokenize(value))
+        elif isinstance(value, list | tuple):
+            for part in value:
+                if isinstance(part, str):
+                    words.extend(tokenize(part))
+    return words
+
+
+def _fuzzy_ratio(a: str, b: str) -> float:
+    if not a or not b:
+        return 0.0
+    return fuzz.ratio(a, b) / 100.0
+
+
+# --- cache ------------------------------------------------------------------------------------
+
+
+class KnowledgeIndexCache:
+    """Per-process LRU cache of indexes keyed by ``(tenant_id, company_id, kb_version)`` — the key
+    includes the tenant so nothing crosses tenants. Constructed by the app (no module-level
+    instance). Bumping ``Company.kb_version`` makes the next :meth:`get` rebuild; older versions of
+    that company are evicted when the new one is stored."""
+
+    def __init__(self, *, max_companies: int = 256) -> None:
+        if max_companies < 1:
+            raise ValueError("max_companies must be at least 1")
+        self.max_companies = max_companies
+        self._entries: OrderedDict[tuple[uuid.UUID, uuid.UUID, int], KnowledgeIndex] = OrderedDict()
+        self._locks: dict[tuple[uuid.UUID, uuid.UUID, int], asyncio.Lock] = {}
+        self.builds = 0  # number of indexes built (for tests and metrics)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        """Forget every cached index."""
+        self._entries.clear()
+
+    def invalidate(self, company: Company) -> None:
+        """Forget every cached version of ``company``'s index."""
+        for key in [k for k in self._entries if k[:2] == (company.tenant_id, company.id)]:
+            del self._entries[key]
+
+    async def get(self, session: AsyncSession, company: Company) -> KnowledgeIndex:
+        """The index of ``company`` at its current ``kb_version``, built on a miss from the
+        company's items (variants loaded with selectin) and FAQ, read through
+        ``TenantScope(company.tenant_id)``. Indexing runs in a worker thread."""
+        key = (company.tenant_id, company.id, company.kb_version or 0)
+        cached = self._entries.get(key)
+        if cached is not None:
+            self._entries.move_to_end(key)
+            return cached
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                cached = self._entries.get(key)
+                if cached is not None:
+                    self._entries.move_to_end(key)
+                    return cached
+                items, faq = await _load(session, company)
+                build = partial(KnowledgeIndex.build, company_id=company.id, items=items, faq=faq)
+                index = await asyncio.to_thread(build)
+                self.builds += 1
+                for stale in [k for k in self._entries if k[:2] == key[:2] and k != key]:
+                    del self._entries[stale]
+                self._entries[key] = index
+                while len(self._entries) > self.max_companies:
+                    self._entries.popitem(last=False)
+                return index
+        finally:
+            if not lock.locked():
+                self._locks.pop(key, None)
+
+
+async def _load(session: AsyncSession, company: Company) -> tuple[list[ItemView], list[FaqView]]:
+    from sqlalchemy.orm import selectinload
+
+    scope = TenantScope(company.tenant_id)
+    item_rows = (
+        (
+            await session.execute(
+                scope.select(KnowledgeItem, KnowledgeItem.company_id == company.id)
+                .options(selectinload(KnowledgeItem.variants))
+                .order_by(KnowledgeItem.position, KnowledgeItem.name)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    items = [
+        _item_view(row, [v for v in row.variants if v.tenant_id == company.tenant_id and v.company_id == company.id])
+        for row in item_rows
+    ]
+    faq_rows = (
+        (await session.execute(scope.select(FaqEntry, FaqEntry.company_id == company.id).order_by(FaqEntry.position)))
+        .scalars()
+        .all()
+    )
+    return items, [FaqView.from_model(row) for row in faq_rows]
