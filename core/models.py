@@ -20,6 +20,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -98,6 +99,12 @@ class Company(TenantOwned, Base):
     payment_provider: Mapped[str] = mapped_column(String(32), default="manual")
     kb_version: Mapped[int] = mapped_column(Integer, default=0)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Stripe Connect (commerce.stripe_connect): the company's connected account and its onboarding
+    # state, refreshed from ``accounts.retrieve`` and ``account.updated`` webhooks. Payments go to
+    # this account as direct charges; without ``stripe_charges_enabled`` no Stripe link is issued.
+    stripe_account_id: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    stripe_charges_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    stripe_details_submitted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class KnowledgeItem(TenantOwned, Base):
@@ -321,3 +328,147 @@ class Payment(TenantOwned, Base):
     method: Mapped[str | None] = mapped_column(String(32))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookEvent(TimestampMixin, Base):
+    """A payment-provider webhook event that was handled (platform-level, not tenant-owned: an event
+    may belong to no tenant). The unique ``(provider, event_id)`` row is claimed in the same
+    transaction as the change the event causes, so a redelivered event changes nothing.
+    ``outcome``: processed | ignored; ``reason`` says why an event was ignored; ``account`` is the
+    connected account the event came from (Stripe Connect), ``tenant_id`` the tenant it touched."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id", name="uq_webhook_event"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    provider: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(100))
+    account: Mapped[str | None] = mapped_column(String(64))
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    outcome: Mapped[str] = mapped_column(String(16), default="processed")
+    reason: Mapped[str | None] = mapped_column(String(255))
+
+
+# --- Bookings of service companies, delivery windows and calendar feeds (commerce.schedule,
+# commerce.bookings, commerce.delivery, commerce.calendar_feed; migration 0003) ---
+
+BookingStatus = Literal["held", "confirmed", "released", "cancelled"]
+BOOKING_STATUSES: tuple[str, ...] = ("held", "confirmed", "released", "cancelled")
+
+
+class Resource(TenantOwned, Base):
+    """Who or what performs a service (a stylist, a chair, a room). ``capacity`` is how many bookings
+    it takes at the same time (1 for a person). ``hours`` overrides the company's opening hours (same
+    shape as ``Company.settings["schedule"]["hours"]``: ``{"mon": ["09:00-13:00"], ...}``); ``days_off``
+    lists ISO dates (``"2026-12-24"``) on top of the company's. Deactivate (``active``) rather than
+    delete a resource that has bookings."""
+
+    __tablename__ = "resources"
+    __table_args__ = (UniqueConstraint("company_id", "name", name="uq_resource_name"),)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    capacity: Mapped[int] = mapped_column(Integer, default=1)
+    hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    days_off: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Booking(TenantOwned, Base):
+    """An appointment for a service. ``status``: held (waiting for the prepayment until
+    ``hold_expires_at``) → confirmed (prepaid, or nothing to prepay); held → released (hold expired,
+    payment failed); held/confirmed → cancelled. Times are aware UTC; money in minor units of
+    ``currency`` (``prepay_minor`` is what the linked ``order_id`` asks for, 0 when nothing is
+    prepaid). ``refund_due`` is set when a paid prepayment must be returned (early cancellation, or a
+    payment that arrived after the slot was lost). Service/resource/customer names are snapshots."""
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        Index("ix_bookings_company_start", "company_id", "start_at"),
+        Index("ix_bookings_status_hold", "status", "hold_expires_at"),
+    )
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    service_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("kb_items.id", ondelete="SET NULL"))
+    resource_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("resources.id"), index=True)
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    conversation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("conversations.id", ondelete="SET NULL"))
+    order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="held")
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    hold_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    service_name: Mapped[str] = mapped_column(String(500))
+    resource_name: Mapped[str] = mapped_column(String(200))
+    customer_name: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    price_minor: Mapped[int | None] = mapped_column(BigInteger)
+    prepay_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_by: Mapped[str | None] = mapped_column(String(16))
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    release_reason: Mapped[str | None] = mapped_column(String(32))
+    refund_due: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class BookingSlot(TenantOwned, Base):
+    """One 5-minute cell (``commerce.schedule.CELL_MINUTES``, aligned to the UTC epoch) of a resource's
+    time taken by an active (held or confirmed) booking, on ``seat`` 0..capacity-1. The unique
+    ``(resource_id, slot_start, seat)`` constraint makes double booking impossible in the database on
+    SQLite and PostgreSQL alike; rows are deleted when the booking is released or cancelled."""
+
+    __tablename__ = "booking_slots"
+    __table_args__ = (UniqueConstraint("resource_id", "slot_start", "seat", name="uq_booking_slot"),)
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"), index=True)
+    resource_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"))
+    slot_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    seat: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DeliveryWindow(TenantOwned, Base):
+    """A recurring delivery window of a company for a city (and optional zone): local wall-clock
+    ``start_time``-``end_time`` (``"HH:MM"``, company timezone) on ``weekdays`` (0 = Monday; empty =
+    every day), taking ``capacity`` orders per day; orders must choose it ``cutoff_minutes`` before it
+    starts."""
+
+    __tablename__ = "delivery_windows"
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    city: Mapped[str] = mapped_column(String(200))
+    zone: Mapped[str | None] = mapped_column(String(200))
+    weekdays: Mapped[list[int]] = mapped_column(JSON, default=list)
+    start_time: Mapped[str] = mapped_column(String(5))
+    end_time: Mapped[str] = mapped_column(String(5))
+    capacity: Mapped[int] = mapped_column(Integer, default=1)
+    cutoff_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class OrderDelivery(TenantOwned, Base):
+    """The delivery window chosen for a paid order (one per order): the window, the local ``day``
+    (ISO ``YYYY-MM-DD``), its instants ``start_at``/``end_at`` (aware UTC) and the ``seat`` taken. The
+    unique ``(window_id, day, seat)`` constraint enforces the window's capacity in the database."""
+
+    __tablename__ = "order_deliveries"
+    __table_args__ = (UniqueConstraint("window_id", "day", "seat", name="uq_delivery_seat"),)
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), unique=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    window_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("delivery_windows.id", ondelete="CASCADE"))
+    day: Mapped[str] = mapped_column(String(10))
+    seat: Mapped[int] = mapped_column(Integer, default=0)
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    city: Mapped[str] = mapped_column(String(200))
+    zone: Mapped[str | None] = mapped_column(String(200))
+
+
+class CalendarFeed(TenantOwned, Base):
+    """A company's secret iCalendar feed token (``/calendar/{company}/{token}.ics``). ``token_hash``
+    (SHA-256 hex) is the indexed lookup key; the token itself is compared in constant time."""
+
+    __tablename__ = "calendar_feeds"
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), unique=True)
+    token: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    rotated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

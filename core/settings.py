@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     payment_link_ttl_minutes: int = 24 * 60
     data_dir: Path = Path("./data")
 
+    # Stripe (customer → business payments through each company's connected account).
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_connect_webhook_secret: SecretStr | None = None
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_webhook_tolerance_seconds: int = 300
+
     @cached_property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
