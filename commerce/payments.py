@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce.bookings import on_order_paid
 from commerce.notifications import payment_confirmation
 from commerce.providers import ProviderRegistry
 from core.conversations import append_message
@@ -100,7 +101,8 @@ async def mark_paid(
     ``method`` is one of ``PAID_METHODS``. Uses ``payment`` or the latest attempt (a manager marking an
     order without a link creates a manual payment). Idempotent: returns ``False`` and changes nothing
     when the order is already paid, ``True`` when it was marked now. The confirmation is an outbound
-    ``Message`` with status ``pending`` (delivered by the channel layer). Raises ``PaymentStateError``
+    ``Message`` with status ``pending`` (delivered by the channel layer); bookings the order prepays
+    are confirmed in the same transaction (``commerce.bookings.on_order_paid``). Raises ``PaymentStateError``
     for a refunded order and ``ValueError`` for an unknown method.
     """
     if method not in PAID_METHODS:
@@ -125,6 +127,7 @@ async def mark_paid(
     order.paid_at = when
     await session.flush()
     await _notify_paid(session, order)
+    await on_order_paid(session, order, now=when)
     return True
 
 

@@ -38,6 +38,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce.bookings import on_payment_failed_or_expired
 from commerce.payments import PaymentStateError, mark_paid
 from commerce.stripe_connect import apply_account, company_by_account
 from core.models import Company, Order, Payment, WebhookEvent
@@ -259,6 +260,8 @@ async def _on_checkout_closed(session: AsyncSession, event_id: str, event_type: 
     payment.status = new_status
     if order.payment_status not in ("paid", "refunded") and await _latest_payment_id(session, order) == payment.id:
         order.payment_status = new_status
+        # "First the payment, then the calendar": an unpaid prepayment releases its held slot.
+        await on_payment_failed_or_expired(session, order=order, now=utcnow(), reason=f"payment_{new_status}")
     await session.flush()
     return EventResult("processed", event_id, event_type, **ids)
 

@@ -1,0 +1,84 @@
+"""The FastAPI application factory.
+
+``create_app()`` only declares routes; settings, the database engine and every client are built in
+the lifespan (``api.services.open_runtime``) when the server starts, and closed when it stops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import structlog
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import text
+
+from api.deps import RuntimeDep
+from api.routes import admin, pay, webchat
+from api.services import open_runtime
+from bot.messages import Responder
+from commerce.payments import PaymentStateError
+from core.accounts import ValidationError
+from core.logging import configure_logging
+from core.settings import Settings, get_settings
+from core.tenancy import NotFound
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, responder: Responder | None = None) -> FastAPI:
+    """Build the app. ``settings`` default to the environment (read when the app starts);
+    ``responder`` replaces the dialogue engine (tests use a double)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cfg = settings or get_settings()
+        configure_logging(level=cfg.log_level, json=cfg.log_json)
+        async with open_runtime(cfg, responder=responder) as runtime:
+            app.state.runtime = runtime
+            try:
+                recovered = await runtime.pipeline.recover()
+                if recovered:
+                    log.info("recovered_conversations", count=recovered)
+            except Exception:  # noqa: BLE001 - a failed recovery must not keep the server down
+                log.exception("recover_failed")
+            yield
+
+    app = FastAPI(
+        title="chatcommerce",
+        version="0.1.0",
+        summary="Self-hostable, multi-tenant conversational commerce engine.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+
+    @app.exception_handler(ValidationError)
+    async def _invalid(_request: Request, exc: ValidationError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(PaymentStateError)
+    async def _conflict(_request: Request, exc: PaymentStateError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz(runtime: RuntimeDep) -> dict[str, str]:
+        """Liveness and database check: ``{"status": "ok", "database": "ok"}``."""
+        async with runtime.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return {"status": "ok", "database": "ok"}
+
+    app.include_router(admin.router)
+    app.include_router(webchat.router)
+    app.include_router(pay.router)
+    return app

@@ -1,0 +1,455 @@
+"""The ``chatcommerce`` command line (typer).
+
+Every command reads its settings from the environment (``CHATCOMMERCE_DATABASE_URL``... see
+``.env.example``), builds the same ``Runtime`` as the HTTP app (``api.services.open_runtime``), and
+prints JSON with ``--json``. Errors go to stderr with exit status 1. The CLI acts as the platform
+admin: companies are addressed by their global slug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import structlog
+import typer
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from api.actions import import_kb, mark_order_paid
+from api.queries import conversation_detail, conversations_of_contact
+from api.services import Runtime, open_runtime
+from bot.messages import Responder
+from channels.base import RawRequest
+from channels.pipeline import Reply
+from commerce.orders import list_orders, order_as_dict
+from commerce.payments import PaymentStateError
+from core.accounts import ValidationError, create_company, create_tenant, inbox_of_kind
+from core.logging import configure_logging
+from core.migrate import upgrade
+from core.models import Company, Tenant
+from core.money import format_money
+from core.settings import Settings, get_settings
+from core.tenancy import NotFound, TenantScope, company_by_slug, tenant_by_slug
+from knowledge.importer import KnowledgeImportError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="chatcommerce",
+    help="Self-hostable conversational commerce engine: database, tenants, knowledge bases, chat, orders, server.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+tenants_app = typer.Typer(help="Tenants (business owners' accounts).", no_args_is_help=True)
+companies_app = typer.Typer(help="Companies (shops) of a tenant.", no_args_is_help=True)
+kb_app = typer.Typer(help="Knowledge bases (products, services, FAQ).", no_args_is_help=True)
+orders_app = typer.Typer(help="Orders and payments.", no_args_is_help=True)
+conversations_app = typer.Typer(help="Conversations with customers.", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(companies_app, name="companies")
+app.add_typer(kb_app, name="kb")
+app.add_typer(orders_app, name="orders")
+app.add_typer(conversations_app, name="conversations")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+CompanyOpt = Annotated[str, typer.Option("--company", help="Company slug.")]
+
+
+@dataclass(kw_only=True)
+class CliOptions:
+    """Per-invocation options passed as the click context object. ``responder`` replaces the
+    dialogue engine (tests pass a double: ``CliRunner().invoke(app, args, obj=CliOptions(...))``)."""
+
+    responder: Responder | None = None
+
+
+# The options of the running invocation (set by the callback; read by the commands).
+_OPTIONS: ContextVar[CliOptions | None] = ContextVar("chatcommerce_cli_options", default=None)
+
+
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    return structlog.PrintLogger(sys.stderr)
+
+
+@app.callback()
+def _main(ctx: typer.Context) -> None:
+    """Set up logging (to stderr, so that stdout stays parseable) and the context object."""
+    if not isinstance(ctx.obj, CliOptions):
+        ctx.obj = CliOptions()
+    _OPTIONS.set(ctx.obj)
+    settings = get_settings()
+    configure_logging(level=settings.log_level, json=settings.log_json)
+    structlog.configure(logger_factory=_stderr_logger)
+
+
+def _options() -> CliOptions:
+    return _OPTIONS.get(None) or CliOptions()
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _emit(data: Any, as_json: bool, text: Callable[[], str]) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, default=str) if as_json else text())
+
+
+def _run(work: Callable[[Runtime], Awaitable[T]], *, settings: Settings | None = None) -> T:
+    """Build the runtime, run ``work`` in a fresh event loop, turn expected errors into exit 1."""
+
+    responder = _options().responder
+
+    async def main() -> T:
+        async with open_runtime(settings or get_settings(), responder=responder) as runtime:
+            return await work(runtime)
+
+    try:
+        return asyncio.run(main())
+    except KnowledgeImportError:
+        raise
+    except (NotFound, ValidationError, PaymentStateError, LookupError, ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc).strip("'\"")) from exc
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# -- database --------------------------------------------------------------------------------------
+
+
+@app.command("init-db")
+def init_db(as_json: JsonOpt = False) -> None:
+    """Create or upgrade the database schema (Alembic migrations to the latest revision)."""
+    settings = get_settings()
+    upgrade(settings.database_url)
+    _emit({"database": _safe_url(settings.database_url), "revision": "head"}, as_json,
+          lambda: f"database {_safe_url(settings.database_url)} is up to date")
+
+
+# -- tenants and companies -------------------------------------------------------------------------
+
+
+def _tenant_dict(tenant: Tenant) -> dict[str, Any]:
+    return {"id": str(tenant.id), "name": tenant.name, "slug": tenant.slug, "created_at": tenant.created_at.isoformat()}
+
+
+def _company_dict(company: Company, settings: Settings) -> dict[str, Any]:
+    return {
+        "id": str(company.id), "tenant_id": str(company.tenant_id), "slug": company.slug,
+        "human_id": company.human_id, "name": company.name, "type": company.type, "currency": company.currency,
+        "language": company.language, "timezone": company.timezone, "payment_provider": company.payment_provider,
+        "kb_version": company.kb_version,
+        "chat_url": f"{settings.public_base_url.rstrip('/')}/chat/{company.slug}",
+    }
+
+
+@tenants_app.command("create")
+def tenants_create(
+    name: Annotated[str, typer.Option(help="Display name.")],
+    slug: Annotated[str, typer.Option(help="URL id: a-z, 0-9 and '-'.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a tenant."""
+
+    async def work(rt: Runtime) -> dict[str, Any]:
+        async with rt.sessionmaker() as session, session.begin():
+            return _tenant_dict(await create_tenant(session, name=name, slug=slug))
+
+    data = _run(work)
+    _emit(data, as_json, lambda: f"tenant {data['slug']} created ({data['id']})")
+
+
+@tenants_app.command("list")
+def tenants_list(as_json: JsonOpt = False) -> None:
+    """List tenants."""
+
+    async def work(rt: Runtime) -> list[dict[str, Any]]:
+        async with rt.sessionmaker() as session:
+            rows = (await session.execute(select(Tenant).order_by(Tenant.created_at))).scalars()
+            return [_tenant_dict(t) for t in rows]
+
+    data = _run(work)
+    _emit(data, as_json, lambda: "\n".join(f"{t['slug']}\t{t['name']}" for t in data) or "no tenants")
+
+
+@companies_app.command("create")
+def companies_create(
+    tenant: Annotated[str, typer.Option(help="Tenant slug.")],
+    slug: Annotated[str, typer.Option(help="Company slug (global; the chat URL is /chat/<slug>).")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    type: Annotated[str, typer.Option("--type", help="product | service | hybrid.")] = "product",
+    currency: Annotated[str, typer.Option(help="ISO-4217 code, e.g. USD, RUB.")] = "USD",
+    language: Annotated[str, typer.Option(help="en | ru.")] = "en",
+    timezone: Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/Moscow.")] = "UTC",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a company of a tenant (with its web chat and console inboxes)."""
+    settings = get_settings()
+
+    async def work(rt: Runtime) -> dict[str, Any]:
+        async with rt.sessionmaker() as session, session.begin():
+            owner = await tenant_by_slug(session, tenant)
+            company = await create_company(session, tenant_id=owner.id, slug=slug, name=name, type=type,
+                                           currency=currency, language=language, timezone=timezone)
+            return _company_dict(company, settings)
+
+    data = _run(work, settings=settings)
+    _emit(data, as_json, lambda: f"company {data['slug']} created; chat: {data['chat_url']}")
+
+
+@companies_app.command("list")
+def companies_list(tenant: Annotated[str, typer.Option(help="Tenant slug.")], as_json: JsonOpt = False) -> None:
+    """List a tenant's companies."""
+    settings = get_settings()
+
+    async def work(rt: Runtime) -> list[dict[str, Any]]:
+        async with rt.sessionmaker() as session:
+            scope = TenantScope((await tenant_by_slug(session, tenant)).id)
+            rows = (await session.execute(scope.select(Company).order_by(Company.human_id))).scalars()
+            return [_company_dict(c, settings) for c in rows]
+
+    data = _run(work, settings=settings)
+    _emit(data, as_json, lambda: "\n".join(f"{c['slug']}\t{c['name']}\t{c['chat_url']}" for c in data)
+          or "no companies")
+
+
+# -- knowledge base --------------------------------------------------------------------------------
+
+
+@kb_app.command("import")
+def kb_import(
+    company: CompanyOpt,
+    file: Annotated[Path, typer.Argument(help="CSV or XLSX file (Shopify export, owner's sheet or FAQ).",
+                                         exists=True, dir_okay=False, readable=True)],
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a knowledge-base file into a company. A refused file imports nothing; the error names
+    the row and column (exit status 1)."""
+
+    async def work(rt: Runtime) -> dict[str, Any]:
+        async with rt.sessionmaker() as session:
+            row = await company_by_slug(session, company)
+        result = await import_kb(rt, company_id=row.id, data=file.read_bytes(), filename=file.name)
+        return {"company": company, "file": file.name, "items": result.items, "variants": result.variants,
+                "faq": result.faq}
+
+    try:
+        data = _run(work)
+    except KnowledgeImportError as exc:
+        if as_json:
+            typer.echo(json.dumps({"error": exc.message, "row": exc.row, "column": exc.column, "file": file.name},
+                                  ensure_ascii=False), err=True)
+        raise _fail(f"{file.name}: {exc}") from exc
+    _emit(data, as_json, lambda: f"imported {data['items']} items, {data['variants']} variants and "
+                                 f"{data['faq']} FAQ entries into {company}")
+
+
+# -- chat ------------------------------------------------------------------------------------------
+
+
+def _reply_text(reply: Reply) -> str:
+    lines = [f"bot> {reply.text}"]
+    if reply.url and reply.url not in reply.text:
+        lines.append(f"     {reply.url}")
+    lines.extend(f"     [{i}] {b.get('title', '')}" for i, b in enumerate(reply.buttons, 1))
+    return "\n".join(lines)
+
+
+@app.command("chat")
+def chat(
+    company: CompanyOpt,
+    contact: Annotated[str, typer.Option(help="Your contact id (any string; reuse it to continue).")] = "console",
+    as_json: JsonOpt = False,
+) -> None:
+    """Chat with a company's bot: one message per stdin line, the replies are printed. With --json one
+    object per line: {"in": ..., "replies": [{"text", "buttons", "url", "image_url"}]}."""
+    stdin = sys.stdin
+    interactive = stdin.isatty() and not as_json
+
+    async def work(rt: Runtime) -> None:
+        async with rt.sessionmaker() as session:
+            row = await company_by_slug(session, company)
+            inbox = await inbox_of_kind(session, row, "console")
+        channel = rt.channel_factory.build(inbox)
+        if interactive:
+            typer.echo(f"Chatting with {row.name} as {contact!r}; Ctrl-D to quit.", err=True)
+        while True:
+            if interactive:
+                typer.echo("you> ", nl=False, err=True)
+            line = await asyncio.to_thread(stdin.readline)
+            if not line:
+                break
+            raw = RawRequest(headers={}, body=line.encode("utf-8"), query={"contact": contact})
+            parsed = channel.parse(raw)
+            if not parsed:
+                continue
+            result = await rt.pipeline.receive(inbox_id=inbox.id, parsed=parsed[0])
+            if as_json:
+                typer.echo(json.dumps({"in": parsed[0].text, "replies": [r.as_dict() for r in result.replies],
+                                       "handoff": result.handoff}, ensure_ascii=False))
+            elif result.handoff:
+                typer.echo("(a manager has taken over this conversation; the bot is silent)")
+            else:
+                for reply in result.replies:
+                    typer.echo(_reply_text(reply))
+
+    _run(work)
+
+
+# -- orders ----------------------------------------------------------------------------------------
+
+
+def _order_line(order: dict[str, Any]) -> str:
+    total = format_money(int(order["total_minor"]), str(order["currency"]))
+    items = ", ".join(f"{ln['quantity']} x {ln['name']}" + (f" ({ln['variant']})" if ln["variant"] else "")
+                      for ln in order["lines"])
+    return f"#{order['number']}\t{order['status']}\t{order['payment_status']}\t{total}\t{items}\t{order['id']}"
+
+
+@orders_app.command("list")
+def orders_list(company: CompanyOpt, as_json: JsonOpt = False) -> None:
+    """A company's orders, newest first (money in minor units with --json)."""
+
+    async def work(rt: Runtime) -> list[dict[str, object]]:
+        async with rt.sessionmaker() as session:
+            row = await company_by_slug(session, company)
+            orders = await list_orders(session, scope=TenantScope(row.tenant_id), company_id=row.id)
+            return [order_as_dict(o) for o in orders]
+
+    data = _run(work)
+    _emit(data, as_json, lambda: "\n".join(_order_line(o) for o in data) or "no orders")
+
+
+@orders_app.command("mark-paid")
+def orders_mark_paid(
+    order_id: Annotated[str, typer.Argument(help="Order id (see `orders list`).")],
+    method: Annotated[str, typer.Option(help="cash | bank_transfer | other.")] = "cash",
+    as_json: JsonOpt = False,
+) -> None:
+    """Record that an order was paid outside the payment page; the customer gets the confirmation."""
+    if method not in ("cash", "bank_transfer", "other"):
+        raise _fail(f"--method must be cash, bank_transfer or other, not {method!r}")
+    try:
+        oid = uuid.UUID(order_id)
+    except ValueError:
+        raise _fail(f"{order_id!r} is not an order id") from None
+    order, changed = _run(lambda rt: mark_order_paid(rt, order_id=oid, method=method))
+    _emit({**order, "changed": changed}, as_json,
+          lambda: f"order #{order['number']} " + ("marked paid" if changed else "was already paid"))
+
+
+# -- conversations ---------------------------------------------------------------------------------
+
+
+@conversations_app.command("show")
+def conversations_show(
+    company: CompanyOpt,
+    contact: Annotated[str, typer.Option(help="The contact's id in the console or web chat.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """A contact's conversations with a company, with all messages."""
+
+    async def work(rt: Runtime) -> dict[str, Any]:
+        async with rt.sessionmaker() as session:
+            row = await company_by_slug(session, company)
+            conversations = await conversations_of_contact(session, company=row, source_id=contact)
+            if not conversations:
+                raise NotFound(f"no conversations of contact {contact!r} with {company}")
+            scope = TenantScope(row.tenant_id)
+            details = [await conversation_detail(session, scope=scope, conversation=c) for c in conversations]
+            return {"company": company, "contact": contact, "conversations": details}
+
+    data = _run(work)
+
+    def text() -> str:
+        out: list[str] = []
+        for conv in data["conversations"]:
+            flag = ", manager" if conv["handoff"] else ""
+            out.append(f"conversation {conv['id']} ({conv['channel']}, {conv['status']}{flag})")
+            for m in conv["messages"]:
+                arrow = "<-" if m["direction"] == "in" else "->"
+                out.append(f"  {m['seq']:>3} {arrow} {m['sender']}: {m['text']}")
+        return "\n".join(out)
+
+    _emit(data, as_json, text)
+
+
+# -- server ----------------------------------------------------------------------------------------
+
+
+def _serve(settings: Settings, *, host: str, port: int) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(settings, responder=_options().responder), host=host, port=port,
+                log_level=settings.log_level.lower())
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Run the HTTP server (admin API, web chat, payment pages). Run `init-db` first."""
+    _serve(get_settings(), host=host, port=port)
+
+
+@app.command("demo")
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    serve_: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server after loading.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Demo mode: migrate the database, load the demo shops (apparel, florist) from examples/ (again
+    and again without duplicates), print the chat URLs and serve on HOST:PORT with test payments."""
+    from api.demo import load_demo
+
+    env = get_settings()
+    overrides: dict[str, Any] = {"demo_mode": True}
+    generated_token = None
+    if not (env.admin_token and env.admin_token.get_secret_value()):
+        generated_token = secrets.token_urlsafe(18)
+        overrides["admin_token"] = generated_token
+    if "public_base_url" not in env.model_fields_set:
+        overrides["public_base_url"] = f"http://{host}:{port}"
+    settings = get_settings(**overrides)
+    upgrade(settings.database_url)
+    result = _run(lambda rt: load_demo(rt), settings=settings)
+    base = settings.public_base_url.rstrip("/")
+    companies = [{**asdict(c), "chat_url": f"{base}/chat/{c.slug}"} for c in result.companies]
+    data = {"tenant": result.tenant, "database": _safe_url(settings.database_url), "companies": companies,
+            "admin_token": generated_token or "(from CHATCOMMERCE_ADMIN_TOKEN)", "docs_url": f"{base}/docs"}
+
+    def text() -> str:
+        lines = [f"Demo tenant {result.tenant!r} ready in {data['database']}"]
+        for c in companies:
+            loaded = f"imported {', '.join(c['imported'])}" if c["imported"] else "already loaded"
+            lines.append(f"  {c['name']}: {c['chat_url']}  ({c['items']} items, {c['faq']} FAQ; {loaded})")
+        lines.append(f"  API docs: {data['docs_url']}")
+        lines.append(f"  Admin token: {data['admin_token']}")
+        if generated_token:
+            lines.append(f"  e.g. curl -H 'Authorization: Bearer {generated_token}' {base}/api/v1/tenants")
+        return "\n".join(lines)
+
+    _emit(data, as_json, text)
+    if serve_:
+        _serve(settings, host=host, port=port)
+
+
+def main() -> None:
+    """Console-script entry point (``chatcommerce``)."""
+    app()

@@ -1,0 +1,257 @@
+"""Admin API under ``/api/v1``: tenants, companies, knowledge bases, conversations and orders.
+
+Every route needs ``Authorization: Bearer <CHATCOMMERCE_ADMIN_TOKEN>`` (``api.deps.require_admin``,
+checked before anything else). Routes under ``/tenants/{tenant}`` see only that tenant's rows: the
+tenant and company come from ``TenantScopeDep`` / ``CompanyDep``, never from ad-hoc queries here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.actions import import_kb, mark_order_paid
+from api.deps import AdminDep, CompanyDep, RuntimeDep, SessionDep, TenantScopeDep
+from api.queries import conversation_detail, get_conversation, list_conversations, message_dict
+from api.schemas import (
+    CompanyIn,
+    CompanyOut,
+    ConversationDetail,
+    ConversationOut,
+    FaqOut,
+    ImportErrorDetail,
+    ImportOut,
+    ItemOut,
+    ManagerMessageIn,
+    MarkPaidIn,
+    MessageOut,
+    TenantIn,
+    TenantOut,
+)
+from commerce.orders import list_orders, order_as_dict
+from core.accounts import create_company, create_tenant
+from core.conversations import append_message
+from core.models import Company, FaqEntry, KnowledgeItem, Order, Tenant
+from core.tenancy import NotFound, TenantScope
+from knowledge.importer import KnowledgeImportError
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+router = APIRouter(prefix="/api/v1", tags=["admin"], dependencies=[AdminDep])
+
+_TENANT = "/tenants/{tenant}"
+_COMPANY = _TENANT + "/companies/{company}"
+
+
+# -- tenants and companies -------------------------------------------------------------------------
+
+
+@router.post("/tenants", status_code=status.HTTP_201_CREATED, response_model=TenantOut)
+async def create_tenant_route(body: TenantIn, session: SessionDep) -> Tenant:
+    """Create a tenant (a business owner's account). 422 for a bad or taken slug."""
+    tenant = await create_tenant(session, name=body.name, slug=body.slug)
+    await session.commit()
+    return tenant
+
+
+@router.get("/tenants", response_model=list[TenantOut])
+async def list_tenants(session: SessionDep) -> list[Tenant]:
+    """All tenants, oldest first."""
+    return list((await session.execute(select(Tenant).order_by(Tenant.created_at))).scalars())
+
+
+@router.post(_TENANT + "/companies", status_code=status.HTTP_201_CREATED, response_model=CompanyOut)
+async def create_company_route(body: CompanyIn, scope: TenantScopeDep, session: SessionDep) -> Company:
+    """Create a company of the tenant, with its web chat and console inboxes. 422 for bad fields."""
+    company = await create_company(
+        session,
+        tenant_id=scope.tenant_id,
+        slug=body.slug,
+        name=body.name,
+        type=body.type,
+        currency=body.currency,
+        language=body.language,
+        timezone=body.timezone,
+    )
+    await session.commit()
+    return company
+
+
+@router.get(_TENANT + "/companies", response_model=list[CompanyOut])
+async def list_companies(scope: TenantScopeDep, session: SessionDep) -> list[Company]:
+    """The tenant's companies in creation order."""
+    return list((await session.execute(scope.select(Company).order_by(Company.human_id))).scalars())
+
+
+@router.get(_COMPANY, response_model=CompanyOut)
+async def get_company(company: CompanyDep) -> Company:
+    """One company of the tenant."""
+    return company
+
+
+# -- knowledge base --------------------------------------------------------------------------------
+
+
+@router.post(
+    _COMPANY + "/knowledge-base",
+    response_model=ImportOut,
+    responses={422: {"description": "The file was refused; nothing was imported.",
+                     "content": {"application/json": {"example": {"detail": {
+                         "message": "'abc' is not a price", "row": 7, "column": "Variant Price"}}}}}},
+)
+async def upload_knowledge_base(
+    company: CompanyDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    file: Annotated[UploadFile, File(description="CSV or XLSX: a Shopify export, an owner's sheet or an FAQ")],
+) -> ImportOut:
+    """Import a knowledge-base file into the company. On a bad file: 422 with
+    ``{"detail": {"message", "row", "column"}}`` and the knowledge base unchanged."""
+    data = await file.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"file is larger than {MAX_UPLOAD_BYTES} bytes")
+    filename = file.filename or "upload"
+    await session.commit()  # ends the read-only transaction; the import writes in its own
+    try:
+        result = await import_kb(runtime, company_id=company.id, data=data, filename=filename)
+    except KnowledgeImportError as exc:
+        detail = ImportErrorDetail(message=exc.message, row=exc.row, column=exc.column)
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail.model_dump()) from exc
+    await session.refresh(company)
+    return ImportOut(filename=filename, items=result.items, variants=result.variants, faq=result.faq,
+                     kb_version=company.kb_version)
+
+
+@router.get(_COMPANY + "/knowledge-base/items", response_model=list[ItemOut])
+async def list_items(company: CompanyDep, scope: TenantScopeDep, session: SessionDep) -> list[KnowledgeItem]:
+    """The company's products and services with their variants, in file order."""
+    stmt = scope.select(KnowledgeItem, KnowledgeItem.company_id == company.id).order_by(KnowledgeItem.position)
+    return list((await session.execute(stmt)).scalars())
+
+
+@router.get(_COMPANY + "/knowledge-base/faq", response_model=list[FaqOut])
+async def list_faq(company: CompanyDep, scope: TenantScopeDep, session: SessionDep) -> list[FaqEntry]:
+    """The company's FAQ entries, in file order."""
+    stmt = scope.select(FaqEntry, FaqEntry.company_id == company.id).order_by(FaqEntry.position)
+    return list((await session.execute(stmt)).scalars())
+
+
+# -- conversations ---------------------------------------------------------------------------------
+
+
+@router.get(_COMPANY + "/conversations", response_model=list[ConversationOut])
+async def list_conversations_route(
+    company: CompanyDep,
+    scope: TenantScopeDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500, description="At most this many conversations")] = 100,
+) -> list[dict[str, Any]]:
+    """The company's conversations, most recently active first, each with its last message."""
+    return await list_conversations(session, scope=scope, company=company, limit=limit)
+
+
+@router.get(_COMPANY + "/conversations/{conversation_id}", response_model=ConversationDetail)
+async def get_conversation_route(
+    conversation_id: uuid.UUID, company: CompanyDep, scope: TenantScopeDep, session: SessionDep
+) -> dict[str, Any]:
+    """One conversation with all its messages."""
+    conv = await get_conversation(session, scope=scope, company=company, conversation_id=conversation_id)
+    return await conversation_detail(session, scope=scope, conversation=conv)
+
+
+async def _set_handoff(session: AsyncSession, scope: TenantScope, company: Company, conversation_id: uuid.UUID,
+                       handoff: bool) -> dict[str, Any]:
+    conv = await get_conversation(session, scope=scope, company=company, conversation_id=conversation_id)
+    conv.handoff = handoff
+    conv.status = "open"
+    await session.commit()
+    return await conversation_detail(session, scope=scope, conversation=conv)
+
+
+@router.post(_COMPANY + "/conversations/{conversation_id}/handoff", response_model=ConversationDetail)
+async def take_over(
+    conversation_id: uuid.UUID, company: CompanyDep, scope: TenantScopeDep, session: SessionDep
+) -> dict[str, Any]:
+    """A manager takes the conversation over: the bot stops answering it until ``release``."""
+    return await _set_handoff(session, scope, company, conversation_id, True)
+
+
+@router.post(_COMPANY + "/conversations/{conversation_id}/release", response_model=ConversationDetail)
+async def release(
+    conversation_id: uuid.UUID, company: CompanyDep, scope: TenantScopeDep, session: SessionDep
+) -> dict[str, Any]:
+    """Give the conversation back to the bot (it answers the customer's next message)."""
+    return await _set_handoff(session, scope, company, conversation_id, False)
+
+
+@router.post(
+    _COMPANY + "/conversations/{conversation_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MessageOut,
+)
+async def send_manager_message(
+    conversation_id: uuid.UUID,
+    body: ManagerMessageIn,
+    company: CompanyDep,
+    scope: TenantScopeDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> dict[str, Any]:
+    """Send a manager's reply to the customer (stored as outbound, sender ``manager``, then delivered
+    through the conversation's channel). Replying takes the conversation over, as ``handoff`` does."""
+    conv = await get_conversation(session, scope=scope, company=company, conversation_id=conversation_id)
+    message = await append_message(
+        session, conversation=conv, direction="out", sender="manager", text=body.text.strip() or body.text,
+        payload={"buttons": [], "url": None, "image_url": None},
+    )
+    conv.handoff = True
+    await session.commit()
+    await runtime.pipeline.deliver_pending(conversation_id=conv.id)
+    await session.refresh(message)
+    return message_dict(message)
+
+
+# -- orders ----------------------------------------------------------------------------------------
+
+
+async def _order(session: AsyncSession, scope: TenantScope, company: Company, order_id: uuid.UUID) -> Order:
+    order = await scope.get(session, Order, order_id)
+    if order.company_id != company.id:
+        raise NotFound(f"Order {order_id} not found")
+    return order
+
+
+@router.get(_COMPANY + "/orders")
+async def list_orders_route(company: CompanyDep, scope: TenantScopeDep, session: SessionDep) -> list[dict[str, object]]:
+    """The company's orders, newest first (``commerce.orders.order_as_dict``; money in minor units)."""
+    return [order_as_dict(o) for o in await list_orders(session, scope=scope, company_id=company.id)]
+
+
+@router.get(_COMPANY + "/orders/{order_id}")
+async def get_order_route(
+    order_id: uuid.UUID, company: CompanyDep, scope: TenantScopeDep, session: SessionDep
+) -> dict[str, object]:
+    """One order of the company."""
+    return order_as_dict(await _order(session, scope, company, order_id))
+
+
+@router.post(_COMPANY + "/orders/{order_id}/mark-paid")
+async def mark_paid_route(
+    order_id: uuid.UUID,
+    body: MarkPaidIn,
+    company: CompanyDep,
+    scope: TenantScopeDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> dict[str, object]:
+    """Record a payment taken outside the payment page (cash, bank transfer). The customer gets the
+    payment confirmation in their conversation. ``changed`` is false when the order was already paid;
+    409 for a refunded order."""
+    order = await _order(session, scope, company, order_id)
+    await session.commit()  # ends the read-only transaction; mark_order_paid writes in its own
+    result, changed = await mark_order_paid(runtime, scope=scope, order_id=order.id, method=body.method)
+    return {**result, "changed": changed}

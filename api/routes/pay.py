@@ -1,0 +1,146 @@
+"""The manual payment page ``/pay/{token}`` (the ``manual`` provider's checkout URL).
+
+It shows the order (number, lines, total, status). In demo mode (``CHATCOMMERCE_DEMO_MODE``) it has a
+test "Pay" button that posts to ``/pay/{token}/test``, which marks the order paid with
+``commerce.payments.mark_paid(method="test")`` and delivers the confirmation to the customer's chat.
+Outside demo mode that POST is refused (403): a manager marks real payments through the admin API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.deps import RuntimeDep, SessionDep, SettingsDep, TemplatesDep
+from commerce.payments import mark_paid, payment_by_token
+from core.models import Company, Order, Payment
+from core.money import format_money
+from core.timeutil import utcnow
+
+router = APIRouter(tags=["pay"], include_in_schema=False)
+
+_TEXTS = {
+    "en": {
+        "title": "Order #{number}", "item": "Item", "qty": "Qty", "price": "Price", "sum": "Sum", "total": "Total",
+        "status": {"paid": "Paid", "awaiting": "Awaiting payment", "expired": "Link expired",
+                   "cancelled": "Cancelled", "refunded": "Refunded", "failed": "Payment failed"},
+        "notes": {"expired": "This payment link has expired. Ask the shop in the chat for a new one.",
+                  "failed": "The payment failed. Ask the shop in the chat for a new link.",
+                  "awaiting": "The shop confirms payments made in cash or by bank transfer; "
+                              "you will get a message in the chat."},
+        "pay": "Pay {total} (test)", "demo": "Demo mode: the button simulates a card payment, no money is charged.",
+        "thanks": "Thank you! The confirmation was sent to your chat.",
+    },
+    "ru": {
+        "title": "Заказ №{number}", "item": "Товар", "qty": "Кол-во", "price": "Цена", "sum": "Сумма",
+        "total": "Итого",
+        "status": {"paid": "Оплачен", "awaiting": "Ожидает оплаты", "expired": "Ссылка устарела",
+                   "cancelled": "Отменён", "refunded": "Деньги возвращены", "failed": "Оплата не прошла"},
+        "notes": {"expired": "Срок действия ссылки истёк. Попросите в чате новую.",
+                  "failed": "Оплата не прошла. Попросите в чате новую ссылку.",
+                  "awaiting": "Магазин подтверждает оплату наличными или переводом; вы получите сообщение в чате."},
+        "pay": "Оплатить {total} (тест)", "demo": "Демо-режим: кнопка имитирует оплату картой, деньги не списываются.",
+        "thanks": "Спасибо! Подтверждение отправлено в чат.",
+    },
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _PaymentView:
+    """A payment with its order and company, and the state the page shows."""
+
+    payment: Payment
+    order: Order
+    company: Company
+
+    @property
+    def state(self) -> str:
+        """paid | cancelled | refunded | failed | expired | awaiting."""
+        if self.order.payment_status == "paid" or self.payment.status == "paid":
+            return "paid"
+        if self.order.status == "cancelled":
+            return "cancelled"
+        if self.order.payment_status in ("refunded", "failed"):
+            return self.order.payment_status
+        if self.payment.status != "payment_link_sent":
+            return "expired"
+        if self.payment.expires_at is not None and self.payment.expires_at <= utcnow():
+            return "expired"
+        return "awaiting"
+
+
+async def _load(session: AsyncSession, token: str) -> _PaymentView | None:
+    payment = await payment_by_token(session, token)
+    if payment is None:
+        return None
+    order = await session.get(Order, payment.order_id)
+    company = await session.get(Company, order.company_id) if order else None
+    if order is None or company is None or order.tenant_id != payment.tenant_id:
+        return None
+    return _PaymentView(payment=payment, order=order, company=company)
+
+
+def _render(request: Request, templates: TemplatesDep, view: _PaymentView, *, demo_mode: bool,
+            just_paid: bool = False, status_code: int = 200) -> HTMLResponse:
+    lang = view.company.language if view.company.language in _TEXTS else "en"
+    texts = _TEXTS[lang]
+
+    def money(minor: int) -> str:
+        return format_money(minor, view.order.currency, language=lang)
+
+    state = view.state
+    lines = [
+        {"name": ln.name, "variant": ln.variant, "quantity": ln.quantity, "unit": money(ln.unit_price_minor),
+         "total": money(ln.line_total_minor)}
+        for ln in view.order.lines
+    ]
+    total = money(view.order.total_minor)
+    return templates.TemplateResponse(
+        request, "pay.html",
+        {"lang": lang, "t": texts, "company": view.company, "order": view.order, "lines": lines, "total": total,
+         "title": texts["title"].format(number=view.order.number), "state": state,
+         "state_label": texts["status"].get(state, state),
+         "note": None if demo_mode and state == "awaiting" else texts["notes"].get(state),
+         "pay_label": texts["pay"].format(total=total),
+         "show_pay": demo_mode and state == "awaiting", "demo_mode": demo_mode, "just_paid": just_paid,
+         "token": view.payment.token},
+        status_code=status_code,
+    )
+
+
+def _not_found(request: Request, templates: TemplatesDep) -> HTMLResponse:
+    return templates.TemplateResponse(request, "not_found.html", {"what": "payment"},
+                                      status_code=status.HTTP_404_NOT_FOUND)
+
+
+@router.get("/pay/{token}", response_class=HTMLResponse)
+async def pay_page(token: str, request: Request, session: SessionDep, settings: SettingsDep,
+                   templates: TemplatesDep) -> HTMLResponse:
+    """The order behind a payment link; 404 for an unknown token."""
+    view = await _load(session, token)
+    if view is None:
+        return _not_found(request, templates)
+    return _render(request, templates, view, demo_mode=settings.demo_mode,
+                   just_paid=request.query_params.get("paid") == "1")
+
+
+@router.post("/pay/{token}/test")
+async def test_pay(token: str, request: Request, session: SessionDep, runtime: RuntimeDep,
+                   templates: TemplatesDep) -> Response:
+    """Demo mode only: mark the order paid (method ``test``), tell the customer, show the paid page.
+    403 outside demo mode, 404 for an unknown token, 410 for an expired link."""
+    if not runtime.settings.demo_mode:
+        return HTMLResponse("Test payments are only available in demo mode.", status_code=status.HTTP_403_FORBIDDEN)
+    view = await _load(session, token)
+    if view is None:
+        return _not_found(request, templates)
+    if view.state not in ("awaiting", "paid"):
+        return _render(request, templates, view, demo_mode=True, status_code=status.HTTP_410_GONE)
+    await mark_paid(session, order=view.order, method="test", payment=view.payment)
+    await session.commit()
+    if view.order.conversation_id is not None:
+        await runtime.pipeline.deliver_pending(conversation_id=view.order.conversation_id)
+    return RedirectResponse(f"/pay/{token}?paid=1", status_code=status.HTTP_303_SEE_OTHER)

@@ -1,0 +1,119 @@
+"""The public web chat: the JSON API the chat page talks to and the page itself (``/chat/{company}``).
+
+Visitors are identified by the random id their browser keeps (``contact``); a company is addressed by
+its global slug. Messages go through ``channels.webchat.WebChatChannel`` and the inbound ``Pipeline``
+like any other channel's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse
+
+from api.deps import PublicCompanyDep, RuntimeDep, SessionDep, TemplatesDep
+from api.queries import conversation_messages, conversations_of_contact
+from api.schemas import WebChatIn, WebChatMessage, WebChatOut, WebChatPoll
+from channels.base import RawRequest, SignatureError
+from core.accounts import inbox_of_kind
+from core.tenancy import NotFound, TenantScope, company_by_slug
+
+router = APIRouter(tags=["webchat"])
+
+MAX_POLL = 200
+_CHAT_TEXTS = {
+    "en": {"placeholder": "Type a message…", "send": "Send", "manager": "Manager",
+           "error": "Could not send, please try again.",
+           "hello": "Hi! Ask me about our products, prices or delivery."},
+    "ru": {"placeholder": "Напишите сообщение…", "send": "Отправить", "manager": "Менеджер",
+           "error": "Не удалось отправить, попробуйте ещё раз.",
+           "hello": "Здравствуйте! Спросите о товарах, ценах или доставке."},
+}
+
+
+@router.post(
+    "/api/v1/webchat/{company}/messages",
+    response_model=WebChatOut,
+    openapi_extra={"requestBody": {"required": True,
+                                   "content": {"application/json": {"schema": WebChatIn.model_json_schema()}}}},
+)
+async def post_message(request: Request, company: PublicCompanyDep, session: SessionDep,
+                       runtime: RuntimeDep) -> WebChatOut:
+    """A visitor's message: ``{"contact", "text", "message_id"?}``. The bot's replies come back in
+    ``replies``; a repeated ``message_id`` is answered with ``duplicate: true`` and does nothing."""
+    try:
+        inbox = await inbox_of_kind(session, company, "webchat")
+    except LookupError as exc:
+        raise NotFound(str(exc)) from exc
+    await session.commit()  # ends the read-only transaction; the pipeline writes in its own sessions
+    channel = runtime.channel_factory.build(inbox)
+    raw = RawRequest(headers={k.lower(): v for k, v in request.headers.items()}, body=await request.body(),
+                     query=dict(request.query_params))
+    try:
+        await channel.verify(raw)
+        parsed = channel.parse(raw)
+    except SignatureError as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    finally:
+        await channel.aclose()
+    results = []
+    for item in parsed:
+        try:
+            results.append(await runtime.pipeline.receive(inbox_id=inbox.id, parsed=item))
+        except LookupError as exc:
+            raise NotFound(str(exc)) from exc
+    conversation_id = next((r.conversation_id for r in results if r.conversation_id), None)
+    return WebChatOut(
+        conversation_id=conversation_id,
+        replies=[reply.as_dict() for r in results for reply in r.replies],
+        duplicate=bool(results) and all(r.duplicate for r in results),
+        handoff=any(r.handoff for r in results),
+    )
+
+
+@router.get("/api/v1/webchat/{company}/messages", response_model=WebChatPoll)
+async def poll_messages(
+    company: PublicCompanyDep,
+    session: SessionDep,
+    contact: Annotated[str, Query(min_length=1, max_length=200, description="The visitor's id")],
+    after: Annotated[int, Query(ge=0, description="Return messages with seq greater than this")] = 0,
+) -> WebChatPoll:
+    """The visitor's current conversation's messages after ``after`` (both directions, in order), so
+    the page shows what arrives later: a manager's reply, the payment confirmation."""
+    conversations = await conversations_of_contact(session, company=company, source_id=contact,
+                                                   inbox_kinds=("webchat",))
+    if not conversations:
+        return WebChatPoll(conversation_id=None, messages=[])
+    conversation = conversations[-1]
+    rows = await conversation_messages(session, scope=TenantScope(company.tenant_id),
+                                       conversation_id=conversation.id, after_seq=after)
+    messages = [
+        WebChatMessage(
+            seq=m.seq, direction=m.direction, sender=m.sender, text=m.text,
+            buttons=list((m.payload or {}).get("buttons") or []) if m.direction == "out" else [],
+            url=(m.payload or {}).get("url") if m.direction == "out" else None,
+            image_url=(m.payload or {}).get("image_url") if m.direction == "out" else None,
+            created_at=m.created_at,
+        )
+        for m in rows[:MAX_POLL]
+    ]
+    return WebChatPoll(conversation_id=conversation.id, messages=messages)
+
+
+@router.get("/chat/{company}", response_class=HTMLResponse, include_in_schema=False)
+async def chat_page(company: str, request: Request, session: SessionDep, templates: TemplatesDep) -> HTMLResponse:
+    """The chat page of a company: self-contained HTML and vanilla JS (no external assets)."""
+    try:
+        row = await company_by_slug(session, company)
+    except NotFound:
+        return templates.TemplateResponse(request, "not_found.html", {"what": "chat"},
+                                          status_code=status.HTTP_404_NOT_FOUND)
+    texts = _CHAT_TEXTS.get(row.language, _CHAT_TEXTS["en"])
+    return templates.TemplateResponse(
+        request, "chat.html",
+        {"company": row, "texts": texts, "lang": row.language if row.language in _CHAT_TEXTS else "en",
+         "config": {"company": row.slug, "endpoint": f"/api/v1/webchat/{row.slug}/messages", "texts": texts}},
+    )

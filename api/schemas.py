@@ -1,0 +1,193 @@
+"""Request and response bodies of the HTTP API (money in integer minor units, times in UTC ISO-8601)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class TenantIn(BaseModel):
+    """A new tenant: ``slug`` is 1-64 chars of a-z, 0-9 and '-'."""
+
+    name: str = Field(min_length=1, max_length=200)
+    slug: str = Field(min_length=1, max_length=64)
+
+
+class TenantOut(_Out):
+    id: uuid.UUID
+    name: str
+    slug: str
+    created_at: datetime
+
+
+class CompanyIn(BaseModel):
+    """A new company. ``slug`` is global (it is the web chat URL ``/chat/{slug}``); ``type`` is
+    product | service | hybrid; ``currency`` ISO-4217; ``language`` en | ru; ``timezone`` IANA."""
+
+    slug: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    type: str = "product"
+    currency: str = "USD"
+    language: str = "en"
+    timezone: str = "UTC"
+
+
+class CompanyOut(_Out):
+    id: uuid.UUID
+    slug: str
+    human_id: str
+    name: str
+    type: str
+    currency: str
+    language: str
+    timezone: str
+    payment_provider: str
+    kb_version: int
+    created_at: datetime
+
+
+class ImportOut(BaseModel):
+    """What a knowledge-base upload imported."""
+
+    filename: str
+    items: int
+    variants: int
+    faq: int
+    kb_version: int
+
+
+class ImportErrorDetail(BaseModel):
+    """Why an upload was refused: ``row`` is the spreadsheet row (header = 1), ``column`` the header."""
+
+    message: str
+    row: int | None = None
+    column: str | None = None
+
+
+class VariantOut(_Out):
+    id: uuid.UUID
+    name: str
+    options: dict[str, Any]
+    sku: str | None
+    price_minor: int | None
+    stock: int | None
+
+
+class ItemOut(_Out):
+    id: uuid.UUID
+    kind: str
+    handle: str | None
+    sku: str | None
+    name: str
+    description: str
+    category: str | None
+    price_minor: int | None
+    currency: str
+    stock: int | None
+    image_url: str | None
+    variants: list[VariantOut]
+
+
+class FaqOut(_Out):
+    id: uuid.UUID
+    question: str
+    answer: str
+
+
+class MessageOut(BaseModel):
+    """One message of a conversation; ``seq`` orders them (1, 2, 3...)."""
+
+    id: uuid.UUID
+    seq: int
+    direction: str
+    sender: str
+    text: str
+    payload: dict[str, Any]
+    status: str
+    created_at: datetime
+
+
+class ContactOut(BaseModel):
+    id: uuid.UUID
+    name: str | None
+    phone: str | None
+    email: str | None
+    source_id: str | None = Field(description="How the contact is known in the conversation's inbox (web id...)")
+
+
+class ConversationOut(BaseModel):
+    """A conversation as listed: ``handoff`` means a manager owns it and the bot is silent."""
+
+    id: uuid.UUID
+    channel: str
+    status: str
+    handoff: bool
+    contact: ContactOut
+    last_message: MessageOut | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConversationDetail(ConversationOut):
+    messages: list[MessageOut]
+
+
+class ManagerMessageIn(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class MarkPaidIn(BaseModel):
+    """How a manager was paid outside the payment page."""
+
+    method: Literal["cash", "bank_transfer", "other"] = "cash"
+
+
+class WebChatIn(BaseModel):
+    """A visitor's message. ``contact`` is the id the browser keeps; ``message_id`` (optional) makes a
+    retried POST a no-op (``duplicate: true``)."""
+
+    contact: str = Field(max_length=200)
+    text: str = Field(max_length=4000)
+    message_id: str | None = None
+    name: str | None = None
+
+
+class ReplyOut(BaseModel):
+    """A bot reply: text, buttons (``title`` shown, ``payload`` sent back when pressed), link, image."""
+
+    text: str
+    buttons: list[dict[str, str]]
+    url: str | None
+    image_url: str | None
+
+
+class WebChatOut(BaseModel):
+    conversation_id: uuid.UUID | None
+    replies: list[ReplyOut]
+    duplicate: bool
+    handoff: bool = False
+
+
+class WebChatMessage(BaseModel):
+    """A message as the chat page shows it (both directions)."""
+
+    seq: int
+    direction: str
+    sender: str
+    text: str
+    buttons: list[dict[str, str]]
+    url: str | None
+    image_url: str | None
+    created_at: datetime
+
+
+class WebChatPoll(BaseModel):
+    conversation_id: uuid.UUID | None
+    messages: list[WebChatMessage]

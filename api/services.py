@@ -1,0 +1,100 @@
+"""The wiring of one process: everything the HTTP app and the CLI need, built from ``Settings``.
+
+``open_runtime`` is the one builder used by the app's lifespan (``api.app``) and by every CLI command
+(``api.cli``): it creates the database engine, the session factory, the secret box, the payment
+providers, the knowledge index cache, the dialogue engine, the channel registry and the inbound
+pipeline, and closes them again. Nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.engine import DialogueEngine
+from bot.messages import Responder
+from channels.pipeline import ChannelFactory, Pipeline
+from channels.registry import ChannelRegistry
+from commerce.providers import ProviderRegistry
+from core.db import create_engine, create_sessionmaker
+from core.security import SecretBox
+from core.settings import Settings
+from knowledge.search import KnowledgeIndexCache
+
+
+@dataclass(kw_only=True)
+class Runtime:
+    """The long-lived objects of one process (one per app or CLI command).
+
+    ``responder`` is what answers customers: the ``DialogueEngine`` unless a test double was injected.
+    """
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    secret_box: SecretBox
+    providers: ProviderRegistry
+    index_cache: KnowledgeIndexCache
+    responder: Responder
+    channels: ChannelRegistry
+    channel_factory: ChannelFactory
+    pipeline: Pipeline
+
+    @property
+    def payment_ttl(self) -> timedelta:
+        """How long a payment link stays valid (``CHATCOMMERCE_PAYMENT_LINK_TTL_MINUTES``)."""
+        return timedelta(minutes=self.settings.payment_link_ttl_minutes)
+
+    async def aclose(self) -> None:
+        """Cancel the pipeline's buffer timers and dispose of the database engine."""
+        await self.pipeline.close()
+        await self.engine.dispose()
+
+
+def build_runtime(settings: Settings, *, responder: Responder | None = None) -> Runtime:
+    """Build a ``Runtime`` from ``settings``; ``responder`` replaces the dialogue engine (tests).
+
+    Opens no connection yet (the engine connects lazily); call ``Runtime.aclose`` when done, or use
+    :func:`open_runtime`. Without ``CHATCOMMERCE_SECRET_KEY`` the secret box keeps a key file under
+    ``settings.data_dir`` (created now when missing).
+    """
+    engine = create_engine(settings.database_url)
+    sessionmaker = create_sessionmaker(engine)
+    secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    secret_box = SecretBox.from_settings(secret_key=secret_key, data_dir=settings.data_dir)
+    providers = ProviderRegistry.default(public_base_url=settings.public_base_url)
+    index_cache = KnowledgeIndexCache()
+    payment_ttl = timedelta(minutes=settings.payment_link_ttl_minutes)
+    if responder is None:
+        responder = DialogueEngine(index_cache=index_cache, providers=providers, payment_ttl=payment_ttl)
+    channels = ChannelRegistry.default()
+    channel_factory = ChannelFactory(channels=channels, decrypt=secret_box.decrypt)
+    pipeline = Pipeline(
+        sessionmaker=sessionmaker, responder=responder, channels=channels, channel_factory=channel_factory
+    )
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        secret_box=secret_box,
+        providers=providers,
+        index_cache=index_cache,
+        responder=responder,
+        channels=channels,
+        channel_factory=channel_factory,
+        pipeline=pipeline,
+    )
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, *, responder: Responder | None = None) -> AsyncIterator[Runtime]:
+    """``build_runtime`` as an async context manager that closes the runtime on exit."""
+    runtime = build_runtime(settings, responder=responder)
+    try:
+        yield runtime
+    finally:
+        await runtime.aclose()

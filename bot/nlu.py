@@ -1,0 +1,532 @@
+"""Intent and slot extraction for English and Russian customer messages (no language model).
+
+``understand(text, index=..., state=...)`` turns one message into an :class:`Understanding`: the
+intent, and the slots the engine needs (item, variant, quantity, FAQ entry, what was asked about an
+item). Intents are found with keyword patterns over ``knowledge.text.normalize``d text (both
+languages at once, so a Russian word in an English conversation still works); items, variants and
+FAQ entries come from the company's ``KnowledgeIndex``; quantities from ``parse_quantity``.
+
+The dialogue state gives context: the item talked about last ("how much is it?", "I'll take the
+medium"), the item waiting for a variant, the candidates of an ambiguous name, the checkout
+question being asked.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.state import CHECKOUT_STEPS, DialogueState, Step
+from knowledge.search import FaqHit, ItemHit, KnowledgeIndex
+from knowledge.text import normalize, parse_quantity, stem, tokenize
+
+# Two hits whose scores are this close, matching as many query words, are "the same" to the customer.
+AMBIGUITY_RATIO = 0.75
+
+
+class Intent(StrEnum):
+    """What the customer wants."""
+
+    GREET = "greet"
+    HELP = "help"
+    THANKS = "thanks"
+    ACK = "ack"
+    CATALOG = "catalog"
+    INFO = "info"
+    FAQ = "faq"
+    ADD = "add"
+    ADD_MORE = "add_more"
+    CART_SHOW = "cart_show"
+    CART_SET = "cart_set"
+    CART_REMOVE = "cart_remove"
+    CART_CLEAR = "cart_clear"
+    CHECKOUT = "checkout"
+    CHECKOUT_ANSWER = "checkout_answer"
+    SKIP = "skip"
+    CANCEL = "cancel"
+    ORDER_STATUS = "order_status"
+    NEW_LINK = "new_link"
+    HANDOFF = "handoff"
+    FALLBACK = "fallback"
+
+
+class Aspect(StrEnum):
+    """What an information question asks about an item."""
+
+    PRICE = "price"
+    VARIANTS = "variants"
+    STOCK = "stock"
+    DESCRIPTION = "description"
+    GENERAL = "general"
+    LIST = "list"  # "what jackets do you have": every matching item
+
+
+@dataclass(frozen=True, slots=True)
+class Understanding:
+    """One message understood.
+
+    ``item_id`` is the item meant (``None`` when none or when the name is ambiguous); ``options``
+    are the plausible items when the name is ambiguous (best first), ``hits`` every item found;
+    ``variant_id`` the variant of ``item_id`` named in the message; ``quantity`` an explicit
+    quantity (``None``: not said); ``faq`` the FAQ entry answering the message; ``query`` the
+    message without command words (what the customer called the item).
+    """
+
+    intent: Intent
+    text: str
+    aspect: Aspect | None = None
+    quantity: int | None = None
+    item_id: uuid.UUID | None = None
+    variant_id: uuid.UUID | None = None
+    options: tuple[ItemHit, ...] = ()
+    hits: tuple[ItemHit, ...] = ()
+    faq: FaqHit | None = None
+    query: str = ""
+
+
+def _rx(*patterns: str) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
+
+
+# --- keyword patterns (over normalised text: lower case, ё → е, no punctuation, "i'll" → "ill") -----
+
+HANDOFF = _rx(
+    r"\b(human|humans|operator|manager|real person|live person|live agent|live chat|someone real|real human)\b",
+    r"\b(talk|speak|chat) (to|with) (a |an |the )?(person|someone|somebody|agent|support|staff)\b",
+    r"\bменеджер\w*", r"\bоператор\w*", r"\bжив\w* (человек\w*|люд\w*)", r"\bс человеком\b",
+    r"\bконсультант\w*", r"\bпозов\w* (кого|человек\w*|сотрудник\w*)",
+)
+CANCEL = _rx(
+    r"^(cancel|stop|never ?mind|forget it|abort|exit|quit|отмена|отменить|отмени|отменяю|стоп|не надо|"
+    r"передумал\w*|выйти|выход)( (it|that|this|please|checkout|the checkout|пожалуйста|оформление|заказ))?$",
+)
+SKIP = _rx(r"^(skip|no|nope|none|no thanks|no phone|not now|пропустить|пропусти|пропуск|нет|не надо|"
+           r"без телефона|не хочу)( (it|please|thanks|пожалуйста|спасибо))?$")
+THANKS = _rx(r"^(ok |okay |great |thanks? |thank you |спасибо |отлично |хорошо )*(thanks|thank you|thx|ty|cheers|"
+             r"спасибо|благодарю|спс)( (a lot|so much|very much|большое|огромное|вам))*$")
+ACK = _rx(r"^(ok|okay|ок|окей|k|good|great|cool|fine|nice|perfect|got it|i see|alright|all right|sure|yes|yep|no|"
+          r"nope|no thanks|not now|хорошо|ладно|понятно|ясно|отлично|супер|класс|да|ага|угу|нет|не сейчас)"
+          r"( (ok|okay|thanks|спасибо|хорошо))?$")
+GREETING = _rx(
+    r"^(hi|hello|hey|hiya|howdy|yo|greetings|good (morning|afternoon|evening|day)|start$|hola|"
+    r"привет\w*|здравствуй\w*|здрасте|здравствуйте|добр\w* (день|утро|утра|вечер|вечера|дня)|"
+    r"доброго (дня|утра|вечера)|хай|салют)\b( (there|all|everyone|bot|всем|вам))*"
+)
+HELP = _rx(r"\b(help|what can you do|how does (this|it) work)\b", r"\bпомо(щь|ги|гите)\b", r"\bчто (ты )?умеешь\b")
+CART_CLEAR = _rx(
+    r"\b(clear|empty|reset|wipe)( (my|the|your))? (cart|basket)\b", r"\b(cart|basket) (clear|empty)\b",
+    r"\bstart over\b", r"\bremove (everything|all)\b", r"\bdelete (everything|all)\b",
+    r"\bочист\w*", r"\b(удал\w*|убер\w*|убра\w*) вс[её]\b", r"\bначать заново\b",
+)
+NEW_LINK = _rx(
+    r"\b(new|another|fresh|resend|send)\b.*\blinks?\b", r"\blinks? (again|expired)\b", r"\bpayment link\b",
+    r"^(link|the link|pay|pay now|payment)$", r"^(i want to|i d like to|id like to|let me|can i|i ll|ill) pay( now)?$",
+    r"\bнов\w* ссылк\w*", r"\bссылк\w* (на оплату|еще|снова|заново)", r"\bеще (одну )?ссылк\w*",
+    r"\bпришли\w* ссылк\w*", r"^(ссылка|ссылку|оплатить|оплата|хочу оплатить|оплачу)$",
+)
+ORDER_STATUS = _rx(
+    r"\border status\b", r"\bstatus\b", r"\bwhere is my order\b", r"\bdid you (get|receive)\b",
+    r"\b(payment|it|money) (go through|went through|gone through|received|arrived|come through|came through)\b",
+    r"\bi (have |ve )?(already )?paid\b", r"\bive paid\b", r"\bhave you (got|received)\b",
+    r"\bis (my )?order paid\b",
+    r"\bстатус\w*", r"\bгде (мой )?заказ\b", r"\b(я )?(уже )?оплатил\w*", r"\bоплата (прошла|дошла|пришла)\b",
+    r"\bпол?учили (оплату|деньги|платеж)\b", r"\bзаказ оплачен\b",
+)
+CART_REMOVE = _rx(
+    r"\b(remove|delete|take out|take off|drop|get rid of|dont want|do not want|no longer want)\b",
+    r"\bубер\w*", r"\bубра\w*", r"\bудал\w*", r"\bвыкин\w*", r"\bне (надо|нужн\w*|хочу)\b",
+)
+CART_SET = _rx(
+    r"\b(change|make it|make that|make them|set|update|adjust|instead of|only want|i want only)\b",
+    r"\bизмен\w*", r"\bпомен\w*", r"\bсдела\w*", r"\bисправ\w*", r"\bпусть будет\b", r"\bвместо\b",
+    r"\bколичеств\w*",
+)
+ADD_STRONG = _rx(
+    r"\b(add|put|include|throw in)\b", r"\b(i ?ll|i will|i d|id|lets|i) take\b",
+    r"\btake (it|them|this|that|these|those|the|one|\d+)\b", r"\b(to|into) (my |the )?(cart|basket)\b",
+    r"\bдобав\w*", r"\bполож\w*", r"\bв корзину\b", r"\bвозьм\w*", r"\bбер(у|ем)\b",
+)
+ADD_WEAK = _rx(
+    r"\b(want|wanna|would like|id like|i d like|buy|purchase|order|get me|give me|grab|need|ill have|"
+    r"i ll have|i will have|can i (get|have))\b",
+    r"\bхоч\w*", r"\bхотел\w*", r"\bкуп\w*", r"\bзаказ(ать|ываю)\b", r"\bзакаж\w*", r"\bнуж(ен|на|но|ны)\b",
+    r"\bдай(те)?\b", r"\bмне\b",
+)
+ADD_MORE = _rx(r"\b(another|one more|same again|\d+ more|more of (it|them|that|those))\b",
+               r"\bеще\b( (одн\w*|один|\d+|штук\w*|раз))?", r"\bтакую же\b", r"\bтакой же\b")
+CHECKOUT_STRONG = _rx(
+    r"\b(checkout|check out|place (the |my |an |a )?order|complete (the |my )?order|proceed( to (checkout|payment))?"
+    r"|confirm (the |my )?order|pay for (it|this|that|them|the order|my order)|ready to (order|pay)|thats all"
+    r"|that is all|thats it|finish (my )?order)\b",
+    r"\bоформ\w*", r"\bзаверш\w* (заказ|покупк)\w*", r"\bэто вс[её]\b", r"\bк оплате\b",
+)
+CHECKOUT_WEAK = _rx(r"^(buy|order|buy now|order now|i want to (buy|order)|pay|купить|заказать|закажу|куплю|"
+                    r"хочу (заказать|купить)|хочу оплатить|оплатить)$")
+CART_SHOW = _rx(r"\b(cart|basket|bag)\b", r"\bwhat did i (add|order|choose)\b", r"\bкорзин\w*",
+                r"\bчто (я )?(заказал|выбрал|добавил)\w*")
+CATALOG = _rx(
+    r"\b(catalog|catalogue|menu|assortment|range|products|all items|price list|pricelist)\b",
+    r"\bwhat (else )?(do|can) (you|i) (have|sell|offer|buy|get)\b", r"\bwhat have you got\b",
+    r"\bwhat (\w+ ){1,3}do you (have|sell|offer|carry)\b", r"\bwhat do you got\b",
+    r"\bshow (me )?(everything|all|the products|your products|what you have)\b", r"\bbrowse\b",
+    r"\bкаталог\w*", r"\bассортимент\w*", r"\bменю\b", r"\bпрайс\w*",
+    r"\bчто (у вас |вообще )?(есть|бывает|имеется|продает\w*|продаете)\b", r"\bчто (можно )?(купить|заказать)\b",
+    r"\bпокаж\w* (вс[её]|товары)\b", r"\bчем торгуете\b",
+)
+PRICE = _rx(r"\bhow much\b", r"\bprices?\b", r"\bpriced\b", r"\bcosts?\b", r"\bpricing\b", r"\bcheap\w*\b",
+            r"\bсколько (сто\w*|будет|за)\b", r"\bцен\w*", r"\bпочем\b", r"\bпо чем\b", r"\bстоимост\w*",
+            r"\bпочему так дорого\b")
+VARIANTS = _rx(
+    r"\b(sizes?|colou?rs?|variants?|options?|versions?|flavou?rs?|kinds?|types?|models?|which ones)\b",
+    r"\bcome in\b", r"\bкаки\w* (у вас )?(есть|бывают)\b", r"\bразмер\w*", r"\bцвет\w*", r"\bвариант\w*",
+    r"\bсорт\w*", r"\bоттен\w*", r"\bкакого цвета\b",
+)
+STOCK = _rx(
+    r"\b(in stock|available|availability|have any|do you have|do you sell|do you carry|sold out|left|got any|"
+    r"have you got|out of stock|still have)\b",
+    r"\bесть ли\b", r"\bли есть\b", r"\bв наличии\b", r"\bналичи\w*", r"\bостал\w*", r"\bимее\w*", r"\bесть\b",
+    r"\bзакончил\w*", r"\bбывает\b", r"\bбывают\b",
+)
+DESCRIPTION = _rx(
+    r"\b(tell me( more)? about|describe|description|details|detail|info|information|what is|whats|what are|"
+    r"more about|tell me more|made of|material|fabric|look like|more info)\b",
+    r"\bрасскаж\w*", r"\bописан\w*", r"\bподробн\w*", r"\bчто (это|такое)\b", r"\bинформац\w*", r"\bиз чего\b",
+    r"\bсостав\b", r"\bкак выгляд\w*",
+)
+_ASPECTS = ((Aspect.PRICE, PRICE), (Aspect.VARIANTS, VARIANTS), (Aspect.STOCK, STOCK),
+            (Aspect.DESCRIPTION, DESCRIPTION))
+QUANTITY_FIRST = re.compile(
+    r"^(\d{1,3}|x ?\d{1,3}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a pair|a couple|a dozen|"
+    r"один|одн\w+|два|две|три|четыре|пять|шесть|семь|восемь|девять|десять|пар[уа]|дюжин\w)\b"
+)
+# Command words the engine understands but the item search does not know to ignore.
+_COMMAND_WORDS = frozenset(
+    """
+    remove delete drop change make set update adjust clear empty status link links describe description details
+    detail info information sold instead quantity amount qty it them that those these come comes
+    убери уберите убрать удали удалите удалить измени измените изменить поменяй поменяйте поменять
+    количество кол во очисти очистить расскажи расскажите рассказать подробнее описание статус ссылка ссылку
+    сделай сделайте пусть будет вместо выкинь наличие наличии остались осталось бывают бывает какие какой
+    какая какого такую такой же ли
+    """.split()
+)
+_FILLER = re.compile(r"^(please|pls|and|so|well|ну|а|и|пожалуйста)\b\s*")
+
+
+def _strip_fillers(norm: str) -> str:
+    previous = None
+    while previous != norm:
+        previous, norm = norm, _FILLER.sub("", norm).strip()
+    return norm
+
+
+_STOP_WORDS = frozenset(
+    """
+    a an the is are am be it its this that these those them they one ones i me my we you your yours do does did
+    can could would will shall please pls to in into of for on at with and or so what which how any some there
+    here have has got get yes ok okay sure also too just now then thanks well hmm
+    а и в во на с со к у о об по за из для это этот эта эту этого его ее их они он она мне мы вы вас вам я ли же
+    бы ну да ок окей давай давайте пожалуйста тоже еще там тут есть какой какая какие какую сколько штук штуки
+    шт тогда что
+    """.split()
+)
+_ALL_PATTERNS = (ADD_STRONG, ADD_WEAK, ADD_MORE, CART_SET, CART_REMOVE, CART_SHOW, PRICE, VARIANTS, STOCK,
+                 DESCRIPTION, CHECKOUT_STRONG, CATALOG)
+
+
+def is_bare(norm: str) -> bool:
+    """Whether a normalised message names nothing besides commands, pronouns and quantities
+    ("how much is it?", "add to cart", "беру") — it then refers to the item talked about last."""
+    for rx in _ALL_PATTERNS:
+        norm = rx.sub(" ", norm)
+    return all(w in _STOP_WORDS or parse_quantity(w) is not None for w in norm.split())
+
+
+def command_free(text: str) -> str:
+    """``text`` normalised, without the engine's command words ("remove the shirt" → "the shirt")."""
+    return " ".join(w for w in tokenize(text) if w not in _COMMAND_WORDS)
+
+
+def is_ambiguous(hits: list[ItemHit] | tuple[ItemHit, ...]) -> bool:
+    """Whether the best two hits are too close to tell apart ("shirt" with three shirts)."""
+    if len(hits) < 2:
+        return False
+    top, second = hits[0], hits[1]
+    return second.score >= AMBIGUITY_RATIO * top.score and len(second.matched_terms) >= len(top.matched_terms)
+
+
+def close_hits(hits: list[ItemHit] | tuple[ItemHit, ...]) -> tuple[ItemHit, ...]:
+    """The hits as close to the best one as the second is (the choices to offer)."""
+    if not hits:
+        return ()
+    top = hits[0]
+    return tuple(h for h in hits if h.score >= AMBIGUITY_RATIO * top.score
+                 and len(h.matched_terms) >= len(top.matched_terms))
+
+
+def search_items(index: KnowledgeIndex, text: str, *, limit: int = 5) -> list[ItemHit]:
+    """Items named in ``text``: searched without command words first, then with the whole text."""
+    query = command_free(text)
+    hits = index.search_items(query, limit=limit) if query else []
+    if not hits and query != normalize(text):
+        hits = index.search_items(text, limit=limit)
+    return hits
+
+
+_ONE_PRONOUN = re.compile(r"\b((?:the|this|that)\s+\w+)\s+ones?\b", re.IGNORECASE)
+
+
+def quantity_in(text: str, *, item_name: str | None = None) -> int | None:
+    """The explicit quantity of ``text``, ignoring numbers that are part of ``item_name``
+    ("add 2 Bouquet of 15 roses" → 2; "Bouquet of 15 roses, please" → None) and the pronoun in
+    "the white one"."""
+    text = _ONE_PRONOUN.sub(r"\1", text)
+    if item_name:
+        for word in tokenize(item_name):
+            if word.isdigit() or parse_quantity(word) is not None:
+                text = _last_removed(text, word)
+    return parse_quantity(text)
+
+
+def _last_removed(text: str, word: str) -> str:
+    """``text`` without the last occurrence of ``word`` (a name comes after its quantity:
+    "add 2 Bouquet 51 roses")."""
+    matches = list(re.finditer(rf"(?<!\w){re.escape(word)}(?!\w)", text, flags=re.IGNORECASE))
+    if not matches:
+        return text
+    last = matches[-1]
+    return f"{text[:last.start()]} {text[last.end():]}"
+
+
+def _faq_for(index: KnowledgeIndex, text: str, hits: list[ItemHit]) -> FaqHit | None:
+    """The FAQ entry answering ``text`` when it answers it better than an item does: with no item
+    found, any FAQ hit; with an item, only when the words that are not the item still find the
+    FAQ entry ("do you deliver shirts" → delivery)."""
+    faq = [hit for hit in index.search_faq(text) if _supports(index, text, hit)]
+    if not faq:
+        return None
+    if not hits:
+        return faq[0]
+    item_words = {w for h in close_hits(hits) for w in h.matched_terms}
+    rest = " ".join(w for w in tokenize(text) if w not in item_words)
+    return faq[0] if rest and any(_supports(index, rest, h) for h in index.search_faq(rest)) else None
+
+
+def _supports(index: KnowledgeIndex, text: str, hit: FaqHit) -> bool:
+    """Whether some word of ``text`` really leads to the FAQ entry: it occurs in it (exactly or with a
+    one-letter typo), or it finds the entry on its own without looking like a misspelt word of it (a
+    synonym: "deliver" → shipping). An entry found only through a far-fetched typo correction
+    ("unicorns" → "unworn") is ignored."""
+    from rapidfuzz import fuzz
+
+    words = {stem(w) for w in tokenize(f"{hit.question} {hit.answer}") if len(w) >= 3}
+    for word in tokenize(text):
+        if len(word) < 3 or word in _STOP_WORDS:
+            continue
+        s = stem(word)
+        similarity = max((fuzz.ratio(s, w) for w in words), default=0.0)
+        if s in words or similarity >= 85:
+            return True
+        if similarity < 60 and any(h.faq_id == hit.faq_id for h in index.search_faq(word)):
+            return True
+    return False
+
+
+@dataclass(slots=True)
+class _Items:
+    hits: list[ItemHit]
+    item_id: uuid.UUID | None
+    variant_id: uuid.UUID | None
+    options: tuple[ItemHit, ...]
+
+    @property
+    def found(self) -> bool:
+        return self.item_id is not None or bool(self.options)
+
+
+def _names_item(hit: ItemHit) -> bool:
+    """Whether the message matched ``hit`` by words of its name (not only by variant or description
+    words: "the large" matches every item sold in Large)."""
+    name = {stem(w) for w in tokenize(hit.name)}
+    return any(stem(w) in name for w in hit.matched_terms)
+
+
+def _context_item(index: KnowledgeIndex, state: DialogueState) -> uuid.UUID | None:
+    """The item the conversation is about: the one waiting for a variant, else the last one."""
+    for candidate in (state.pending.item_id if state.step == Step.CHOOSE_VARIANT and state.pending else None,
+                      state.last_item_id):
+        if candidate is None:
+            continue
+        try:
+            index.item(candidate)
+        except KeyError:
+            continue
+        return candidate
+    return None
+
+
+def _resolve_items(index: KnowledgeIndex, text: str, state: DialogueState) -> _Items:
+    hits = search_items(index, text)
+    if state.step == Step.CHOOSE_ITEM and state.pending and state.pending.candidates:
+        allowed = set(state.pending.candidates)
+        among = [h for h in hits if h.item_id in allowed]
+        if among:
+            hits = among
+    context = _context_item(index, state)
+    if context is not None:
+        variant = index.match_variant(context, text)
+        if variant is not None and (not hits or hits[0].item_id == context or not _names_item(hits[0])):
+            return _Items(hits=hits, item_id=context, variant_id=variant, options=())
+    if not hits:
+        return _Items(hits=[], item_id=None, variant_id=None, options=())
+    if is_ambiguous(hits):
+        return _Items(hits=hits, item_id=None, variant_id=None, options=close_hits(hits))
+    item_id = hits[0].item_id
+    return _Items(hits=hits, item_id=item_id, variant_id=index.match_variant(item_id, text), options=())
+
+
+def understand(text: str, *, index: KnowledgeIndex, state: DialogueState) -> Understanding:
+    """Understand one customer message in the context of ``state`` (nothing is changed)."""
+    norm = normalize(text)
+    if not norm:
+        return Understanding(Intent.FALLBACK, text)
+    if HANDOFF.search(norm):
+        return Understanding(Intent.HANDOFF, text)
+    if state.step in CHECKOUT_STEPS:
+        if CANCEL.fullmatch(norm):
+            return Understanding(Intent.CANCEL, text)
+        if state.step == Step.CHECKOUT_PHONE and SKIP.fullmatch(norm):
+            return Understanding(Intent.SKIP, text)
+        if is_bare(norm) and any(rx.search(norm) for rx in _ALL_PATTERNS):
+            return Understanding(Intent.CHECKOUT_ANSWER, "")  # "checkout" is not a name: ask again
+        return Understanding(Intent.CHECKOUT_ANSWER, text)
+    if CANCEL.fullmatch(norm):
+        return Understanding(Intent.CANCEL, text)
+    if THANKS.fullmatch(norm):
+        return Understanding(Intent.THANKS, text)
+    if ACK.fullmatch(norm):
+        return Understanding(Intent.ACK, text)
+    greeting = GREETING.match(norm)
+    if greeting:
+        rest = _strip_fillers(norm[greeting.end():].strip())
+        if not rest:
+            return Understanding(Intent.GREET, text)
+        text = norm = rest  # "hi, how much is the shirt?" is a question about the shirt
+    if CART_CLEAR.search(norm):
+        return Understanding(Intent.CART_CLEAR, text)
+    if NEW_LINK.search(norm):
+        return Understanding(Intent.NEW_LINK, text)
+    if ORDER_STATUS.search(norm):
+        return Understanding(Intent.ORDER_STATUS, text)
+    return _ItemTurn(text, norm, index=index, state=state).decide()
+
+
+class _ItemTurn:
+    """Deciding among the item-related intents (one instance per message)."""
+
+    def __init__(self, text: str, norm: str, *, index: KnowledgeIndex, state: DialogueState) -> None:
+        self.text, self.norm, self.index, self.state = text, norm, index, state
+        self.items = _resolve_items(index, text, state)
+        self.context = _context_item(index, state)
+        self.query = command_free(text)
+        self.quantity = self._quantity()
+
+    def _quantity(self) -> int | None:
+        if self.items.item_id is None:
+            return quantity_in(self.text)
+        item = self.index.item(self.items.item_id)
+        variant = item.variant(self.items.variant_id) if self.items.variant_id is not None else None
+        # Numbers in the item's or the variant's name ("Bouquet, 51 roses") are not quantities.
+        return quantity_in(self.text, item_name=f"{item.name} {variant.name if variant else ''}")
+
+    def _use_context(self) -> None:
+        """A bare message ("add it", "how much?") is about the context item."""
+        if self.items.found or self.context is None or not is_bare(self.norm):
+            return
+        variant = self.index.match_variant(self.context, self.text)
+        if variant is None and self.context == self.state.last_item_id:
+            variant = self.state.last_variant_id
+        self.items = _Items(hits=self.items.hits, item_id=self.context, variant_id=variant, options=())
+
+    def make(self, intent: Intent, aspect: Aspect | None = None, faq: FaqHit | None = None) -> Understanding:
+        items = self.items
+        return Understanding(intent, self.text, aspect=aspect, quantity=self.quantity, item_id=items.item_id,
+                             variant_id=items.variant_id, options=items.options, hits=tuple(items.hits), faq=faq,
+                             query=self.query)
+
+    def decide(self) -> Understanding:
+        norm, found = self.norm, self.items.found
+        if CART_REMOVE.search(norm):
+            self._use_context()
+            return self.make(Intent.CART_REMOVE)
+        if CART_SET.search(norm) and (self.quantity is not None or found):
+            self._use_context()
+            return self.make(Intent.CART_SET)
+        if ADD_STRONG.search(norm):
+            if not found and ADD_MORE.search(norm):
+                return self.make(Intent.ADD_MORE)
+            self._use_context()
+            return self.make(Intent.ADD)
+        # A command with nothing else in the message wins over item words it happens to contain
+        # ("check out" is not the Chequered Red Shirt).
+        bare = is_bare(norm)
+        if CHECKOUT_STRONG.search(norm) and (not found or bare):
+            return self.make(Intent.CHECKOUT)
+        if ADD_MORE.search(norm) and not found:
+            return self.make(Intent.ADD_MORE)
+        if CART_SHOW.search(norm) and (not found or bare):
+            return self.make(Intent.CART_SHOW)
+        catalog = CATALOG.search(norm) is not None
+        if catalog and (not found or bare):
+            return self.make(Intent.CATALOG)
+        if catalog and found:
+            return self.make(Intent.INFO, Aspect.LIST)
+        # "size medium" names a variant: the customer is not asking which sizes there are.
+        aspect = next((a for a, rx in _ASPECTS if rx.search(norm)
+                       and not (a == Aspect.VARIANTS and self.items.variant_id is not None)), None)
+        if aspect is not None:
+            faq = _faq_for(self.index, self.text, self.items.hits)
+            if faq is not None:
+                return self.make(Intent.FAQ, faq=faq)
+            self._use_context()
+            return self.make(Intent.INFO, aspect)
+        if found and (ADD_WEAK.search(norm) or (QUANTITY_FIRST.match(norm) and self.quantity is not None)):
+            return self.make(Intent.ADD)
+        if CHECKOUT_WEAK.fullmatch(norm):
+            return self.make(Intent.CHECKOUT)
+        if HELP.search(norm) and not found:
+            return self.make(Intent.HELP)
+        pending = self.state.pending
+        if self.state.step == Step.CHOOSE_VARIANT and self.items.variant_id is not None:
+            if self.quantity is None and pending is not None and pending.item_id == self.items.item_id:
+                self.quantity = pending.quantity
+            return self.make(Intent.ADD)
+        if (self.state.step == Step.CHOOSE_ITEM and pending and self.items.item_id is not None
+                and self.items.item_id in pending.candidates):
+            return self._finish_pending(pending.action, pending.quantity, pending.aspect)
+        faq = _faq_for(self.index, self.text, self.items.hits)
+        if faq is not None:
+            return self.make(Intent.FAQ, faq=faq)
+        if found:
+            return self.make(Intent.INFO, Aspect.GENERAL)
+        if ADD_WEAK.search(norm):
+            self._use_context()
+            if self.items.found:
+                return self.make(Intent.ADD)
+        return self.make(Intent.FALLBACK)
+
+    def _finish_pending(self, action: str, quantity: int | None, aspect: str | None) -> Understanding:
+        try:
+            intent = Intent(action)
+        except ValueError:
+            intent = Intent.INFO
+        if self.quantity is None:
+            self.quantity = quantity
+        if intent != Intent.INFO:
+            return self.make(intent)
+        try:
+            return self.make(intent, Aspect(aspect or Aspect.GENERAL))
+        except ValueError:
+            return self.make(intent, Aspect.GENERAL)
