@@ -1,0 +1,57 @@
+"""The channel contract (tests/channel_contract.py) on the built-in adapters: web chat and console.
+
+Neither has a provider to push to (replies travel in the HTTP response or go to the terminal), nor
+signatures (the web chat is public, the console is local): those checks are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from channels.base import RawRequest
+from channels.console import ConsoleChannel
+from channels.registry import ChannelRegistry
+from channels.webchat import WebChatChannel
+from tests.channel_contract import ChannelContract, ContractHarness, ExpectedInbound
+
+
+class TestWebChatContract(ChannelContract):
+    @pytest.fixture
+    def harness(self) -> ContractHarness:
+        body = json.dumps({"contact": "visitor-7f3a", "text": "Do you ship to Lisbon?", "message_id": "m-0001",
+                           "name": "Rita"}).encode()
+        return ContractHarness(
+            channel=WebChatChannel(),
+            delivery=RawRequest(headers={"content-type": "application/json"}, body=body),
+            expected=ExpectedInbound(contact_source_id="visitor-7f3a", text="Do you ship to Lisbon?",
+                                     source_id="m-0001", contact_name="Rita"),
+            recipient="visitor-7f3a",
+            outbox=None,
+            no_signature_reason="the web chat is public; visitors are identified by the id their browser keeps",
+            returns_provider_ids=False,
+        )
+
+
+class TestConsoleContract(ChannelContract):
+    @pytest.fixture
+    def harness(self) -> ContractHarness:
+        return ContractHarness(
+            channel=ConsoleChannel(),
+            delivery=RawRequest(headers={}, body=b"Do you ship to Lisbon?\n",
+                                query={"contact": "alice", "message_id": "c-1"}),
+            expected=ExpectedInbound(contact_source_id="alice", text="Do you ship to Lisbon?", source_id="c-1"),
+            recipient="alice",
+            outbox=None,
+            no_signature_reason="console input comes from the developer's own terminal",
+            # A line without a contact id is the console's malformed delivery; an empty line carries no message.
+            malformed_delivery=RawRequest(headers={}, body=b"hello"),
+            non_message_delivery=RawRequest(headers={}, body=b"   \n", query={"contact": "alice"}),
+            returns_provider_ids=False,
+        )
+
+
+def test_default_registry_kinds_are_unique() -> None:
+    registry = ChannelRegistry.default()
+    assert {"webchat", "console"} <= set(registry.kinds())
