@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.engine import DialogueEngine
@@ -20,6 +21,7 @@ from bot.messages import Responder
 from channels.pipeline import ChannelFactory, Pipeline
 from channels.registry import ChannelRegistry
 from commerce.providers import ProviderRegistry
+from commerce.stripe_provider import StripeApi, StripeConfig, StripeProvider
 from core.db import create_engine, create_sessionmaker
 from core.security import SecretBox
 from core.settings import Settings
@@ -43,6 +45,8 @@ class Runtime:
     channels: ChannelRegistry
     channel_factory: ChannelFactory
     pipeline: Pipeline
+    stripe_config: StripeConfig | None = None
+    stripe_api: StripeApi | None = None
 
     @property
     def payment_ttl(self) -> timedelta:
@@ -52,6 +56,8 @@ class Runtime:
     async def aclose(self) -> None:
         """Cancel the pipeline's buffer timers and dispose of the database engine."""
         await self.pipeline.close()
+        if self.stripe_api is not None:
+            await self.stripe_api.aclose()
         await self.engine.dispose()
 
 
@@ -67,6 +73,10 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
     secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
     secret_box = SecretBox.from_settings(secret_key=secret_key, data_dir=settings.data_dir)
     providers = ProviderRegistry.default(public_base_url=settings.public_base_url)
+    stripe_config = stripe_config_from(settings)
+    stripe_api = StripeApi(config=stripe_config) if stripe_config else None
+    if stripe_api is not None:
+        providers.register(StripeProvider(api=stripe_api))
     index_cache = KnowledgeIndexCache()
     payment_ttl = timedelta(minutes=settings.payment_link_ttl_minutes)
     if responder is None:
@@ -87,6 +97,26 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
         channels=channels,
         channel_factory=channel_factory,
         pipeline=pipeline,
+        stripe_config=stripe_config,
+        stripe_api=stripe_api,
+    )
+
+
+def stripe_config_from(settings: Settings) -> StripeConfig | None:
+    """Stripe settings when ``CHATCOMMERCE_STRIPE_SECRET_KEY`` is set, else ``None`` (manual payments only)."""
+    if settings.stripe_secret_key is None:
+        return None
+
+    def _secret(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value else None
+
+    return StripeConfig(
+        secret_key=settings.stripe_secret_key.get_secret_value(),
+        public_base_url=settings.public_base_url,
+        webhook_secret=_secret(settings.stripe_webhook_secret),
+        connect_webhook_secret=_secret(settings.stripe_connect_webhook_secret),
+        api_base=settings.stripe_api_base,
+        webhook_tolerance_seconds=settings.stripe_webhook_tolerance_seconds,
     )
 
 

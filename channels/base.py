@@ -78,6 +78,27 @@ class Channel(ABC):
     async def send_text(self, *, to: str, text: str) -> str | None:
         """Send plain text to contact ``to``; return the provider's message id when it gives one."""
 
+    def parse_status(self, request: RawRequest) -> str | None:
+        """The provider-side session status a delivery reports (e.g. WAHA's ``session.status``:
+        ``WORKING``, ``SCAN_QR_CODE``, ``FAILED``), ``None`` when it reports none (the default)."""
+        return None
+
+    async def acknowledge(self, request: RawRequest) -> None:
+        """Provider-specific acknowledgement after a delivery was stored (e.g. Telegram's
+        ``answerCallbackQuery`` for button presses). Nothing by default."""
+        return None
+
+    @classmethod
+    def reply_context(cls, parsed: ParsedInbound) -> dict[str, Any]:
+        """JSON-ready context a reply to ``parsed`` needs (e.g. e-mail threading headers); stored with
+        the inbound message and handed back to :meth:`send_reply`. Empty by default."""
+        return {}
+
+    async def send_reply(self, *, to: str, message: OutboundMessage, context: Mapping[str, Any]) -> str | None:
+        """Send ``message`` as a reply in the thread described by ``context`` (what
+        :meth:`reply_context` returned for the contact's latest message); plain :meth:`send` by default."""
+        return await self.send(to=to, message=message)
+
     async def send(self, *, to: str, message: OutboundMessage) -> str | None:
         """Send a reply with buttons, link and image; adapters that support more override this,
         others get the plain-text fallback (choices as a numbered list)."""

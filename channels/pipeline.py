@@ -224,7 +224,8 @@ class Pipeline:
             row = await append_message(
                 session, conversation=conversation, direction="in", sender="contact", text=parsed.text,
                 channel=inbox.kind, source_id=parsed.source_id,
-                payload={"received_at": parsed.received_at.isoformat()},
+                payload={"received_at": parsed.received_at.isoformat(),
+                         "reply_context": self._factory.channel_class(inbox).reply_context(parsed)},
                 status=PROCESSED if conversation.handoff else RECEIVED,
             )
             return ReceiveResult(conversation_id=conversation.id, message_id=row.id,
@@ -348,11 +349,12 @@ class Pipeline:
                 )
             ).scalar_one_or_none()
             reply = Reply.from_message(msg)
+            context = await _reply_context(session, conversation_id=conv.id)
             channel = self._factory.build(inbox)
         error: str | None = None
         provider_id: str | None = None
         try:
-            provider_id = await channel.send(to=to or "", message=reply.as_outbound())
+            provider_id = await channel.send_reply(to=to or "", message=reply.as_outbound(), context=context)
         except Exception as exc:  # noqa: BLE001 - any provider failure is recorded, not raised
             error = repr(exc)
             log.warning("send_failed", message_id=str(message_id), channel=inbox.kind, error=error)
@@ -446,6 +448,18 @@ async def _conversation_for(session: AsyncSession, *, inbox: Inbox, contact: Con
         session.add(conv)
         await session.flush()
     return conv
+
+
+async def _reply_context(session: AsyncSession, *, conversation_id: uuid.UUID) -> dict[str, object]:
+    """The reply context stored with the conversation's latest inbound message (``{}`` when none)."""
+    payload = (
+        await session.execute(
+            select(Message.payload).where(Message.conversation_id == conversation_id, Message.direction == "in")
+            .order_by(Message.created_at.desc(), Message.seq.desc()).limit(1)
+        )
+    ).scalar_one_or_none()
+    context = (payload or {}).get("reply_context")
+    return context if isinstance(context, dict) else {}
 
 
 async def _already_received(session: AsyncSession, *, inbox: Inbox, source_id: str) -> bool:

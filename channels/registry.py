@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from importlib.metadata import entry_points
 
 from channels.base import Channel
+
+ENTRY_POINT_GROUP = "chatcommerce.channels"
 
 
 class ChannelRegistry:
@@ -32,9 +35,33 @@ class ChannelRegistry:
     def kinds(self) -> list[str]:
         return sorted(self._classes)
 
+    def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> list[str]:
+        """Register adapters that installed packages declare in the ``chatcommerce.channels`` entry-point
+        group (``kind = "package.module:ChannelClass"``). Returns the kinds added."""
+        added: list[str] = []
+        for ep in entry_points(group=group):
+            cls = ep.load()
+            if not (isinstance(cls, type) and issubclass(cls, Channel)):
+                raise TypeError(f"entry point {ep.name!r} ({ep.value}) is not a Channel subclass")
+            self.register(cls)
+            added.append(cls.kind)
+        return added
+
     @classmethod
-    def default(cls) -> ChannelRegistry:
+    def default(cls, *, entry_points: bool = True) -> ChannelRegistry:
+        """The adapters shipped with the engine, plus those of installed plugin packages."""
         from channels.console import ConsoleChannel
+        from channels.telegram import TelegramChannel
+        from channels.waha import WahaChannel
         from channels.webchat import WebChatChannel
 
-        return cls([WebChatChannel, ConsoleChannel])
+        registry = cls([WebChatChannel, ConsoleChannel, TelegramChannel, WahaChannel])
+        try:  # the e-mail adapter needs the optional `email` extra (aioimaplib is GPL-3.0)
+            from channels.email import EmailChannel
+        except ImportError:
+            pass
+        else:
+            registry.register(EmailChannel)
+        if entry_points:
+            registry.load_entry_points()
+        return registry

@@ -379,6 +379,17 @@ class TelegramChannel(Channel):
         assert last is not None
         return str(last.message_id)
 
+    async def acknowledge(self, request: RawRequest) -> None:
+        """Answer the callback query of a button press once the update is stored (Telegram shows a
+        loading indicator until then: https://core.telegram.org/bots/api#answercallbackquery)."""
+        try:
+            data = json.loads(request.body or b"")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return
+        callback = data.get("callback_query") if isinstance(data, dict) else None
+        if isinstance(callback, dict) and callback.get("id"):
+            await self.answer_callback_query(str(callback["id"]))
+
     async def answer_callback_query(self, callback_query_id: str, *, text: str | None = None) -> None:
         """Stop the button's loading indicator (https://core.telegram.org/bots/api#answercallbackquery);
         Telegram expects an answer to every callback query. Best effort: failures are logged."""

@@ -21,6 +21,7 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.deps import RuntimeDep
 from commerce.stripe_events import StripeWebhookError, handle_event, verify_event
 from commerce.stripe_provider import StripeConfig
 from core.db import transaction
@@ -51,6 +52,24 @@ def build_router(
     """
     router = APIRouter(tags=["webhooks"])
 
+    @router.post(path, include_in_schema=False)
+    async def stripe_webhook(request: Request, background: BackgroundTasks) -> JSONResponse:
+        return await handle_stripe_webhook(request, background, sessionmaker=sessionmaker, config=config,
+                                           deliver=deliver)
+
+    return router
+
+
+async def handle_stripe_webhook(
+    request: Request,
+    background: BackgroundTasks,
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    config: StripeConfig,
+    deliver: DeliverPending | None,
+) -> JSONResponse:
+    """Verify and handle one Stripe delivery (see :func:`build_router` for the answers)."""
+
     async def _deliver(conversation_id: uuid.UUID) -> None:
         if deliver is None:
             return
@@ -59,22 +78,31 @@ def build_router(
         except Exception:  # noqa: BLE001 - the event is committed; the outbox keeps the message
             log.exception("stripe_webhook.delivery_failed", conversation_id=str(conversation_id))
 
-    @router.post(path, include_in_schema=False)
-    async def stripe_webhook(request: Request, background: BackgroundTasks) -> JSONResponse:
-        payload = await request.body()
-        try:
-            event = verify_event(payload, request.headers.get("stripe-signature"), secrets=config.webhook_secrets,
-                                 tolerance=config.webhook_tolerance_seconds)
-        except StripeWebhookError as exc:
-            log.warning("stripe_webhook.rejected", error=str(exc))
-            return JSONResponse({"error": "invalid webhook request"}, status_code=400)
-        async with transaction(sessionmaker) as session:
-            result = await handle_event(session, event)
-        log.info("stripe_webhook.handled", event_id=result.event_id, type=result.event_type, status=result.status,
-                 reason=result.reason, order_id=str(result.order_id) if result.order_id else None,
-                 account=event.get("account"))
-        if result.conversation_id is not None and deliver is not None:
-            background.add_task(_deliver, result.conversation_id)
-        return JSONResponse({"status": result.status, "reason": result.reason})
+    payload = await request.body()
+    try:
+        event = verify_event(payload, request.headers.get("stripe-signature"), secrets=config.webhook_secrets,
+                             tolerance=config.webhook_tolerance_seconds)
+    except StripeWebhookError as exc:
+        log.warning("stripe_webhook.rejected", error=str(exc))
+        return JSONResponse({"error": "invalid webhook request"}, status_code=400)
+    async with transaction(sessionmaker) as session:
+        result = await handle_event(session, event)
+    log.info("stripe_webhook.handled", event_id=result.event_id, type=result.event_type, status=result.status,
+             reason=result.reason, order_id=str(result.order_id) if result.order_id else None,
+             account=event.get("account"))
+    if result.conversation_id is not None and deliver is not None:
+        background.add_task(_deliver, result.conversation_id)
+    return JSONResponse({"status": result.status, "reason": result.reason})
 
-    return router
+
+runtime_router = APIRouter(tags=["webhooks"])
+
+
+@runtime_router.post("/webhooks/stripe", include_in_schema=False)
+async def stripe_webhook_route(request: Request, background: BackgroundTasks, runtime: RuntimeDep) -> JSONResponse:
+    """The app's Stripe endpoint, configured from the runtime's settings; 404 when Stripe is not
+    configured (``CHATCOMMERCE_STRIPE_SECRET_KEY`` unset)."""
+    if runtime.stripe_config is None or not runtime.stripe_config.webhook_secrets:
+        return JSONResponse({"error": "stripe is not configured"}, status_code=404)
+    return await handle_stripe_webhook(request, background, sessionmaker=runtime.sessionmaker,
+                                       config=runtime.stripe_config, deliver=runtime.pipeline.deliver_pending)

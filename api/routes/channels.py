@@ -1,0 +1,152 @@
+"""Channels: owners connect inboxes (admin API) and providers deliver webhooks.
+
+* ``/api/v1/tenants/{tenant}/companies/{company}/inboxes`` (admin token): connect Telegram or WhatsApp
+  (WAHA), list, check status, read WAHA's QR code, disconnect.
+* ``POST /webhooks/{kind}/{inbox_id}`` (public, verified by the adapter): the delivery is verified
+  (401 and nothing stored on a bad signature or secret), parsed (400 on a malformed body), stored —
+  duplicates are no-ops — and acknowledged; answers follow after the inbox's buffer window.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel, Field
+
+from api.deps import AdminDep, CompanyDep, RuntimeDep, SessionDep, TenantScopeDep
+from channels.base import RawRequest, SignatureError
+from channels.inboxes import InboxError, connect_inbox, disconnect_inbox, inbox_as_dict, record_status, tenant_inbox
+from core.models import Inbox
+from core.tenancy import TenantScope
+
+log = structlog.get_logger(__name__)
+
+admin_router = APIRouter(prefix="/api/v1", tags=["channels"], dependencies=[AdminDep])
+webhook_router = APIRouter(tags=["webhooks"])
+
+_INBOXES = "/tenants/{tenant}/companies/{company}/inboxes"
+
+
+class InboxIn(BaseModel):
+    """Connect a channel. ``credentials`` are encrypted at rest and never returned, e.g. Telegram
+    ``{"bot_token": "..."}``, WAHA ``{"api_key": "...", "hmac_key": "..."}``; ``settings`` are plain,
+    e.g. WAHA ``{"base_url": "http://waha:3000", "session": "default"}``, ``{"buffer_seconds": 3}``."""
+
+    kind: str = Field(examples=["telegram", "whatsapp_waha"])
+    name: str | None = None
+    credentials: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+@admin_router.post(_INBOXES, status_code=status.HTTP_201_CREATED)
+async def connect_inbox_route(body: InboxIn, company: CompanyDep, session: SessionDep,
+                              runtime: RuntimeDep) -> dict[str, Any]:
+    """Create the inbox and register its webhook with the provider. 422 when the kind is unknown or
+    the provider refuses (nothing is kept). The answer includes provider details such as a QR code."""
+    try:
+        inbox, details = await connect_inbox(
+            session, company=company, kind=body.kind, name=body.name, credentials=body.credentials,
+            settings=body.settings, channels=runtime.channels, encrypt=runtime.secret_box.encrypt,
+            factory=runtime.channel_factory, public_base_url=runtime.settings.public_base_url,
+        )
+    except InboxError as exc:
+        await session.rollback()
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    await session.commit()
+    return {**inbox_as_dict(inbox, public_base_url=runtime.settings.public_base_url), "provider": details}
+
+
+@admin_router.get(_INBOXES)
+async def list_inboxes_route(company: CompanyDep, scope: TenantScopeDep, session: SessionDep,
+                             runtime: RuntimeDep) -> list[dict[str, Any]]:
+    """The company's inboxes (built-in web chat and console included), without credentials."""
+    rows = (await session.execute(scope.select(Inbox, Inbox.company_id == company.id).order_by(Inbox.created_at)))
+    return [inbox_as_dict(i, public_base_url=runtime.settings.public_base_url) for i in rows.scalars()]
+
+
+@admin_router.get(_INBOXES + "/{inbox_id}/status")
+async def inbox_status_route(inbox_id: uuid.UUID, company: CompanyDep, scope: TenantScopeDep,
+                             session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    """Ask the provider for the inbox's health (``getWebhookInfo``, WAHA session status) and record it."""
+    inbox = await tenant_inbox(session, scope=scope, company=company, inbox_id=inbox_id)
+    channel = runtime.channel_factory.build(inbox)
+    try:
+        reported = await channel.status()
+    finally:
+        await channel.aclose()
+    if reported.get("status"):
+        record_status(inbox, str(reported["status"]))
+        await session.commit()
+    return {**inbox_as_dict(inbox, public_base_url=runtime.settings.public_base_url), "provider": reported}
+
+
+@admin_router.get(_INBOXES + "/{inbox_id}/qr")
+async def inbox_qr_route(inbox_id: uuid.UUID, company: CompanyDep, scope: TenantScopeDep,
+                         session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    """WhatsApp only: the QR code the owner scans to link the phone (WAHA ``GET /api/{session}/auth/qr``)."""
+    inbox = await tenant_inbox(session, scope=scope, company=company, inbox_id=inbox_id)
+    channel = runtime.channel_factory.build(inbox)
+    qr = getattr(channel, "qr", None)
+    if qr is None:
+        await channel.aclose()
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{inbox.kind} inboxes have no QR code")
+    try:
+        return {"qr": await qr()}
+    finally:
+        await channel.aclose()
+
+
+@admin_router.delete(_INBOXES + "/{inbox_id}")
+async def disconnect_inbox_route(inbox_id: uuid.UUID, company: CompanyDep, scope: TenantScopeDep,
+                                 session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    """Unregister at the provider (``deleteWebhook``, WAHA logout) and deactivate the inbox; its
+    conversations and messages are kept."""
+    inbox = await tenant_inbox(session, scope=scope, company=company, inbox_id=inbox_id)
+    if inbox.kind in ("webchat", "console"):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"the built-in {inbox.kind} inbox stays")
+    await disconnect_inbox(session, inbox=inbox, factory=runtime.channel_factory)
+    await session.commit()
+    return inbox_as_dict(inbox, public_base_url=runtime.settings.public_base_url)
+
+
+@webhook_router.post("/webhooks/{kind}/{inbox_id}")
+async def channel_webhook(kind: str, inbox_id: uuid.UUID, request: Request, session: SessionDep,
+                          runtime: RuntimeDep) -> dict[str, Any]:
+    """A provider's delivery for one inbox. Order of work: verify (401, nothing stored), parse (400),
+    store every message (claimed by ``(inbox, source_id)``: a redelivery is answered once), record a
+    reported session status, acknowledge. The answer is sent through the channel after the inbox's
+    buffer window, so the provider gets its 200 at once."""
+    inbox = await session.get(Inbox, inbox_id)
+    if inbox is None or inbox.kind != kind or not inbox.active:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such inbox")
+    scope = TenantScope(inbox.tenant_id)
+    raw = RawRequest(headers={k.lower(): v for k, v in request.headers.items()}, body=await request.body(),
+                     query=dict(request.query_params))
+    channel = runtime.channel_factory.build(inbox)
+    try:
+        try:
+            await channel.verify(raw)
+        except SignatureError as exc:
+            log.warning("webhook_refused", inbox_id=str(inbox.id), kind=kind, reason=str(exc))
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "signature or secret does not match") from None
+        try:
+            messages = channel.parse(raw)
+            reported = channel.parse_status(raw)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"malformed delivery: {exc}") from None
+        if reported:
+            inbox = await scope.get(session, Inbox, inbox.id)
+            record_status(inbox, reported)
+        await session.commit()
+        stored = duplicates = 0
+        for parsed in messages:
+            result = await runtime.pipeline.receive(inbox_id=inbox.id, parsed=parsed)
+            duplicates += int(result.duplicate)
+            stored += int(not result.duplicate)
+        await channel.acknowledge(raw)
+    finally:
+        await channel.aclose()
+    return {"ok": True, "stored": stored, "duplicates": duplicates, "status": reported}
