@@ -17,7 +17,8 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
 
 from api.deps import RuntimeDep
-from api.routes import admin, pay, webchat
+from api.jobs import BackgroundWorkers
+from api.routes import admin, channels, pay, stripe_admin, stripe_webhook, webchat
 from api.services import open_runtime
 from bot.messages import Responder
 from commerce.payments import PaymentStateError
@@ -47,7 +48,14 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
                     log.info("recovered_conversations", count=recovered)
             except Exception:  # noqa: BLE001 - a failed recovery must not keep the server down
                 log.exception("recover_failed")
-            yield
+            workers = BackgroundWorkers(runtime=runtime, interval_seconds=cfg.sweep_seconds)
+            app.state.workers = workers
+            if cfg.workers_enabled:
+                workers.start()
+            try:
+                yield
+            finally:
+                await workers.stop()
 
     app = FastAPI(
         title="chatcommerce",
@@ -80,5 +88,10 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
 
     app.include_router(admin.router)
     app.include_router(webchat.router)
+    app.include_router(stripe_admin.public_router)  # before pay.router: /pay/return is not a token
     app.include_router(pay.router)
+    app.include_router(channels.admin_router)
+    app.include_router(channels.webhook_router)
+    app.include_router(stripe_webhook.runtime_router)
+    app.include_router(stripe_admin.admin_router)
     return app

@@ -450,6 +450,17 @@ def demo(
         _serve(settings, host=host, port=port)
 
 
+def _register_subcommands() -> None:
+    """Sub-apps defined in their own modules (they import helpers from this one)."""
+    from api.cli_channels import inboxes_app, payments_app
+
+    app.add_typer(inboxes_app, name="inboxes")
+    app.add_typer(payments_app, name="payments")
+
+
+_register_subcommands()
+
+
 def main() -> None:
     """Console-script entry point (``chatcommerce``)."""
     app()

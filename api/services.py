@@ -104,11 +104,11 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
 
 def stripe_config_from(settings: Settings) -> StripeConfig | None:
     """Stripe settings when ``CHATCOMMERCE_STRIPE_SECRET_KEY`` is set, else ``None`` (manual payments only)."""
-    if settings.stripe_secret_key is None:
+    if settings.stripe_secret_key is None or not settings.stripe_secret_key.get_secret_value():
         return None
 
     def _secret(value: SecretStr | None) -> str | None:
-        return value.get_secret_value() if value else None
+        return (value.get_secret_value() or None) if value else None
 
     return StripeConfig(
         secret_key=settings.stripe_secret_key.get_secret_value(),

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     log_json: bool = False
     payment_link_ttl_minutes: int = 24 * 60
     data_dir: Path = Path("./data")
+    workers_enabled: bool = Field(
+        default=True, description="Run the background sweep (outbox, recovery, holds, e-mail watchers) in `serve`."
+    )
+    sweep_seconds: float = 5.0
 
     # Stripe (customer → business payments through each company's connected account).
     stripe_secret_key: SecretStr | None = None

@@ -1,0 +1,117 @@
+"""Background work of a server process, started in the app's lifespan.
+
+* The sweep (every ``CHATCOMMERCE_SWEEP_SECONDS``): deliver pending outbound messages (the outbox),
+  answer inbound messages left unanswered by a process that died, release expired booking holds,
+  flag silent WhatsApp inboxes, and keep one IMAP watcher per active e-mail inbox.
+* E-mail watchers: IMAP IDLE (or polling) per inbox; each mail is stored through the pipeline and
+  only then marked seen, so a crash re-reads it and the ``Message-ID`` dedupe drops the copy.
+
+Every step is idempotent, so several server processes may run the sweep at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+
+from api.services import Runtime
+from channels.inboxes import flag_silent_inboxes
+from commerce.bookings import release_expired_holds
+from core.models import Inbox
+from core.timeutil import utcnow
+
+log = structlog.get_logger(__name__)
+
+
+class BackgroundWorkers:
+    """The sweep and the e-mail watchers of one process. ``start()`` in the lifespan, ``stop()`` at
+    shutdown; ``sweep_once()`` is the unit of work (tests call it directly)."""
+
+    def __init__(self, *, runtime: Runtime, interval_seconds: float) -> None:
+        self._runtime = runtime
+        self._interval = interval_seconds
+        self._stop = asyncio.Event()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._watchers: dict[uuid.UUID, tuple[asyncio.Task[None], asyncio.Event]] = {}
+
+    def start(self) -> None:
+        self._sweeper = asyncio.get_running_loop().create_task(self._run(), name="chatcommerce-sweep")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for _task, stop in self._watchers.values():
+            stop.set()
+        tasks = [t for t, _ in self._watchers.values()] + ([self._sweeper] if self._sweeper else [])
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._watchers.clear()
+
+    async def _run(self) -> None:
+        # The lifespan already recovered once at start-up; the first sweep comes one interval later.
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=self._interval)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await self.sweep_once()
+            except Exception:  # noqa: BLE001 - one failed sweep must not stop the next
+                log.exception("sweep_failed")
+
+    async def sweep_once(self) -> dict[str, Any]:
+        """One pass; returns what it did (counts) for logs and tests."""
+        rt = self._runtime
+        recovered = await rt.pipeline.recover(stale_after=timedelta(seconds=60))
+        delivered = await rt.pipeline.deliver_pending()
+        async with rt.sessionmaker() as session, session.begin():
+            released = await release_expired_holds(session, now=utcnow())
+        async with rt.sessionmaker() as session, session.begin():
+            silent = len(await flag_silent_inboxes(session))
+        watching = await self._refresh_email_watchers()
+        return {"recovered": recovered, "delivered": delivered, "released_holds": released,
+                "silent_inboxes": silent, "email_watchers": watching}
+
+    async def _refresh_email_watchers(self) -> int:
+        rt = self._runtime
+        if "email" not in rt.channels.kinds():
+            return 0
+        async with rt.sessionmaker() as session:
+            active = {
+                i.id: i for i in (await session.execute(
+                    select(Inbox).where(Inbox.kind == "email", Inbox.active.is_(True)))).scalars()
+            }
+        for inbox_id in [i for i in self._watchers if i not in active]:
+            task, stop = self._watchers.pop(inbox_id)
+            stop.set()
+            task.cancel()
+        for inbox_id, inbox in active.items():
+            current = self._watchers.get(inbox_id)
+            if current is not None and not current[0].done():
+                continue
+            stop = asyncio.Event()
+            task = asyncio.get_running_loop().create_task(self._watch(inbox, stop), name=f"imap-{inbox_id}")
+            self._watchers[inbox_id] = (task, stop)
+        return len(self._watchers)
+
+    async def _watch(self, inbox: Inbox, stop: asyncio.Event) -> None:
+        rt = self._runtime
+        channel = rt.channel_factory.build(inbox)
+
+        async def handle(mail: Any) -> None:
+            await rt.pipeline.receive(inbox_id=inbox.id, parsed=mail)
+
+        try:
+            await channel.watch(handle, stop_event=stop)  # type: ignore[attr-defined]
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the next sweep restarts a dead watcher
+            log.exception("email_watch_failed", inbox_id=str(inbox.id))
+        finally:
+            await channel.aclose()
