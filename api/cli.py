@@ -452,10 +452,12 @@ def demo(
 
 def _register_subcommands() -> None:
     """Sub-apps defined in their own modules (they import helpers from this one)."""
+    from api.cli_bookings import bookings_app
     from api.cli_channels import inboxes_app, payments_app
 
     app.add_typer(inboxes_app, name="inboxes")
     app.add_typer(payments_app, name="payments")
+    app.add_typer(bookings_app, name="bookings")
 
 
 _register_subcommands()

@@ -22,6 +22,8 @@ from sqlalchemy import select
 from api.services import Runtime
 from channels.inboxes import flag_silent_inboxes
 from commerce.bookings import release_expired_holds
+from commerce.calendar_sync import sync_all_calendars
+from commerce.google_calendar import client_factory_from_settings
 from core.models import Inbox
 from core.timeutil import utcnow
 
@@ -38,6 +40,8 @@ class BackgroundWorkers:
         self._stop = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
         self._watchers: dict[uuid.UUID, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._calendar_factory = client_factory_from_settings(runtime.settings, decrypt=runtime.secret_box.decrypt)
+        self._calendar_due = 0.0
 
     def start(self) -> None:
         self._sweeper = asyncio.get_running_loop().create_task(self._run(), name="chatcommerce-sweep")
@@ -75,8 +79,18 @@ class BackgroundWorkers:
         async with rt.sessionmaker() as session, session.begin():
             silent = len(await flag_silent_inboxes(session))
         watching = await self._refresh_email_watchers()
+        calendars = await self._sync_calendars()
         return {"recovered": recovered, "delivered": delivered, "released_holds": released,
-                "silent_inboxes": silent, "email_watchers": watching}
+                "silent_inboxes": silent, "email_watchers": watching, "calendar_syncs": calendars}
+
+    async def _sync_calendars(self) -> int:
+        """Sync connected Google Calendars every ``google_calendar_sync_seconds`` (not every sweep)."""
+        loop_now = asyncio.get_running_loop().time()
+        if loop_now < self._calendar_due:
+            return 0
+        self._calendar_due = loop_now + self._runtime.settings.google_calendar_sync_seconds
+        results = await sync_all_calendars(self._runtime.sessionmaker, client_factory=self._calendar_factory)
+        return len(results)
 
     async def _refresh_email_watchers(self) -> int:
         rt = self._runtime

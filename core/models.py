@@ -472,3 +472,42 @@ class CalendarFeed(TenantOwned, Base):
     token: Mapped[str] = mapped_column(String(64))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     rotated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --- Google Calendar sync (commerce.calendar_sync; migration 0004) ---
+
+
+class GoogleCalendarLink(TenantOwned, Base):
+    """A company's connected Google Calendar (one per company). ``credentials`` is ciphertext made by
+    ``core.security.SecretBox`` of a JSON object: a service-account key or an OAuth refresh token with
+    its client id/secret; ``auth_kind`` says which (service_account | oauth) and ``account`` is the
+    non-secret identity shown to admins (service-account e-mail or OAuth client id). ``last_error``
+    is the message of the last sync that failed (``None`` after one that succeeded)."""
+
+    __tablename__ = "google_calendar_links"
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), unique=True)
+    calendar_id: Mapped[str] = mapped_column(String(255))
+    auth_kind: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str | None] = mapped_column(String(320))
+    credentials: Mapped[str] = mapped_column(Text)
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CalendarEvent(TenantOwned, Base):
+    """The Google Calendar event made for a confirmed booking: ``event_id`` in ``calendar_id``, and
+    what was last written (``start_at``/``end_at`` aware UTC, event ``status``, ``digest`` = SHA-256 of
+    the event body), so a sync only sends what changed. ``booking_id`` becomes NULL when the booking
+    row is deleted (the next sync then deletes the event)."""
+
+    __tablename__ = "calendar_events"
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    booking_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bookings.id", ondelete="SET NULL"),
+                                                         unique=True)
+    calendar_id: Mapped[str] = mapped_column(String(255))
+    event_id: Mapped[str] = mapped_column(String(255))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default="confirmed")
+    digest: Mapped[str] = mapped_column(String(64))
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

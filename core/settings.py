@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     stripe_api_base: str = "https://api.stripe.com"
     stripe_webhook_tolerance_seconds: int = 300
 
+    # Google Calendar sync of confirmed bookings (companies connect their own calendar).
+    google_calendar_api_root: str = "https://www.googleapis.com"
+    google_oauth_token_uri: str = "https://oauth2.googleapis.com/token"
+    google_calendar_sync_seconds: float = 300
+
     @cached_property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

@@ -4,7 +4,7 @@ token endpoint (not Google; nothing leaves 127.0.0.1).
 It listens on 127.0.0.1 (random port) in a thread, so the synchronous ``google-api-python-client``
 (httplib2, called through ``asyncio.to_thread``) can reach it from async and sync tests alike. It
 answers the REST paths the client sends for ``events().insert/update/patch/delete/get/list`` (see
-https://developers.google.com/workspace/calendar/api/v3/reference/events)::
+https://developers.google.com/calendar/api/v3/reference/events)::
 
     POST   /calendar/v3/calendars/{calendarId}/events              insert
     GET    /calendar/v3/calendars/{calendarId}/events              list
@@ -55,6 +55,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 _EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
 _EVENTS_PATH = re.compile(r"^/calendar/v3/calendars/(?P<cal>[^/]+)/events(?:/(?P<event>[^/]+))?$")
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # the audience google-auth always puts in the JWT
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +151,8 @@ class LocalCalendarApi:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         server.daemon_threads = True
         self._server = server
-        threading.Thread(target=server.serve_forever, name="local-calendar-api", daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-calendar-api",
+                         daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -189,6 +191,11 @@ class LocalCalendarApi:
         these calendars (as sharing a calendar with "Make changes to events" does)."""
         with self._lock:
             self._state.grants.setdefault(account, set()).update(calendar_ids)
+
+    def add_token(self, token: str, *, account: str) -> None:
+        """Accept the bearer ``token`` as ``account`` (as if ``/token`` had issued it)."""
+        with self._lock:
+            self._state.tokens[token] = account
 
     def register_service_account(self, client_email: str, public_key: rsa.RSAPublicKey) -> None:
         """Accept JWT grants signed by the key of ``client_email``."""
@@ -309,7 +316,8 @@ class LocalCalendarApi:
             key.verify(signature, f"{head_b64}.{claims_b64}".encode(), padding.PKCS1v15(), hashes.SHA256())
         except Exception as exc:  # noqa: BLE001 - cryptography raises InvalidSignature
             raise _ApiError(400, "invalid_grant", "Invalid JWT Signature.") from exc
-        if claims.get("aud") != self.token_uri or "calendar" not in str(claims.get("scope", "")):
+        scope = str(claims.get("scope", ""))
+        if claims.get("aud") not in (GOOGLE_TOKEN_URI, self.token_uri) or "calendar" not in scope:
             raise _ApiError(400, "invalid_scope", "Invalid audience or scope.")
         return str(claims["iss"])
 
