@@ -40,11 +40,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.errors import CommerceError, PriceMissing
+from commerce.orders import insert_with_next_number
 from commerce.schedule import (
     NotBookable,
     Schedule,
@@ -253,23 +254,6 @@ async def release_expired_holds(session: AsyncSession, *, now: datetime, company
 # --- holding ---
 
 
-async def _next_order(session: AsyncSession, *, make: Any, company_id: uuid.UUID) -> Order:
-    """Insert the order built by ``make(number)`` with the company's next number (1001, 1002...),
-    retrying when a concurrent transaction took the number."""
-    for _attempt in range(10):
-        stmt = select(func.max(Order.number)).where(Order.company_id == company_id)
-        last = (await session.execute(stmt)).scalar_one()
-        try:
-            async with session.begin_nested():
-                order = make((last or 1000) + 1)
-                session.add(order)
-                await session.flush()
-            return order
-        except IntegrityError:
-            continue
-    raise RuntimeError("could not allocate an order number")  # pragma: no cover
-
-
 _PREPAY_LABEL = {"en": "prepayment", "ru": "предоплата"}
 
 
@@ -293,7 +277,7 @@ async def _prepayment_order(
                                  unit_price_minor=booking.prepay_minor, position=0)]
         return order
 
-    return await _next_order(session, make=make, company_id=company.id)
+    return await insert_with_next_number(session, make=make, company_id=company.id)
 
 
 async def hold_slot(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.cart import priced_lines
 from commerce.errors import EmptyCart, OutOfStock
+from core.db import begin_write
 from core.models import Cart, Company, Conversation, KnowledgeItem, Order, OrderLine
 from core.tenancy import TenantScope
 
@@ -33,40 +36,67 @@ async def checkout(
     if not lines:
         raise EmptyCart()
     scope = TenantScope(company.tenant_id)
-    # Re-check tracked stock at checkout time and reserve it.
+    # Re-check tracked stock of every line first, then reserve it: a refused checkout changes nothing.
+    holders = []
     for pl in lines:
         item = (await session.execute(scope.select(KnowledgeItem, KnowledgeItem.id == pl.item_id))).scalar_one()
         variant = next((v for v in item.variants if v.id == pl.variant_id), None)
         holder = variant if variant is not None else item
+        if holder.stock is not None and holder.stock < pl.quantity:
+            raise OutOfStock(pl.name, pl.variant, max(holder.stock, 0))
+        holders.append((holder, pl.quantity))
+    await begin_write(session)
+    for holder, quantity in holders:
         if holder.stock is not None:
-            if holder.stock < pl.quantity:
-                raise OutOfStock(pl.name, pl.variant, max(holder.stock, 0))
-            holder.stock -= pl.quantity
-    last = (await session.execute(select(func.max(Order.number)).where(Order.company_id == company.id))).scalar_one()
-    order = Order(
-        tenant_id=company.tenant_id,
-        company_id=company.id,
-        conversation_id=conversation.id,
-        contact_id=conversation.contact_id,
-        number=(last or 1000) + 1,
-        status="pending_payment",
-        payment_status="no_payment_link",
-        total_minor=sum(pl.total_minor for pl in lines),
-        currency=company.currency,
-        customer_name=customer_name,
-        delivery_address=delivery_address,
-        phone=phone,
-    )
-    order.lines = [
-        OrderLine(tenant_id=company.tenant_id, item_id=pl.item_id, variant_id=pl.variant_id, sku=pl.sku,
-                  name=pl.name, variant=pl.variant, quantity=pl.quantity, unit_price_minor=pl.unit_price_minor,
-                  position=i)
-        for i, pl in enumerate(lines)
-    ]
-    session.add(order)
+            holder.stock -= quantity
+
+    def make(number: int) -> Order:
+        order = Order(
+            tenant_id=company.tenant_id,
+            company_id=company.id,
+            conversation_id=conversation.id,
+            contact_id=conversation.contact_id,
+            number=number,
+            status="pending_payment",
+            payment_status="no_payment_link",
+            total_minor=sum(pl.total_minor for pl in lines),
+            currency=company.currency,
+            customer_name=customer_name,
+            delivery_address=delivery_address,
+            phone=phone,
+        )
+        order.lines = [
+            OrderLine(tenant_id=company.tenant_id, item_id=pl.item_id, variant_id=pl.variant_id, sku=pl.sku,
+                      name=pl.name, variant=pl.variant, quantity=pl.quantity, unit_price_minor=pl.unit_price_minor,
+                      position=i)
+            for i, pl in enumerate(lines)
+        ]
+        return order
+
+    order = await insert_with_next_number(session, make=make, company_id=company.id)
     cart.status = "checked_out"
     await session.flush()
     return order
+
+
+async def insert_with_next_number(
+    session: AsyncSession, *, make: Callable[[int], Order], company_id: uuid.UUID
+) -> Order:
+    """Insert the order built by ``make(number)`` with the company's next number (1001, 1002...),
+    retrying in a savepoint when a concurrent transaction took the number (unique per company)."""
+    await begin_write(session)
+    for _attempt in range(10):
+        stmt = select(func.max(Order.number)).where(Order.company_id == company_id)
+        last = (await session.execute(stmt)).scalar_one()
+        try:
+            async with session.begin_nested():
+                order = make((last or 1000) + 1)
+                session.add(order)
+                await session.flush()
+            return order
+        except IntegrityError:
+            continue
+    raise RuntimeError(f"could not allocate an order number for company {company_id}")
 
 
 async def list_orders(session: AsyncSession, *, scope: TenantScope, company_id: uuid.UUID) -> list[Order]:

@@ -45,6 +45,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.errors import CommerceError
+from core.db import begin_write  # noqa: F401 - re-exported for callers
 from core.models import Booking, BookingSlot, Company, KnowledgeItem, Resource
 from core.tenancy import TenantScope
 
@@ -217,23 +218,6 @@ async def set_schedule(session: AsyncSession, *, company: Company, schedule: Sch
     await ensure_default_resource(session, company=company)
     return parsed
 
-
-async def begin_write(session: AsyncSession) -> None:
-    """Open the database write transaction now.
-
-    On SQLite the driver starts a transaction only at the first INSERT/UPDATE/DELETE, so a SAVEPOINT
-    issued earlier would become the outer transaction (and its RELEASE would commit the caller's work),
-    and reads made earlier would not be serialised with other writers. ``BEGIN IMMEDIATE`` takes the
-    write lock (waiting up to the busy timeout) so the whole operation runs serialised. On PostgreSQL
-    this does nothing: row locks and unique constraints do the work there.
-    """
-    conn = await session.connection()
-    if conn.dialect.name != "sqlite":
-        return
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    if driver is not None and not driver.in_transaction:
-        await conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 async def company_resources(session: AsyncSession, *, company: Company, active_only: bool = True) -> list[Resource]:

@@ -49,3 +49,21 @@ async def transaction(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIt
     """Open a session, commit on success and roll back on any exception."""
     async with sessionmaker() as session, session.begin():
         yield session
+
+
+async def begin_write(session: AsyncSession) -> None:
+    """Open the database write transaction now.
+
+    On SQLite the driver starts a transaction only at the first INSERT/UPDATE/DELETE, so a SAVEPOINT
+    issued earlier would become the outer transaction (and its RELEASE would commit the caller's work),
+    and reads made earlier would not be serialised with other writers. ``BEGIN IMMEDIATE`` takes the
+    write lock (waiting up to the busy timeout) so the whole operation runs serialised. On PostgreSQL
+    this does nothing: row locks and unique constraints do the work there.
+    """
+    conn = await session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is not None and not driver.in_transaction:
+        await conn.exec_driver_sql("BEGIN IMMEDIATE")
