@@ -5,6 +5,10 @@
 and writes the state back. Facts told to the customer (prices, variants, stock, descriptions) are read
 from the database; the knowledge index is only used to find what the customer means. Carts, orders
 and payment links go through ``commerce``. All texts come from ``bot.texts``.
+
+Items are routed by kind: products go to the cart, services to the booking dialogue
+(``bot.booking``); a paid product order is asked for its delivery window (``bot.delivery``).
+``clock`` gives "now" (aware UTC) for everything time-dependent: free times, holds, windows.
 """
 
 from __future__ import annotations
@@ -13,14 +17,25 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
+from bot.booking import BookingDialogue, booking_of_order, duration_answer, link_ttl, prepay_answer, service_lines
+from bot.delivery import DeliveryDialogue
 from bot.messages import Button, InboundMessage, OutboundMessage
 from bot.nlu import Aspect, Intent, Understanding, close_hits, command_free, is_ambiguous, is_bare, understand
-from bot.state import CHECKOUT_STEPS, CheckoutDraft, DialogueState, Pending, Step, load_state, save_state
+from bot.state import (
+    CHECKOUT_STEPS,
+    FREE_TEXT_STEPS,
+    CheckoutDraft,
+    DialogueState,
+    Pending,
+    Step,
+    load_state,
+    save_state,
+)
 from commerce.cart import MAX_QUANTITY, PricedLine, add_to_cart, clear_cart, open_cart, priced_lines, set_line_quantity
 from commerce.errors import (
     EmptyCart,
@@ -37,6 +52,7 @@ from commerce.providers import ProviderRegistry
 from core.models import Cart, Company, Contact, Conversation, KnowledgeItem, KnowledgeVariant, Order
 from core.money import format_money
 from core.tenancy import TenantScope
+from core.timeutil import utcnow
 from knowledge.search import ItemHit, KnowledgeIndex, KnowledgeIndexCache
 from knowledge.text import detect_language, normalize
 
@@ -52,8 +68,8 @@ _PHONE = re.compile(r"^\+?[\d\s().\-]+$")
 @dataclass
 class Turn:
     """One message being answered: the session, the rows involved, the index, the state (changed in
-    place and saved after the handler), the reply language, and the question that was open
-    (``asked``/``pending``) before this message."""
+    place and saved after the handler), the reply language, the question that was open
+    (``asked``/``pending``) before this message, and ``now`` (aware UTC, from the engine's clock)."""
 
     session: AsyncSession
     inbound: InboundMessage
@@ -64,6 +80,7 @@ class Turn:
     language: str
     asked: Step | None = None
     pending: Pending | None = None
+    now: datetime = field(default_factory=utcnow)
     scope: TenantScope = field(init=False)
 
     def __post_init__(self) -> None:
@@ -103,7 +120,9 @@ class DialogueEngine:
 
     Holds no per-conversation memory: the dialogue state is ``Conversation.state``, so any instance
     (after a restart, in another process) continues a conversation. ``index_cache`` gives the
-    company's knowledge index; ``providers`` issue payment links valid for ``payment_ttl``.
+    company's knowledge index; ``providers`` issue payment links valid for ``payment_ttl`` (a
+    booking's prepayment link lives only as long as its hold); ``clock`` returns "now" as an aware
+    UTC ``datetime`` (default ``core.timeutil.utcnow``; tests pass a fixed one).
     """
 
     def __init__(
@@ -112,10 +131,14 @@ class DialogueEngine:
         index_cache: KnowledgeIndexCache,
         providers: ProviderRegistry,
         payment_ttl: timedelta = timedelta(hours=24),
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._index_cache = index_cache
         self._providers = providers
         self._payment_ttl = payment_ttl
+        self._clock = clock or utcnow
+        self._booking = BookingDialogue(providers=providers)
+        self._delivery = DeliveryDialogue()
         self._handlers: dict[Intent, Handler] = {
             Intent.GREET: self._greet,
             Intent.HELP: self._help,
@@ -138,6 +161,17 @@ class DialogueEngine:
             Intent.NEW_LINK: self._new_link,
             Intent.HANDOFF: self._handoff,
             Intent.FALLBACK: self._fallback,
+            Intent.BOOK: self._booking.book,
+            Intent.CHOOSE_SLOT: self._booking.choose_slot,
+            Intent.BOOKING_ANSWER: self._booking.answer_name,
+            Intent.BOOKING_STATUS: self._booking.status,
+            Intent.BOOKING_CANCEL: self._booking.cancel,
+            Intent.BOOKING_CANCEL_YES: self._booking.cancel_confirmed,
+            Intent.BOOKING_KEEP: self._booking.keep,
+            Intent.BOOKING_MOVE: self._booking.move,
+            Intent.CHOOSE_WINDOW: self._delivery.choose,
+            Intent.DELIVERY_CITY: self._delivery.city,
+            Intent.DELIVERY_STATUS: self._delivery_status,
         }
 
     async def respond(
@@ -153,19 +187,37 @@ class DialogueEngine:
         index = await self._index_cache.get(session, company)
         understanding = understand(text, index=index, state=state)
         turn = Turn(session=session, inbound=inbound, conversation=conversation, company=company, index=index,
-                    state=state, language=language, asked=state.step, pending=state.pending)
+                    state=state, language=language, asked=state.step, pending=state.pending, now=self._clock())
         if understanding.intent != Intent.FALLBACK:
             state.clear_question()  # handlers that ask something set a new question
         replies = await self._handlers[understanding.intent](turn, understanding)
+        replies = await self._ask_delivery(turn, understanding, replies)
         state.choices = [b.payload for b in replies[-1].buttons] if replies else []
         save_state(conversation, state)
         return replies
+
+    async def _ask_delivery(self, turn: Turn, nlu: Understanding,
+                            replies: list[OutboundMessage]) -> list[OutboundMessage]:
+        """After a product order was paid, the next answer also asks for its delivery window (once,
+        unless the answer itself asks a question or the conversation went to a manager)."""
+        if (turn.state.step is not None or turn.conversation.handoff or not replies
+                or nlu.intent in (Intent.CHOOSE_WINDOW, Intent.DELIVERY_CITY, Intent.DELIVERY_STATUS)):
+            return replies
+        order = await self._current_order(turn)
+        if not await self._delivery.due(turn, order):
+            return replies
+        assert order is not None
+        question = await self._delivery.prompt(turn, order)
+        last = replies[-1]
+        merged = OutboundMessage(text="\n\n".join(p for p in (last.text, question.text) if p),
+                                 buttons=question.buttons, url=last.url, image_url=last.image_url)
+        return [*replies[:-1], merged]
 
     @staticmethod
     def _language(text: str, *, chosen: bool, state: DialogueState, conversation: Conversation,
                   company: Company) -> str:
         current = texts.lang_of(conversation.language or company.language)
-        if chosen or state.step in CHECKOUT_STEPS:  # button payloads, names, addresses, phones
+        if chosen or state.step in FREE_TEXT_STEPS:  # button payloads, names, addresses, phones, cities
             return current
         norm = normalize(text)
         if norm in _NEUTRAL or sum(ch.isalpha() for ch in norm) < 2:
@@ -175,13 +227,14 @@ class DialogueEngine:
     # -- small talk -------------------------------------------------------------------------------
 
     async def _greet(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
-        return turn.reply(turn.t("greeting", company=turn.company.name), buttons=_menu(turn))
+        key = {"service": "greeting_service", "hybrid": "greeting_hybrid"}.get(turn.company.type, "greeting")
+        return turn.reply(turn.t(key, company=turn.company.name), buttons=_menu(turn))
 
     async def _help(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
-        return turn.reply(turn.t("help"), buttons=_menu(turn))
+        return turn.reply(turn.t("help_service" if _services_only(turn) else "help"), buttons=_menu(turn))
 
     async def _thanks(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
-        return turn.reply(turn.t("thanks"), buttons=[turn.button("catalog"), turn.button("cart")])
+        return turn.reply(turn.t("thanks"), buttons=[_catalog_button(turn), _cart_or_booking(turn)])
 
     async def _ack(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
         return turn.reply(turn.t("anything_else"), buttons=_menu(turn))
@@ -192,22 +245,28 @@ class DialogueEngine:
         return turn.reply(turn.t("handoff"))
 
     async def _cancel(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+        if turn.asked == Step.BOOKING_NAME:
+            return await self._booking.release_held(turn)
+        if turn.state.booking is not None and turn.asked is not None:
+            turn.state.booking = None  # choosing a service, a time or a booking: stop
+        if turn.asked in (Step.CHOOSE_WINDOW, Step.DELIVERY_CITY):
+            turn.state.delivery = None
         if turn.asked in CHECKOUT_STEPS:
             turn.state.checkout = CheckoutDraft()
             return turn.reply(turn.t("checkout_cancelled"), buttons=[turn.button("cart"), turn.button("catalog")])
         return turn.reply(turn.t("cancelled" if turn.asked else "ok"),
-                          buttons=[turn.button("catalog"), turn.button("cart")])
+                          buttons=[_catalog_button(turn), _cart_or_booking(turn)])
 
     async def _fallback(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
         names = list(dict.fromkeys(h.name for h in (nlu.hits or _closest(turn.index, nlu.text))))
         if names:
             buttons = [Button(title=n, payload=texts.info_payload(n)) for n in names[:MAX_ITEM_BUTTONS]]
-            return turn.reply(turn.t("fallback_suggest"), buttons=[*buttons, turn.button("catalog")])
-        return turn.reply(turn.t("fallback_plain"), buttons=_menu(turn))
+            return turn.reply(turn.t("fallback_suggest"), buttons=[*buttons, _catalog_button(turn)])
+        return turn.reply(turn.t("fallback_service" if _services_only(turn) else "fallback_plain"), buttons=_menu(turn))
 
     async def _faq(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
         assert nlu.faq is not None
-        return turn.reply(nlu.faq.answer, buttons=[turn.button("catalog"), turn.button("cart")])
+        return turn.reply(nlu.faq.answer, buttons=[_catalog_button(turn), _cart_or_booking(turn)])
 
     # -- catalogue and item information -----------------------------------------------------------
 
@@ -219,10 +278,11 @@ class DialogueEngine:
         lines = [turn.t("catalog_header", count=len(items))]
         lines += _grouped_lines(turn, shown)
         more = len(items) - len(shown)
-        lines.append(turn.t("catalog_more", more=more) if more > 0 else turn.t("catalog_hint"))
+        hint = "catalog_hint_service" if _services_only(turn) else "catalog_hint"
+        lines.append(turn.t("catalog_more", more=more) if more > 0 else turn.t(hint))
         buttons = [Button(title=it.name, payload=texts.info_payload(it.name))
                    for it in shown if _available(it)][:MAX_ITEM_BUTTONS]
-        return turn.reply(*lines, buttons=[*buttons, turn.button("cart")])
+        return turn.reply(*lines, buttons=[*buttons, _cart_or_booking(turn)])
 
     async def _info(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
         if nlu.options or (nlu.aspect == Aspect.LIST and len(nlu.hits) > 1):
@@ -233,11 +293,11 @@ class DialogueEngine:
             nlu = _with_item(nlu, nlu.hits[0].item_id)
         if nlu.item_id is None:
             if is_bare(normalize(nlu.text)):
-                return turn.reply(turn.t("info_which_item"), buttons=[turn.button("catalog")])
-            return turn.reply(turn.t("not_found"), buttons=[turn.button("catalog"), turn.button("human")])
+                return turn.reply(turn.t("info_which_item"), buttons=[_catalog_button(turn)])
+            return turn.reply(turn.t("not_found"), buttons=[_catalog_button(turn), turn.button("human")])
         item = await _load_item(turn, nlu.item_id)
         if item is None:
-            return turn.reply(turn.t("item_unavailable"), buttons=[turn.button("catalog")])
+            return turn.reply(turn.t("item_unavailable"), buttons=[_catalog_button(turn)])
         variant = _variant(item, nlu.variant_id)
         turn.state.last_item_id, turn.state.last_variant_id = item.id, variant.id if variant else None
         aspect = nlu.aspect or Aspect.GENERAL
@@ -248,7 +308,9 @@ class DialogueEngine:
             Aspect.DESCRIPTION: _card,
             Aspect.GENERAL: _card,
             Aspect.LIST: _card,
-        }[aspect](turn, item, variant)
+            Aspect.DURATION: duration_answer,
+            Aspect.PREPAY: prepay_answer,
+        }[aspect](turn, item, variant) or _card(turn, item, variant)
         image = (variant.image_url if variant and variant.image_url else None) or item.image_url
         return turn.reply(*body, buttons=_item_buttons(turn, item, variant), image_url=image)
 
@@ -257,7 +319,7 @@ class DialogueEngine:
         """Several items match: list them with prices and ask which one (buttons repeat the action)."""
         items = [it for it in [await _load_item(turn, i) for i in item_ids] if it is not None]
         if not items:
-            return turn.reply(turn.t("not_found"), buttons=[turn.button("catalog")])
+            return turn.reply(turn.t("not_found"), buttons=[_catalog_button(turn)])
         lines = [turn.t("found_several" if action == Intent.INFO else "ask_which_item")]
         lines += [texts.bullet(it.name, _price_label(turn, it)) for it in items]
         if action == Intent.INFO:
@@ -302,6 +364,8 @@ class DialogueEngine:
         item = await _load_item(turn, item_id)
         if item is None:
             return turn.reply(turn.t("item_unavailable"), buttons=[turn.button("catalog")])
+        if item.kind == "service":  # services are booked, not put in the cart
+            return await self._booking.book(turn, Understanding(Intent.BOOK, "", item_id=item.id))
         variant = _variant(item, variant_id)
         if variant is None and len(item.variants) == 1:
             variant = item.variants[0]
@@ -540,14 +604,31 @@ class DialogueEngine:
             return turn.reply(turn.t("order_none"), buttons=[turn.button("catalog"), turn.button("cart")])
         return await self._link_reply(turn, order, key="new_link")
 
+    async def _delivery_status(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+        """"When will my order arrive?": the chosen delivery window (or the windows to choose from)."""
+        order = await self._current_order(turn)
+        if order is None:
+            if nlu.faq is not None:
+                return await self._faq(turn, nlu)
+            return turn.reply(turn.t("order_none"), buttons=[turn.button("catalog"), turn.button("cart")])
+        answer = await self._delivery.status(turn, order)
+        return answer if answer is not None else await self._order_status(turn, nlu)
+
     async def _link_reply(self, turn: Turn, order: Order, *, key: str) -> list[OutboundMessage]:
         """The order's live payment link (a new one when it expired) in text ``key``."""
         total = turn.money(order.total_minor, order.currency)
         if order.payment_status == "paid":
             return turn.reply(turn.t("already_paid", number=order.number), buttons=[turn.button("catalog")])
+        ttl = self._payment_ttl
+        booking = await booking_of_order(turn, order)
+        if booking is not None:  # a prepayment: its link must not outlive the hold
+            booking_ttl = link_ttl(turn, booking)
+            if booking_ttl is None:
+                return await self._booking.lost(turn, booking)
+            ttl = booking_ttl
         try:
             payment = await issue_payment_link(turn.session, order=order, company=turn.company,
-                                               providers=self._providers, ttl=self._payment_ttl)
+                                               providers=self._providers, ttl=ttl)
         except PaymentStateError:
             return turn.reply(turn.t("status_refunded" if order.payment_status == "refunded" else "already_paid",
                                      number=order.number, total=total), buttons=[turn.button("human")])
@@ -565,7 +646,7 @@ class DialogueEngine:
 def _resolve_choice(text: str, state: DialogueState) -> tuple[str, bool]:
     """A reply "2" to buttons shown as a numbered list is the second button's payload; a text equal
     to an offered payload is a button press. Returns the text to understand and whether it was a choice."""
-    if not state.choices or state.step in (Step.CHECKOUT_NAME, Step.CHECKOUT_ADDRESS):
+    if not state.choices or state.step in (Step.CHECKOUT_NAME, Step.CHECKOUT_ADDRESS, Step.BOOKING_NAME):
         return text, False
     stripped = text.strip().rstrip(".)")
     if stripped.isdigit() and 1 <= int(stripped) <= len(state.choices):
@@ -584,7 +665,22 @@ def _closest(index: KnowledgeIndex, text: str) -> list[ItemHit]:
     return sorted(hits, key=lambda h: -h.score)
 
 
+def _services_only(turn: Turn) -> bool:
+    """A company of services (bookings, no cart)."""
+    return turn.company.type == "service"
+
+
+def _catalog_button(turn: Turn) -> Button:
+    return turn.button("services" if _services_only(turn) else "catalog")
+
+
+def _cart_or_booking(turn: Turn) -> Button:
+    return turn.button("my_booking" if _services_only(turn) else "cart")
+
+
 def _menu(turn: Turn) -> list[Button]:
+    if _services_only(turn):
+        return [turn.button("services"), turn.button("book"), turn.button("my_booking"), turn.button("human")]
     return [turn.button("catalog"), turn.button("cart"), turn.button("human")]
 
 
@@ -659,6 +755,8 @@ def _price_label(turn: Turn, item: KnowledgeItem) -> str:
     known = sorted(p for p in prices if p is not None)
     if not known:
         label = turn.t("price_missing")
+    elif known == [0] and item.kind == "service":
+        label = turn.t("free")
     elif len(known) == 1:
         label = turn.money(known[0], item.currency)
     else:
@@ -690,8 +788,15 @@ def _grouped_lines(turn: Turn, items: list[KnowledgeItem]) -> list[str]:
     for category, members in groups.items():
         if category and len(groups) > 1:
             lines.append(f"{category}:")
-        lines += [texts.bullet(it.name, _price_label(turn, it)) for it in members]
+        lines += [texts.bullet(it.name, _price_label(turn, it) + _duration_suffix(turn, it)) for it in members]
     return lines
+
+
+def _duration_suffix(turn: Turn, item: KnowledgeItem) -> str:
+    """``, 60 min`` after a service's price in lists."""
+    if item.kind != "service" or not item.duration_minutes:
+        return ""
+    return ", " + turn.t("minutes", minutes=item.duration_minutes)
 
 
 def _variant_lines(turn: Turn, item: KnowledgeItem, *, prices: bool, stock: bool) -> list[str]:
@@ -774,7 +879,9 @@ def _card(turn: Turn, item: KnowledgeItem, variant: KnowledgeVariant | None) -> 
         if len(description) > MAX_DESCRIPTION:
             description = description[:MAX_DESCRIPTION].rsplit(" ", 1)[0] + "…"
         out.append(description)
-    if item.duration_minutes:
+    if item.kind == "service":
+        out += service_lines(turn, item)
+    elif item.duration_minutes:
         out.append(turn.t("info_duration", minutes=item.duration_minutes))
     if variant is None and item.variants:
         tracked = any(v.stock is not None for v in item.variants)
@@ -797,7 +904,10 @@ def _stock_sentence(turn: Turn, label: str, stock: int) -> str:
 
 
 def _item_buttons(turn: Turn, item: KnowledgeItem, variant: KnowledgeVariant | None) -> list[Button]:
-    """Buttons under an item answer: add the variant (or one per available variant), then the cart."""
+    """Buttons under an item answer: add the variant (or one per available variant), then the cart;
+    for a service: book it."""
+    if item.kind == "service":
+        return [texts.book_button(turn.language, name=item.name), _catalog_button(turn), _cart_or_booking(turn)]
     buttons: list[Button] = []
     if variant is not None:
         if _unit_price(item, variant) is not None and (variant.stock is None or variant.stock > 0):

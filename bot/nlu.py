@@ -8,7 +8,13 @@ FAQ entries come from the company's ``KnowledgeIndex``; quantities from ``parse_
 
 The dialogue state gives context: the item talked about last ("how much is it?", "I'll take the
 medium"), the item waiting for a variant, the candidates of an ambiguous name, the checkout
-question being asked.
+question being asked, the booking times or delivery windows offered.
+
+A company with services (items of kind ``"service"``) also gets the booking intents: a service named
+with a time or a wish ("a haircut tomorrow afternoon", "запишите на стрижку в пятницу"), a time
+alone while a booking is being arranged ("можно завтра утром?"), "my booking", cancel and move. Only
+*whether* a message speaks about a time is decided here (``WHEN``); reading the time needs the
+company's timezone and clock (``commerce.when.parse_when``, called by the booking dialogue).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.state import CHECKOUT_STEPS, DialogueState, Step
+from bot.state import CHECKOUT_STEPS, DialogueState, Offer, Step
 from knowledge.search import FaqHit, ItemHit, KnowledgeIndex
 from knowledge.text import normalize, parse_quantity, stem, tokenize
 
@@ -50,6 +56,19 @@ class Intent(StrEnum):
     NEW_LINK = "new_link"
     HANDOFF = "handoff"
     FALLBACK = "fallback"
+    # bookings of services
+    BOOK = "book"
+    CHOOSE_SLOT = "choose_slot"
+    BOOKING_ANSWER = "booking_answer"
+    BOOKING_STATUS = "booking_status"
+    BOOKING_CANCEL = "booking_cancel"
+    BOOKING_CANCEL_YES = "booking_cancel_yes"
+    BOOKING_KEEP = "booking_keep"
+    BOOKING_MOVE = "booking_move"
+    # delivery windows of paid orders
+    CHOOSE_WINDOW = "choose_window"
+    DELIVERY_CITY = "delivery_city"
+    DELIVERY_STATUS = "delivery_status"
 
 
 class Aspect(StrEnum):
@@ -61,6 +80,8 @@ class Aspect(StrEnum):
     DESCRIPTION = "description"
     GENERAL = "general"
     LIST = "list"  # "what jackets do you have": every matching item
+    DURATION = "duration"  # "how long does colouring take" (services)
+    PREPAY = "prepay"  # "do I have to pay in advance for colouring" (services)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +92,9 @@ class Understanding:
     are the plausible items when the name is ambiguous (best first), ``hits`` every item found;
     ``variant_id`` the variant of ``item_id`` named in the message; ``quantity`` an explicit
     quantity (``None``: not said); ``faq`` the FAQ entry answering the message; ``query`` the
-    message without command words (what the customer called the item).
+    message without command words (what the customer called the item); ``offer`` the index of the
+    offered booking time, booking or delivery window the message chooses (in
+    ``DialogueState.booking.offers`` / ``DialogueState.delivery.offers``).
     """
 
     intent: Intent
@@ -84,6 +107,7 @@ class Understanding:
     hits: tuple[ItemHit, ...] = ()
     faq: FaqHit | None = None
     query: str = ""
+    offer: int | None = None
 
 
 def _rx(*patterns: str) -> re.Pattern[str]:
@@ -167,11 +191,11 @@ CHECKOUT_WEAK = _rx(r"^(buy|order|buy now|order now|i want to (buy|order)|pay|к
 CART_SHOW = _rx(r"\b(cart|basket|bag)\b", r"\bwhat did i (add|order|choose)\b", r"\bкорзин\w*",
                 r"\bчто (я )?(заказал|выбрал|добавил)\w*")
 CATALOG = _rx(
-    r"\b(catalog|catalogue|menu|assortment|range|products|all items|price list|pricelist)\b",
+    r"\b(catalog|catalogue|menu|assortment|range|products|all items|price list|pricelist|services|treatments)\b",
     r"\bwhat (else )?(do|can) (you|i) (have|sell|offer|buy|get)\b", r"\bwhat have you got\b",
     r"\bwhat (\w+ ){1,3}do you (have|sell|offer|carry)\b", r"\bwhat do you got\b",
     r"\bshow (me )?(everything|all|the products|your products|what you have)\b", r"\bbrowse\b",
-    r"\bкаталог\w*", r"\bассортимент\w*", r"\bменю\b", r"\bпрайс\w*",
+    r"\bкаталог\w*", r"\bассортимент\w*", r"\bменю\b", r"\bпрайс\w*", r"\bуслуг[иа]\b",
     r"\bчто (у вас |вообще )?(есть|бывает|имеется|продает\w*|продаете)\b", r"\bчто (можно )?(купить|заказать)\b",
     r"\bпокаж\w* (вс[её]|товары)\b", r"\bчем торгуете\b",
 )
@@ -195,8 +219,85 @@ DESCRIPTION = _rx(
     r"\bрасскаж\w*", r"\bописан\w*", r"\bподробн\w*", r"\bчто (это|такое)\b", r"\bинформац\w*", r"\bиз чего\b",
     r"\bсостав\b", r"\bкак выгляд\w*",
 )
-_ASPECTS = ((Aspect.PRICE, PRICE), (Aspect.VARIANTS, VARIANTS), (Aspect.STOCK, STOCK),
-            (Aspect.DESCRIPTION, DESCRIPTION))
+PREPAY = _rx(
+    r"\bprepa(y|id|yment|ying)\w*", r"\bpay (in advance|upfront|up front|ahead|beforehand)\b", r"\bdeposit\b",
+    r"\badvance payment\b", r"\bпредоплат\w*", r"\bаванс\w*", r"\bзалог\w*", r"\bзаранее\b.*\bоплат\w*",
+    r"\bоплат\w*\b.*\bзаранее\b",
+)
+DURATION = _rx(
+    r"\bhow long\b.*\b(take|takes|last|lasts)\b", r"\bduration\b", r"\bhow many (minutes|hours)\b",
+    r"\bсколько (времени|длится|идет|по времени|минут|часов)\b", r"\bдлительн\w*", r"\bпродолжительн\w*",
+    r"\bкак долго\b",
+)
+_ASPECTS = ((Aspect.PREPAY, PREPAY), (Aspect.DURATION, DURATION), (Aspect.PRICE, PRICE), (Aspect.VARIANTS, VARIANTS),
+            (Aspect.STOCK, STOCK), (Aspect.DESCRIPTION, DESCRIPTION))
+
+# --- bookings (companies with services) and delivery windows -----------------------------------------
+
+_EN_MONTHS = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)\w*"
+_RU_MONTHS = r"(январ|феврал|март|апрел|ма[йя]|июн|июл|август|сентябр|октябр|ноябр|декабр)\w*"
+WHEN = _rx(
+    r"\b(today|tonight|tomorrow|tmrw|monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekend|"
+    r"next week|this week|mornings?|afternoons?|evenings?|noon|lunchtime)\b",
+    r"\b(mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun) \d", rf"\b\d{{1,2}} {_EN_MONTHS}\b",
+    rf"\b{_EN_MONTHS} \d{{1,2}}\b", r"\b(at|after|from|before|around|by|since) \d{1,2}\b", r"\b\d{1,2} ?(am|pm)\b",
+    r"\bin \d+ days?\b",
+    r"\b(сегодня|завтра|послезавтра|понедельник\w*|вторник\w*|сред[аыу]|четверг\w*|пятниц\w*|суббот\w*|"
+    r"воскресень\w*|выходн\w*|утром|утро|днем|вечером|вечерком|после обеда)\b",
+    r"\b(пн|вт|ср|чт|пт|сб|вс) \d", rf"\b\d{{1,2}} {_RU_MONTHS}", r"\b(после|в|с|со|к|около|до) \d{1,2}\b",
+    r"\bна (этой|следующей) неделе\b", r"\bчерез \d+ (дн|день)",
+)
+_CLOCK = re.compile(r"(?<![\d:.])(\d{1,2})[:.](\d{2})(?![\d:])|(?<!\d)(\d{1,2})\s*([ap])\.?\s?m\b", re.IGNORECASE)
+BOOK = _rx(
+    r"\b(book|booking|appointment|appointments|appt|reserve|reservation|schedule me|sign me up)\b",
+    r"\b(free|available|open|any) (slots?|times?|spots?|dates?)\b", r"\bwhen can i come\b",
+    r"\bзапиш\w*", r"\bзапис(ать|аться|ываться|ывать)\b", r"\bзапись\b", r"\bзабронир\w*",
+    r"\bсвободн\w* (время|окн\w*|слот\w*|мест\w*|дн\w*)", r"\bокошк\w*", r"\bкогда можно (прийти|подойти)\b",
+)
+BOOKING_STATUS = _rx(
+    r"\b(my|our) (booking|bookings|appointment|appointments|reservation|reservations|visit)\b",
+    r"\bwhen (is|s) my\b", r"\bam i booked\b", r"\bbooking status\b", r"\bdo i have (a |an )?(booking|appointment)\b",
+    r"\b(моя|мою|мои|моей|мой|моих) (запис\w*|брон\w*|визит\w*)", r"\bна когда (я )?записан\w*",
+    r"\bкогда (у меня )?(моя )?запис\w*", r"\bя записан\w*", r"\bстатус запис\w*",
+)
+BOOKING_CANCEL = _rx(
+    r"\b(cancel|call off)\b.*\b(booking|appointment|reservation|visit)\b",
+    r"\b(cant|can ?not|wont be able to) (make it|come)\b",
+    r"\bотмен\w*.*\b(запис\w*|брон\w*|визит\w*)", r"\b(запис\w*|брон\w*)\b.*\bотмен\w*",
+    r"\bне смогу (прийти|подойти)\b", r"\bне приду\b",
+)
+BOOKING_MOVE = _rx(
+    r"\b(move|reschedule|postpone|rebook|change|shift)\b.*\b(booking|appointment|reservation|visit)\b",
+    r"\breschedul\w*", r"\bmove (it|my)\b",
+    r"\bперенес\w*", r"\bперенест\w*", r"\bперезапис\w*", r"\b(поменя|измени)\w* (время|день|дату) запис\w*",
+    r"\b(поменя|измени)\w* запис\w*",
+)
+YES = _rx(r"^(yes|yep|yeah|y|sure|ok|okay|confirm|please do|do it|go ahead|да|ага|конечно|подтверждаю|хорошо|ок|"
+          r"давайте)\b", r"^(cancel|отмен\w*)( (it|my booking|the booking|запись|мою запись))?( please| пожалуйста)?$")
+NO = _rx(r"^(no|nope|nah|dont|do not|keep|leave it|never ?mind|нет|не надо|не отменя\w*|не нужно|оставить|оставьте|"
+         r"оставь)\b")
+DELIVERY_STATUS = _rx(
+    r"\bwhen (will|would|does|do|is|can)\b.*\b(arrive|arriving|arrives|come|coming|delivered|deliver|delivering|"
+    r"get here|be here|shipped)\b",
+    r"\b(my|the) delivery (time|window|slot|date)\b", r"\bdelivery (window|slot)s?\b",
+    r"\bwhere is my (parcel|package|delivery)\b", r"\bwhen (is|s) (my|the) delivery\b",
+    r"\bкогда\b.*\b(достав\w*|привез\w*|придет|получ\w*|отправ\w*)", r"\b(окно|интервал|день|дата) доставки\b",
+    r"\bмоя доставка\b",
+)
+# Words of booking requests that are not service names (removed before the item search).
+_BOOKING_WORDS = frozenset(
+    """
+    book booking appointment appt reserve reservation schedule slot slots time times free available today tonight
+    tomorrow morning afternoon evening mornings afternoons evenings after before around at from pm am next week
+    weekend monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri sat sun
+    jan feb mar apr jun jul aug sep sept oct nov dec january february march april june july august september
+    october november december with like id want would
+    запишите запиши записаться записать запись записи записывайте забронировать забронируйте время окно окошко
+    свободное свободные сегодня завтра послезавтра утром утро днем вечером после обеда понедельник вторник среду
+    среда четверг пятницу пятница субботу суббота воскресенье пн вт ср чт пт сб вс можно хочу хотел хотела бы
+    января февраля марта апреля мая июня июля августа сентября октября ноября декабря около до к
+    """.split()
+)
 QUANTITY_FIRST = re.compile(
     r"^(\d{1,3}|x ?\d{1,3}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a pair|a couple|a dozen|"
     r"один|одн\w+|два|две|три|четыре|пять|шесть|семь|восемь|девять|десять|пар[уа]|дюжин\w)\b"
@@ -264,6 +365,12 @@ def close_hits(hits: list[ItemHit] | tuple[ItemHit, ...]) -> tuple[ItemHit, ...]
     top = hits[0]
     return tuple(h for h in hits if h.score >= AMBIGUITY_RATIO * top.score
                  and len(h.matched_terms) >= len(top.matched_terms))
+
+
+def _without_booking_words(text: str) -> str:
+    """``text`` without the words of a booking request and without numbers ("Women's haircut
+    tomorrow after 15:00" → "womens haircut")."""
+    return " ".join(w for w in tokenize(text) if w not in _BOOKING_WORDS and not w.isdigit())
 
 
 def search_items(index: KnowledgeIndex, text: str, *, limit: int = 5) -> list[ItemHit]:
@@ -387,6 +494,90 @@ def _resolve_items(index: KnowledgeIndex, text: str, state: DialogueState) -> _I
     return _Items(hits=hits, item_id=item_id, variant_id=index.match_variant(item_id, text), options=())
 
 
+def has_services(index: KnowledgeIndex) -> bool:
+    """Whether the company sells services (items of kind ``"service"``), i.e. takes bookings."""
+    return any(item.kind == "service" for item in index.items())
+
+
+def speaks_of_time(text: str) -> bool:
+    """Whether ``text`` names a day, a part of day or a clock time ("tomorrow", "после 15:00", "Fri 14:30")."""
+    return WHEN.search(normalize(text)) is not None or clock_time(text) is not None
+
+
+def clock_time(text: str) -> str | None:
+    """The first clock time written in ``text`` as ``HH:MM`` ("14:30", "2:30 pm", "3pm"), else ``None``."""
+    for m in re.finditer(r"(?<![\d:.])(\d{1,2})(?:[:.](\d{2}))?\s*([ap])?\.?\s?(m\b)?", text, re.IGNORECASE):
+        hour, minute, ampm = int(m.group(1)), m.group(2), (m.group(3) or "").lower() if m.group(4) else ""
+        if minute is None and not ampm:
+            continue
+        if ampm == "p" and hour < 12:
+            hour += 12
+        elif ampm == "a" and hour == 12:
+            hour = 0
+        if hour <= 23 and int(minute or 0) <= 59:
+            return f"{hour:02d}:{int(minute or 0):02d}"
+    return None
+
+
+def match_offer(text: str, offers: list[Offer]) -> int | None:
+    """The index of the offer ``text`` chooses: its title as typed (a pressed button), or the clock
+    time an offer starts at ("14:30", "at 2:30 pm"), preferring the offer whose words (a staff name)
+    the text repeats. ``None`` when it chooses none."""
+    norm = normalize(text)
+    if not norm:
+        return None
+    for i, offer in enumerate(offers):
+        if normalize(offer.title) == norm:
+            return i
+    wanted = clock_time(text)
+    if wanted is None:
+        return None
+    words = set(tokenize(text))
+    found = [(len(words & set(tokenize(o.title))), -i, i) for i, o in enumerate(offers)
+             if clock_time(o.title) == wanted]
+    return max(found)[2] if found else None
+
+
+def _not_a_name(text: str, norm: str) -> bool:
+    """Whether an answer to "what name?" is rather a request (a time, a booking command, a question)."""
+    if text.rstrip().endswith("?") or len(norm.split()) > 6 or speaks_of_time(text):
+        return True
+    return any(rx.search(norm) for rx in (BOOK, BOOKING_STATUS, BOOKING_CANCEL, BOOKING_MOVE, HELP, CATALOG))
+
+
+def _in_booking_steps(state: DialogueState, text: str, norm: str) -> Understanding | None:
+    """Answers to the booking and delivery questions (a name, a city, yes/no, an offered choice)."""
+    step = state.step
+    if step == Step.BOOKING_NAME and _not_a_name(text, norm):
+        return None  # "actually, tomorrow morning?": a new request, not a name
+    if step in (Step.BOOKING_NAME, Step.DELIVERY_CITY):
+        if CANCEL.fullmatch(norm):
+            return Understanding(Intent.CANCEL, text)
+        intent = Intent.BOOKING_ANSWER if step == Step.BOOKING_NAME else Intent.DELIVERY_CITY
+        if is_bare(norm) and any(rx.search(norm) for rx in _ALL_PATTERNS):
+            return Understanding(intent, "")  # a command is not a name: ask again
+        return Understanding(intent, text)
+    if step == Step.CONFIRM_CANCEL:
+        if NO.search(norm):
+            return Understanding(Intent.BOOKING_KEEP, text)
+        if YES.search(norm) or BOOKING_CANCEL.search(norm):
+            return Understanding(Intent.BOOKING_CANCEL_YES, text)
+        return None
+    draft = state.booking
+    if step in (Step.CHOOSE_SLOT, Step.CHOOSE_BOOKING) and draft is not None and draft.offers:
+        chosen = match_offer(text, draft.offers)
+        if chosen is not None:
+            if step == Step.CHOOSE_SLOT:
+                return Understanding(Intent.CHOOSE_SLOT, text, offer=chosen)
+            intent = Intent.BOOKING_MOVE if draft.mode == "move" else Intent.BOOKING_CANCEL
+            return Understanding(intent, text, offer=chosen)
+    if step == Step.CHOOSE_WINDOW and state.delivery is not None and state.delivery.offers:
+        chosen = match_offer(text, state.delivery.offers)
+        if chosen is not None:
+            return Understanding(Intent.CHOOSE_WINDOW, text, offer=chosen)
+    return None
+
+
 def understand(text: str, *, index: KnowledgeIndex, state: DialogueState) -> Understanding:
     """Understand one customer message in the context of ``state`` (nothing is changed)."""
     norm = normalize(text)
@@ -394,6 +585,9 @@ def understand(text: str, *, index: KnowledgeIndex, state: DialogueState) -> Und
         return Understanding(Intent.FALLBACK, text)
     if HANDOFF.search(norm):
         return Understanding(Intent.HANDOFF, text)
+    answer = _in_booking_steps(state, text, norm)
+    if answer is not None:
+        return answer
     if state.step in CHECKOUT_STEPS:
         if CANCEL.fullmatch(norm):
             return Understanding(Intent.CANCEL, text)
@@ -416,6 +610,13 @@ def understand(text: str, *, index: KnowledgeIndex, state: DialogueState) -> Und
         text = norm = rest  # "hi, how much is the shirt?" is a question about the shirt
     if CART_CLEAR.search(norm):
         return Understanding(Intent.CART_CLEAR, text)
+    if has_services(index):
+        for rx, intent in ((BOOKING_CANCEL, Intent.BOOKING_CANCEL), (BOOKING_MOVE, Intent.BOOKING_MOVE),
+                           (BOOKING_STATUS, Intent.BOOKING_STATUS)):
+            if rx.search(norm):
+                return Understanding(intent, text)
+    if DELIVERY_STATUS.search(norm):
+        return Understanding(Intent.DELIVERY_STATUS, text, faq=_faq_for(index, text, []))
     if NEW_LINK.search(norm):
         return Understanding(Intent.NEW_LINK, text)
     if ORDER_STATUS.search(norm):
@@ -428,7 +629,11 @@ class _ItemTurn:
 
     def __init__(self, text: str, norm: str, *, index: KnowledgeIndex, state: DialogueState) -> None:
         self.text, self.norm, self.index, self.state = text, norm, index, state
-        self.items = _resolve_items(index, text, state)
+        self.services = has_services(index)
+        self.when = self.services and speaks_of_time(text)
+        # "a haircut tomorrow at 15:00": the time words are not part of the service's name.
+        search = _without_booking_words(text) if self.services else text
+        self.items = _resolve_items(index, search or text, state)
         self.context = _context_item(index, state)
         self.query = command_free(text)
         self.quantity = self._quantity()
@@ -456,8 +661,43 @@ class _ItemTurn:
                              variant_id=items.variant_id, options=items.options, hits=tuple(items.hits), faq=faq,
                              query=self.query)
 
+    def _kind(self, item_id: uuid.UUID | None) -> str | None:
+        if item_id is None:
+            return None
+        try:
+            return self.index.item(item_id).kind
+        except KeyError:
+            return None
+
+    def _booking(self) -> Understanding | None:
+        """A booking request: a booking word; a service named with a time or a wish; a time alone
+        while a booking is being arranged or in a company of services only."""
+        norm, items = self.norm, self.items
+        arranging = self.state.step in (Step.CHOOSE_SLOT, Step.ASK_DAY, Step.CHOOSE_SERVICE)
+        service = self._kind(items.item_id) == "service" or (
+            items.item_id is None and any(self._kind(h.item_id) == "service" for h in items.options))
+        product = items.found and not service
+        question = any(rx.search(norm) for _, rx in _ASPECTS) or CATALOG.search(norm) is not None
+        if BOOK.search(norm) and not product and not (question and not self.when):
+            return self.make(Intent.BOOK)
+        if service and (self.when or ADD_STRONG.search(norm) or (not question and (
+                ADD_WEAK.search(norm) or arranging))):
+            return self.make(Intent.BOOK)
+        if self.when and not items.found:
+            if arranging or self.state.booking is not None or self._kind(self.state.last_item_id) == "service":
+                return self.make(Intent.BOOK)
+            # "are you open on Saturday?" is for the FAQ; "can I come tomorrow morning?" is a booking.
+            if all(item.kind == "service" for item in self.index.items()) and _faq_for(
+                    self.index, self.text, []) is None:
+                return self.make(Intent.BOOK)
+        return None
+
     def decide(self) -> Understanding:
         norm, found = self.norm, self.items.found
+        if self.services:
+            booking = self._booking()
+            if booking is not None:
+                return booking
         if CART_REMOVE.search(norm):
             self._use_context()
             return self.make(Intent.CART_REMOVE)

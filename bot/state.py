@@ -1,8 +1,9 @@
 """Typed dialogue state, stored as JSON in ``Conversation.state``.
 
 The engine keeps no per-conversation memory of its own: everything it needs between two messages
-(the question it asked, the item waiting for a variant, the checkout answers so far, the last order)
-lives here, so a restarted process continues a conversation where it stopped.
+(the question it asked, the item waiting for a variant, the checkout answers so far, the last order,
+the booking being arranged and the times offered, the delivery windows offered) lives here, so a
+restarted process continues a conversation where it stopped.
 
 The JSON shape is versioned (``"v"``); unknown or malformed values are dropped when loading, so an
 old or hand-edited state never breaks a conversation.
@@ -31,9 +32,19 @@ class Step(StrEnum):
     CHECKOUT_NAME = "checkout_name"
     CHECKOUT_ADDRESS = "checkout_address"
     CHECKOUT_PHONE = "checkout_phone"
+    CHOOSE_SERVICE = "choose_service"  # which service to book (``BookingDraft`` keeps the time asked for)
+    CHOOSE_SLOT = "choose_slot"  # free times (``BookingDraft.offers``) or nearest days were offered
+    ASK_DAY = "ask_day"  # which day (to book or move to)
+    BOOKING_NAME = "booking_name"  # the name (and optional phone) for a held booking
+    CHOOSE_BOOKING = "choose_booking"  # which booking to cancel or move
+    CONFIRM_CANCEL = "confirm_cancel"  # "cancel this booking?" (yes / keep it)
+    CHOOSE_WINDOW = "choose_window"  # delivery windows (``DeliveryDraft.offers``) were offered
+    DELIVERY_CITY = "delivery_city"  # the city of a paid order's delivery
 
 
 CHECKOUT_STEPS: frozenset[Step] = frozenset({Step.CHECKOUT_NAME, Step.CHECKOUT_ADDRESS, Step.CHECKOUT_PHONE})
+FREE_TEXT_STEPS: frozenset[Step] = CHECKOUT_STEPS | {Step.BOOKING_NAME, Step.DELIVERY_CITY}
+"""Questions answered with free text (names, addresses, cities): not commands, not a language switch."""
 
 
 @dataclass
@@ -95,6 +106,103 @@ class CheckoutDraft:
 
 
 @dataclass
+class Offer:
+    """One offered choice of a booking time or a delivery window. ``title`` is the button's title (and
+    payload); ``start`` the slot's start (aware UTC, ISO-8601) or ``day`` the window's local date (ISO);
+    ``ref`` the resource (slot) or delivery window id."""
+
+    title: str
+    ref: uuid.UUID
+    start: str | None = None
+    day: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"title": self.title, "ref": str(self.ref), "start": self.start, "day": self.day}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Offer | None:
+        if not isinstance(data, dict) or not isinstance(data.get("title"), str):
+            return None
+        ref = _uuid(data.get("ref"))
+        if ref is None:
+            return None
+        return cls(title=data["title"], ref=ref, start=_str(data.get("start")), day=_str(data.get("day")))
+
+
+def _offers(data: Any) -> list[Offer]:
+    if not isinstance(data, list):
+        return []
+    return [o for o in (Offer.from_json(d) for d in data[:MAX_CHOICES]) if o is not None]
+
+
+@dataclass
+class BookingDraft:
+    """A booking being arranged: ``mode`` ``book`` (a new booking of ``service_id``), ``move`` or
+    ``cancel`` (of ``booking_id``); what the customer asked for (local ``day`` ISO date,
+    ``part_of_day``, ``after`` ``HH:MM``, ``resource`` name) and the ``offers`` shown; ``candidates``
+    are the services or bookings offered when it was unclear which one."""
+
+    mode: str = "book"
+    service_id: uuid.UUID | None = None
+    booking_id: uuid.UUID | None = None
+    day: str | None = None
+    part_of_day: str | None = None
+    after: str | None = None
+    resource: str | None = None
+    offers: list[Offer] = field(default_factory=list)
+    candidates: list[uuid.UUID] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "service_id": str(self.service_id) if self.service_id else None,
+            "booking_id": str(self.booking_id) if self.booking_id else None,
+            "day": self.day,
+            "part_of_day": self.part_of_day,
+            "after": self.after,
+            "resource": self.resource,
+            "offers": [o.to_json() for o in self.offers],
+            "candidates": [str(c) for c in self.candidates],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> BookingDraft | None:
+        if not isinstance(data, dict):
+            return None
+        mode = data.get("mode")
+        return cls(
+            mode=mode if mode in ("book", "move", "cancel") else "book",
+            service_id=_uuid(data.get("service_id")),
+            booking_id=_uuid(data.get("booking_id")),
+            day=_str(data.get("day")),
+            part_of_day=_str(data.get("part_of_day")),
+            after=_str(data.get("after")),
+            resource=_str(data.get("resource")),
+            offers=_offers(data.get("offers")),
+            candidates=[u for u in (_uuid(c) for c in data.get("candidates") or []) if u is not None],
+        )
+
+
+@dataclass
+class DeliveryDraft:
+    """Choosing the delivery window of paid order ``order_id``: the ``city`` and the ``offers`` shown."""
+
+    order_id: uuid.UUID
+    city: str | None = None
+    offers: list[Offer] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"order_id": str(self.order_id), "city": self.city, "offers": [o.to_json() for o in self.offers]}
+
+    @classmethod
+    def from_json(cls, data: Any) -> DeliveryDraft | None:
+        order_id = _uuid(data.get("order_id")) if isinstance(data, dict) else None
+        if order_id is None:
+            return None
+        return cls(order_id=order_id, city=_str(data.get("city")), offers=_offers(data.get("offers")))
+
+
+@dataclass
 class DialogueState:
     """Everything the engine remembers about one conversation.
 
@@ -105,7 +213,11 @@ class DialogueState:
       "add another one");
     * ``order_id`` — the last order placed in this conversation;
     * ``choices`` — payloads of the buttons of the last reply, so "2" picks the second one on channels
-      that show buttons as a numbered list.
+      that show buttons as a numbered list;
+    * ``booking`` — a booking being arranged (service, time asked for, times offered); ``booking_id``
+      the last booking made in this conversation;
+    * ``delivery`` — a paid order choosing its delivery window; ``delivery_prompted`` the last order
+      whose customer was asked to choose one (asked once, unprompted).
     """
 
     step: Step | None = None
@@ -116,9 +228,14 @@ class DialogueState:
     last_variant_id: uuid.UUID | None = None
     order_id: uuid.UUID | None = None
     choices: list[str] = field(default_factory=list)
+    booking: BookingDraft | None = None
+    booking_id: uuid.UUID | None = None
+    delivery: DeliveryDraft | None = None
+    delivery_prompted: uuid.UUID | None = None
 
     def clear_question(self) -> None:
-        """Forget the open question (and its pending action); checkout answers are kept separately."""
+        """Forget the open question (and its pending action); checkout answers are kept separately,
+        and so are the booking and delivery drafts (the handlers decide when they are finished)."""
         self.step = None
         self.pending = None
 
@@ -134,6 +251,10 @@ class DialogueState:
             "last_variant_id": str(self.last_variant_id) if self.last_variant_id else None,
             "order_id": str(self.order_id) if self.order_id else None,
             "choices": list(self.choices[:MAX_CHOICES]),
+            "booking": self.booking.to_json() if self.booking else None,
+            "booking_id": str(self.booking_id) if self.booking_id else None,
+            "delivery": self.delivery.to_json() if self.delivery else None,
+            "delivery_prompted": str(self.delivery_prompted) if self.delivery_prompted else None,
         }
 
     @classmethod
@@ -155,6 +276,10 @@ class DialogueState:
             last_variant_id=_uuid(data.get("last_variant_id")),
             order_id=_uuid(data.get("order_id")),
             choices=[c for c in choices if isinstance(c, str)][:MAX_CHOICES] if isinstance(choices, list) else [],
+            booking=BookingDraft.from_json(data.get("booking")),
+            booking_id=_uuid(data.get("booking_id")),
+            delivery=DeliveryDraft.from_json(data.get("delivery")),
+            delivery_prompted=_uuid(data.get("delivery_prompted")),
         )
 
 

@@ -7,6 +7,8 @@ NLU understands (``bot.nlu``), so a customer on a channel without buttons can ty
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
+
 from bot.messages import Button
 
 LANGUAGES = ("en", "ru")
@@ -217,6 +219,176 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "Order #{number} is already paid. Thank you!",
         "ru": "Заказ №{number} уже оплачен. Спасибо!",
     },
+    # -- service companies: greeting, help, service facts -----------------------------------------------
+    "greeting_service": {
+        "en": "Hello! This is {company}. I can tell you about our services and prices and book an appointment "
+              "for you. What would you like?",
+        "ru": "Здравствуйте! Это {company}. Я расскажу об услугах и ценах и запишу вас на удобное время. Что вас "
+              "интересует?",
+    },
+    "greeting_hybrid": {
+        "en": "Hello! This is {company}. I can tell you about our products and services, put your order together, "
+              "book an appointment and send you a payment link. What are you looking for?",
+        "ru": "Здравствуйте! Это {company}. Я расскажу о товарах и услугах, соберу заказ, запишу вас на удобное "
+              "время и пришлю ссылку на оплату. Что вас интересует?",
+    },
+    "help_service": {
+        "en": "I can list our services, tell you prices and durations and book you in. Try \"services\", "
+              "\"how much is …\" or \"book … tomorrow afternoon\".",
+        "ru": "Я могу показать услуги, подсказать цены и длительность и записать вас. Напишите, например, "
+              "«услуги», «сколько стоит …» или «запишите на … завтра после 15:00».",
+    },
+    "free": {"en": "free", "ru": "бесплатно"},
+    "catalog_hint_service": {
+        "en": "Ask me about any service, or book one: e.g. \"book a … tomorrow afternoon\".",
+        "ru": "Спросите о любой услуге или запишитесь: например, «запишите на … завтра после 15:00».",
+    },
+    "fallback_service": {
+        "en": "Sorry, I didn't get that. I can list our services, tell you prices and book an appointment, e.g. "
+              "\"book a … tomorrow afternoon\".",
+        "ru": "Извините, не совсем понятно. Я могу показать услуги, подсказать цены и записать вас, например: "
+              "«запишите на … завтра после 15:00».",
+    },
+    "info_duration_named": {"en": "{name} takes {minutes} min.", "ru": "{name} — {minutes} мин."},
+    "info_free": {"en": "{name} is free of charge.", "ru": "{name} — бесплатно."},
+    "info_prepay_part": {
+        "en": "To book {name} ({price}) you prepay {amount}; the rest is paid at the visit.",
+        "ru": "Для записи на {qname} ({price}) нужна предоплата {amount}, остальное — на месте.",
+    },
+    "info_prepay_full": {
+        "en": "{name} ({price}) is paid in full when you book.",
+        "ru": "{name} ({price}) оплачивается полностью при записи.",
+    },
+    "info_prepay_none": {
+        "en": "{name} needs no prepayment: you pay {price} at the visit.",
+        "ru": "Для {qname} предоплата не нужна: {price} — оплата на месте.",
+    },
+    "service_details": {"en": "{minutes} min, {price}", "ru": "{minutes} мин, {price}"},
+    "minutes": {"en": "{minutes} min", "ru": "{minutes} мин"},
+    # -- bookings -------------------------------------------------------------------------------------------
+    "which_service": {"en": "Which service would you like to book?", "ru": "На какую услугу вас записать?"},
+    "no_services": {
+        "en": "Sorry, there is nothing to book online yet. A manager can help you.",
+        "ru": "К сожалению, онлайн-запись пока недоступна. Вам поможет менеджер.",
+    },
+    "slots_header": {"en": "Free times for {service} ({details}) on {day}:",
+                     "ru": "Свободное время на {qservice} ({details}), {day}:"},
+    "slots_hint": {"en": "Pick a time, or tell me another day or time.",
+                   "ru": "Выберите время или напишите другой день или время."},
+    "slots_none_days": {
+        "en": "Sorry, there are no free times for {service} on {day}{part}. The nearest days with free times:",
+        "ru": "К сожалению, на {day}{part} нет свободного времени на {qservice}. Ближайшие свободные дни:",
+    },
+    "slots_none": {
+        "en": "Sorry, there are no free times for {service} in the next two weeks. A manager can help you find one.",
+        "ru": "К сожалению, в ближайшие две недели нет свободного времени на {qservice}. Подобрать время поможет "
+              "менеджер.",
+    },
+    "slot_taken": {"en": "Sorry, {when} has just been taken.", "ru": "К сожалению, время {when} только что заняли."},
+    "slot_held": {"en": "{service}, {when}{resource}: I'm holding this time for you until {until}.",
+                  "ru": "{service}, {when}{resource}: держу это время за вами до {until}."},
+    "slot_reserved": {"en": "{service}, {when}{resource}.", "ru": "{service}, {when}{resource}."},
+    "ask_booking_name": {
+        "en": "What name should I book it under? You can add a phone number too (optional).",
+        "ru": "На какое имя записать? Можно добавить и телефон (по желанию).",
+    },
+    "bad_booking_name": {"en": "Please type the name for the booking.", "ru": "Напишите, пожалуйста, имя для записи."},
+    "booking_prepay": {
+        "en": "To confirm the booking, please pay the prepayment of {amount}: {url}",
+        "ru": "Чтобы подтвердить запись, внесите предоплату {amount}: {url}",
+    },
+    "booking_held_until": {
+        "en": "The time is held for you until {until}; the booking is confirmed once the prepayment arrives.",
+        "ru": "Время закреплено за вами до {until}; запись подтвердится, как только поступит предоплата.",
+    },
+    "booking_confirmed": {"en": "You're booked: {service}, {when}{resource}. See you then!",
+                          "ru": "Вы записаны: {service}, {when}{resource}. Ждём вас!"},
+    "booking_pay_on_site": {"en": "You pay {price} at the visit.", "ru": "Оплата {price} — на месте."},
+    "booking_payment_unavailable": {
+        "en": "Online payment isn't available right now, so a manager will contact you about the prepayment. The "
+              "time is held until {until}.",
+        "ru": "Онлайн-оплата сейчас недоступна, менеджер свяжется с вами насчёт предоплаты. Время закреплено до "
+              "{until}.",
+    },
+    "booking_price_missing": {
+        "en": "Sorry, {name} has no price yet, so I can't book it online. A manager can help you.",
+        "ru": "К сожалению, у {qname} пока нет цены, поэтому записать онлайн не получится. Вам поможет менеджер.",
+    },
+    "booking_hold_expired": {
+        "en": "Sorry, the time {when} is no longer held for you. Let's find another one.",
+        "ru": "К сожалению, время {when} больше не закреплено за вами. Давайте подберём другое.",
+    },
+    "booking_none": {"en": "You have no upcoming bookings.", "ru": "У вас нет предстоящих записей."},
+    "booking_header": {"en": "Your bookings:", "ru": "Ваши записи:"},
+    "booking_one": {"en": "Your booking: {line}", "ru": "Ваша запись: {line}"},
+    "booking_line_confirmed": {"en": "{service}, {when}{resource} (confirmed)",
+                               "ru": "{service}, {when}{resource} (подтверждена)"},
+    "booking_line_held": {
+        "en": "{service}, {when}{resource} (waiting for the prepayment of {amount}; held until {until})",
+        "ru": "{service}, {when}{resource} (ожидает предоплату {amount}; время закреплено до {until})",
+    },
+    "booking_pay_here": {"en": "Pay here: {url}", "ru": "Оплатить: {url}"},
+    "which_booking_cancel": {"en": "Which booking should I cancel?", "ru": "Какую запись отменить?"},
+    "which_booking_move": {"en": "Which booking should I move?", "ru": "Какую запись перенести?"},
+    "cancel_question": {"en": "Cancel your booking: {service}, {when}?", "ru": "Отменить запись: {service}, {when}?"},
+    "cancel_refundable": {"en": "Your prepayment of {amount} will be refunded.",
+                          "ru": "Предоплата {amount} будет возвращена."},
+    "cancel_not_refundable": {
+        "en": "It's less than {hours} hours before the appointment, so the prepayment of {amount} is not refundable.",
+        "ru": "До визита осталось меньше {hours} ч, поэтому предоплата {amount} не возвращается.",
+    },
+    "booking_cancelled": {"en": "Your booking is cancelled: {service}, {when}.",
+                          "ru": "Запись отменена: {service}, {when}."},
+    "cancelled_refund": {"en": "We will refund your prepayment of {amount}.",
+                         "ru": "Мы вернём вам предоплату {amount}."},
+    "cancelled_no_refund": {
+        "en": "The prepayment of {amount} is not refunded: the booking was cancelled less than {hours} hours "
+              "before it.",
+        "ru": "Предоплата {amount} не возвращается: запись отменена меньше чем за {hours} ч до начала.",
+    },
+    "booking_kept": {"en": "OK, your booking stays: {service}, {when}.",
+                     "ru": "Хорошо, запись остаётся: {service}, {when}."},
+    "booking_released": {"en": "OK, I've released the time.", "ru": "Хорошо, время освобождено."},
+    "booking_not_active": {"en": "That booking is no longer active.", "ru": "Эта запись уже неактивна."},
+    "ask_move_day": {"en": "To which day should I move {service} ({when})?",
+                     "ru": "На какой день перенести запись на {qservice} ({when})?"},
+    "move_too_late": {
+        "en": "Sorry, a booking can't be moved less than {hours} hours before it starts. A manager can help you.",
+        "ru": "К сожалению, перенести запись меньше чем за {hours} ч до начала нельзя. С этим поможет менеджер.",
+    },
+    "booking_moved": {"en": "Done! {service} is now on {when}{resource}.",
+                      "ru": "Готово! Запись на {qservice} перенесена на {when}{resource}."},
+    # -- delivery windows of paid orders ---------------------------------------------------------------------
+    "delivery_windows": {
+        "en": "When should we deliver order #{number}? Choose a delivery window:",
+        "ru": "Когда доставить заказ №{number}? Выберите интервал доставки:",
+    },
+    "delivery_ask_city": {
+        "en": "Which city should we deliver order #{number} to? We deliver to: {cities}.",
+        "ru": "В какой город доставить заказ №{number}? Мы доставляем: {cities}.",
+    },
+    "delivery_no_city": {
+        "en": "Sorry, we have no delivery windows for {city}. A manager will contact you about the delivery.",
+        "ru": "К сожалению, для «{city}» нет интервалов доставки. Менеджер свяжется с вами насчёт доставки.",
+    },
+    "delivery_none_free": {
+        "en": "Sorry, there are no free delivery windows in {city} in the next days. A manager will contact you "
+              "about the delivery.",
+        "ru": "К сожалению, в ближайшие дни нет свободных интервалов доставки ({city}). Менеджер свяжется с вами "
+              "насчёт доставки.",
+    },
+    "delivery_chosen": {"en": "Done! Order #{number} will be delivered on {window}.",
+                        "ru": "Готово! Заказ №{number} доставим {window}."},
+    "delivery_full": {
+        "en": "Sorry, that window has just filled up. Other windows:",
+        "ru": "К сожалению, этот интервал только что заполнился. Другие интервалы:",
+    },
+    "delivery_status": {"en": "Order #{number} will be delivered on {window} ({city}).",
+                        "ru": "Заказ №{number} будет доставлен {window} ({city})."},
+    "delivery_manager": {
+        "en": "Order #{number} is paid; a manager will contact you about the delivery time.",
+        "ru": "Заказ №{number} оплачен; менеджер свяжется с вами насчёт времени доставки.",
+    },
 }
 
 # key -> language -> (title, payload)
@@ -232,7 +404,25 @@ _BUTTONS: dict[str, dict[str, tuple[str, str]]] = {
     "status": {"en": ("Order status", "order status"), "ru": ("Статус заказа", "статус заказа")},
     "new_link": {"en": ("New payment link", "new link"), "ru": ("Новая ссылка", "новая ссылка")},
     "pay": {"en": ("Pay", "payment link"), "ru": ("Оплатить", "ссылка на оплату")},
+    "services": {"en": ("Services", "services"), "ru": ("Услуги", "услуги")},
+    "book": {"en": ("Book an appointment", "book an appointment"), "ru": ("Записаться", "записаться")},
+    "my_booking": {"en": ("My booking", "my booking"), "ru": ("Моя запись", "моя запись")},
+    "cancel_booking": {"en": ("Cancel booking", "cancel my booking"), "ru": ("Отменить запись", "отменить запись")},
+    "move_booking": {"en": ("Move booking", "move my booking"), "ru": ("Перенести запись", "перенести запись")},
+    "yes_cancel": {"en": ("Yes, cancel it", "yes, cancel it"), "ru": ("Да, отменить", "да, отменить")},
+    "keep_booking": {"en": ("Keep it", "keep it"), "ru": ("Оставить", "оставить")},
 }
+_BOOK_TITLE = {"en": "Book", "ru": "Записаться"}
+_WEEKDAYS = {"en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"), "ru": ("пн", "вт", "ср", "чт", "пт", "сб", "вс")}
+_MONTHS = {"en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+           "ru": ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября",
+                  "ноября", "декабря")}
+_PARTS = {"en": {"morning": "in the morning", "afternoon": "in the afternoon", "evening": "in the evening"},
+          "ru": {"morning": "утром", "afternoon": "днём", "evening": "вечером"}}
+_PART_WORDS = {"en": {"morning": "morning", "afternoon": "afternoon", "evening": "evening"},
+               "ru": {"morning": "утром", "afternoon": "днём", "evening": "вечером"}}
+_AFTER = {"en": "after {time}", "ru": "после {time}"}
+_WITH = {"en": " with {name}", "ru": ", мастер {name}"}
 
 _ADD_TITLE = {"en": "Add to cart", "ru": "В корзину"}
 _PAYMENT_STATUS = {
@@ -252,9 +442,12 @@ def lang_of(language: str | None) -> str:
 
 def t(key: str, language: str, **values: object) -> str:
     """The text ``key`` in ``language`` (English when unsupported), formatted with ``values``
-    (``{qname}`` is ``name`` in «quotes» unless it has its own). Raises ``KeyError`` for an unknown key."""
+    (``{qname}``/``{qservice}`` are ``name``/``service`` in «quotes» unless they have their own). Raises
+    ``KeyError`` for an unknown key."""
     if "name" in values:
         values.setdefault("qname", quote(str(values["name"])))
+    if "service" in values:
+        values.setdefault("qservice", quote(str(values["service"])))
     return _TEXTS[key][lang_of(language)].format(**values)
 
 
@@ -265,7 +458,8 @@ def quote(name: str) -> str:
 
 def button(key: str, language: str) -> Button:
     """A standard button (``catalog``, ``cart``, ``human``, ``checkout``, ``continue``, ``clear``,
-    ``skip``, ``cancel``, ``status``, ``new_link``, ``pay``) in ``language``."""
+    ``skip``, ``cancel``, ``status``, ``new_link``, ``pay``, ``services``, ``book``, ``my_booking``,
+    ``cancel_booking``, ``move_booking``, ``yes_cancel``, ``keep_booking``) in ``language``."""
     title, payload = _BUTTONS[key][lang_of(language)]
     return Button(title=title, payload=payload)
 
@@ -324,3 +518,66 @@ def line(quantity: int, name: str, variant: str | None, amount: str) -> str:
 def bullet(label: str, value: str | None = None) -> str:
     """A list entry: ``• Ocean Blue Shirt — 50.00 USD``."""
     return f"• {label} — {value}" if value else f"• {label}"
+
+
+def book_button(language: str, *, name: str, title: str | None = None, when: str = "") -> Button:
+    """A button booking service ``name`` (``book Colouring`` / ``запишите на Маникюр``), optionally
+    for the time words ``when`` ("Sat 14 Mar afternoon")."""
+    lang = lang_of(language)
+    verb = "запишите на" if lang == "ru" else "book"
+    return Button(title=title or _BOOK_TITLE[lang], payload=" ".join(p for p in (verb, name, when) if p))
+
+
+def day_label(day: date, language: str) -> str:
+    """A local date for customers: ``Fri 13 Mar`` / ``пт 13 марта``."""
+    lang = lang_of(language)
+    return f"{_WEEKDAYS[lang][day.weekday()]} {day.day} {_MONTHS[lang][day.month - 1]}"
+
+
+def clock(moment: datetime | time) -> str:
+    """``14:30``."""
+    return f"{moment.hour:02d}:{moment.minute:02d}"
+
+
+def slot_label(local: datetime, language: str, *, resource: str | None = None) -> str:
+    """A slot button's title: ``Fri 14:30`` / ``пт 14:30``, with `` · Anna`` when staff differ."""
+    label = f"{_WEEKDAYS[lang_of(language)][local.weekday()]} {clock(local)}"
+    return f"{label} · {resource}" if resource else label
+
+
+def when_label(local: datetime, language: str) -> str:
+    """A local date and time: ``Fri 13 Mar, 14:30`` / ``пт 13 марта, 14:30``."""
+    return f"{day_label(local.date(), language)}, {clock(local)}"
+
+
+def window_label(start: datetime, end: datetime, language: str) -> str:
+    """A delivery window in local time: ``Fri 13 Mar, 10:00–14:00``."""
+    return f"{day_label(start.date(), language)}, {clock(start)}–{clock(end)}"
+
+
+def with_resource(language: str, name: str | None) -> str:
+    """`` with Anna`` / ``, мастер Anna`` (empty without a name)."""
+    return _WITH[lang_of(language)].format(name=name) if name else ""
+
+
+def part_label(language: str, *, part_of_day: str | None, after: time | None) -> str:
+    """`` in the afternoon``, `` after 15:00`` / `` днём``, `` после 15:00`` (empty when neither)."""
+    lang = lang_of(language)
+    parts = []
+    if part_of_day in _PARTS[lang]:
+        parts.append(_PARTS[lang][part_of_day])
+    if after is not None:
+        parts.append(_AFTER[lang].format(time=clock(after)))
+    return "".join(f" {p}" for p in parts)
+
+
+def when_words(language: str, *, day: date, part_of_day: str | None, after: time | None) -> str:
+    """Words the NLU reads back as this day and time: ``Sat 14 Mar afternoon after 15:00`` /
+    ``сб 14 марта днём после 15:00`` (used in button payloads)."""
+    lang = lang_of(language)
+    words = [day_label(day, lang)]
+    if part_of_day in _PART_WORDS[lang]:
+        words.append(_PART_WORDS[lang][part_of_day])
+    if after is not None:
+        words.append(_AFTER[lang].format(time=clock(after)))
+    return " ".join(words)

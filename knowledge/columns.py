@@ -32,13 +32,17 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     "duration": ("duration", "длительность", "продолжительность", "время"),
     "sku": ("sku", "code", "article", "артикул", "код"),
+    "prepay": ("prepay", "prepayment", "deposit", "предоплата", "аванс", "депозит"),
+    "staff": ("staff", "master", "specialist", "stylist", "мастер", "специалист", "сотрудник"),
     "image": (
         "image", "image url", "image src", "photo", "picture", "фото", "изображение", "картинка", "фотография",
     ),
     "question": ("question", "questions", "q", "вопрос", "вопросы"),
     "answer": ("answer", "answers", "a", "ответ", "ответы"),
 }  # fmt: skip
-PRODUCT_FIELDS = ("name", "price", "description", "stock", "category", "variant", "duration", "sku", "image")
+PRODUCT_FIELDS = (
+    "name", "price", "description", "stock", "category", "variant", "duration", "sku", "image", "prepay", "staff",
+)
 _SPACE = re.compile(r"\s+")
 # "Цена, руб.", "Price (USD)", "Duration [min]", "Name:" → "цена", "price", "duration", "name".
 _QUALIFIER = re.compile(r"\s*[(\[,:;*].*$")

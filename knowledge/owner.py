@@ -62,8 +62,27 @@ class _Draft:
     attributes: dict[str, Any] = field(default_factory=dict)
     variants: list[ParsedVariant] = field(default_factory=list)
 
-    def absorb(self, line: _Line, *, default_category: str | None) -> None:
-        """Take item-level fields the item does not have yet from ``line``."""
+    def absorb(self, line: _Line, *, default_category: str | None, currency: str) -> None:
+        """Take item-level fields the item does not have yet from ``line``.
+
+        ``prepay`` (services) is a percentage (``25%`` → ``attributes["prepay_percent"] = 25``) or an
+        amount (``20 €`` → ``attributes["prepay_minor"] = 2000``); ``staff`` names who performs the
+        service (``attributes["staff"]``, comma-separated names allowed)."""
+        prepay = line.text("prepay")
+        if prepay and "prepay_percent" not in self.attributes and "prepay_minor" not in self.attributes:
+            if prepay.rstrip().endswith("%"):
+                try:
+                    percent = int(prepay.rstrip().rstrip("%").strip())
+                except ValueError:
+                    raise line.error("prepay", f"{prepay!r} is not a percentage") from None
+                if not 0 <= percent <= 100:
+                    raise line.error("prepay", f"{prepay!r} is not between 0% and 100%")
+                self.attributes["prepay_percent"] = percent
+            else:
+                self.attributes["prepay_minor"] = line.read("prepay", lambda cell: parse_price(cell, currency))
+        staff = line.text("staff")
+        if staff and "staff" not in self.attributes:
+            self.attributes["staff"] = staff
         self.description = self.description or line.text("description")
         self.category = self.category or line.text("category") or default_category
         self.image = self.image or line.text("image") or None
@@ -123,7 +142,7 @@ def parse_products(
 def _add_row(
     draft: _Draft, line: _Line, options: dict[str, str], *, currency: str, default_category: str | None
 ) -> None:
-    draft.absorb(line, default_category=default_category)
+    draft.absorb(line, default_category=default_category, currency=currency)
     stock = line.read("stock", parse_quantity)
     sku = line.text("sku") or None
     if not options:

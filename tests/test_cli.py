@@ -162,25 +162,30 @@ def test_orders_list_and_mark_paid(cli: Cli, cli_env: dict[str, str]) -> None:
     assert unknown.exit_code == 1 and "not found" in unknown.stderr
 
 
-def test_demo_loads_both_shops_once(cli: Cli) -> None:
+def test_demo_loads_the_demo_companies_once(cli: Cli) -> None:
     first = cli.json("demo", "--no-serve")
     assert first["tenant"] == "demo"
     shops = {c["slug"]: c for c in first["companies"]}
-    assert set(shops) == {"apparel", "florist"}
+    assert set(shops) == {"apparel", "florist", "salon"}
     assert shops["apparel"]["imported"] == ["apparel-shop.csv", "apparel-faq.csv"]
     assert shops["florist"]["imported"] == ["florist-ru.csv", "florist-faq-ru.csv"]
+    assert shops["salon"]["imported"] == ["salon-services.csv", "salon-faq.csv"]
+    assert shops["salon"]["configured"] == ["staff: Anna, Marco", "schedule"]
+    assert shops["apparel"]["configured"] == ["2 delivery windows"]
     assert all(c["items"] > 0 and c["faq"] > 0 for c in shops.values())
     assert shops["florist"]["chat_url"].endswith("/chat/florist")
 
     second = cli.json("demo", "--no-serve")
     again = {c["slug"]: c for c in second["companies"]}
-    assert all(c["imported"] == [] and not c["created"] for c in again.values())
+    assert all(c["imported"] == [] and c["configured"] == [] and not c["created"] for c in again.values())
     assert {s: (c["items"], c["faq"]) for s, c in again.items()} == {
         s: (c["items"], c["faq"]) for s, c in shops.items()}
     companies = cli.json("companies", "list", "--tenant", "demo")
     florist = next(c for c in companies if c["slug"] == "florist")
     assert (florist["currency"], florist["language"], florist["timezone"]) == ("RUB", "ru", "Europe/Moscow")
-    assert len(companies) == 2
+    salon = next(c for c in companies if c["slug"] == "salon")
+    assert (salon["type"], salon["currency"], salon["timezone"]) == ("service", "EUR", "Europe/Berlin")
+    assert len(companies) == 3
 
 
 def _subprocess(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:

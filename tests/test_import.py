@@ -515,3 +515,29 @@ def test_examples_are_committed_data() -> None:
     (EXAMPLES / "florist-ru.csv").read_bytes().decode("cp1251")
     header = (EXAMPLES / "apparel-shop.csv").read_text(encoding="utf-8").splitlines()[0]
     assert header.startswith("Handle,Title,Body (HTML),Vendor,Type,Tags,Published,Option1 Name")
+
+
+def test_service_sheet_reads_prepayment_and_staff() -> None:
+    """A salon's price list: prepayment as a percentage or an amount, and who performs the service."""
+    from knowledge.importer import parse_knowledge_file
+
+    sheet = (
+        "Услуга;Цена;Длительность;Предоплата;Мастер\n"
+        "Стрижка;1 500 ₽;60 мин;30%;\n"
+        "Окрашивание;4 000,00 ₽;120 мин;1 000 ₽;Анна, Ольга\n"
+    ).encode()
+    parsed = parse_knowledge_file(sheet, filename="salon.csv", currency="RUB")
+    items = {i.name: i for i in parsed.items}
+    assert items["Стрижка"].attributes["prepay_percent"] == 30
+    assert items["Окрашивание"].attributes["prepay_minor"] == 100000
+    assert items["Окрашивание"].attributes["staff"] == "Анна, Ольга"
+    assert items["Стрижка"].kind == "service" and items["Стрижка"].duration_minutes == 60
+
+
+def test_bad_prepayment_names_row_and_column() -> None:
+    from knowledge.importer import KnowledgeImportError, parse_knowledge_file
+
+    sheet = b"Service,Price,Duration,Prepay\nCut,40,30,150%\n"
+    with pytest.raises(KnowledgeImportError) as err:
+        parse_knowledge_file(sheet, filename="s.csv", currency="EUR")
+    assert err.value.row == 2 and err.value.column == "Prepay"
