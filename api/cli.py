@@ -414,7 +414,7 @@ def demo(
     serve_: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server after loading.")] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Demo mode: migrate the database, load the demo shops (apparel, florist) from examples/ (again
+    """Demo mode: migrate the database, load the demo companies (apparel, florist, salon) from examples/ (again
     and again without duplicates), print the chat URLs and serve on HOST:PORT with test payments."""
     from api.demo import load_demo
 
