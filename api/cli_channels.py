@@ -67,8 +67,12 @@ def inboxes_connect(
             return {**inbox_as_dict(inbox, public_base_url=rt.settings.public_base_url), "provider": details}
 
     out = _run(work)
+    provider = out.get("provider") or {}
     _emit(out, as_json, lambda: f"connected {out['kind']} inbox {out['id']}"
-          + (f"\nwebhook: {out['webhook_url']}" if out.get("webhook_url") else ""))
+          + (f"\nwebhook: {out['webhook_url']}" if out.get("webhook_url") else "")
+          + (f"\nstatus: {provider['status']}" if provider.get("status") else "")
+          + (f"\nscan this QR code with the shop's WhatsApp (Linked devices): {provider['qr']}"
+             if provider.get("qr") else ""))
 
 
 @inboxes_app.command("list")

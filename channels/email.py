@@ -410,6 +410,7 @@ class EmailChannel(Channel):
                                                             ssl_context=ssl.create_default_context())
         else:
             client = aioimaplib.IMAP4(host=host, port=port, timeout=self._timeout)
+        self._hear_new_mail(client)
         try:
             await client.wait_hello_from_server()
             response = await client.login(user, password)
@@ -474,6 +475,26 @@ class EmailChannel(Channel):
             return await self._connect()
         except (OSError, TimeoutError, aioimaplib.AioImapException) as exc:
             raise EmailError(f"cannot reach IMAP server: {exc!r}") from exc
+
+    def _hear_new_mail(self, client: aioimaplib.IMAP4) -> None:
+        """Note every ``* n EXISTS``/``* n RECENT`` the server sends, whatever command it answers.
+
+        A server announces new mail once, with the response to whichever command comes next
+        (RFC 3501 §7.3.1, §7.4) — often the ``UID STORE`` that marks the previous mail seen, or the
+        ``FETCH`` — and aioimaplib passes such untagged lines only to a pending IDLE or NOOP and drops
+        them otherwise. Without this, mail that arrived while the handler was busy would wait in the
+        folder until the next IDLE wake-up (``idle_timeout``, 25 minutes by default)."""
+        protocol = client.protocol
+        untagged = getattr(protocol, "_untagged_response", None)
+        if untagged is None:  # another aioimaplib: fall back to the lines commands return
+            return
+
+        def hear(line: bytes) -> Any:
+            if re.match(rb"^\* \d+ (EXISTS|RECENT)\b", line):
+                self._saw_exists = True
+            return untagged(line)
+
+        protocol._untagged_response = hear  # type: ignore[method-assign]
 
     def _note_exists(self, lines: Iterable[bytes | bytearray]) -> None:
         if any(isinstance(x, bytes) and re.match(rb"^\d+ (EXISTS|RECENT)\b", x) for x in lines):

@@ -30,6 +30,9 @@ log = structlog.get_logger(__name__)
 # X-Telegram-Bot-Api-Secret-Token, and the HMAC key WAHA signs webhooks with.
 _GENERATED_SECRETS: dict[str, str] = {"telegram": "webhook_secret", "whatsapp_waha": "hmac_key"}
 BUILTIN_KINDS = ("webchat", "console")
+# Inboxes that take no provider webhooks: the built-in ones (their own routes, or the terminal) and
+# e-mail (pulled over IMAP with the inbox's own login). ``POST /webhooks/{kind}/...`` refuses them.
+NO_WEBHOOK_KINDS = (*BUILTIN_KINDS, "email")
 
 
 class InboxError(ValueError):
@@ -53,7 +56,7 @@ def inbox_as_dict(inbox: Inbox, *, public_base_url: str | None = None) -> dict[s
         "has_credentials": bool(inbox.credentials),
         "created_at": inbox.created_at.isoformat(),
     }
-    if public_base_url and inbox.kind not in BUILTIN_KINDS:
+    if public_base_url and inbox.kind not in NO_WEBHOOK_KINDS:
         out["webhook_url"] = webhook_url(public_base_url=public_base_url, inbox=inbox)
     return out
 

@@ -18,7 +18,15 @@ from pydantic import BaseModel, Field
 
 from api.deps import AdminDep, CompanyDep, RuntimeDep, SessionDep, TenantScopeDep
 from channels.base import RawRequest, SignatureError
-from channels.inboxes import InboxError, connect_inbox, disconnect_inbox, inbox_as_dict, record_status, tenant_inbox
+from channels.inboxes import (
+    NO_WEBHOOK_KINDS,
+    InboxError,
+    connect_inbox,
+    disconnect_inbox,
+    inbox_as_dict,
+    record_status,
+    tenant_inbox,
+)
 from core.models import Inbox
 from core.tenancy import TenantScope
 
@@ -120,7 +128,8 @@ async def channel_webhook(kind: str, inbox_id: uuid.UUID, request: Request, sess
     reported session status, acknowledge. The answer is sent through the channel after the inbox's
     buffer window, so the provider gets its 200 at once."""
     inbox = await session.get(Inbox, inbox_id)
-    if inbox is None or inbox.kind != kind or not inbox.active:
+    # E-mail and the built-in inboxes take no webhooks: a POST must not inject messages into them.
+    if inbox is None or inbox.kind != kind or not inbox.active or inbox.kind in NO_WEBHOOK_KINDS:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such inbox")
     scope = TenantScope(inbox.tenant_id)
     raw = RawRequest(headers={k.lower(): v for k, v in request.headers.items()}, body=await request.body(),
