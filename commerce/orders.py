@@ -82,9 +82,14 @@ async def checkout(
 async def insert_with_next_number(
     session: AsyncSession, *, make: Callable[[int], Order], company_id: uuid.UUID
 ) -> Order:
-    """Insert the order built by ``make(number)`` with the company's next number (1001, 1002...),
-    retrying in a savepoint when a concurrent transaction took the number (unique per company)."""
+    """Insert the order built by ``make(number)`` with the company's next number (1001, 1002...).
+
+    Numbers are allocated under a lock on the company row (PostgreSQL ``SELECT … FOR UPDATE``; SQLite
+    serialises writers with ``BEGIN IMMEDIATE``), so concurrent checkouts of one company queue for the
+    few milliseconds until the order is inserted and committed. The unique ``(company_id, number)``
+    constraint stays the guarantee; a conflict is retried in a savepoint."""
     await begin_write(session)
+    await session.execute(select(Company.id).where(Company.id == company_id).with_for_update())
     for _attempt in range(10):
         stmt = select(func.max(Order.number)).where(Order.company_id == company_id)
         last = (await session.execute(stmt)).scalar_one()

@@ -65,7 +65,7 @@ async def test_concurrent_checkouts_get_distinct_numbers(sessionmaker) -> None: 
     company_id, inbox_id, tenant_id, vase, _candle = await _shop(sessionmaker, stock_a=None, stock_b=None)
     conv_ids = []
     async with sessionmaker() as s, s.begin():
-        for _ in range(6):
+        for _ in range(20):
             conv = await _conversation(s, tenant_id=tenant_id, company_id=company_id, inbox_id=inbox_id)
             cart = await open_cart(s, conv)
             await add_to_cart(s, cart, item_id=vase, variant_id=None, quantity=1)
@@ -81,7 +81,7 @@ async def test_concurrent_checkouts_get_distinct_numbers(sessionmaker) -> None: 
             return order.number
 
     numbers = await asyncio.gather(*[one(c) for c in conv_ids])
-    assert sorted(numbers) == list(range(1001, 1007))
+    assert sorted(numbers) == list(range(1001, 1021))
     async with sessionmaker() as s:
         orders = list((await s.execute(select(Order))).scalars())
-        assert {o.total_minor for o in orders} == {2500} and len(orders) == 6
+        assert {o.total_minor for o in orders} == {2500} and len(orders) == 20
