@@ -84,12 +84,14 @@ async def insert_with_next_number(
 ) -> Order:
     """Insert the order built by ``make(number)`` with the company's next number (1001, 1002...).
 
-    Numbers are allocated under a lock on the company row (PostgreSQL ``SELECT … FOR UPDATE``; SQLite
+    Numbers are allocated under a lock on the company row (PostgreSQL ``SELECT … FOR NO KEY UPDATE``; SQLite
     serialises writers with ``BEGIN IMMEDIATE``), so concurrent checkouts of one company queue for the
     few milliseconds until the order is inserted and committed. The unique ``(company_id, number)``
     constraint stays the guarantee; a conflict is retried in a savepoint."""
     await begin_write(session)
-    await session.execute(select(Company.id).where(Company.id == company_id).with_for_update())
+    # FOR NO KEY UPDATE: serialises number allocation without conflicting with the KEY SHARE locks that
+    # foreign-key checks of concurrent inserts (bookings, carts) take on the company row.
+    await session.execute(select(Company.id).where(Company.id == company_id).with_for_update(key_share=True))
     for _attempt in range(10):
         stmt = select(func.max(Order.number)).where(Order.company_id == company_id)
         last = (await session.execute(stmt)).scalar_one()
