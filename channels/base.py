@@ -78,6 +78,11 @@ class Channel(ABC):
     async def send_text(self, *, to: str, text: str) -> str | None:
         """Send plain text to contact ``to``; return the provider's message id when it gives one."""
 
+    async def typing(self, *, to: str) -> None:
+        """Show a typing indicator to contact ``to`` while an answer is being prepared (channels that
+        have one: Telegram ``sendChatAction``, WAHA ``startTyping``). Nothing by default."""
+        return None
+
     def parse_status(self, request: RawRequest) -> str | None:
         """The provider-side session status a delivery reports (e.g. WAHA's ``session.status``:
         ``WORKING``, ``SCAN_QR_CODE``, ``FAILED``), ``None`` when it reports none (the default)."""

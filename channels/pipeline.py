@@ -23,10 +23,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import select
@@ -168,6 +169,7 @@ class Pipeline:
         self._factory = channel_factory or ChannelFactory(channels=channels)
         self._locks = _ConversationLocks()
         self._timers: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- inbound ---------------------------------------------------------------------------------
 
@@ -184,6 +186,7 @@ class Pipeline:
             return stored
         if window > 0:
             self._schedule(stored.conversation_id, window)
+            self._background(self._show_typing(inbox_id=inbox_id, to=parsed.contact_source_id))
             return ReceiveResult(conversation_id=stored.conversation_id, message_id=stored.message_id,
                                  buffered=True)
         replies = await self.process(conversation_id=stored.conversation_id)
@@ -230,6 +233,25 @@ class Pipeline:
             )
             return ReceiveResult(conversation_id=conversation.id, message_id=row.id,
                                  handoff=conversation.handoff), window
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _show_typing(self, *, inbox_id: uuid.UUID, to: str) -> None:
+        """Best effort: the contact sees "typing…" while the buffer window is open."""
+        async with self._sessionmaker() as session:
+            inbox = await session.get(Inbox, inbox_id)
+        if inbox is None:
+            return
+        channel = self._factory.build(inbox)
+        try:
+            await channel.typing(to=to)
+        except Exception as exc:  # noqa: BLE001 - a missing typing indicator is harmless
+            log.info("typing_failed", channel=inbox.kind, error=type(exc).__name__)
+        finally:
+            await channel.aclose()
 
     def _window(self, inbox: Inbox) -> float:
         configured = (inbox.settings or {}).get("buffer_seconds")
@@ -397,8 +419,8 @@ class Pipeline:
 
     async def drain(self) -> None:
         """Wait for running buffer timers to fire (tests, graceful shutdown)."""
-        while self._timers:
-            await asyncio.gather(*list(self._timers.values()), return_exceptions=True)
+        while self._timers or self._tasks:
+            await asyncio.gather(*list(self._timers.values()), *list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
         """Cancel buffer timers; their messages stay stored and ``recover()`` answers them."""

@@ -41,6 +41,7 @@ from aiogram.methods import (
     GetMe,
     GetUpdates,
     GetWebhookInfo,
+    SendChatAction,
     SendMessage,
     SendPhoto,
     SetWebhook,
@@ -378,6 +379,11 @@ class TelegramChannel(Channel):
             )
         assert last is not None
         return str(last.message_id)
+
+    async def typing(self, *, to: str) -> None:
+        """``sendChatAction`` with ``typing`` (https://core.telegram.org/bots/api#sendchataction): shown
+        for up to 5 s or until our next message arrives."""
+        await self._call(SendChatAction(chat_id=to, action="typing"), idempotent=True)
 
     async def acknowledge(self, request: RawRequest) -> None:
         """Answer the callback query of a button press once the update is stored (Telegram shows a

@@ -343,6 +343,10 @@ class WahaChannel(Channel):
             body["messageIds"] = list(message_ids)
         await self._request("POST", "/api/sendSeen", json_body=body, idempotent=True)
 
+    async def typing(self, *, to: str) -> None:
+        """The channel-neutral typing indicator: WAHA ``startTyping``."""
+        await self.start_typing(to=to)
+
     async def start_typing(self, *, to: str) -> None:
         """Show "typing…": ``POST /api/startTyping`` ``{session, chatId}``."""
         await self._request("POST", "/api/startTyping", json_body={"session": self.session_name,

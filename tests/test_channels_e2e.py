@@ -465,6 +465,8 @@ async def test_whatsapp_burst_within_the_window_gets_one_answer(shop: Shop, waha
     assert "Total: 120.00 USD" in text
     assert len(await shop.messages(inbox["id"], direction="in")) == 3
     assert len(await shop.messages(inbox["id"], direction="out")) == 1
+    # While the window was open the customer saw "typing…".
+    assert {c.json["chatId"] for c in waha.calls("/api/startTyping")} == {"123456789012345@lid"}
 
 
 async def test_bad_secret_or_signature_is_refused_and_nothing_is_stored(shop: Shop, bot_api: FakeBotAPI,

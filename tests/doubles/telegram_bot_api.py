@@ -276,6 +276,11 @@ class FakeBotAPI(LocalServer):
     async def _m_getme(self, call: Call) -> web.Response:
         return self._ok(call, self.bot_user())
 
+    async def _m_sendchataction(self, call: Call) -> web.Response:
+        if call.params.get("action") not in ("typing", "upload_photo", "record_voice", "upload_document"):
+            return self._error(call, 400, "Bad Request: wrong parameter action in request")
+        return self._ok(call, True)
+
     async def _m_answercallbackquery(self, call: Call) -> web.Response:
         if not call.params.get("callback_query_id"):
             return self._error(call, 400, "Bad Request: query is too old and response timeout expired "
