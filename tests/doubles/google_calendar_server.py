@@ -45,12 +45,14 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from tests.doubles.threaded_http import ThreadedHttpDouble
 
 _EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
 _EVENTS_PATH = re.compile(r"^/calendar/v3/calendars/(?P<cal>[^/]+)/events(?:/(?P<event>[^/]+))?$")
@@ -126,7 +128,7 @@ def _parse_when(value: Any, where: str) -> datetime:
     return parsed
 
 
-class LocalCalendarApi:
+class LocalCalendarApi(ThreadedHttpDouble):
     """The double. Use as a context manager (or :meth:`start`/:meth:`stop`).
 
     ``calendar_base`` is the ``api_endpoint`` for ``googleapiclient.discovery.build`` (it ends with
@@ -139,7 +141,7 @@ class LocalCalendarApi:
         self._state = _State()
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
-        self._server: ThreadingHTTPServer | None = None
+        super().__init__()
         for cal in calendars:
             self.add_calendar(cal)
         for token in static_tokens:
@@ -147,31 +149,14 @@ class LocalCalendarApi:
             self.grant(token, *calendars)
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> LocalCalendarApi:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        server.daemon_threads = True
-        self._server = server
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-calendar-api",
-                         daemon=True).start()
-        return self
+    thread_name = "local-calendar-api"
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> LocalCalendarApi:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
     @property
     def root_url(self) -> str:
-        assert self._server is not None, "server not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.url
 
     @property
     def calendar_base(self) -> str:

@@ -37,10 +37,12 @@ import string
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.doubles.threaded_http import ThreadedHttpDouble
 
 _KEY_PART = re.compile(r"\[([^\]]*)\]")
 
@@ -117,7 +119,7 @@ class _State:
     )
 
 
-class StripeFixtureServer:
+class StripeFixtureServer(ThreadedHttpDouble):
     """The double. Use as a context manager (or :meth:`start`/:meth:`stop`); ``base_url`` is the
     value for ``StripeConfig.api_base``; ``requests`` lists what was received, in order."""
 
@@ -127,35 +129,17 @@ class StripeFixtureServer:
         self._state = _State()
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> StripeFixtureServer:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="stripe-fixture-server", daemon=True)
-        self._thread.start()
-        return self
+    thread_name = "stripe-fixture-server"
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> StripeFixtureServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "server not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.url
 
     # -- test helpers ----------------------------------------------------------------------------
     def requests_to(self, method: str, path: str) -> list[RecordedRequest]:
