@@ -21,10 +21,11 @@ from sqlalchemy import select
 
 from api.services import Runtime
 from channels.inboxes import flag_silent_inboxes
-from commerce.bookings import release_expired_holds
+from commerce.bookings import open_links_of_released_holds, release_expired_holds
 from commerce.calendar_sync import sync_all_calendars
 from commerce.google_calendar import client_factory_from_settings
-from core.models import Inbox
+from commerce.payments import expire_payment
+from core.models import Company, Inbox
 from core.timeutil import utcnow
 
 log = structlog.get_logger(__name__)
@@ -76,11 +77,13 @@ class BackgroundWorkers:
         delivered = await rt.pipeline.deliver_pending()
         async with rt.sessionmaker() as session, session.begin():
             released = await release_expired_holds(session, now=utcnow())
+        expired_links = await self._expire_links_of_released_holds()
         async with rt.sessionmaker() as session, session.begin():
             silent = len(await flag_silent_inboxes(session))
         watching = await self._refresh_email_watchers()
         calendars = await self._sync_calendars()
         return {"recovered": recovered, "delivered": delivered, "released_holds": released,
+                "expired_links": expired_links,
                 "silent_inboxes": silent, "email_watchers": watching, "calendar_syncs": calendars}
 
     async def _sync_calendars(self) -> int:
@@ -91,6 +94,19 @@ class BackgroundWorkers:
         self._calendar_due = loop_now + self._runtime.settings.google_calendar_sync_seconds
         results = await sync_all_calendars(self._runtime.sessionmaker, client_factory=self._calendar_factory)
         return len(results)
+
+    async def _expire_links_of_released_holds(self) -> int:
+        """A hold that ran out must not stay payable (a Stripe session lives at least 30 minutes,
+        longer than a 15-minute hold): expire such links at the provider."""
+        rt = self._runtime
+        async with rt.sessionmaker() as session, session.begin():
+            pairs = await open_links_of_released_holds(session)
+            for order, payment in pairs:
+                company = await session.get(Company, order.company_id)
+                if company is not None:
+                    await expire_payment(session, order=order, payment=payment, company=company,
+                                         providers=rt.providers)
+        return len(pairs)
 
     async def _refresh_email_watchers(self) -> int:
         rt = self._runtime

@@ -70,6 +70,7 @@ from core.models import (
     KnowledgeItem,
     Order,
     OrderLine,
+    Payment,
     Resource,
 )
 from core.money import format_money
@@ -249,6 +250,21 @@ async def release_expired_holds(session: AsyncSession, *, now: datetime, company
     _check_aware(now=now)
     await begin_write(session)
     return len(await _release_expired(session, now=now, company_id=company.id if company else None))
+
+
+async def open_links_of_released_holds(session: AsyncSession) -> list[tuple[Order, Payment]]:
+    """Unpaid prepayment orders whose bookings were all released (hold expired, payment failed) but
+    whose payment link is still out (``payment_link_sent``): (order, payment) pairs, all tenants.
+    The link should be expired so the customer cannot pay for a time no longer held."""
+    released = select(Booking.order_id).where(Booking.order_id.is_not(None), Booking.status == "released")
+    still_held = select(Booking.order_id).where(Booking.order_id.is_not(None), Booking.status != "released")
+    stmt = (
+        select(Order, Payment)
+        .join(Payment, Payment.order_id == Order.id)
+        .where(Order.id.in_(released), Order.id.not_in(still_held), Order.payment_status == "payment_link_sent",
+               Payment.status == "payment_link_sent", Payment.tenant_id == Order.tenant_id)
+    )
+    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
 
 
 # --- holding ---

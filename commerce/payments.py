@@ -70,6 +70,27 @@ async def issue_payment_link(
     return payment
 
 
+async def expire_payment(
+    session: AsyncSession, *, order: Order, payment: Payment, company: Company, providers: ProviderRegistry
+) -> None:
+    """Expire an issued link at its provider and record it: the payment becomes ``expired`` and so
+    does the order's ``payment_status`` when this was its latest attempt (a paid order is untouched).
+    Used when a booking hold runs out before payment: "first the payment, then the calendar"."""
+    if payment.status != "payment_link_sent" or order.payment_status == "paid":
+        return
+    try:
+        provider = providers.get(payment.provider)
+    except KeyError:
+        provider = None
+    if provider is not None:
+        await provider.expire_link(company=company, provider_ref=payment.provider_ref)
+    payment.status = "expired"
+    latest = await latest_payment(session, order)
+    if latest is None or latest.id == payment.id:
+        order.payment_status = "expired"
+    await session.flush()
+
+
 async def payment_by_token(session: AsyncSession, token: str) -> Payment | None:
     """The payment addressed by a payment page token (the token is the secret; no tenant needed)."""
     if not token:

@@ -29,6 +29,11 @@ class PaymentProvider(Protocol):
         self, *, company: Company, order: Order, token: str, attempt: int, expires_at: datetime
     ) -> PaymentLink: ...
 
+    async def expire_link(self, *, company: Company, provider_ref: str | None) -> None:
+        """Make an issued link unpayable (e.g. its booking hold ran out). Must not raise when the
+        link is already expired or paid; the caller records the payment as ``expired``."""
+        ...
+
 
 class ManualProvider:
     """The embedded default: the payment link is this server's page ``/pay/{token}``, which shows the
@@ -43,6 +48,11 @@ class ManualProvider:
         self, *, company: Company, order: Order, token: str, attempt: int, expires_at: datetime
     ) -> PaymentLink:
         return PaymentLink(checkout_url=f"{self._base}/pay/{token}", provider_ref=None, expires_at=expires_at)
+
+    async def expire_link(self, *, company: Company, provider_ref: str | None) -> None:
+        """Nothing to call: the ``/pay/{token}`` page refuses a payment whose status is not
+        ``payment_link_sent``."""
+        return None
 
 
 class ProviderRegistry:

@@ -18,12 +18,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import stripe
+import structlog
 
 from commerce.errors import PaymentUnavailable
 from commerce.providers import PaymentLink
 from core.models import Company, Order
 from core.money import exponent
 from core.timeutil import utcnow
+
+log = structlog.get_logger(__name__)
 
 DEFAULT_API_BASE = "https://api.stripe.com"
 
@@ -203,6 +206,20 @@ class StripeProvider:
             raise PaymentUnavailable(reason=f"Stripe refused the payment link: {exc.user_message or exc}") from exc
         expires = datetime.fromtimestamp(session.expires_at, tz=UTC) if session.expires_at else expiry
         return PaymentLink(checkout_url=session.url, provider_ref=session.id, expires_at=expires)
+
+    async def expire_link(self, *, company: Company, provider_ref: str | None) -> None:
+        """Expire the Checkout Session on the connected account (``POST /v1/checkout/sessions/{id}/expire``;
+        Stripe: "A Checkout Session can be expired when it is in one of these statuses: open"). A session
+        that is no longer open, or a Stripe error, is logged and ignored: a payment that still arrives is
+        handled by the webhook (the booking is re-taken or flagged for a refund)."""
+        if not provider_ref or not company.stripe_account_id:
+            return
+        try:
+            await self._api.client.v1.checkout.sessions.expire_async(
+                provider_ref, options={"stripe_account": company.stripe_account_id}
+            )
+        except stripe.StripeError as exc:
+            log.info("stripe_expire_skipped", session=provider_ref, error=exc.user_message or str(exc))
 
     async def _create(self, params: dict[str, Any], *, key: str, account: str) -> Any:
         return await self._api.client.v1.checkout.sessions.create_async(

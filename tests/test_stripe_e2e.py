@@ -44,7 +44,7 @@ from bot import texts
 from bot.engine import DialogueEngine
 from bot.messages import InboundMessage, OutboundMessage
 from commerce.delivery import order_delivery
-from core.models import Company, Conversation, Order, Payment, WebhookEvent
+from core.models import Booking, Company, Conversation, Order, Payment, WebhookEvent
 from core.settings import Settings
 from tests.conftest import STRIPE_FIXTURES
 from tests.doubles.stripe_server import RecordedRequest, StripeFixtureServer, make_event, sign_payload
@@ -470,3 +470,33 @@ async def test_booking_prepaid_on_stripe_is_confirmed_and_an_expired_session_rel
     assert (rebooking["customer_name"], rebooking["start_at"]) == ("Bob Brown", bob["start_at"])
     assert rebooking["order_id"] != bob["order_id"]
     assert env.sessions_created()[-1].idempotency_key == f"order-{rebooking['order_id']}-attempt-1"
+
+
+async def test_a_hold_that_runs_out_expires_its_stripe_session(env: Env) -> None:
+    """A Stripe session lives at least 30 minutes, a hold 15: when the hold runs out, the background
+    sweep expires the session on the connected account, so the customer cannot pay for a time that is
+    no longer theirs (and the slot is free again)."""
+    kb = [(name, (EXAMPLES / name).read_bytes()) for name in (SALON.products_file, SALON.faq_file)]
+    await env.create_company(SALON, kb=kb)
+    account = await env.connect_stripe("salon")
+    slots = await env.say("salon", "carol", "book a women's haircut tomorrow afternoon")
+    await env.press("salon", "carol", slots, "Wed 14:00 · Anna")
+    link = await env.say("salon", "carol", "Carol White")
+    session_id = env.stripe.session_ids()[-1]
+    assert link.url == env.stripe.checkout_session(session_id)["url"]
+    [booking] = await env.admin("GET", "salon/bookings")
+    async with env.runtime.sessionmaker() as s, s.begin():  # fifteen minutes pass without a payment
+        row = await s.get(Booking, uuid.UUID(booking["id"]))
+        row.hold_expires_at = datetime.now(UTC) - timedelta(minutes=1)
+
+    done = await env.app.state.workers.sweep_once()
+    assert done["released_holds"] == 1 and done["expired_links"] == 1
+    [expire] = env.stripe.requests_to("POST", f"/v1/checkout/sessions/{session_id}/expire")
+    assert expire.status == 200 and expire.stripe_account == account
+    assert env.stripe.checkout_session(session_id)["status"] == "expired"
+    [released] = await env.admin("GET", "salon/bookings")
+    assert released["status"] == "released"
+    order = only(await env.orders("salon"), lambda o: o["id"] == booking["order_id"])
+    assert order["payment_status"] == "expired"
+    # The next sweep has nothing left to do.
+    assert (await env.app.state.workers.sweep_once())["expired_links"] == 0

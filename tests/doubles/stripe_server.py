@@ -2,7 +2,7 @@
 
 It listens on 127.0.0.1 (random port) in a thread and answers the few paths the engine uses:
 
-* ``POST /v1/checkout/sessions``, ``GET /v1/checkout/sessions/{id}``
+* ``POST /v1/checkout/sessions``, ``GET /v1/checkout/sessions/{id}``, ``POST /v1/checkout/sessions/{id}/expire``
 * ``POST /v1/accounts``, ``GET /v1/accounts/{id}``
 * ``POST /v1/account_links``
 
@@ -234,6 +234,19 @@ class StripeFixtureServer(ThreadedHttpDouble):
                     return 200, copy.deepcopy(self._state.sessions[parts[3]])
             raise _StripeError(404, "invalid_request_error", f"No such checkout.session: '{parts[3]}'",
                                param="session", code="resource_missing")
+        if method == "POST" and len(parts) == 5 and parts[:3] == ["v1", "checkout", "sessions"] \
+                and parts[4] == "expire":
+            with self._lock:
+                found = self._state.sessions.get(parts[3])
+                if found is None or self._state.session_owner[parts[3]] != account:
+                    raise _StripeError(404, "invalid_request_error", f"No such checkout.session: '{parts[3]}'",
+                                       param="session", code="resource_missing")
+                if found.get("status") != "open":
+                    raise _StripeError(400, "invalid_request_error",
+                                       f"Only Checkout Sessions with a status in [\"open\"] can be expired. "
+                                       f"This Checkout Session has a status of \"{found.get('status')}\".")
+                found.update(status="expired", url=None)
+                return 200, copy.deepcopy(found)
         if method == "POST" and path == "/v1/accounts":
             if account:
                 raise _StripeError(400, "invalid_request_error", "Connected accounts cannot create accounts.")
