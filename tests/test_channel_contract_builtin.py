@@ -55,3 +55,33 @@ class TestConsoleContract(ChannelContract):
 def test_default_registry_kinds_are_unique() -> None:
     registry = ChannelRegistry.default()
     assert {"webchat", "console"} <= set(registry.kinds())
+
+
+def test_registry_loads_adapters_lazily_and_from_entry_points(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Adapters are offered by kind without importing their SDKs; a plugin package's entry point adds a
+    kind; a kind nobody provides is a clear error."""
+    import sys
+    from importlib.metadata import EntryPoint
+
+    from channels import registry as registry_module
+
+    plugin = EntryPoint(name="webchat2", value="tests.test_channel_contract_builtin:PluginChannel",
+                        group="chatcommerce.channels")
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: [plugin] if group == plugin.group else [])
+    reg = ChannelRegistry.default()
+    assert {"webchat", "console", "telegram", "whatsapp_waha", "webchat2"} <= set(reg.kinds())
+    assert reg.get("webchat2") is PluginChannel
+    assert reg.get("telegram").kind == "telegram" and "aiogram" in sys.modules
+    try:
+        reg.get("carrier-pigeon")
+    except KeyError as exc:
+        assert "carrier-pigeon" in str(exc) and "telegram" in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("unknown kind accepted")
+
+
+
+class PluginChannel(WebChatChannel):  # type: ignore[misc]
+    """A stand-in for a third-party adapter package (same wire format as the web chat)."""
+
+    kind = "webchat2"
