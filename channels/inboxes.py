@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.pipeline import ChannelFactory
 from channels.registry import ChannelRegistry
+from core.accounts import DEFAULT_INBOXES
 from core.models import Company, Inbox, Message
 from core.security import new_token
 from core.tenancy import NotFound, TenantScope
@@ -29,7 +30,7 @@ log = structlog.get_logger(__name__)
 # Generated per inbox when the owner does not give one: the secret Telegram echoes in
 # X-Telegram-Bot-Api-Secret-Token, and the HMAC key WAHA signs webhooks with.
 _GENERATED_SECRETS: dict[str, str] = {"telegram": "webhook_secret", "whatsapp_waha": "hmac_key"}
-BUILTIN_KINDS = ("webchat", "console")
+BUILTIN_KINDS = tuple(kind for kind, _label in DEFAULT_INBOXES)
 # Inboxes that take no provider webhooks: the built-in ones (their own routes, or the terminal) and
 # e-mail (pulled over IMAP with the inbox's own login). ``POST /webhooks/{kind}/...`` refuses them.
 NO_WEBHOOK_KINDS = (*BUILTIN_KINDS, "email")
@@ -111,7 +112,10 @@ async def connect_inbox(
 
 async def disconnect_inbox(session: AsyncSession, *, inbox: Inbox, factory: ChannelFactory) -> None:
     """Unregister the inbox at the provider (``deleteWebhook``, WAHA logout) and deactivate it.
-    A provider error is logged and the inbox is deactivated anyway (the owner asked to stop)."""
+    A provider error is logged and the inbox is deactivated anyway (the owner asked to stop).
+    Raises ``InboxError`` for a built-in inbox (web chat, console): every company keeps those."""
+    if inbox.kind in BUILTIN_KINDS:
+        raise InboxError(f"the built-in {inbox.kind} inbox stays")
     channel = factory.build(inbox)
     try:
         await channel.disconnect()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
-from channels.inboxes import flag_silent_inboxes, inbox_as_dict, record_status
-from core.accounts import create_company, create_tenant
+from channels.inboxes import InboxError, disconnect_inbox, flag_silent_inboxes, inbox_as_dict, record_status
+from channels.pipeline import ChannelFactory
+from channels.registry import ChannelRegistry
+from core.accounts import create_company, create_tenant, inbox_of_kind
 from core.conversations import append_message
 from core.models import Contact, Conversation, Inbox
 from core.timeutil import utcnow
@@ -61,3 +64,14 @@ async def test_inbox_not_working_is_never_flagged(sessionmaker) -> None:  # type
         record_status(inbox, "SCAN_QR_CODE")
     async with sessionmaker() as s, s.begin():
         assert await flag_silent_inboxes(s, now=utcnow() + timedelta(days=3)) == []
+
+
+async def test_built_in_web_chat_cannot_be_disconnected(sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    """The admin API and the CLI both go through disconnect_inbox: the web chat stays active."""
+    async with sessionmaker() as s, s.begin():
+        tenant = await create_tenant(s, name="Shop", slug="shop")
+        company = await create_company(s, tenant_id=tenant.id, slug="shop", name="Shop")
+        webchat = await inbox_of_kind(s, company, "webchat")
+        with pytest.raises(InboxError, match="built-in webchat"):
+            await disconnect_inbox(s, inbox=webchat, factory=ChannelFactory(channels=ChannelRegistry.default()))
+        assert webchat.active

@@ -113,9 +113,10 @@ async def disconnect_inbox_route(inbox_id: uuid.UUID, company: CompanyDep, scope
     """Unregister at the provider (``deleteWebhook``, WAHA logout) and deactivate the inbox; its
     conversations and messages are kept."""
     inbox = await tenant_inbox(session, scope=scope, company=company, inbox_id=inbox_id)
-    if inbox.kind in ("webchat", "console"):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"the built-in {inbox.kind} inbox stays")
-    await disconnect_inbox(session, inbox=inbox, factory=runtime.channel_factory)
+    try:
+        await disconnect_inbox(session, inbox=inbox, factory=runtime.channel_factory)
+    except InboxError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     await session.commit()
     return inbox_as_dict(inbox, public_base_url=runtime.settings.public_base_url)
 
