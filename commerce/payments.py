@@ -166,8 +166,3 @@ async def _notify_paid(session: AsyncSession, order: Order) -> Message | None:
         payload={"buttons": [], "url": None, "image_url": None, "event": "order.paid", "order_id": str(order.id)},
     )
 
-
-async def order_by_id(session: AsyncSession, order_id: object) -> Order | None:
-    """Load an order by id regardless of tenant — only for callers that already authorised it
-    (platform admin CLI); tenant code uses ``TenantScope.get``."""
-    return await session.get(Order, order_id)
