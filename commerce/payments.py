@@ -165,4 +165,3 @@ async def _notify_paid(session: AsyncSession, order: Order) -> Message | None:
         text=payment_confirmation(order, language=language),
         payload={"buttons": [], "url": None, "image_url": None, "event": "order.paid", "order_id": str(order.id)},
     )
-
