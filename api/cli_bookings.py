@@ -24,7 +24,7 @@ import typer
 
 from api.services import Runtime, open_runtime
 from commerce.bookings import booking_as_dict, list_bookings
-from commerce.calendar_feed import feed_path, feed_token, rotate_feed_token
+from commerce.calendar_feed import feed_path, issue_feed_token, rotate_feed_token
 from commerce.calendar_sync import sync_company_calendar
 from commerce.errors import CommerceError
 from commerce.google_calendar import ClientFactory, client_factory_from_settings
@@ -165,19 +165,27 @@ def feed_url(
     = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print the company's secret iCalendar subscription URL (created on first use)."""
+    """Print the company's secret iCalendar subscription URL. It is shown once, when first issued or
+    rotated (only its hash is stored); afterwards this says so: use ``--rotate`` for a new URL."""
     settings = get_settings()
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session, session.begin():
             row = await company_by_slug(session, company)
-            token = await (rotate_feed_token if rotate else feed_token)(session, company=row)
-            path = feed_path(row, token)
-            return {"company": company, "url": f"{settings.public_base_url.rstrip('/')}{path}", "path": path,
-                    "rotated": rotate}
+            if rotate:
+                token: str | None = await rotate_feed_token(session, company=row)
+                issued_at = utcnow()
+            else:
+                issued = await issue_feed_token(session, company=row)
+                token, issued_at = issued.token, issued.issued_at
+            path = feed_path(row, token) if token else None
+            return {"company": company, "url": f"{settings.public_base_url.rstrip('/')}{path}" if path else None,
+                    "path": path, "rotated": rotate, "issued_at": issued_at.isoformat()}
 
     data = _run(work, settings=settings)
-    _emit(data, as_json, lambda: data["url"])
+    _emit(data, as_json, lambda: data["url"] or (
+        f"the feed URL of {company} was issued at {data['issued_at']} and is shown only then; "
+        "run with --rotate for a new one (the old URL stops working)"))
 
 
 # -- Google Calendar -------------------------------------------------------------------------------

@@ -150,12 +150,12 @@ class MarkPaidIn(BaseModel):
 
 
 class WebChatIn(BaseModel):
-    """A visitor's message. ``contact`` is the id the browser keeps; ``message_id`` (optional) makes a
-    retried POST a no-op (``duplicate: true``)."""
+    """A visitor's message. The visitor is not named here: the server knows it from the ``cc_visitor``
+    cookie or the ``visitor_token`` header. ``message_id`` (optional, per visitor) makes a retried POST
+    a no-op (``duplicate: true``)."""
 
-    contact: str = Field(max_length=200)
     text: str = Field(max_length=4000)
-    message_id: str | None = None
+    message_id: str | None = Field(default=None, max_length=128)
     name: str | None = None
 
 
@@ -169,10 +169,15 @@ class ReplyOut(BaseModel):
 
 
 class WebChatOut(BaseModel):
+    """The answer to a visitor's message. ``visitor_token`` is set only on the answer that started a
+    new visitor: clients without cookies send it back as ``Authorization: Bearer <token>`` or
+    ``X-Visitor-Token`` (browsers also got it as the HttpOnly ``cc_visitor`` cookie)."""
+
     conversation_id: uuid.UUID | None
     replies: list[ReplyOut]
     duplicate: bool
     handoff: bool = False
+    visitor_token: str | None = None
 
 
 class WebChatMessage(BaseModel):
@@ -189,5 +194,8 @@ class WebChatMessage(BaseModel):
 
 
 class WebChatPoll(BaseModel):
+    """The visitor's current conversation (``null`` and no messages for a request without a valid
+    visitor identity)."""
+
     conversation_id: uuid.UUID | None
     messages: list[WebChatMessage]

@@ -2,8 +2,8 @@
 
 ``open_runtime`` is the one builder used by the app's lifespan (``api.app``) and by every CLI command
 (``api.cli``): it creates the database engine, the session factory, the secret box, the payment
-providers, the knowledge index cache, the dialogue engine, the channel registry and the inbound
-pipeline, and closes them again. Nothing is built at import time.
+providers, the knowledge index cache, the dialogue engine, the channel registry, the inbound
+pipeline and the web-chat visitor signer, and closes them again. Nothing is built at import time.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from channels.registry import ChannelRegistry
 from commerce.providers import ProviderRegistry
 from commerce.stripe_provider import StripeApi, StripeConfig, StripeProvider
 from core.db import create_engine, create_sessionmaker
-from core.security import SecretBox
+from api.visitor_tokens import VisitorSigner
+from core.security import SecretBox, key_material
 from core.settings import Settings
 from knowledge.search import KnowledgeIndexCache
 
@@ -45,6 +46,7 @@ class Runtime:
     channels: ChannelRegistry
     channel_factory: ChannelFactory
     pipeline: Pipeline
+    visitor_signer: VisitorSigner
     stripe_config: StripeConfig | None = None
     stripe_api: StripeApi | None = None
 
@@ -65,13 +67,15 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
     """Build a ``Runtime`` from ``settings``; ``responder`` replaces the dialogue engine (tests).
 
     Opens no connection yet (the engine connects lazily); call ``Runtime.aclose`` when done, or use
-    :func:`open_runtime`. Without ``CHATCOMMERCE_SECRET_KEY`` the secret box keeps a key file under
+    :func:`open_runtime`. Without ``CHATCOMMERCE_SECRET_KEY`` the secret box and the visitor signer use a key file under
     ``settings.data_dir`` (created now when missing).
     """
     engine = create_engine(settings.database_url)
     sessionmaker = create_sessionmaker(engine)
     secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
-    secret_box = SecretBox.from_settings(secret_key=secret_key, data_dir=settings.data_dir)
+    keys = key_material(secret_key=secret_key, data_dir=settings.data_dir)
+    secret_box = SecretBox(key_material=keys)
+    visitor_signer = VisitorSigner(key_material=keys, max_age_seconds=settings.webchat_visitor_days * 86400)
     providers = ProviderRegistry.default(public_base_url=settings.public_base_url)
     stripe_config = stripe_config_from(settings)
     stripe_api = StripeApi(config=stripe_config) if stripe_config else None
@@ -97,6 +101,7 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
         channels=channels,
         channel_factory=channel_factory,
         pipeline=pipeline,
+        visitor_signer=visitor_signer,
         stripe_config=stripe_config,
         stripe_api=stripe_api,
     )

@@ -1,10 +1,11 @@
 """A company's secret iCalendar feed of confirmed bookings and chosen delivery windows.
 
 The owner subscribes to ``/calendar/{company_slug}/{token}.ics`` in Google Calendar, Apple Calendar or
-Outlook. The token is random (``core.security.new_token``), stored per company in ``calendar_feeds``
-and rotatable (the old URL stops working at once). Lookups go through the SHA-256 of the presented
-token (an indexed, unique column), and the stored token is then compared with
-``core.security.tokens_match`` (constant time), so response timing tells nothing about the token.
+Outlook. The token is 256-bit random (``core.security.new_token``) and only its SHA-256 is stored
+(``calendar_feeds.token_hash``, indexed and unique), so the URL is shown once, when it is issued
+(``issue_feed_token``) or rotated (``rotate_feed_token``; the old URL stops working at once). Lookups
+go through the hash of the presented token and are checked with
+``core.security.token_matches_hash`` (constant time).
 
 Events: one ``VEVENT`` per confirmed booking (``UID`` ``booking-<id>@chatcommerce``, stable across
 moves and re-renders) and per chosen delivery window (``UID`` ``delivery-<order id>@chatcommerce``),
@@ -13,7 +14,7 @@ with ``DTSTART``/``DTEND`` in UTC. Built with the ``icalendar`` library.
 
 from __future__ import annotations
 
-import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from icalendar import Calendar, Event
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commerce.schedule import begin_write
 from core.models import Booking, CalendarFeed, Company, Order, OrderDelivery
 from core.money import format_money
-from core.security import new_token, tokens_match
+from core.security import new_token, token_hash, token_matches_hash
 from core.tenancy import TenantScope
 from core.timeutil import utcnow
 
@@ -32,42 +33,53 @@ PRODID = "-//chatcommerce//bookings//EN"
 UID_DOMAIN = "chatcommerce"
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 async def _feed_row(session: AsyncSession, company: Company) -> CalendarFeed | None:
     stmt = TenantScope(company.tenant_id).select(CalendarFeed, CalendarFeed.company_id == company.id)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def feed_token(session: AsyncSession, *, company: Company) -> str:
-    """The company's feed token, created on first use (flushes). Safe when two requests create it at
-    once (one row per company; the loser reads the winner's token)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedToken:
+    """The company's feed: ``token`` is the secret, present only when it was issued by this call
+    (``None`` for a feed issued earlier: only its hash is kept); ``issued_at`` is aware UTC."""
+
+    token: str | None
+    issued_at: datetime
+
+
+async def issue_feed_token(session: AsyncSession, *, company: Company) -> FeedToken:
+    """The company's feed, issued on first use (flushes): the new token is returned once; an existing
+    feed comes back with ``token=None``. Safe when two requests issue it at once (one row per
+    company; the loser gets ``token=None``)."""
     row = await _feed_row(session, company)
     if row is not None:
-        return row.token
+        return FeedToken(token=None, issued_at=row.rotated_at)
     await begin_write(session)
-    token = new_token(24)
+    token, now = new_token(), utcnow()
     try:
         async with session.begin_nested():
-            session.add(CalendarFeed(tenant_id=company.tenant_id, company_id=company.id, token=token,
-                                     token_hash=_hash(token), rotated_at=utcnow()))
+            session.add(CalendarFeed(tenant_id=company.tenant_id, company_id=company.id, token_hash=token_hash(token),
+                                     rotated_at=now))
             await session.flush()
-        return token
+        return FeedToken(token=token, issued_at=now)
     except IntegrityError:
         row = await _feed_row(session, company)
         assert row is not None
-        return row.token
+        return FeedToken(token=None, issued_at=row.rotated_at)
 
 
 async def rotate_feed_token(session: AsyncSession, *, company: Company) -> str:
-    """Replace the company's feed token with a new random one and return it; the old URL stops working."""
+    """Replace the company's feed token with a new random one and return it (the only time it is
+    shown); the old URL stops working."""
     row = await _feed_row(session, company)
     if row is None:
-        return await feed_token(session, company=company)
-    token = new_token(24)
-    row.token, row.token_hash, row.rotated_at = token, _hash(token), utcnow()
+        issued = await issue_feed_token(session, company=company)
+        if issued.token is not None:
+            return issued.token
+        row = await _feed_row(session, company)
+        assert row is not None
+    token = new_token()
+    row.token_hash, row.rotated_at = token_hash(token), utcnow()
     await session.flush()
     return token
 
@@ -85,11 +97,11 @@ async def company_by_feed_token(
     ``.ics`` is ignored."""
     if token.endswith(".ics"):
         token = token[:-4]
-    if not token or len(token) > 64:
+    if not token or len(token) > 128:
         return None
-    stmt = select(CalendarFeed).where(CalendarFeed.token_hash == _hash(token))
+    stmt = select(CalendarFeed).where(CalendarFeed.token_hash == token_hash(token))
     row = (await session.execute(stmt)).scalar_one_or_none()
-    if row is None or not tokens_match(token, row.token):
+    if row is None or not token_matches_hash(token, row.token_hash):
         return None
     company = await session.get(Company, row.company_id)
     if company is None or company.tenant_id != row.tenant_id:

@@ -1,5 +1,12 @@
 """Payments for orders (customer → business). ``mark_paid`` is the single path by which an order
-becomes paid: the manual page, a manager, and payment webhooks all call it."""
+becomes paid: the manual page, a manager, and payment webhooks all call it.
+
+A payment page token (``/pay/{token}``) is 256-bit random (``core.security.new_token``) and only its
+SHA-256 is stored (``Payment.token_hash``); ``payment_by_token`` looks it up by hash and compares in
+constant time. The token travels to the customer inside ``Payment.checkout_url`` (the manual
+provider's link, kept so a live link can be sent again) and the chat message that carried it: it is
+the customer's link, like their conversation, and the hash column alone cannot give it back.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ from commerce.notifications import payment_confirmation
 from commerce.providers import ProviderRegistry
 from core.conversations import append_message
 from core.models import Company, Conversation, Message, Order, Payment
-from core.security import new_token
+from core.security import new_token, token_hash, token_matches_hash
 from core.timeutil import utcnow
 
 PAID_METHODS = ("test", "cash", "bank_transfer", "card", "other")
@@ -61,7 +68,8 @@ async def issue_payment_link(
                                       expires_at=expires_at)
     payment = Payment(
         tenant_id=order.tenant_id, order_id=order.id, provider=provider.name, status="payment_link_sent",
-        amount_minor=order.total_minor, currency=order.currency, token=token, checkout_url=link.checkout_url,
+        amount_minor=order.total_minor, currency=order.currency, token_hash=token_hash(token),
+        checkout_url=link.checkout_url,
         provider_ref=link.provider_ref, expires_at=link.expires_at or expires_at,
     )
     session.add(payment)
@@ -91,11 +99,20 @@ async def expire_payment(
     await session.flush()
 
 
+MAX_TOKEN_LENGTH = 128
+
+
 async def payment_by_token(session: AsyncSession, token: str) -> Payment | None:
-    """The payment addressed by a payment page token (the token is the secret; no tenant needed)."""
-    if not token:
+    """The payment addressed by a payment page token (the token is the secret; no tenant needed):
+    looked up by its SHA-256 and compared in constant time. ``None`` for an empty, overlong or
+    unknown token."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
-    return (await session.execute(select(Payment).where(Payment.token == token))).scalar_one_or_none()
+    digest = token_hash(token)
+    payment = (await session.execute(select(Payment).where(Payment.token_hash == digest))).scalar_one_or_none()
+    if payment is None or not token_matches_hash(token, payment.token_hash):
+        return None
+    return payment
 
 
 async def latest_payment(session: AsyncSession, order: Order) -> Payment | None:
@@ -136,7 +153,7 @@ async def mark_paid(
     payment = payment or await latest_payment(session, order)
     if payment is None:
         payment = Payment(tenant_id=order.tenant_id, order_id=order.id, provider="manual", status="paid",
-                          amount_minor=order.total_minor, currency=order.currency, token=new_token())
+                          amount_minor=order.total_minor, currency=order.currency)
         session.add(payment)
     payment.status = "paid"
     payment.method = method

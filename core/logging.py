@@ -1,4 +1,5 @@
-"""structlog configuration. Secrets are masked by ``redact_secrets`` before anything is rendered."""
+"""structlog configuration. Secrets are masked by ``redact_secrets`` before anything is rendered, and
+secret URL paths (payment pages, calendar feeds) by ``RedactTokenPaths`` in the server's access log."""
 
 from __future__ import annotations
 
@@ -19,6 +20,48 @@ def redact_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str,
     return event
 
 
+# /pay/<token> (not /pay/return, Stripe's return page) and /calendar/<company>/<token>[.ics]
+_TOKEN_PATHS: tuple[tuple[re.Pattern[str], Any], ...] = (
+    (re.compile(r"(/pay/)(?!return(?:[/?#\s\"']|$))[^/?#\s\"']+"), r"\1***"),
+    (re.compile(r"(/calendar/[^/?#\s\"']+/)[^/?#\s\"']+?(\.ics)?(?=[/?#\s\"']|$)"),
+     lambda m: f"{m.group(1)}***{m.group(2) or ''}"),
+)
+ACCESS_LOGGERS = ("uvicorn.access",)
+
+
+def redact_token_paths(text: str) -> str:
+    """``text`` with the secret part of payment-page and calendar-feed paths replaced by ``***``:
+    ``/pay/<token>[/test]`` → ``/pay/***[/test]``, ``/calendar/<company>/<token>.ics`` →
+    ``/calendar/<company>/***.ics``."""
+    for pattern, replacement in _TOKEN_PATHS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactTokenPaths(logging.Filter):
+    """A stdlib logging filter that redacts secret URL paths (:func:`redact_token_paths`) in a
+    record's message and string arguments. Uvicorn's access log passes the request path as an
+    argument (``'%s - "%s %s HTTP/%s" %d'``); installed on ``uvicorn.access`` by ``configure_logging``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact_token_paths(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_token_paths(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: redact_token_paths(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        return True
+
+
+def install_access_log_redaction() -> None:
+    """Add one ``RedactTokenPaths`` to each access logger (idempotent). Call after the server has
+    configured its logging (uvicorn's ``dictConfig`` runs before the app's lifespan)."""
+    for name in ACCESS_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokenPaths) for f in logger.filters):
+            logger.addFilter(RedactTokenPaths())
+
+
 def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
     """Configure structlog and stdlib logging once per process (called from lifespan / CLI)."""
     logging.basicConfig(level=level.upper(), format="%(message)s")
@@ -34,3 +77,4 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=False,
     )
+    install_access_log_redaction()

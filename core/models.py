@@ -312,9 +312,12 @@ class OrderLine(TenantOwned, Base):
 
 
 class Payment(TenantOwned, Base):
-    """A payment attempt for an order (customer → business). ``token`` addresses the manual payment
-    page; ``checkout_url`` is what the customer is sent; ``method`` records how a paid payment was
-    settled (test, cash, bank_transfer, card...)."""
+    """A payment attempt for an order (customer → business). ``token_hash`` is the SHA-256 hex of the
+    manual payment page's token (``/pay/{token}``; the token itself is never stored, see
+    ``commerce.payments``), ``None`` for a payment without a page (marked paid by a manager);
+    ``checkout_url`` is the link the customer is sent (for the manual provider it contains the token,
+    like the chat message that carried it: it is the customer's link, re-sent while it is live);
+    ``method`` records how a paid payment was settled (test, cash, bank_transfer, card...)."""
 
     __tablename__ = "payments"
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
@@ -322,7 +325,7 @@ class Payment(TenantOwned, Base):
     status: Mapped[str] = mapped_column(String(24), default="no_payment_link")
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    token: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     checkout_url: Mapped[str | None] = mapped_column(String(2000))
     provider_ref: Mapped[str | None] = mapped_column(String(255))
     method: Mapped[str | None] = mapped_column(String(32))
@@ -464,12 +467,11 @@ class OrderDelivery(TenantOwned, Base):
 
 
 class CalendarFeed(TenantOwned, Base):
-    """A company's secret iCalendar feed token (``/calendar/{company}/{token}.ics``). ``token_hash``
-    (SHA-256 hex) is the indexed lookup key; the token itself is compared in constant time."""
+    """A company's secret iCalendar feed (``/calendar/{company}/{token}.ics``). Only ``token_hash``
+    (SHA-256 hex, the indexed lookup key) is stored: the URL is shown once, when issued or rotated."""
 
     __tablename__ = "calendar_feeds"
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), unique=True)
-    token: Mapped[str] = mapped_column(String(64))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     rotated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -30,9 +30,15 @@ class Settings(BaseSettings):
     )
     secret_key: SecretStr | None = Field(
         default=None,
-        description="Key material for encrypting secrets at rest; unset uses a key file under data/ (dev only).",
+        description="Key material for encrypting secrets at rest and signing web-chat visitor identities; "
+                    "unset uses a key file under data/ (dev only).",
     )
     public_base_url: str = "http://127.0.0.1:8000"
+    webchat_visitor_days: int = Field(
+        default=180, ge=1,
+        description="How long a web-chat visitor's signed identity (cookie or token) stays valid after its "
+                    "last message (the browser's cookie is re-signed on every message).",
+    )
     demo_mode: bool = Field(default=False, description="Shows a test 'Pay' button on manual payment pages.")
     log_level: str = "INFO"
     log_json: bool = False

@@ -1,4 +1,4 @@
-"""The owner's iCalendar feed, on SQLite and PostgreSQL: secret rotatable token, exactly the company's
+"""The owner's iCalendar feed, on SQLite and PostgreSQL: secret rotatable token stored only as a hash, exactly the company's
 confirmed bookings and chosen delivery windows, parseable by the icalendar library."""
 
 from __future__ import annotations
@@ -7,12 +7,13 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
+from sqlalchemy import text
 
 from commerce.bookings import cancel_booking, hold_slot, move_booking, on_order_paid
 from commerce.calendar_feed import (
     company_by_feed_token,
     feed_path,
-    feed_token,
+    issue_feed_token,
     render_feed,
     rotate_feed_token,
 )
@@ -21,6 +22,7 @@ from commerce.payments import mark_paid
 from commerce.schedule import set_schedule
 from core.accounts import create_company, create_tenant
 from core.models import Company, Contact, KnowledgeItem, Order, OrderLine
+from core.security import token_hash
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
@@ -115,24 +117,36 @@ async def test_feed_has_exactly_the_confirmed_bookings_of_the_company(sessionmak
         assert len(events(await render_feed(s, company=other, now=NOW))) == 1
 
 
-async def test_feed_token_is_secret_stable_and_rotatable(sessionmaker) -> None:  # type: ignore[no-untyped-def]
+async def test_feed_token_is_secret_shown_once_stored_hashed_and_rotatable(sessionmaker) -> None:  # type: ignore[no-untyped-def]
     async with sessionmaker() as s, s.begin():
         salon = await make_company(s, "salon")
         other = await make_company(s, "other")
-        token = await feed_token(s, company=salon)
-        assert len(token) >= 32 and await feed_token(s, company=salon) == token
+        issued = await issue_feed_token(s, company=salon)
+        token = issued.token
+        assert token is not None and len(token) >= 43  # 256 random bits
+        again = await issue_feed_token(s, company=salon)
+        assert again.token is None and again.issued_at == issued.issued_at  # shown once; the hash cannot give it back
         assert feed_path(salon, token) == f"/calendar/salon/{token}.ics"
         assert (await company_by_feed_token(s, token)).id == salon.id  # type: ignore[union-attr]
         assert (await company_by_feed_token(s, f"{token}.ics", company_slug="salon")).id == salon.id  # type: ignore[union-attr]
         assert await company_by_feed_token(s, token, company_slug="other") is None
         assert await company_by_feed_token(s, token[:-1] + ("A" if token[-1] != "A" else "B")) is None
         assert await company_by_feed_token(s, "") is None
-        other_token = await feed_token(s, company=other)
-        assert other_token != token
+        assert await company_by_feed_token(s, "x" * 10_000) is None
+        other_token = (await issue_feed_token(s, company=other)).token
+        assert other_token is not None and other_token != token
         assert (await company_by_feed_token(s, other_token)).id == other.id  # type: ignore[union-attr]
 
         new = await rotate_feed_token(s, company=salon)
         assert new != token
         assert await company_by_feed_token(s, token) is None
         assert (await company_by_feed_token(s, new)).id == salon.id  # type: ignore[union-attr]
-        assert await feed_token(s, company=salon) == new
+        assert (await issue_feed_token(s, company=salon)).token is None
+
+        # The database holds no token, only hashes: no column of calendar_feeds contains one.
+        rows = (await s.execute(text("SELECT * FROM calendar_feeds"))).mappings().all()
+        assert len(rows) == 2
+        stored = " ".join(str(v) for row in rows for v in row.values())
+        for secret in (token, new, other_token):
+            assert secret not in stored
+        assert token_hash(new) in stored and token_hash(other_token) in stored

@@ -20,18 +20,27 @@ from tests.channel_contract import ChannelContract, ContractHarness, ExpectedInb
 class TestWebChatContract(ChannelContract):
     @pytest.fixture
     def harness(self) -> ContractHarness:
-        body = json.dumps({"contact": "visitor-7f3a", "text": "Do you ship to Lisbon?", "message_id": "m-0001",
+        # The route puts the visitor it verified in query["visitor"]; a "contact" in the body is ignored.
+        body = json.dumps({"contact": "someone-else", "text": "Do you ship to Lisbon?", "message_id": "m-0001",
                            "name": "Rita"}).encode()
+        visitor = {"visitor": "web-7f3a"}
         return ContractHarness(
             channel=WebChatChannel(),
-            delivery=RawRequest(headers={"content-type": "application/json"}, body=body),
-            expected=ExpectedInbound(contact_source_id="visitor-7f3a", text="Do you ship to Lisbon?",
-                                     source_id="m-0001", contact_name="Rita"),
-            recipient="visitor-7f3a",
+            delivery=RawRequest(headers={"content-type": "application/json"}, body=body, query=visitor),
+            expected=ExpectedInbound(contact_source_id="web-7f3a", text="Do you ship to Lisbon?",
+                                     source_id="web-7f3a:m-0001", contact_name="Rita"),
+            recipient="web-7f3a",
             outbox=None,
-            no_signature_reason="the web chat is public; visitors are identified by the id their browser keeps",
+            no_signature_reason="the web chat is public; the route verifies the visitor's signed identity",
+            malformed_delivery=RawRequest(headers={}, body=b"\xff\xfe not a provider payload {", query=visitor),
             returns_provider_ids=False,
         )
+
+
+def test_webchat_refuses_a_delivery_without_a_verified_visitor() -> None:
+    body = json.dumps({"contact": "visitor-7f3a", "text": "hi"}).encode()
+    with pytest.raises(ValueError, match="visitor"):
+        WebChatChannel().parse(RawRequest(headers={}, body=body))
 
 
 class TestConsoleContract(ChannelContract):

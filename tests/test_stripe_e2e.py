@@ -48,7 +48,7 @@ from core.models import Booking, Company, Conversation, Order, Payment, WebhookE
 from core.settings import Settings
 from tests.conftest import STRIPE_FIXTURES
 from tests.doubles.stripe_server import RecordedRequest, StripeFixtureServer, make_event, sign_payload
-from tests.test_api import ADMIN_TOKEN, AUTH, make_company, upload
+from tests.test_api import ADMIN_TOKEN, AUTH, make_company, poll, say, upload
 
 # stripe-python's HTTPXClient passes the form body as ``data=bytes``, which httpx 0.28 deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
@@ -112,9 +112,7 @@ class Env:
 
     # -- the customer ------------------------------------------------------------------------------
     async def say(self, company: str, contact: str, text: str) -> Reply:
-        r = await self.client.post(f"/api/v1/webchat/{company}/messages", json={"contact": contact, "text": text})
-        assert r.status_code == 200, r.text
-        replies = r.json()["replies"]
+        replies = (await say(self.client, company, contact, text))["replies"]
         assert replies, f"no reply to {text!r}"
         last = replies[-1]
         return Reply(text=last["text"], buttons=[b["title"] for b in last["buttons"]],
@@ -127,9 +125,7 @@ class Env:
 
     async def chat(self, company: str, contact: str, after: int = 0) -> list[dict[str, Any]]:
         """The customer's conversation as the chat page polls it (both directions, in order)."""
-        r = await self.client.get(f"/api/v1/webchat/{company}/messages", params={"contact": contact, "after": after})
-        assert r.status_code == 200, r.text
-        return r.json()["messages"]
+        return (await poll(self.client, company, contact, after))["messages"]
 
     # -- the owner ---------------------------------------------------------------------------------
     async def admin(self, method: str, path: str, *, expect: int = 200, **kw: Any) -> Any:

@@ -9,7 +9,8 @@ is a 404):
 * ``GET|POST resources`` — staff and rooms; ``GET|POST delivery-windows`` (``commerce.delivery``);
 * ``GET bookings`` (filters: ``status``, local ``date`` or ``from``/``to``) and
   ``POST bookings/{id}/cancel`` (a company cancellation: a paid prepayment becomes refundable);
-* ``GET calendar-feed`` / ``POST calendar-feed/rotate`` — the secret iCalendar subscription URL;
+* ``GET calendar-feed`` / ``POST calendar-feed/rotate`` — the secret iCalendar subscription URL
+  (shown once, when issued or rotated: only its hash is stored);
 * ``GET|PUT|DELETE google-calendar`` and ``POST google-calendar/sync`` — the Google Calendar
   connection (credentials stored encrypted, never returned) and an immediate sync
   (``commerce.calendar_sync``).
@@ -25,7 +26,7 @@ is a 404. Google Calendar sync: events.insert/update/delete of the Calendar API 
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
@@ -38,7 +39,7 @@ from commerce.bookings import BookingStateError, booking_as_dict, cancel_booking
 from commerce.calendar_feed import (
     company_by_feed_token,
     feed_path,
-    feed_token,
+    issue_feed_token,
     render_feed,
     rotate_feed_token,
 )
@@ -270,26 +271,32 @@ async def cancel_booking_route(
 # -- calendar feed ---------------------------------------------------------------------------------
 
 
-def _feed_out(settings: Settings, company: Company, token: str) -> dict[str, Any]:
+def _feed_out(settings: Settings, company: Company, token: str | None, issued_at: datetime) -> dict[str, Any]:
+    if token is None:
+        return {"url": None, "path": None, "issued_at": issued_at,
+                "detail": "the feed URL is shown only when it is issued; POST .../calendar-feed/rotate "
+                          "for a new one (the old URL stops working)"}
     path = feed_path(company, token)
-    return {"url": f"{settings.public_base_url.rstrip('/')}{path}", "path": path}
+    return {"url": f"{settings.public_base_url.rstrip('/')}{path}", "path": path, "issued_at": issued_at}
 
 
 @admin_router.get(_COMPANY + "/calendar-feed")
 async def get_calendar_feed(company: CompanyDep, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """The company's secret iCalendar subscription URL (``{public_base_url}/calendar/{company}/{token}.ics``),
-    created on first use. Anyone with the URL can read the bookings: rotate it when it leaks."""
-    token = await feed_token(session, company=company)
+    issued on first use and shown that once (only the token's hash is stored): later calls answer
+    ``{"url": null, "path": null, "issued_at", "detail"}``. Anyone with the URL can read the bookings:
+    rotate it when it leaks or is lost."""
+    issued = await issue_feed_token(session, company=company)
     await session.commit()
-    return _feed_out(settings, company, token)
+    return _feed_out(settings, company, issued.token, issued.issued_at)
 
 
 @admin_router.post(_COMPANY + "/calendar-feed/rotate")
 async def rotate_calendar_feed(company: CompanyDep, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
-    """Replace the feed token: the old URL stops working at once; returns the new URL."""
+    """Replace the feed token: the old URL stops working at once; returns the new URL (shown this once)."""
     token = await rotate_feed_token(session, company=company)
     await session.commit()
-    return _feed_out(settings, company, token)
+    return _feed_out(settings, company, token, utcnow())
 
 
 # -- Google Calendar -------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """The manual payment page ``/pay/{token}`` (the ``manual`` provider's checkout URL).
 
+The token is the secret: only its SHA-256 is stored (``commerce.payments.payment_by_token``), and the
+access log shows the path as ``/pay/***`` (``core.logging.RedactTokenPaths``).
+
 It shows the order (number, lines, total, status). In demo mode (``CHATCOMMERCE_DEMO_MODE``) it has a
 test "Pay" button that posts to ``/pay/{token}/test``, which marks the order paid with
 ``commerce.payments.mark_paid(method="test")`` and delivers the confirmation to the customer's chat.
@@ -83,7 +86,7 @@ async def _load(session: AsyncSession, token: str) -> _PaymentView | None:
     return _PaymentView(payment=payment, order=order, company=company)
 
 
-def _render(request: Request, templates: TemplatesDep, view: _PaymentView, *, demo_mode: bool,
+def _render(request: Request, templates: TemplatesDep, view: _PaymentView, *, token: str, demo_mode: bool,
             just_paid: bool = False, status_code: int = 200) -> HTMLResponse:
     lang = view.company.language if view.company.language in _TEXTS else "en"
     texts = _TEXTS[lang]
@@ -106,7 +109,7 @@ def _render(request: Request, templates: TemplatesDep, view: _PaymentView, *, de
          "note": None if demo_mode and state == "awaiting" else texts["notes"].get(state),
          "pay_label": texts["pay"].format(total=total),
          "show_pay": demo_mode and state == "awaiting", "demo_mode": demo_mode, "just_paid": just_paid,
-         "token": view.payment.token},
+         "token": token},
         status_code=status_code,
     )
 
@@ -123,7 +126,7 @@ async def pay_page(token: str, request: Request, session: SessionDep, settings: 
     view = await _load(session, token)
     if view is None:
         return _not_found(request, templates)
-    return _render(request, templates, view, demo_mode=settings.demo_mode,
+    return _render(request, templates, view, token=token, demo_mode=settings.demo_mode,
                    just_paid=request.query_params.get("paid") == "1")
 
 
@@ -138,7 +141,7 @@ async def test_pay(token: str, request: Request, session: SessionDep, runtime: R
     if view is None:
         return _not_found(request, templates)
     if view.state not in ("awaiting", "paid"):
-        return _render(request, templates, view, demo_mode=True, status_code=status.HTTP_410_GONE)
+        return _render(request, templates, view, token=token, demo_mode=True, status_code=status.HTTP_410_GONE)
     await mark_paid(session, order=view.order, method="test", payment=view.payment)
     await session.commit()
     if view.order.conversation_id is not None:

@@ -1,21 +1,26 @@
 """The public web chat: the JSON API the chat page talks to and the page itself (``/chat/{company}``).
 
-Visitors are identified by the random id their browser keeps (``contact``); a company is addressed by
-its global slug. Messages go through ``channels.webchat.WebChatChannel`` and the inbound ``Pipeline``
-like any other channel's.
+A company is addressed by its global slug. The server issues each visitor's identity
+(``api.visitors``): browsers keep it in an HttpOnly cookie, other clients get ``visitor_token`` once
+and send it back in a header. Nothing the client sends in the body or query selects a visitor.
+Messages go through ``channels.webchat.WebChatChannel`` and the inbound ``Pipeline`` like any other
+channel's.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 
 from api.deps import PublicCompanyDep, RuntimeDep, SessionDep, TemplatesDep
 from api.queries import conversation_messages, conversations_of_contact
 from api.schemas import WebChatIn, WebChatMessage, WebChatOut, WebChatPoll
+from api.visitor_tokens import new_visitor_id
+from api.visitors import IdentityDep, set_visitor_cookie
 from channels.base import RawRequest, SignatureError
+from channels.webchat import VISITOR_KEY
 from core.accounts import inbox_of_kind
 from core.tenancy import NotFound, TenantScope, company_by_slug
 
@@ -32,24 +37,35 @@ _CHAT_TEXTS = {
 }
 
 
+_VISITOR_HEADERS = (
+    "Send the visitor token back as `Authorization: Bearer <token>` or `X-Visitor-Token: <token>`; "
+    "browsers send the HttpOnly `cc_visitor` cookie instead."
+)
+
+
 @router.post(
     "/api/v1/webchat/{company}/messages",
     response_model=WebChatOut,
+    description=_VISITOR_HEADERS,
     openapi_extra={"requestBody": {"required": True,
                                    "content": {"application/json": {"schema": WebChatIn.model_json_schema()}}}},
 )
-async def post_message(request: Request, company: PublicCompanyDep, session: SessionDep,
-                       runtime: RuntimeDep) -> WebChatOut:
-    """A visitor's message: ``{"contact", "text", "message_id"?}``. The bot's replies come back in
-    ``replies``; a repeated ``message_id`` is answered with ``duplicate: true`` and does nothing."""
+async def post_message(request: Request, response: Response, company: PublicCompanyDep, session: SessionDep,
+                       runtime: RuntimeDep, identity: IdentityDep) -> WebChatOut:
+    """A visitor's message: ``{"text", "message_id"?, "name"?}``. The bot's replies come back in
+    ``replies``; a ``message_id`` this visitor already sent is answered with ``duplicate: true`` and
+    does nothing. A request without a valid visitor identity starts a new visitor: the answer sets
+    the ``cc_visitor`` cookie and carries ``visitor_token`` (only then). 422 for a malformed body
+    (nothing stored, no visitor started), 404 for an unknown company."""
     try:
         inbox = await inbox_of_kind(session, company, "webchat")
     except LookupError as exc:
         raise NotFound(str(exc)) from exc
     await session.commit()  # ends the read-only transaction; the pipeline writes in its own sessions
+    visitor = identity.visitor_id or new_visitor_id()
     channel = runtime.channel_factory.build(inbox)
     raw = RawRequest(headers={k.lower(): v for k, v in request.headers.items()}, body=await request.body(),
-                     query=dict(request.query_params))
+                     query={VISITOR_KEY: visitor})
     try:
         await channel.verify(raw)
         parsed = channel.parse(raw)
@@ -65,25 +81,36 @@ async def post_message(request: Request, company: PublicCompanyDep, session: Ses
             results.append(await runtime.pipeline.receive(inbox_id=inbox.id, parsed=item))
         except LookupError as exc:
             raise NotFound(str(exc)) from exc
+    token = runtime.visitor_signer.sign(company_id=company.id, visitor_id=visitor)
+    if not identity.from_header:  # a browser: (re)sign its cookie, so an active visitor stays known
+        set_visitor_cookie(response, token=token, company=company, public_base_url=runtime.settings.public_base_url,
+                           max_age_seconds=runtime.visitor_signer.max_age_seconds)
+    response.headers["Cache-Control"] = "no-store"
     conversation_id = next((r.conversation_id for r in results if r.conversation_id), None)
     return WebChatOut(
         conversation_id=conversation_id,
         replies=[reply.as_dict() for r in results for reply in r.replies],
         duplicate=bool(results) and all(r.duplicate for r in results),
         handoff=any(r.handoff for r in results),
+        visitor_token=token if identity.visitor_id is None else None,
     )
 
 
-@router.get("/api/v1/webchat/{company}/messages", response_model=WebChatPoll)
+@router.get("/api/v1/webchat/{company}/messages", response_model=WebChatPoll, description=_VISITOR_HEADERS)
 async def poll_messages(
+    response: Response,
     company: PublicCompanyDep,
     session: SessionDep,
-    contact: Annotated[str, Query(min_length=1, max_length=200, description="The visitor's id")],
+    identity: IdentityDep,
     after: Annotated[int, Query(ge=0, description="Return messages with seq greater than this")] = 0,
 ) -> WebChatPoll:
     """The visitor's current conversation's messages after ``after`` (both directions, in order), so
-    the page shows what arrives later: a manager's reply, the payment confirmation."""
-    conversations = await conversations_of_contact(session, company=company, source_id=contact,
+    the page shows what arrives later: a manager's reply, the payment confirmation. Without a valid
+    visitor identity: ``{"conversation_id": null, "messages": []}`` (no visitor is started)."""
+    response.headers["Cache-Control"] = "no-store"
+    if identity.visitor_id is None:
+        return WebChatPoll(conversation_id=None, messages=[])
+    conversations = await conversations_of_contact(session, company=company, source_id=identity.visitor_id,
                                                    inbox_kinds=("webchat",))
     if not conversations:
         return WebChatPoll(conversation_id=None, messages=[])
