@@ -292,7 +292,10 @@ async def test_feed_url_serves_the_ics_and_rotation_invalidates_it(env: Env) -> 
     feed = r.json()
     assert feed["url"] == f"http://testserver{feed['path']}"
     assert feed["path"].startswith("/calendar/salon/") and feed["path"].endswith(".ics")
-    assert (await env.client.get(f"{url}/calendar-feed", headers=AUTH)).json() == feed  # stable
+    # Shown once: only the token's hash is stored, so later calls cannot show the URL again.
+    later = (await env.client.get(f"{url}/calendar-feed", headers=AUTH)).json()
+    assert later["url"] is None and later["path"] is None and "rotate" in later["detail"]
+    assert later["issued_at"] == feed["issued_at"]
 
     r = await env.client.get(feed["path"])  # public: no admin token
     assert r.status_code == 200
@@ -319,7 +322,7 @@ async def test_feed_url_serves_the_ics_and_rotation_invalidates_it(env: Env) -> 
     assert new["path"] != feed["path"] and new["path"].startswith("/calendar/salon/")
     assert (await env.client.get(feed["path"])).status_code == 404
     assert (await env.client.get(new["path"])).status_code == 200
-    assert (await env.client.get(f"{url}/calendar-feed", headers=AUTH)).json() == new
+    assert (await env.client.get(f"{url}/calendar-feed", headers=AUTH)).json()["url"] is None
 
 
 # -- Google Calendar -------------------------------------------------------------------------------
@@ -455,7 +458,8 @@ def test_cli_list_schedule_feed_url_and_calendar_sync(database_url: str, tmp_pat
 
     url = run("feed-url", "--company", "salon").stdout.strip()
     assert url.startswith("http://testserver/calendar/salon/") and url.endswith(".ics")
-    assert run("feed-url", "--company", "salon").stdout.strip() == url
+    shown_again = run("feed-url", "--company", "salon").stdout.strip()
+    assert url not in shown_again and "--rotate" in shown_again  # shown once: only its hash is stored
     rotated = json.loads(run("feed-url", "--company", "salon", "--rotate", "--json").stdout)
     assert rotated["url"] != url and rotated["rotated"] is True
 
