@@ -16,6 +16,7 @@ from datetime import timedelta
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.visitor_tokens import VisitorSigner
 from bot.engine import DialogueEngine
 from bot.messages import Responder
 from channels.pipeline import ChannelFactory, Pipeline
@@ -23,7 +24,6 @@ from channels.registry import ChannelRegistry
 from commerce.providers import ProviderRegistry
 from commerce.stripe_provider import StripeApi, StripeConfig, StripeProvider
 from core.db import create_engine, create_sessionmaker
-from api.visitor_tokens import VisitorSigner
 from core.security import SecretBox, key_material
 from core.settings import Settings
 from knowledge.search import KnowledgeIndexCache

@@ -1,5 +1,5 @@
-"""The owner's iCalendar feed, on SQLite and PostgreSQL: secret rotatable token stored only as a hash, exactly the company's
-confirmed bookings and chosen delivery windows, parseable by the icalendar library."""
+"""The owner's iCalendar feed, on SQLite and PostgreSQL: secret rotatable token stored only as a hash,
+exactly the company's confirmed bookings and chosen delivery windows, parseable by the icalendar library."""
 
 from __future__ import annotations
 
