@@ -331,3 +331,14 @@ def test_signed_tokens_expire_and_garbage_is_no_identity(monkeypatch: pytest.Mon
     monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: real_time() + 3601)
     assert signer.visitor_of(token, company_id=company) is None
 
+
+
+async def test_the_api_schema_no_longer_lets_a_client_name_the_visitor(env: Env) -> None:
+    schema = (await env.client.get("/openapi.json")).json()
+    post = schema["paths"]["/api/v1/webchat/{company}/messages"]["post"]
+    get = schema["paths"]["/api/v1/webchat/{company}/messages"]["get"]
+    body = post["requestBody"]["content"]["application/json"]["schema"]
+    assert "contact" not in body["properties"] and body["required"] == ["text"]
+    assert [p["name"] for p in get["parameters"]] == ["company", "after"]
+    assert "visitor_token" in schema["components"]["schemas"]["WebChatOut"]["properties"]
+    assert "X-Visitor-Token" in post["description"] and "X-Visitor-Token" in get["description"]
