@@ -153,7 +153,7 @@ class _Draft:
             self.attributes["staff"] = staff
         self.description = self.description or line.text("description")
         self.category = self.category or line.bounded("category") or default_category
-        self.image = self.image or line.bounded("image") or None
+        self.image = self.image or line.text("image") or None
         if self.duration is None:
             self.duration = line.read("duration", parse_duration)
         for index in line.columns.unknown:
@@ -239,6 +239,7 @@ def _check_name(line: _Line, name: str) -> None:
 def _add_row(
     draft: _Draft, line: _Line, options: dict[str, str], *, currency: str, default_category: str | None
 ) -> None:
+    image = line.bounded("image") or None
     draft.absorb(line, default_category=default_category, currency=currency)
     stock = line.read("stock", parse_quantity)
     sku = line.bounded("sku") or None
@@ -277,7 +278,7 @@ def _add_row(
             price_minor=price,
             sku=sku,
             stock=stock,
-            image_url=line.text("image") or None,
+            image_url=image,
             row=line.number,
         )
     )

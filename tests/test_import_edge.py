@@ -154,6 +154,12 @@ def test_text_longer_than_its_database_column_is_refused(header: str, length: in
     assert len(str(error)) < 200  # the value itself is not repeated in full
 
 
+def test_long_variant_fields_are_refused_too() -> None:
+    sheet = f"Name,Size,Price,Photo\nRose,S,3,https://x.example/s.jpg\nRose,M,3,{'x' * 1001}\nRose,{'L' * 256},3,\n"
+    error = _refused(sheet)
+    assert _where(error) == [(None, 3, "Photo"), (None, 4, "Size")]
+
+
 def test_long_shopify_handle_and_variant_names_are_refused() -> None:
     error = _refused(_shopify_with(1, "Handle", "h" * 300), filename="apparel.csv")
     assert _where(error) == [(None, 2, "Handle")]
