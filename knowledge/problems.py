@@ -48,6 +48,11 @@ class KnowledgeWarning(str):
         self.kind, self.message, self.row, self.column, self.sheet = kind, message, row, column, sheet
         return self
 
+    def __getnewargs_ex__(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Pickling (e.g. an import result coming back from a worker process) keeps the fields."""
+        fields = {"kind": self.kind, "row": self.row, "column": self.column, "sheet": self.sheet, "text": str(self)}
+        return (self.message,), fields
+
     def as_dict(self) -> dict[str, Any]:
         """``{"kind", "message", "row", "column", "sheet", "text"}`` for JSON answers."""
         return {

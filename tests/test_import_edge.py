@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import pickle
 from pathlib import Path
 
 import openpyxl
@@ -325,6 +326,17 @@ def test_warnings_are_strings_with_fields() -> None:
     assert warning.as_dict() == {
         "kind": "formula", "message": warning.message, "row": 2, "column": "Name", "sheet": None, "text": str(warning)
     }
+
+
+def test_report_and_error_survive_pickling_for_a_worker_process() -> None:
+    parsed = _parse("Name,Price,SKU\n@x,3,A\nLily,3,A\n")
+    again = pickle.loads(pickle.dumps(parsed))
+    assert again == parsed and [w.as_dict() for w in again.warnings] == [w.as_dict() for w in parsed.warnings]
+    error = _refused("Name,Price\nRose,abc\nLily,-1\n")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (str(copy), copy.errors, copy.total, copy.row, copy.column) == (
+        str(error), error.errors, 2, 2, "Price"
+    )
 
 
 # --- CSV export neutraliser -----------------------------------------------------------------------
