@@ -235,25 +235,29 @@ def kb_import(
                                          exists=True, dir_okay=False, readable=True)],
     as_json: JsonOpt = False,
 ) -> None:
-    """Import a knowledge-base file into a company. A refused file imports nothing; the error names
-    the row and column (exit status 1)."""
+    """Import a knowledge-base file into a company and print its warnings. A refused file imports
+    nothing; every error found (up to 50) is printed with its row and column (exit status 1)."""
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session:
             row = await company_by_slug(session, company)
         result = await import_kb(rt, company_id=row.id, data=file.read_bytes(), filename=file.name)
         return {"company": company, "file": file.name, "items": result.items, "variants": result.variants,
-                "faq": result.faq}
+                "faq": result.faq, "warnings": [warning.as_dict() for warning in result.warnings]}
 
     try:
         data = _run(work)
     except KnowledgeImportError as exc:
         if as_json:
-            typer.echo(json.dumps({"error": exc.message, "row": exc.row, "column": exc.column, "file": file.name},
-                                  ensure_ascii=False), err=True)
-        raise _fail(f"{file.name}: {exc}") from exc
-    _emit(data, as_json, lambda: f"imported {data['items']} items, {data['variants']} variants and "
-                                 f"{data['faq']} FAQ entries into {company}")
+            typer.echo(json.dumps({"error": exc.message, "row": exc.row, "column": exc.column, "sheet": exc.sheet,
+                                   "errors": [issue.as_dict() for issue in exc.errors], "omitted": exc.omitted,
+                                   "file": file.name}, ensure_ascii=False), err=True)
+        listed = str(exc).replace("\n", "\n  ")
+        message = f"{exc.total} errors, nothing was imported:\n  {listed}" if exc.total > 1 else listed
+        raise _fail(f"{file.name}: {message}") from exc
+    _emit(data, as_json, lambda: "\n".join([f"imported {data['items']} items, {data['variants']} variants and "
+                                            f"{data['faq']} FAQ entries into {company}",
+                                            *(f"warning: {w['text']}" for w in data["warnings"])]))
 
 
 # -- chat ------------------------------------------------------------------------------------------

@@ -53,22 +53,41 @@ class CompanyOut(_Out):
     created_at: datetime
 
 
+class ImportProblemOut(BaseModel):
+    """One problem of an uploaded file: ``row`` is the spreadsheet row (header = 1), ``column`` the
+    header as written, ``sheet`` the worksheet of an XLSX workbook (each ``None`` when not about a
+    cell); ``kind`` (warnings only) is e.g. ``duplicate_sku``, ``formula``, ``dropped_column``,
+    ``long_name``, ``skipped_sheet``, ``skipped_product``; ``text`` the whole line as a person reads it."""
+
+    message: str
+    row: int | None = None
+    column: str | None = None
+    sheet: str | None = None
+    kind: str | None = None
+    text: str | None = None
+
+
 class ImportOut(BaseModel):
-    """What a knowledge-base upload imported."""
+    """What a knowledge-base upload imported, and its warnings (at most 50, then "... and N more")."""
 
     filename: str
     items: int
     variants: int
     faq: int
     kb_version: int
+    warnings: list[ImportProblemOut] = []
 
 
 class ImportErrorDetail(BaseModel):
-    """Why an upload was refused: ``row`` is the spreadsheet row (header = 1), ``column`` the header."""
+    """Why an upload was refused: the first problem (``row`` is the spreadsheet row, header = 1;
+    ``column`` the header), then ``errors``: every problem found (at most 50; ``omitted`` more)."""
 
     message: str
     row: int | None = None
     column: str | None = None
+    sheet: str | None = None
+    errors: list[ImportProblemOut] = []
+    omitted: int = 0
 
 
 class VariantOut(_Out):

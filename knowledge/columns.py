@@ -114,6 +114,26 @@ def _field_of(header: str) -> tuple[str, int] | None:
     return None
 
 
+# A cell of a text field that starts like a formula but is a plain number or phone number (``+1 555
+# 0100``, ``-5``, ``+7 (912) 345-67-89``) or a lone dash: not worth a warning.
+_NUMBER_OR_PHONE = re.compile(r"[+-]?[\d\s().\-/]*\d[\d\s().\-/]*|[+-]+")
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def formula_like(text: str) -> bool:
+    """True when a spreadsheet app would read ``text`` as a formula if it landed in a CSV export: it
+    starts with ``=``, ``+``, ``-`` or ``@`` (the OWASP "CSV injection" characters), unless it is
+    just a number, a phone number (``+1 555 0100``) or a lone ``-``/``+``."""
+    return text.startswith(FORMULA_STARTS) and _NUMBER_OR_PHONE.fullmatch(text) is None
+
+
+def column_letter(index: int) -> str:
+    """The spreadsheet letter of a 0-based column index (``0`` → ``A``, ``27`` → ``AB``)."""
+    from openpyxl.utils import get_column_letter  # lazily: importing openpyxl is slow and rarely needed
+
+    return get_column_letter(index + 1)
+
+
 def accepted(field: str) -> str:
     """The accepted headers of ``field`` for error messages: ``'name', 'title', ...``."""
     return ", ".join(repr(s) for s in SYNONYMS[field])

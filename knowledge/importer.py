@@ -14,16 +14,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.models import Company, FaqEntry, KnowledgeImport, KnowledgeItem, KnowledgeVariant
-from knowledge.columns import ColumnMap, accepted, cell_text, map_columns
-from knowledge.errors import KnowledgeImportError
+from knowledge.columns import ColumnMap, accepted, cell_text, map_columns, normalize_header
+from knowledge.errors import MAX_REPORTED, ImportIssue, KnowledgeImportError
 from knowledge.owner import parse_faq, parse_products
 from knowledge.parsed import ParsedFaq, ParsedItem, ParsedKnowledge, ParsedVariant
+from knowledge.prices import shown
+from knowledge.problems import DUPLICATE_SKU, SKIPPED_SHEET, KnowledgeWarning, Problems
 from knowledge.sheets import Table, read_tables
 from knowledge.shopify import is_shopify, parse_shopify
 
 __all__ = [
+    "MAX_REPORTED",
+    "ImportIssue",
     "ImportResult",
     "KnowledgeImportError",
+    "KnowledgeWarning",
     "ParsedKnowledge",
     "import_knowledge",
     "parse_knowledge_file",
@@ -37,12 +42,13 @@ HEADER_SEARCH_ROWS = 10
 @dataclass(frozen=True)
 class ImportResult:
     """Counts of what one import wrote: ``items`` and ``variants`` from product/service sheets (0 for
-    a FAQ-only file), ``faq`` entries (0 without a FAQ sheet); ``warnings`` lists skipped parts."""
+    a FAQ-only file), ``faq`` entries (0 without a FAQ sheet); ``warnings`` (see
+    :attr:`ParsedKnowledge.warnings`) lists what was skipped or looks wrong but was imported."""
 
     items: int
     variants: int
     faq: int
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[KnowledgeWarning, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,47 +70,58 @@ def parse_knowledge_file(data: bytes, *, filename: str, currency: str) -> Parsed
     answer). Worksheets with no recognisable header at all are skipped with a warning when another
     worksheet is recognised.
 
-    Returns :class:`ParsedKnowledge` (``items``/``faq`` are ``None`` when the file has no such sheet).
-    Raises :class:`KnowledgeImportError` naming row, column and (for workbooks) sheet: empty or
-    unsupported file, wrong encoding, no name column, empty/non-numeric/negative price, bad quantity
-    or duration, repeated names.
+    Returns :class:`ParsedKnowledge` (``items``/``faq`` are ``None`` when the file has no such sheet)
+    with ``warnings`` (:class:`KnowledgeWarning`, at most :data:`MAX_REPORTED` then a "... and N
+    more" one): skipped sheets and unpublished products, columns whose values were dropped, SKUs
+    used twice, text cells that start like a formula (``=``, ``+``, ``-``, ``@``; imported as text),
+    names longer than :data:`~knowledge.limits.LONG_NAME_WARNING` characters.
+
+    Raises :class:`KnowledgeImportError` naming row, column and (for workbooks) sheet of every
+    problem found (``errors``, up to :data:`MAX_REPORTED`, and ``total``): empty or unsupported
+    file, wrong encoding, no name column, empty/non-numeric/negative price, bad quantity or
+    duration, values beyond the database columns (:mod:`knowledge.limits`), repeated names.
     """
     currency = currency.upper()
-    sheets, warnings = _recognise(read_tables(data, filename=filename))
+    problems = Problems()
+    sheets = _recognise(read_tables(data, filename=filename), problems)
     items: list[ParsedItem] | None = None
     faq: list[ParsedFaq] | None = None
     product_sheets = sum(1 for sheet in sheets if sheet.kind != "faq")
-    seen: dict[str, tuple[str | None, int | None]] = {}
+    names: dict[str, tuple[str | None, int | None]] = {}
+    skus: dict[str, tuple[str | None, int | None]] = {}
     for sheet in sheets:
         rows = list(sheet.table.rows[sheet.header_position + 1 :])
         title = sheet.table.title
-        try:
-            if sheet.kind == "faq":
-                faq = (faq or []) + parse_faq(sheet.columns, rows)
-                continue
-            if sheet.kind == "shopify":
-                parsed, skipped = parse_shopify(sheet.columns.headers, rows, currency=currency)
-                warnings.extend(skipped)
-            else:
-                default_category = title if product_sheets > 1 else None
-                parsed = parse_products(
-                    sheet.columns,
-                    rows,
-                    currency=currency,
-                    default_category=default_category,
-                    header_row=sheet.table.rows[sheet.header_position][0],
-                )
-            _check_unique(parsed, seen, sheet=title)
-            items = (items or []) + parsed
-        except KnowledgeImportError as exc:
-            if title is None or exc.sheet is not None:
-                raise
-            raise exc.located(sheet=title) from exc
+        header_row = sheet.table.rows[sheet.header_position][0]
+        problems.sheet = title
+        if sheet.kind == "faq":
+            faq = (faq or []) + parse_faq(sheet.columns, rows, problems=problems, header_row=header_row)
+            continue
+        if sheet.kind == "shopify":
+            parsed = parse_shopify(
+                sheet.columns.headers, rows, currency=currency, problems=problems, header_row=header_row
+            )
+            sku_column = next((h for h in sheet.columns.headers if normalize_header(h) == "variant sku"), None)
+        else:
+            parsed = parse_products(
+                sheet.columns,
+                rows,
+                currency=currency,
+                problems=problems,
+                default_category=title if product_sheets > 1 else None,
+                header_row=header_row,
+            )
+            sku_column = sheet.columns.header("sku") if "sku" in sheet.columns.fields else None
+        _check_unique(parsed, names, sheet=title, problems=problems)
+        _warn_duplicate_skus(parsed, skus, sheet=title, column=sku_column, problems=problems)
+        items = (items or []) + parsed
+    problems.sheet = None
+    problems.check()
     return ParsedKnowledge(
         currency=currency,
         items=tuple(items) if items is not None else None,
         faq=tuple(faq) if faq is not None else None,
-        warnings=tuple(warnings),
+        warnings=problems.warnings(),
     )
 
 
@@ -118,20 +135,23 @@ class _Refusal:
     header_only: bool = False
 
 
-def _recognise(tables: list[Table]) -> tuple[list[_Sheet], list[str]]:
-    """Classify every table; raise for the first unusable one, except that beside recognised
+def _recognise(tables: list[Table], problems: Problems) -> list[_Sheet]:
+    """Classify every table; record an error for each unusable one, except that beside recognised
     worksheets an unrelated one (nothing recognisable in it) or one with only a header row is
     skipped with a warning."""
     results = [_classify(table) for table in tables]
     sheets = [result for result in results if isinstance(result, _Sheet)]
-    warnings: list[str] = []
     for result in results:
         if isinstance(result, _Refusal):
+            problems.sheet = result.table.title
             if not sheets or (result.columns.recognised and not result.header_only):
-                raise result.error
+                problems.add(result.error)
+                continue
             reason = "it has a header row only" if result.header_only else "no recognisable header"
-            warnings.append(f"sheet {result.table.title!r} was skipped: {reason}")
-    return sheets, warnings
+            text = f"sheet {result.table.title!r} was skipped: {reason}"
+            problems.warn(SKIPPED_SHEET, f"was skipped: {reason}", text=text)
+    problems.sheet = None
+    return sheets
 
 
 def _classify(table: Table) -> _Sheet | _Refusal:
@@ -166,7 +186,7 @@ def _classify(table: Table) -> _Sheet | _Refusal:
 
 
 def _check_unique(
-    items: list[ParsedItem], seen: dict[str, tuple[str | None, int | None]], *, sheet: str | None
+    items: list[ParsedItem], seen: dict[str, tuple[str | None, int | None]], *, sheet: str | None, problems: Problems
 ) -> None:
     """Owner items from several worksheets must not share a name (within a sheet rows are merged)."""
     local: set[str] = set()
@@ -175,9 +195,34 @@ def _check_unique(
         if key in seen and key not in local:
             other_sheet, other_row = seen[key]
             where = f"sheet {other_sheet!r} row {other_row}" if other_sheet else f"row {other_row}"
-            raise KnowledgeImportError(f"{item.name!r} also appears in {where}", row=item.row, sheet=sheet)
+            problems.error(f"{shown(item.name)} also appears in {where}", row=item.row)
+            continue
         seen[key] = (sheet, item.row)
         local.add(key)
+
+
+def _warn_duplicate_skus(
+    items: list[ParsedItem],
+    seen: dict[str, tuple[str | None, int | None]],
+    *,
+    sheet: str | None,
+    column: str | None,
+    problems: Problems,
+) -> None:
+    """Warn about every SKU (compared case-insensitively) already used by an earlier item or variant."""
+    for item in items:
+        entries: list[ParsedItem | ParsedVariant] = [item, *item.variants]
+        for entry in entries:
+            if not entry.sku:
+                continue
+            key = entry.sku.casefold()
+            if key not in seen:
+                seen[key] = (sheet, entry.row)
+                continue
+            other_sheet, other_row = seen[key]
+            where = f"sheet {other_sheet!r} row {other_row}" if other_sheet != sheet else f"row {other_row}"
+            message = f"SKU {shown(entry.sku)} is also used in {where}"
+            problems.warn(DUPLICATE_SKU, message, row=entry.row, column=column)
 
 
 async def import_knowledge(session: AsyncSession, *, company: Company, data: bytes, filename: str) -> ImportResult:

@@ -2,6 +2,10 @@
 
 Rows that share a name and differ in their variant columns (size, colour, "вариант"...) become one
 item with variants; a row with an empty name but a variant value continues the item above it.
+
+Every problem is recorded in a :class:`~knowledge.problems.Problems` and parsing goes on with the
+next row, so that one upload reports all of a sheet's errors; an item with an error is left out
+(nothing is imported anyway when there are errors).
 """
 
 from __future__ import annotations
@@ -10,22 +14,31 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from knowledge.columns import ColumnMap, accepted, cell_text
-from knowledge.errors import KnowledgeImportError
+from knowledge.columns import ColumnMap, accepted, cell_text, column_letter, formula_like
+from knowledge.limits import LONG_NAME_WARNING, MAX_INT32, text_limit
 from knowledge.parsed import ParsedFaq, ParsedItem, ParsedVariant
-from knowledge.prices import CellValueError, parse_duration, parse_price, parse_quantity
+from knowledge.prices import CellValueError, parse_duration, parse_price, parse_quantity, shown
+from knowledge.problems import DROPPED_COLUMN, FORMULA, LONG_NAME, Problems
 from knowledge.sheets import Cell
 
 Rows = list[tuple[int, tuple[Cell, ...]]]
 
 
+# Fields whose text is kept as text (and may land in CSV exports): checked for formula-like cells.
+_TEXT_FIELDS = ("name", "description", "category", "sku", "staff", "image", "question", "answer")
+# Field → KnowledgeItem column whose String(n) length bounds it.
+_BOUNDED = {"name": "name", "sku": "sku", "category": "category", "image": "image_url"}
+
+
 @dataclass(slots=True)
 class _Line:
-    """One data row seen through a column map."""
+    """One data row seen through a column map; errors are recorded in ``problems`` and set ``failed``."""
 
     number: int
     cells: tuple[Cell, ...]
     columns: ColumnMap
+    problems: Problems
+    failed: bool = False
 
     def raw(self, index: int | None) -> Cell:
         return self.cells[index] if index is not None and index < len(self.cells) else None
@@ -33,21 +46,71 @@ class _Line:
     def text(self, field_name: str) -> str:
         return cell_text(self.raw(self.columns.fields.get(field_name)))
 
+    def bounded(self, field_name: str) -> str:
+        """``text(field_name)``, recording an error when it is longer than its database column."""
+        value = self.text(field_name)
+        limit = text_limit(_BOUNDED[field_name])
+        if len(value) > limit:
+            self.fail(field_name, f"{field_name} is {len(value)} characters long; at most {limit} are accepted")
+        return value
+
     def read(self, field_name: str, parser: Callable[[Cell], Any]) -> Any:
-        """Parse the cell of ``field_name`` (absent column → empty cell); errors name row and column."""
+        """Parse the cell of ``field_name`` (absent column → empty cell); an error naming row and
+        column is recorded and ``None`` returned when the value is bad."""
         try:
             return parser(self.raw(self.columns.fields.get(field_name)))
         except CellValueError as exc:
-            column = self.columns.header(field_name) if field_name in self.columns.fields else None
-            raise KnowledgeImportError(str(exc), row=self.number, column=column) from exc
+            self.fail(field_name, str(exc))
+            return None
 
-    def error(self, field_name: str, message: str) -> KnowledgeImportError:
-        return KnowledgeImportError(message, row=self.number, column=self.columns.header(field_name))
+    def fail(self, field_name: str | None, message: str) -> None:
+        """Record an error at ``field_name``'s column (no column when the sheet has none)."""
+        column = self.columns.header(field_name) if field_name in self.columns.fields else None
+        self.problems.error(message, row=self.number, column=column)
+        self.failed = True
+
+    def warn_formulas(self, indices: tuple[int, ...]) -> None:
+        """Warn about text cells a spreadsheet would take for formulas (they are kept as text)."""
+        for index in indices:
+            value = self.raw(index)
+            if isinstance(value, str) and formula_like(value):
+                self.problems.warn(
+                    FORMULA,
+                    f"starts with {value[0]!r}: a spreadsheet app would run it as a formula; imported as text "
+                    "(CSV exports neutralise it)",
+                    row=self.number,
+                    column=self.columns.headers[index],
+                )
+
+
+def _text_columns(columns: ColumnMap) -> tuple[int, ...]:
+    mapped = (columns.fields[name] for name in _TEXT_FIELDS if name in columns.fields)
+    return tuple(sorted({*mapped, *columns.variant, *columns.unknown}))
+
+
+def _warn_dropped(
+    columns: ColumnMap, rows: Rows, problems: Problems, *, header_row: int | None, kept: set[int]
+) -> None:
+    """Warn about columns with values that are not imported: any outside ``kept`` (a header-less
+    column; in a FAQ sheet, any column but question and answer)."""
+    width = max((len(cells) for _number, cells in rows), default=0)
+    for index in range(width):
+        if index in kept or not any(index < len(cells) and cell_text(cells[index]) for _n, cells in rows):
+            continue
+        header = columns.headers[index] if index < len(columns.headers) else ""
+        if header:
+            problems.warn(DROPPED_COLUMN, "unknown column; its values were not imported", row=header_row, column=header)
+        else:
+            problems.warn(
+                DROPPED_COLUMN,
+                f"column {column_letter(index)} has no header; its values were not imported",
+                row=header_row,
+            )
 
 
 @dataclass(slots=True)
 class _Draft:
-    """An item being assembled from one or more rows."""
+    """An item being assembled from one or more rows; ``failed`` once any of its rows had an error."""
 
     name: str
     row: int
@@ -61,6 +124,7 @@ class _Draft:
     image: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
     variants: list[ParsedVariant] = field(default_factory=list)
+    failed: bool = False
 
     def absorb(self, line: _Line, *, default_category: str | None, currency: str) -> None:
         """Take item-level fields the item does not have yet from ``line``.
@@ -74,17 +138,21 @@ class _Draft:
                 try:
                     percent = int(prepay.rstrip().rstrip("%").strip())
                 except ValueError:
-                    raise line.error("prepay", f"{prepay!r} is not a percentage") from None
-                if not 0 <= percent <= 100:
-                    raise line.error("prepay", f"{prepay!r} is not between 0% and 100%")
-                self.attributes["prepay_percent"] = percent
+                    line.fail("prepay", f"{shown(prepay)} is not a percentage")
+                else:
+                    if 0 <= percent <= 100:
+                        self.attributes["prepay_percent"] = percent
+                    else:
+                        line.fail("prepay", f"{shown(prepay)} is not between 0% and 100%")
             else:
-                self.attributes["prepay_minor"] = line.read("prepay", lambda cell: parse_price(cell, currency))
+                amount = line.read("prepay", lambda cell: parse_price(cell, currency))
+                if amount is not None:
+                    self.attributes["prepay_minor"] = amount
         staff = line.text("staff")
         if staff and "staff" not in self.attributes:
             self.attributes["staff"] = staff
         self.description = self.description or line.text("description")
-        self.category = self.category or line.text("category") or default_category
+        self.category = self.category or line.bounded("category") or default_category
         self.image = self.image or line.text("image") or None
         if self.duration is None:
             self.duration = line.read("duration", parse_duration)
@@ -99,6 +167,7 @@ def parse_products(
     rows: Rows,
     *,
     currency: str,
+    problems: Problems,
     default_category: str | None = None,
     header_row: int | None = None,
 ) -> list[ParsedItem]:
@@ -107,48 +176,78 @@ def parse_products(
     Needs ``name`` and ``price`` columns (the caller checks ``name``; ``header_row`` is the header's
     row number, for the error about a missing price column); every product row needs a
     price, parsed to minor units of ``currency``. ``kind`` is ``"service"`` when the sheet has a
-    duration column. Unrecognised columns go to ``attributes``. Raises :class:`KnowledgeImportError`
-    for empty names or prices, bad values, and repeated names without distinct variants.
+    duration column. Unrecognised columns go to ``attributes``.
+
+    Records in ``problems`` an error (row and column) for each empty name or price, bad value
+    (see :mod:`knowledge.prices`), text longer than its database column (see
+    :mod:`knowledge.limits`) and repeated name without distinct variants; and a warning for each
+    name longer than :data:`~knowledge.limits.LONG_NAME_WARNING` characters, each text cell that
+    starts like a formula (:func:`~knowledge.columns.formula_like`) and each column with values but
+    no header (dropped). Items with errors are left out of the result.
     """
     if "price" not in columns.fields:
         found = ", ".join(repr(h) for h in columns.headers if h)
-        raise KnowledgeImportError(
-            f"no price column; found headers {found}; accepted price headers: {accepted('price')}",
-            row=header_row,
-        )
+        problems.error(f"no price column; found headers {found}; accepted price headers: {accepted('price')}",
+                       row=header_row)
+        return []
+    kept = {*columns.fields.values(), *columns.variant, *columns.unknown}
+    _warn_dropped(columns, rows, problems, header_row=header_row, kept=kept)
+    text_columns = _text_columns(columns)
     kind = "service" if "duration" in columns.fields else "product"
     drafts: dict[str, _Draft] = {}
     last: _Draft | None = None
     for number, cells in rows:
-        line = _Line(number, cells, columns)
+        line = _Line(number, cells, columns, problems)
         name = line.text("name")
         options = {columns.headers[i]: cell_text(line.raw(i)) for i in columns.variant if cell_text(line.raw(i))}
         if not name:
             if not any(cell_text(line.raw(i)) for i in (*columns.fields.values(), *columns.variant)):
                 continue  # only notes in unrecognised columns
             if last is None or not options:
-                raise line.error("name", "name is empty")
+                line.fail("name", "name is empty")
+                continue
             draft = last
         else:
             key = " ".join(name.split()).casefold()
             draft = drafts.get(key)
             if draft is None:
                 draft = drafts[key] = _Draft(name=name, row=number)
+                _check_name(line, name)
+        line.warn_formulas(text_columns)
         _add_row(draft, line, options, currency=currency, default_category=default_category)
+        draft.failed = draft.failed or line.failed
         last = draft
-    return [_finish(draft, kind, columns) for draft in drafts.values()]
+    items = [_finish(draft, kind, columns, problems) for draft in drafts.values() if not draft.failed]
+    return [item for item in items if item is not None]
+
+
+def _check_name(line: _Line, name: str) -> None:
+    """An error for a name longer than its database column, a warning for a merely long one."""
+    limit = text_limit("name")
+    if len(name) > limit:
+        line.fail("name", f"name is {len(name)} characters long; at most {limit} are accepted")
+    elif len(name) > LONG_NAME_WARNING:
+        line.problems.warn(
+            LONG_NAME,
+            f"name is {len(name)} characters long (more than {LONG_NAME_WARNING}); imported as is, but it will "
+            "read badly in chat messages",
+            row=line.number,
+            column=line.columns.header("name"),
+        )
 
 
 def _add_row(
     draft: _Draft, line: _Line, options: dict[str, str], *, currency: str, default_category: str | None
 ) -> None:
+    image = line.bounded("image") or None
     draft.absorb(line, default_category=default_category, currency=currency)
     stock = line.read("stock", parse_quantity)
-    sku = line.text("sku") or None
+    sku = line.bounded("sku") or None
     if not options:
         if draft.base_row is not None or draft.variants:
             first = draft.base_row or draft.row
-            raise line.error("name", f"{draft.name!r} repeats row {first}; give the rows different variants")
+            line.fail("name", f"{shown(draft.name)} repeats row {first}; give the rows different variants")
+            return
         draft.base_row = line.number
         # A row without a price is allowed only as the header of variant rows (checked in _finish).
         if line.text("price"):
@@ -158,37 +257,60 @@ def _add_row(
     name = " / ".join(options.values())
     for variant in draft.variants:
         if variant.name.casefold() == name.casefold():
-            raise line.error("name", f"{draft.name!r} {name!r} repeats row {variant.row}")
+            line.fail("name", f"{shown(draft.name)} {shown(name)} repeats row {variant.row}")
+            return
+    limit = text_limit("name", variant=True)
+    if len(name) > limit:
+        first_option = line.columns.headers[line.columns.variant[0]]
+        line.problems.error(
+            f"variant {shown(name)} is {len(name)} characters long; at most {limit} are accepted",
+            row=line.number,
+            column=first_option,
+        )
+        line.failed = True
+    price = line.read("price", lambda cell: parse_price(cell, currency))
+    if line.failed:
+        return
     draft.variants.append(
         ParsedVariant(
             name=name,
             options=options,
-            price_minor=line.read("price", lambda cell: parse_price(cell, currency)),
+            price_minor=price,
             sku=sku,
             stock=stock,
-            image_url=line.text("image") or None,
+            image_url=image,
             row=line.number,
         )
     )
 
 
-def _finish(draft: _Draft, kind: str, columns: ColumnMap) -> ParsedItem:
+def _finish(draft: _Draft, kind: str, columns: ColumnMap, problems: Problems) -> ParsedItem | None:
     price_column = columns.header("price")
     if not draft.variants:
         if draft.price is None:
-            raise KnowledgeImportError("price is empty", row=draft.base_row, column=price_column)
+            problems.error("price is empty", row=draft.base_row, column=price_column)
+            return None
         price, stock, sku = draft.price, draft.stock, draft.sku
     else:
         if draft.price is not None:
-            raise KnowledgeImportError(
-                f"{draft.name!r} has variants (row {draft.variants[0].row}...), so this row must not have its own "
-                "price; leave it empty or give the row a variant",
+            problems.error(
+                f"{shown(draft.name)} has variants (row {draft.variants[0].row}...), so this row must not have its "
+                "own price; leave it empty or give the row a variant",
                 row=draft.base_row,
                 column=price_column,
             )
+            return None
         stocks = [variant.stock for variant in draft.variants]
         price = min(variant.price_minor for variant in draft.variants)
         stock = None if None in stocks else sum(s for s in stocks if s is not None)
+        if stock is not None and stock > MAX_INT32:
+            problems.error(
+                f"the variants of {shown(draft.name)} have {stock:,} in stock together; at most {MAX_INT32:,} "
+                "are accepted",
+                row=draft.row,
+                column=columns.header("stock"),
+            )
+            return None
         sku = draft.sku
     return ParsedItem(
         name=draft.name,
@@ -206,18 +328,26 @@ def _finish(draft: _Draft, kind: str, columns: ColumnMap) -> ParsedItem:
     )
 
 
-def parse_faq(columns: ColumnMap, rows: Rows) -> list[ParsedFaq]:
-    """Question/answer pairs (``rows`` exclude the header). Raises :class:`KnowledgeImportError` when
-    a row has a question without an answer or the reverse."""
+def parse_faq(columns: ColumnMap, rows: Rows, *, problems: Problems, header_row: int | None = None) -> list[ParsedFaq]:
+    """Question/answer pairs (``rows`` exclude the header; ``header_row`` is the header's row number).
+
+    Records in ``problems`` an error for each row with a question without an answer or the reverse,
+    and warnings for questions/answers that start like a formula and for other columns with values
+    (they are not imported)."""
+    kept = {columns.fields["question"], columns.fields["answer"]}
+    _warn_dropped(columns, rows, problems, header_row=header_row, kept=kept)
     entries: list[ParsedFaq] = []
     for number, cells in rows:
-        line = _Line(number, cells, columns)
+        line = _Line(number, cells, columns, problems)
         question, answer = line.text("question"), line.text("answer")
         if not question and not answer:
             continue
         if not question:
-            raise line.error("question", "question is empty")
+            line.fail("question", "question is empty")
         if not answer:
-            raise line.error("answer", "answer is empty")
+            line.fail("answer", "answer is empty")
+        if line.failed:
+            continue
+        line.warn_formulas(tuple(sorted(kept)))
         entries.append(ParsedFaq(question=question, answer=answer, row=number))
     return entries

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from knowledge.problems import KnowledgeWarning
+
 
 @dataclass(frozen=True, slots=True)
 class ParsedVariant:
@@ -55,12 +57,13 @@ class ParsedFaq:
 class ParsedKnowledge:
     """Everything a file holds. ``items`` is ``None`` when the file has no product/service sheet (the
     company's items are then kept), likewise ``faq``; ``warnings`` lists things skipped on purpose
-    (unrecognised worksheets, unpublished Shopify products)."""
+    (unrecognised worksheets, unpublished Shopify products, dropped columns) and things imported that
+    look wrong (duplicate SKUs, formula-like text, long names), as :class:`KnowledgeWarning` strings."""
 
     currency: str
     items: tuple[ParsedItem, ...] | None = None
     faq: tuple[ParsedFaq, ...] | None = None
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[KnowledgeWarning, ...] = ()
 
     @property
     def variant_count(self) -> int:

@@ -13,7 +13,8 @@ from datetime import time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from core.money import exponent, to_minor
+from core.money import exponent, format_money, to_minor
+from knowledge.limits import MAX_DURATION_MINUTES, MAX_PRICE_MINOR, MAX_STOCK
 
 # Spaces people and spreadsheet apps put inside numbers: NBSP, narrow NBSP, thin, figure, punctuation...
 _SPACES = re.compile(r"[\s\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
@@ -54,6 +55,14 @@ class CellValueError(ValueError):
     """A cell value that cannot be read; the message names the value, not its row or column."""
 
 
+def shown(value: Any, *, limit: int = 40) -> str:
+    """``repr`` of a cell value for a message, cut to about ``limit`` characters (``'aaa…'``)."""
+    if isinstance(value, str) and len(value) > limit:
+        return repr(value[:limit] + "…")
+    text = repr(value)
+    return text if len(text) <= limit + 2 else text[:limit] + "…"
+
+
 def _clean(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
@@ -67,16 +76,16 @@ def _currency_ok(word: str, currency: str, raw: str) -> None:
     elif word in _CURRENCY_WORDS:
         codes = _CURRENCY_WORDS[word]
     else:
-        raise CellValueError(f"{raw!r} is not a price")
+        raise CellValueError(f"{shown(raw)} is not a price")
     if currency.upper() not in codes:
-        raise CellValueError(f"{raw!r} is not in the company currency {currency.upper()}")
+        raise CellValueError(f"{shown(raw)} is not in the company currency {currency.upper()}")
 
 
 def _decimal_from_text(raw: str, currency: str) -> Decimal:
     text = _clean(raw)
     match = _AMOUNT.fullmatch(text)
     if match is None:
-        raise CellValueError(f"{raw!r} is not a price")
+        raise CellValueError(f"{shown(raw)} is not a price")
     _currency_ok(match["before"], currency, raw)
     _currency_ok(match["after"], currency, raw)
     number = match["number"].strip()
@@ -91,11 +100,11 @@ def _decimal_from_text(raw: str, currency: str) -> Decimal:
     else:
         grouped = _GROUPED.fullmatch(number)
         if grouped is None or (grouped["g"] and grouped["g"] == grouped["d"]):
-            raise CellValueError(f"{raw!r} is not a price")
+            raise CellValueError(f"{shown(raw)} is not a price")
         digits = re.sub(r"\D", "", grouped["int"])
         value = Decimal(f"{digits}.{grouped['frac']}" if grouped["frac"] else digits)
     if match["sign"] == "-" and value != 0:
-        raise CellValueError(f"{raw!r} is a negative price")
+        raise CellValueError(f"{shown(raw)} is a negative price")
     return value
 
 
@@ -106,7 +115,9 @@ def parse_price(value: Any, currency: str) -> int:
     (any Unicode spaces), and ``int``/``float``/``Decimal`` cells. A lone separator followed by
     exactly three digits (``1,990``) is a thousands separator unless the currency has three decimals.
     A currency sign or code that cannot mean ``currency`` is refused. Raises :class:`CellValueError`
-    for empty, non-numeric, negative values and for more decimals than the currency has.
+    for empty, non-numeric, negative values, for more decimals than the currency has, and for
+    amounts above :data:`~knowledge.limits.MAX_PRICE_MINOR` minor units (the database keeps money in
+    a signed 64-bit column; see :mod:`knowledge.limits`).
     """
     if value is None or isinstance(value, bool) or (isinstance(value, str) and not _clean(value)):
         raise CellValueError("price is empty")
@@ -122,14 +133,17 @@ def parse_price(value: Any, currency: str) -> int:
     elif isinstance(value, str):
         amount = _decimal_from_text(value, currency)
     else:
-        raise CellValueError(f"{value!r} is not a price")
+        raise CellValueError(f"{shown(value)} is not a price")
     if not amount.is_finite():
-        raise CellValueError(f"{value!r} is not a price")
+        raise CellValueError(f"{shown(value)} is not a price")
     if amount < 0:
-        raise CellValueError(f"{value!r} is a negative price")
+        raise CellValueError(f"{shown(value)} is a negative price")
     places = exponent(currency)
+    if amount > Decimal(MAX_PRICE_MINOR).scaleb(-places):
+        most = format_money(MAX_PRICE_MINOR, currency)
+        raise CellValueError(f"{shown(value)} is more than the largest accepted price, {most}")
     if exact and amount != amount.quantize(Decimal(1).scaleb(-places)):
-        raise CellValueError(f"{value!r} has more decimal places than {currency.upper()} allows ({places})")
+        raise CellValueError(f"{shown(value)} has more decimal places than {currency.upper()} allows ({places})")
     return to_minor(amount, currency)
 
 
@@ -142,7 +156,8 @@ def parse_quantity(value: Any) -> int | None:
     """Read a stock cell: a whole non-negative number (``5``, ``"5 шт"``, ``"1 000"``, ``5.0``) is that
     stock; yes-words (``да``, ``в наличии``, ``yes``) and an empty cell mean "available, not tracked"
     (``None``); no-words (``нет``, ``no``, ``sold out``) mean ``0``. Raises :class:`CellValueError`
-    for negative, fractional or unreadable values."""
+    for negative, fractional or unreadable values and for more than
+    :data:`~knowledge.limits.MAX_STOCK` (stock is a 32-bit column)."""
     if value is None or (isinstance(value, str) and not _clean(value)):
         return None
     if isinstance(value, bool):
@@ -150,21 +165,27 @@ def parse_quantity(value: Any) -> int | None:
     if isinstance(value, int | float | Decimal):
         number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
         if not number.is_finite() or number != number.to_integral_value():
-            raise CellValueError(f"{value!r} is not a whole quantity")
+            raise CellValueError(f"{shown(value)} is not a whole quantity")
         if number < 0:
-            raise CellValueError(f"{value!r} is a negative quantity")
-        return int(number)
+            raise CellValueError(f"{shown(value)} is a negative quantity")
+        return _stock_in_range(number, value)
     text = _clean(str(value)).lower()
     if text in _YES:
         return None
     if text in _NO:
         return 0
     if text.startswith("-") and _QTY.fullmatch(text[1:].strip()):
-        raise CellValueError(f"{value!r} is a negative quantity")
+        raise CellValueError(f"{shown(value)} is a negative quantity")
     match = _QTY.fullmatch(text)
     if match is None:
-        raise CellValueError(f"{value!r} is not a quantity (use a number, or yes/no)")
-    return int(Decimal(match["number"].replace(" ", "").replace(",", ".")))
+        raise CellValueError(f"{shown(value)} is not a quantity (use a number, or yes/no)")
+    return _stock_in_range(Decimal(match["number"].replace(" ", "").replace(",", ".")), value)
+
+
+def _stock_in_range(number: Decimal, value: Any) -> int:
+    if number > MAX_STOCK:
+        raise CellValueError(f"{shown(value)} is more than the largest accepted stock, {MAX_STOCK:,}")
+    return int(number)
 
 
 _HOURS = r"(?:h|hr|hrs|hours?|ч|час|часа|часов)\.?"
@@ -181,11 +202,12 @@ _DURATION_FORMS = (
 def parse_duration(value: Any) -> int | None:
     """Read a duration cell as whole minutes: ``60``, ``"60 мин"``, ``"1 h"``, ``"1,5 ч"``, ``"1:30"``,
     ``"1 ч 30 мин"``, or an XLSX ``time``/``timedelta``. Empty → ``None``. Raises
-    :class:`CellValueError` for unreadable, negative or zero-length values."""
+    :class:`CellValueError` for unreadable, negative or zero-length values and for more than
+    :data:`~knowledge.limits.MAX_DURATION_MINUTES` (a year)."""
     if value is None or (isinstance(value, str) and not _clean(value)):
         return None
     if isinstance(value, bool):
-        raise CellValueError(f"{value!r} is not a duration")
+        raise CellValueError(f"{shown(value)} is not a duration")
     if isinstance(value, time):
         minutes = Decimal(value.hour * 60 + value.minute)
     elif isinstance(value, timedelta):
@@ -203,9 +225,13 @@ def parse_duration(value: Any) -> int | None:
                 minutes = hours * 60 + mins
                 break
         else:
-            raise CellValueError(f"{value!r} is not a duration (write minutes, e.g. 60, '60 min', '1 h', '1:30')")
+            raise CellValueError(f"{shown(value)} is not a duration (write minutes, e.g. 60, '60 min', '1 h', '1:30')")
     if not minutes.is_finite() or minutes <= 0:
-        raise CellValueError(f"{value!r} is not a positive duration")
+        raise CellValueError(f"{shown(value)} is not a positive duration")
+    if minutes > MAX_DURATION_MINUTES:
+        raise CellValueError(
+            f"{shown(value)} is longer than the longest accepted duration, {MAX_DURATION_MINUTES} minutes (a year)"
+        )
     if minutes != minutes.to_integral_value():
-        raise CellValueError(f"{value!r} is not a whole number of minutes")
+        raise CellValueError(f"{shown(value)} is not a whole number of minutes")
     return int(minutes)

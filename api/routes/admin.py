@@ -109,8 +109,9 @@ async def upload_knowledge_base(
     runtime: RuntimeDep,
     file: Annotated[UploadFile, File(description="CSV or XLSX: a Shopify export, an owner's sheet or an FAQ")],
 ) -> ImportOut:
-    """Import a knowledge-base file into the company. On a bad file: 422 with
-    ``{"detail": {"message", "row", "column"}}`` and the knowledge base unchanged."""
+    """Import a knowledge-base file into the company; the answer lists ``warnings`` (imported anyway).
+    On a bad file: 422 with ``{"detail": {"message", "row", "column", "sheet", "errors", "omitted"}}``
+    (the first problem, then every problem found) and the knowledge base unchanged."""
     data = await file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"file is larger than {MAX_UPLOAD_BYTES} bytes")
@@ -119,11 +120,11 @@ async def upload_knowledge_base(
     try:
         result = await import_kb(runtime, company_id=company.id, data=data, filename=filename)
     except KnowledgeImportError as exc:
-        detail = ImportErrorDetail(message=exc.message, row=exc.row, column=exc.column)
+        detail = ImportErrorDetail.model_validate(exc.as_dict())
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail.model_dump()) from exc
     await session.refresh(company)
     return ImportOut(filename=filename, items=result.items, variants=result.variants, faq=result.faq,
-                     kb_version=company.kb_version)
+                     kb_version=company.kb_version, warnings=[w.as_dict() for w in result.warnings])
 
 
 @router.get(_COMPANY + "/knowledge-base/items", response_model=list[ItemOut])
