@@ -135,7 +135,7 @@ class DialogueRun:
         lines = [f"{'RESULT':<6}  {'CONVERSATION':<{width}}  DETAIL"]
         for r in self.results:
             if r.passed:
-                detail = f"{r.turns} turns"
+                detail = f"{r.turns} turn{'s' if r.turns != 1 else ''}"
             else:
                 where = f"turn {r.turn} {r.said}: " if r.turn is not None else "end: " if r.said is None else ""
                 detail = where + (r.failure or "")
@@ -473,7 +473,9 @@ def _booking_text(booking: Booking, company: Company) -> str:
 
 
 def _check_replies(expect: Expect, replies: list[Reply]) -> None:
-    texts = [" ".join(r.text.replace("\u00a0", " ").replace("\u202f", " ").split(" ")) for r in replies]
+    # What the customer sees: the text and the button titles (times are often offered as buttons).
+    texts = [" ".join([r.text, *(b.get("title", "") for b in r.buttons)]).replace("\u00a0", " ").replace("\u202f", " ")
+             for r in replies]
     folded = [t.casefold() for t in texts]
     shown = " | ".join(t.replace("\n", " / ") for t in texts) or "(no reply)"
     if len(shown) > 300:
