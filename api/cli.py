@@ -322,10 +322,12 @@ def test_dialogues(
     """Run dialogue tests against the real engine on throwaway databases: prints a pass/fail table (one
     row per conversation, the first failing expectation shown); exits 1 when any conversation fails."""
     from api.dialogue_spec import DialogueSpecError
-    from api.dialogue_tests import run_dialogue_files
+    from api.dialogue_tests import default_engine, run_dialogue_files
 
+    responder = _options().responder  # a test double replaces the engine (see CliOptions)
+    factory = (lambda _clock: responder) if responder is not None else default_engine
     try:
-        run = run_dialogue_files(list(files), company=company,
+        run = run_dialogue_files(list(files), company=company, engine_factory=factory,
                                  source_url=get_settings().database_url if company else None)
     except (DialogueSpecError, LookupError) as exc:
         raise _fail(str(exc)) from exc
