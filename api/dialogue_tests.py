@@ -164,9 +164,12 @@ def run_dialogue_files(
     ``company`` is the slug of a company in the database ``source_url`` that conversations without a
     file-defined company talk to (its data is copied into each throwaway database; the source is
     only read). ``only`` limits the run to these conversation ids. Raises
-    :class:`api.dialogue_spec.DialogueSpecError` for a bad file and ``LookupError`` when a
-    conversation names no known company; engine errors during a conversation fail that conversation.
+    :class:`api.dialogue_spec.DialogueSpecError` for a bad file, ``LookupError`` when a conversation
+    names no known company and ``ValueError`` for ``company`` without ``source_url``; engine errors
+    during a conversation (and a company that cannot be set up) fail that conversation.
     """
+    if company is not None and source_url is None:
+        raise ValueError("a --company needs the database it lives in (source_url)")
     files = [load_dialogue_file(path) for path in paths]
     for spec in files:
         for conversation in spec.conversations:
@@ -211,8 +214,7 @@ async def _run_one(spec: DialogueFile, conversation: ConversationSpec, *, db: Pa
             if key is not None:
                 shop = await _build_company(sessionmaker, spec, key, spec.companies[key])
             else:
-                assert company is not None and source_url is not None
-                shop = await _clone_company(sessionmaker, source_url=source_url, slug=company)
+                shop = await _clone_company(sessionmaker, source_url=source_url or "", slug=company or "")
         except Exception as exc:  # noqa: BLE001 - a broken setup fails this conversation, with the reason
             result.failure = f"setup failed: {type(exc).__name__}: {exc}"
             return result
