@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import shutil
 import tempfile
 import uuid
@@ -80,6 +81,7 @@ __all__ = [
 
 PUBLIC_BASE_URL = "https://dialogues.test"
 CONTACT = "dialogue-test"
+SETUP_FAILED = "setup failed"
 
 EngineFactory = Callable[[Callable[[], datetime]], Responder]
 
@@ -137,7 +139,8 @@ class DialogueRun:
             if r.passed:
                 detail = f"{r.turns} turn{'s' if r.turns != 1 else ''}"
             else:
-                where = f"turn {r.turn} {r.said}: " if r.turn is not None else "end: " if r.said is None else ""
+                setup = (r.failure or "").startswith(SETUP_FAILED)
+                where = f"turn {r.turn} {r.said}: " if r.turn is not None else "" if setup else "end: "
                 detail = where + (r.failure or "")
             lines.append(f"{'PASS' if r.passed else 'FAIL':<6}  {r.id:<{width}}  {detail}")
         lines.append(f"{self.passed} of {len(self.results)} conversations passed")
@@ -179,9 +182,20 @@ def run_dialogue_files(
                                   "file does not define (and no --company was given)")
     with tempfile.TemporaryDirectory(prefix="chatcommerce-dialogues-") as tmp:
         template = Path(tmp) / "template.db"
-        upgrade(f"sqlite+aiosqlite:///{template}")
+        _migrate_quietly(f"sqlite+aiosqlite:///{template}")
         return asyncio.run(_run_all(files, template=template, workdir=Path(tmp), company=company,
                                     source_url=source_url, engine_factory=engine_factory, only=only))
+
+
+def _migrate_quietly(url: str) -> None:
+    """Migrate the template database without Alembic's per-revision INFO lines (they are not the report)."""
+    alembic_logger = logging.getLogger("alembic")
+    level = alembic_logger.level
+    alembic_logger.setLevel(logging.WARNING)
+    try:
+        upgrade(url)
+    finally:
+        alembic_logger.setLevel(level)
 
 
 async def _run_all(files: list[DialogueFile], *, template: Path, workdir: Path, company: str | None,
@@ -216,34 +230,42 @@ async def _run_one(spec: DialogueFile, conversation: ConversationSpec, *, db: Pa
             else:
                 shop = await _clone_company(sessionmaker, source_url=source_url or "", slug=company or "")
         except Exception as exc:  # noqa: BLE001 - a broken setup fails this conversation, with the reason
-            result.failure = f"setup failed: {type(exc).__name__}: {exc}"
+            result.failure = f"{SETUP_FAILED}: {type(exc).__name__}: {exc}"
             return result
-        session = _Session(sessionmaker=sessionmaker, shop=shop, now=now,
-                           pipeline=Pipeline(sessionmaker=sessionmaker, responder=engine_factory(lambda: now),
-                                             channels=ChannelRegistry.default()))
-        for number, turn in enumerate(conversation.turns, start=1):
-            result.turn, result.said = number, turn.describe()
-            try:
-                replies = await session.turn(turn)
-                if turn.expect is not None:
-                    await session.check(turn.expect, replies)
-            except _Failed as exc:
-                result.failure = str(exc)
-                return result
-            except Exception as exc:  # noqa: BLE001 - an engine crash fails the conversation, named
-                result.failure = f"error: {type(exc).__name__}: {exc}"
-                return result
-        result.turn, result.said = None, None
-        if conversation.expect is not None:
-            try:
-                await session.check(conversation.expect, session.last_replies)
-            except _Failed as exc:
-                result.failure = str(exc)
-                return result
-        result.passed = True
-        return result
+        pipeline = Pipeline(sessionmaker=sessionmaker, responder=engine_factory(lambda: now),
+                            channels=ChannelRegistry.default())
+        try:
+            return await _play(_Session(sessionmaker=sessionmaker, shop=shop, now=now, pipeline=pipeline),
+                               conversation, result)
+        finally:
+            await pipeline.close()
     finally:
         await engine.dispose()
+
+
+async def _play(session: _Session, conversation: ConversationSpec, result: ConversationResult) -> ConversationResult:
+    """Play the turns, checking expectations; the first failure ends the conversation."""
+    for number, turn in enumerate(conversation.turns, start=1):
+        result.turn, result.said = number, turn.describe()
+        try:
+            replies = await session.turn(turn)
+            if turn.expect is not None:
+                await session.check(turn.expect, replies)
+        except _Failed as exc:
+            result.failure = str(exc)
+            return result
+        except Exception as exc:  # noqa: BLE001 - an engine crash fails the conversation, named
+            result.failure = f"error: {type(exc).__name__}: {exc}"
+            return result
+    result.turn, result.said = None, None
+    if conversation.expect is not None:
+        try:
+            await session.check(conversation.expect, session.last_replies)
+        except _Failed as exc:
+            result.failure = str(exc)
+            return result
+    result.passed = True
+    return result
 
 
 # -- setting up the company -------------------------------------------------------------------------------
