@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test install install-test lint serve bench clean
+.PHONY: demo test install install-test lint serve bench dialogues clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ test: install-test
 	$(BIN)/lint-imports
 	$(BIN)/ruff check core knowledge commerce bot channels api tests
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+dialogues: install-test
+	$(BIN)/chatcommerce test-dialogues tests/dialogues/*.yaml
 
 serve: install
 	$(BIN)/chatcommerce serve --host $(HOST) --port $(PORT)

@@ -312,6 +312,34 @@ def chat(
     _run(work)
 
 
+# -- dialogue tests --------------------------------------------------------------------------------
+
+
+@app.command("test-dialogues")
+def test_dialogues(
+    files: Annotated[list[Path], typer.Argument(help="YAML dialogue files (see api/dialogue_spec.py).")],
+    company: Annotated[str | None, typer.Option(
+        "--company", help="Slug of a company in the configured database, for conversations that name no "
+                          "company of their file (its data is copied; the database is only read).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run dialogue tests against the real engine on throwaway databases: prints a pass/fail table (one
+    row per conversation, the first failing expectation shown); exits 1 when any conversation fails."""
+    from api.dialogue_spec import DialogueSpecError
+    from api.dialogue_tests import default_engine, run_dialogue_files
+
+    responder = _options().responder  # a test double replaces the engine (see CliOptions)
+    factory = (lambda _clock: responder) if responder is not None else default_engine
+    try:
+        run = run_dialogue_files(list(files), company=company, engine_factory=factory,
+                                 source_url=get_settings().database_url if company else None)
+    except (DialogueSpecError, LookupError) as exc:
+        raise _fail(str(exc)) from exc
+    _emit({"passed": run.passed, "failed": run.failed, "conversations": [r.as_dict() for r in run.results]},
+          as_json, run.table)
+    raise typer.Exit(run.exit_code)
+
+
 # -- orders ----------------------------------------------------------------------------------------
 
 

@@ -254,7 +254,7 @@ def _names(value: Any) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
-        return [value]
+        return value.split(",")  # an owner's sheet names several people as "Sofia, Jack"
     if isinstance(value, Iterable):
         return [str(v) for v in value]
     return [str(value)]

@@ -176,6 +176,10 @@ async def test_staff_and_capacity(sessionmaker) -> None:  # type: ignore[no-unty
         nails = await add_service(s, salon, name="Manicure", resources=["nail table"], price=0)
         slots = await free_slots(s, company=salon, service=colour, day=TUESDAY, now=NOW)
         assert {x.resource_name for x in slots} == {"Anna"}
+        # An owner's sheet names several people in one cell ("Staff: Anna, Boris").
+        cut = await add_service(s, salon, name="Haircut", staff="Anna, Boris", price=0)
+        slots = await free_slots(s, company=salon, service=cut, day=TUESDAY, now=NOW)
+        assert {x.resource_name for x in slots} == {"Anna", "Boris"}
 
         ten = berlin(TUESDAY, 10)
         first = await hold_slot(s, company=salon, service=nails, start=ten, now=NOW)
