@@ -1,0 +1,19 @@
+"""Pure language helpers of the dialogue engine (English and Russian), one job per module.
+
+- :mod:`bot.language.morph` — Russian/English lemmas (cases, numbers, diminutives), matching keys,
+  number–noun agreement for replies ("1 роза, 2 розы, 5 роз").
+- :mod:`bot.language.quantities` — quantities in digits, words and colloquial forms ("a couple",
+  "half a dozen", "десяток", "пятью", "семерых").
+- :mod:`bot.language.segments` — one message → candidate item segments with quantities + the
+  leftover non-item clauses (questions).
+- :mod:`bot.language.details` — checkout details (name, address, E.164 phone) in any shape/order.
+- :mod:`bot.language.budget` — price limits ("under $50", "от 500 до 1000 ₽").
+- :mod:`bot.language.smalltalk` — greetings, thanks, acknowledgements, "how are you", "are you
+  open", goodbyes, and the substantive remainder of the message.
+- :mod:`bot.language.daytime` — day parts ("ближе к вечеру") and clock times ("at 11", "в 11:30").
+
+Nothing here touches the database or engine state; heavy resources (the pymorphy3 analyzer,
+number-parser vocabularies, inflect engine) are created lazily on first use, once per process,
+and per-word results are memoised. Nothing is imported or built when this package is imported.
+Language detection lives in :func:`knowledge.text.detect_language`.
+"""
