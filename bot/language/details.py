@@ -91,6 +91,7 @@ _NOT_NAME_WORDS = frozenset(
     привет здравствуйте спасибо пожалуйста да нет ок хочу заказ оформить доставка адрес телефон имя
     улица город дом квартира""".split()
 )
+_ENDS_WITH_ZIP = re.compile(r"\b\d{5}(?:-\d{4})?\s*$")
 _EN_STATE = re.compile(r"\b[A-Z]{2}\b")
 
 
@@ -153,8 +154,11 @@ def _is_english_address(clause: str) -> bool:
     if not any(c.isdigit() for c in clause) and not _EN_STATE.search(clause):
         return False
     labels, kind = _usaddress(clause)
-    if kind in {"Street Address", "PO Box"}:
-        return "AddressNumber" in labels or "USPSBoxID" in labels
+    if kind == "PO Box":
+        return "USPSBoxID" in labels
+    if kind == "Street Address" and "AddressNumber" in labels:
+        # "3 tulips and 2 lilies" is tagged as a street too: demand a street type or a ZIP.
+        return bool(labels & {"StreetNamePostType", "StreetNamePreType", "ZipCode", "OccupancyType"})
     if "ZipCode" in labels and ("PlaceName" in labels or "StateName" in labels):
         return True
     return {"PlaceName", "StateName"} <= labels and bool(_EN_STATE.search(clause))
@@ -164,8 +168,11 @@ def _is_russian_address(clause: str) -> bool:
     return bool(_RU_ADDRESS_WORDS.search(clause)) or bool(_POSTCODE_RU.search(clause))
 
 
-def _is_address(clause: str) -> bool:
-    return _is_russian_address(clause) if _is_cyrillic(clause) else _is_english_address(clause)
+def _is_address(clause: str, russian: bool) -> bool:
+    latin = re.search(r"[a-z]", clause, re.IGNORECASE) is not None
+    if _is_cyrillic(clause) or (russian and not latin):
+        return _is_russian_address(clause)
+    return _is_english_address(clause)
 
 
 def _looks_like_english_name(words: list[str]) -> bool:
@@ -220,8 +227,9 @@ def extract_details(text: str, language: str | None = None, region: str | None =
     when the message also gives a phone or an address, or has two or more such words. Nothing is
     invented: absent parts are ``None``; never raises.
     """
+    russian = language == "ru" or _is_cyrillic(text)
     if region is None:
-        region = "RU" if (language == "ru" or _is_cyrillic(text)) else "US"
+        region = "RU" if russian else "US"
     phone = None
     found = _find_phone(text, region)
     if found is not None:
@@ -238,11 +246,11 @@ def extract_details(text: str, language: str | None = None, region: str | None =
     leftovers: list[str] = []
     for clause in clauses:
         intro = None if in_address else _intro_name(clause)
-        if intro is not None and name is None and not _is_address(clause):
+        if intro is not None and name is None and not _is_address(clause, russian):
             name = intro
             in_address = False
             continue
-        if _is_address(clause):
+        if _is_address(clause, russian):
             address_parts.append(clause)
             in_address = True
             continue
@@ -289,6 +297,8 @@ def _continues_address(address: str, clause: str) -> bool:
         return 1 <= len(words) <= 2 and all(w[:1].isupper() for w in words) and not any(
             _name_role(w) == "Name" for w in words
         )
+    if _ENDS_WITH_ZIP.search(address) or clause.islower():
+        return False  # after "Portland OR 97205" comes something else ("Li Wei")
     labels = _usaddress_tail_labels(address, clause)
     return bool(labels) and labels <= {"ZipCode", "StateName", "CountryName", "PlaceName", "OccupancyType",
                                         "OccupancyIdentifier", "SubaddressType", "SubaddressIdentifier"}

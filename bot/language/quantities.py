@@ -205,6 +205,8 @@ def read_quantity(tokens: list[str], i: int, *, articles: bool = False) -> Quant
         if not articles:
             return None
         value = 1
+    elif token == "one" and (words := _read_words(tokens, i)) is not None and words[1] > i + 1:
+        value, end = words  # "one hundred and five"
     elif token == "one":
         previous = tokens[i - 1] if i else ""
         following = tokens[i + 1] if i + 1 < n else ""
@@ -265,6 +267,8 @@ def parse_quantity(text: str, language: str | None = None, *, articles: bool = F
     for i in range(len(tokens)):
         if not is_quantity_context(tokens, i):
             continue
+        if i and is_number_word(tokens[i]) and is_number_word(tokens[i - 1]):
+            continue  # inside a number already read or refused ("ten thousand")
         match = read_quantity(tokens, i, articles=articles)
         if match is not None:
             return match.value

@@ -48,7 +48,7 @@ _ADD_CUES: tuple[tuple[str, ...], ...] = tuple(
 )
 _FILLER_START = frozenset(
     """please pls plz пожалуйста ну так so ok okay ок oh actually rather instead just only лучше просто только
-    всего""".split()
+    всего with с со""".split()
 )
 _STREET_WORDS = frozenset(
     """street st lane ln avenue ave road rd boulevard blvd drive dr way court ct place pl terrace highway hwy

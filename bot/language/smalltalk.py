@@ -22,7 +22,8 @@ SmallTalkKind = Literal["greet", "thanks", "ack", "how_are_you", "are_you_open",
 # ("hiii" → "hi", "спасибооо" → "спасибо"). Order matters: longer phrases first, so "good
 # morning" is a greeting before "good" can be an acknowledgement.
 _PATTERNS: tuple[tuple[SmallTalkKind, str], ...] = (
-    ("are_you_open", r"(?:are|r)\s+(?:you|u)\s+(?:guys\s+|all\s+|still\s+)?(?:open|working)(?:\s+(?:today|now|tomorrow|on\s+\w+))?"
+    ("are_you_open", r"(?:are|r)\s+(?:you|u)\s+(?:guys\s+|all\s+|still\s+)?(?:open|working)"
+     r"(?:\s+(?:today|now|tomorrow|on\s+\w+))?"
      r"|(?:you|u)\s+open(?:\s+(?:today|now|tomorrow))?|open\s+(?:today|now|right\s+now)"
      r"|what\s+(?:are\s+)?(?:your|the)\s+(?:opening\s+)?hours|opening\s+hours|when\s+do\s+you\s+(?:open|close)"
      r"|(?:вы\s+)?(?:сегодня\s+)?работаете(?:\s+(?:сегодня|завтра|сейчас|ли))?|вы\s+открыты|открыты\s+ли"
