@@ -13,7 +13,7 @@
 - :mod:`bot.language.daytime` — day parts ("ближе к вечеру") and clock times ("at 11", "в 11:30").
 
 Nothing here touches the database or engine state; heavy resources (the pymorphy3 analyzer,
-number-parser vocabularies, inflect engine) are created lazily on first use, once per process,
+number-parser vocabularies, the usaddress model) are created lazily on first use, once per process,
 and per-word results are memoised. Nothing is imported or built when this package is imported.
 Language detection lives in :func:`knowledge.text.detect_language`.
 """

@@ -5,9 +5,9 @@ Russian uses ``pymorphy3`` (OpenCorpora dictionary from ``pymorphy3-dicts-ru``):
 number goes to the dictionary form ("лилий" → "лилия", "розу" → "роза"), and diminutives are
 undone by suffix rules checked against the dictionary ("ромашечек" → "ромашечка" → "ромашка",
 "кружечки" → "кружка", "тюльпанчиков" → "тюльпан", "розочки" → "роза"): a rewrite is kept only
-when the dictionary knows the result as a noun of the same gender. English singulars come from
-``inflect`` ("lilies" → "lily", "scarves" → "scarf"); English keys are Snowball stems
-(:func:`knowledge.text.stem`, the same stems the knowledge index uses).
+when the dictionary knows the result as a noun of the same gender. English singulars and plurals
+come from ``inflection`` (Rails inflector rules: "lilies" → "lily", "scarves" → "scarf");
+English keys are Snowball stems (:func:`knowledge.text.stem`, as the knowledge index uses).
 
 The ``MorphAnalyzer`` (~0.2 s, ~15 MB) is created lazily on first use, once per process; every
 per-word result is memoised, so steady-state calls cost microseconds.
@@ -62,10 +62,12 @@ def _analyzer() -> Any:
 
 
 @lru_cache(maxsize=1)
-def _inflect() -> Any:
-    import inflect
+def _inflection() -> Any:
+    # ``inflection`` (Rails inflector rules) rather than ``inflect``: inflect 7 takes ~4.4 s to
+    # import (typeguard instrumentation), which would stall the first English message.
+    import inflection
 
-    return inflect.engine()
+    return inflection
 
 
 def is_russian(word: str) -> bool:
@@ -146,7 +148,7 @@ def _russian_lemma(word: str) -> str:
 def _english_singular(word: str) -> str:
     if len(word) <= 3 or word.endswith(("ss", "us", "is", "ous")):
         return word
-    singular = _inflect().singular_noun(word)
+    singular = _inflection().singularize(word)
     return singular if isinstance(singular, str) and singular else word
 
 
@@ -258,9 +260,11 @@ def plural(noun: str, n: int, language: str) -> str:
         return noun
     if language == "ru" or is_russian(noun):
         return _agree_russian(n, noun.strip())
+    noun = noun.strip()
     if abs(n) == 1:
-        return noun.strip()
-    return str(_inflect().plural_noun(noun.strip()))
+        return noun
+    head, of, tail = noun.partition(" of ")  # "cup of tea" → "cups of tea"
+    return f"{_inflection().pluralize(head)}{of}{tail}"
 
 
 def agree(n: int, noun: str, language: str) -> str:
