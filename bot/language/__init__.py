@@ -17,3 +17,23 @@ number-parser vocabularies, the usaddress model) are created lazily on first use
 and per-word results are memoised. Nothing is imported or built when this package is imported.
 Language detection lives in :func:`knowledge.text.detect_language`.
 """
+
+
+def warm_up() -> None:
+    """Load every lazy resource now (pymorphy3 dictionaries ~0.1 s, number-parser vocabularies,
+    phonenumbers metadata and the usaddress model ~25 ms), so the first customer message does not
+    pay for it. Call once at engine start-up, off the event loop (e.g. ``asyncio.to_thread``)."""
+    from bot.language.budget import parse_budget
+    from bot.language.details import extract_details
+    from bot.language.morph import agree, lemma
+    from bot.language.quantities import parse_quantity
+    from bot.language.segments import split_items
+
+    lemma("розы", "ru")
+    lemma("roses", "en")
+    agree(2, "роза", "ru")
+    agree(2, "rose", "en")
+    parse_quantity("двадцать одну и twenty one")
+    split_items("two mugs")
+    parse_budget("до 2000 рублей")
+    extract_details("Li Wei, 4 Cedar Lane, Portland OR 97205, 503 555 0142", "en", "US")

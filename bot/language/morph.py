@@ -251,11 +251,16 @@ def _agree_adjective(word: str, n: int, gender: str) -> Any:
 def plural(noun: str, n: int, language: str) -> str:
     """The form of ``noun`` (given in the nominative singular, e.g. a catalogue name) that goes
     with the number ``n``, without the number: ``plural("роза", 5, "ru")`` → ``"роз"``,
-    ``plural("красная роза", 2, "ru")`` → ``"красных розы"``, ``plural("mug", 2, "en")`` →
+    ``plural("красная роза", 2, "ru")`` → ``"красные розы"``, ``plural("mug", 2, "en")`` →
     ``"mugs"``, ``plural("cup of tea", 3, "en")`` → ``"cups of tea"``. Russian: adjectives before
     the head noun agree too; words after it ("роза Эквадор") are kept. Words the dictionary does
     not know are returned unchanged.
     """
+    return _plural(noun, abs(n) % 100 if (language == "ru" or is_russian(noun)) else min(abs(n), 2), language)
+
+
+@lru_cache(maxsize=8192)
+def _plural(noun: str, n: int, language: str) -> str:
     if not noun.strip():
         return noun
     if language == "ru" or is_russian(noun):

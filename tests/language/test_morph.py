@@ -130,3 +130,13 @@ def test_agree(n: int, noun: str, language: str, expected: str) -> None:
 def test_plural_keeps_unknown_words() -> None:
     assert plural("Zxqw", 5, "ru") == "Zxqw"
     assert plural("", 5, "ru") == ""
+
+
+def test_agreement_is_the_same_for_every_hundred() -> None:
+    assert [agree(n, "роза", "ru") for n in (100, 101, 102, 111, 1005)] == [
+        "100 роз",
+        "101 роза",
+        "102 розы",
+        "111 роз",
+        "1005 роз",
+    ]
