@@ -29,7 +29,7 @@ Cue = Literal["add", "also"]
 # Sentence and list boundaries: punctuation, newlines; "and"/"и"/"plus" are handled per clause.
 _CLAUSE = re.compile(r"[^.!?;,\n]+[.!?;,\n]*")
 _CONJUNCTIONS = frozenset({"and", "plus", "и", "а", "плюс", "&", "+"})
-_ALSO = frozenset({"also", "more", "another", "еще", "также", "тоже", "too", "additionally"})
+_ALSO = frozenset({"also", "more", "еще", "также", "тоже", "too", "additionally"})
 # Request cues, as token sequences (normalised: apostrophes dropped, "ё" → "е").
 _ADD_CUES: tuple[tuple[str, ...], ...] = tuple(
     tuple(cue.split())
@@ -49,6 +49,9 @@ _ADD_CUES: tuple[tuple[str, ...], ...] = tuple(
 _FILLER_START = frozenset(
     """please pls plz пожалуйста ну так so ok okay ок oh actually rather instead just only лучше просто только
     всего with с со""".split()
+)
+_PRONOUNS = frozenset(
+    "one ones it that this them those these его ее их это эти эту этот такой такую такое такие таких".split()
 )
 _STREET_WORDS = frozenset(
     """street st lane ln avenue ave road rd boulevard blvd drive dr way court ct place pl terrace highway hwy
@@ -173,23 +176,28 @@ def _split_conjunctions(tokens: list[str], *, always: bool = False) -> list[list
     return parts
 
 
-def _read_segment(tokens: list[str]) -> tuple[int | None, list[str]]:
-    """Quantity at the start ("two mugs", "пару роз") or at the end ("mugs x3", "розы 5 штук")."""
+def _read_segment(tokens: list[str]) -> tuple[int | None, list[str], bool]:
+    """Quantity at the start ("two mugs", "пару роз", "another mug") or at the end ("mugs x3",
+    "розы 5 штук") → (quantity, item words, "more" said: "2 more mugs", "ещё одну")."""
     if not tokens:
-        return None, tokens
+        return None, tokens, False
+    if tokens[0] == "another":
+        return 1, tokens[1:], True
     match = read_quantity(tokens, 0, articles=True)
-    if match is not None and match.end < len(tokens):
+    if match is not None:
         words = tokens[match.end :]
+        more = False
         while words and words[0] in {"more", "еще", "of", "the"}:  # "one more mug", "two of the"
+            more = more or words[0] in {"more", "еще"}
             words = words[1:]
-        return match.value, words
+        return match.value, words, more
     for start in range(1, len(tokens)):
         if not is_quantity_context(tokens, start):
             continue
         match = read_quantity(tokens, start)
         if match is not None and match.end == len(tokens):
-            return match.value, tokens[:start]
-    return None, tokens
+            return match.value, tokens[:start], False
+    return None, tokens, False
 
 
 @dataclass(slots=True)
@@ -238,13 +246,16 @@ def split_items(text: str, language: str | None = None) -> Split:
                 continue
             body, trailing_also = _strip_trailing(body)
             cue = cue or ("also" if trailing_also else None)
-            quantity, words = _read_segment(body)
+            quantity, words, more = _read_segment(body)
+            cue = cue or ("also" if more else None)
             while words and words[0] in _DROP_LEADING:
                 words = words[1:]
             words, _ = _strip_trailing(words)
             item = bool(words) and (quantity is not None or cue is not None or listing)
             if item and quantity is None and (words[0] in _NOT_ITEM_START or (in_question and cue is None)):
                 item = False
+            if item and all(w in _PRONOUNS for w in words):
+                item = False  # "another one", "две такие": a reference for the engine to resolve
             if item and _is_address(words, quantity):
                 item = False
             if item:

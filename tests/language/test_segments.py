@@ -46,6 +46,12 @@ Item = tuple[int | None, str]
         ("ромашки и лилии", [], ["ромашки и лилии"]),
         ("нет, лучше 8 штук", [], ["нет", "лучше 8 штук"]),
         ("the red one", [], ["the red one"]),
+        ("another one", [], ["another one"]),
+        ("дайте две такие", [], ["дайте две такие"]),
+        ("take 2", [], ["take 2"]),
+        ("one teapot, two cups, and a tray please", [(1, "teapot"), (2, "cups"), (1, "tray")], []),
+        ("Можно 3 розы? И доставку на завтра", [(3, "розы")], ["доставку на завтра"]),
+        ("семь лилий и пару роз", [(7, "лилий"), (2, "роз")], []),
         ("a gift for a coworker, max 30 dollars", [(1, "gift for a coworker")], ["max 30 dollars"]),
         ("Li Wei, 4 Cedar Lane, Portland OR 97205", [], ["Li Wei", "4 Cedar Lane", "Portland OR 97205"]),
         ("", [], []),
@@ -71,6 +77,10 @@ def test_split_items(text: str, items: list[Item], rest: list[str]) -> None:
         ("хочу букетик", [(None, "букетик")], "add"),
         ("можно мне кружечку?", [(None, "кружечку")], "add"),
         ("3 tulips", [(3, "tulips")], None),
+        ("and 2 more mugs", [(2, "mugs")], "also"),
+        ("add another mug", [(1, "mug")], "add"),
+        ("ещё одну розу", [(1, "розу")], "also"),
+        ("2 кружки и ещё вазу", [(2, "кружки"), (None, "вазу")], "also"),
     ],
 )
 def test_cues(text: str, items: list[Item], cue: str | None) -> None:
