@@ -77,7 +77,10 @@ _HOUSE_TAIL = re.compile(
     r"\.?\s*)?\d+[a-zа-я]?(?:\s*[/\-]\s*\d+)?\s*$",
     re.IGNORECASE,
 )
-_SPLIT = re.compile(r"[\n;,]+")
+_CLAUSE_SPLIT = re.compile(r"[;,]+")
+_COURTESY = re.compile(
+    r"(?:^|\s)(?:please|pls|thanks|thank\s+you|пожалуйста|спасибо)\s*[.!]*\s*$", re.IGNORECASE
+)
 _WORDS = re.compile(r"[^\W\d_]+(?:[-'][^\W\d_]+)*")
 _CYRILLIC = re.compile(r"[а-яё]", re.IGNORECASE)
 _EN_ADDRESS_LABELS = frozenset(
@@ -168,6 +171,16 @@ def _is_russian_address(clause: str) -> bool:
     return bool(_RU_ADDRESS_WORDS.search(clause)) or bool(_POSTCODE_RU.search(clause))
 
 
+def _is_place(clause: str) -> bool:
+    """A Russian clause of one to three words naming a place ("Москва", "Санкт-Петербург"):
+    pymorphy3's ``Geox`` grammeme on its first word, and not a person's first name."""
+    words = _WORDS.findall(clause)
+    if not 1 <= len(words) <= 3 or any(c.isdigit() for c in clause):
+        return False
+    parses = russian_parses(words[0].lower().replace("ё", "е"))
+    return bool(parses) and "Geox" in parses[0].tag and _name_role(words[0]) != "Name"
+
+
 def _is_address(clause: str, russian: bool) -> bool:
     latin = re.search(r"[a-z]", clause, re.IGNORECASE) is not None
     if _is_cyrillic(clause) or (russian and not latin):
@@ -236,29 +249,37 @@ def extract_details(text: str, language: str | None = None, region: str | None =
         phone, start, end = found
         before = _PHONE_LABEL.sub("", text[:start])
         text = before + " , " + text[end:]
-    clauses = [c.strip(" \t.:-") for c in _SPLIT.split(text)]
-    clauses = [_ADDRESS_LABEL.sub("", c).strip() for c in clauses if c.strip(" \t.:-")]
-    clauses = [c for c in clauses if c]
-
     address_parts: list[str] = []
     name: str | None = None
-    in_address = False
     leftovers: list[str] = []
-    for clause in clauses:
-        intro = None if in_address else _intro_name(clause)
-        if intro is not None and name is None and not _is_address(clause, russian):
-            name = intro
-            in_address = False
-            continue
-        if _is_address(clause, russian):
-            address_parts.append(clause)
-            in_address = True
-            continue
-        if in_address and (_HOUSE_TAIL.match(clause) or _continues_address(", ".join(address_parts), clause)):
-            address_parts.append(clause)
-            continue
+    for line in text.splitlines():
         in_address = False
-        leftovers.append(clause)
+        labelled = False  # "Адрес: Москва, Тверская 7-12": the rest of the line is the address
+        for raw in _CLAUSE_SPLIT.split(line):
+            clause = _COURTESY.sub("", raw.strip(" \t.:-")).strip(" \t.:-")
+            label = _ADDRESS_LABEL.match(clause)
+            if label and label.end():
+                clause = clause[label.end() :].strip()
+                labelled = True
+            if not clause:
+                continue
+            if labelled:
+                address_parts.append(clause)
+                continue
+            address_like = _is_address(clause, russian)
+            intro = None if in_address else _intro_name(clause)
+            if intro is not None and name is None and not address_like:
+                name = intro
+                continue
+            if address_like or (russian and _is_place(clause)):
+                address_parts.append(clause)
+                in_address = True
+                continue
+            if in_address and (_HOUSE_TAIL.match(clause) or _continues_address(", ".join(address_parts), clause)):
+                address_parts.append(clause)
+                continue
+            in_address = False
+            leftovers.append(clause)
 
     if name is None:
         for clause in leftovers:

@@ -21,7 +21,17 @@ from typing import Any
 
 from knowledge.text import stem
 
-__all__ = ["agree", "is_russian", "lemma", "match_key", "phrase_key", "plural", "russian_parses"]
+__all__ = [
+    "agree",
+    "is_russian",
+    "lemma",
+    "lemma_candidates",
+    "match_key",
+    "match_keys",
+    "phrase_key",
+    "plural",
+    "russian_parses",
+]
 
 _CYRILLIC = re.compile(r"[а-яё]", re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
@@ -49,7 +59,6 @@ _STRONG_DIMINUTIVES: tuple[tuple[str, str, str], ...] = (
 _WEAK_DIMINUTIVES: tuple[tuple[str, str, str], ...] = (
     ("чка", "ча", "femn"),  # свечка → свеча
     ("шка", "ша", "femn"),  # чашка → чаша
-    ("ка", "а", "femn"),
 )
 
 
@@ -93,9 +102,13 @@ def _common(parse: Any) -> bool:
 
 
 def _best_parse(word: str) -> Any:
-    """Best reading for matching: a common noun ("роза", not the name Роза nor "ВАЗ"), else any
-    noun, else the analyzer's first reading."""
+    """Best reading for matching: a common noun written in its dictionary form ("носок", not
+    the genitive plural of "носка"), else the most probable common noun ("роза", not the name
+    Роза nor "ВАЗ"), else any noun, else the analyzer's first reading."""
     parses = russian_parses(word)
+    for parse in parses:
+        if "NOUN" in parse.tag and _common(parse) and parse.normal_form.replace("ё", "е") == word:
+            return parse
     for parse in parses:
         if "NOUN" in parse.tag and _common(parse):
             return parse
@@ -174,15 +187,39 @@ def lemma(word: str, language: str | None = None) -> str:
 
 
 @lru_cache(maxsize=65536)
-def match_key(word: str, language: str | None = None) -> str:
-    """A key equal for every form of the same catalogue noun, for comparing customer words with
-    catalogue words (build the catalogue side with the same function).
+def _russian_candidates(word: str) -> tuple[str, ...]:
+    best = _russian_lemma(word)
+    nouns = [p for p in russian_parses(word) if "NOUN" in p.tag and _common(p)]
+    if not nouns:
+        return (best,)
+    top = max(p.score for p in nouns)
+    out = [best]
+    for parse in nouns:
+        if parse.score >= top / 2:
+            candidate = _undiminish(parse.normal_form.replace("ё", "е"), _STRONG_DIMINUTIVES)
+            if candidate not in out:
+                out.append(candidate)
+    return tuple(out)
 
-    Russian: :func:`lemma` plus lexicalised diminutives folded ("свечку"/"свеча" → "свеча",
-    "чашечку"/"чашка"/"чаша" → "чаша"). English: the Snowball stem of the singular ("lilies"/
-    "lily" → "lili"). Not meant to be shown to anyone.
-    """
-    base = lemma(word, language)
+
+def lemma_candidates(word: str, language: str | None = None) -> tuple[str, ...]:
+    """Every plausible dictionary form of ``word``, :func:`lemma` first: Russian forms are often
+    ambiguous between nouns ("носки" → ("носка", "носок"), "часы" → ("часы", "час")); English
+    words have one. Index catalogue words under all of their
+    candidates (or :func:`match_keys`) and a customer's form will meet the right one."""
+    word_clean = _clean(word)
+    if is_russian(word_clean):
+        return _russian_candidates(word_clean)
+    return (lemma(word_clean, language),)
+
+
+def match_keys(word: str, language: str | None = None) -> frozenset[str]:
+    """:func:`match_key` of every :func:`lemma_candidates` entry; two words can denote the same
+    catalogue noun when their key sets intersect ("носков" and "Носки" share "носок")."""
+    return frozenset(_key_of_lemma(candidate) for candidate in lemma_candidates(word, language))
+
+
+def _key_of_lemma(base: str) -> str:
     if is_russian(base):
         for _ in range(2):
             reduced = _undiminish(base, _WEAK_DIMINUTIVES)
@@ -191,6 +228,18 @@ def match_key(word: str, language: str | None = None) -> str:
             base = reduced
         return base
     return stem(base)
+
+
+@lru_cache(maxsize=65536)
+def match_key(word: str, language: str | None = None) -> str:
+    """A key equal for every form of the same catalogue noun, for comparing customer words with
+    catalogue words (build the catalogue side with the same function).
+
+    Russian: :func:`lemma` plus lexicalised diminutives folded ("свечку"/"свеча" → "свеча",
+    "чашечку"/"чашка"/"чаша" → "чаша"). English: the Snowball stem of the singular ("lilies"/
+    "lily" → "lili"). Not meant to be shown to anyone.
+    """
+    return _key_of_lemma(lemma(word, language))
 
 
 def phrase_key(text: str, language: str | None = None) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.language.morph import agree, lemma, match_key, phrase_key, plural
+from bot.language.morph import agree, lemma, lemma_candidates, match_key, match_keys, phrase_key, plural
 
 
 @pytest.mark.parametrize(
@@ -140,3 +140,22 @@ def test_agreement_is_the_same_for_every_hundred() -> None:
         "111 роз",
         "1005 роз",
     ]
+
+
+@pytest.mark.parametrize(
+    ("customer", "catalogue"),
+    [("носков", "Носки"), ("носок", "носки"), ("часов", "Часы"), ("лилий", "Лилия"), ("mugs", "Mug")],
+)
+def test_match_keys_meet_for_ambiguous_forms(customer: str, catalogue: str) -> None:
+    assert match_keys(customer) & match_keys(catalogue)
+
+
+@pytest.mark.parametrize(("first", "second"), [("сливки", "слива"), ("ложку", "ложа"), ("роза", "лилия")])
+def test_match_keys_stay_apart_for_different_nouns(first: str, second: str) -> None:
+    assert not match_keys(first) & match_keys(second)
+
+
+def test_lemma_prefers_the_word_as_written_when_it_is_a_dictionary_form() -> None:
+    assert lemma("носок") == "носок"
+    assert lemma_candidates("носки")[0] == lemma("носки")
+    assert set(lemma_candidates("носки")) == {"носок", "носка"}
