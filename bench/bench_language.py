@@ -77,6 +77,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from bot.language.budget import parse_budget
+    from bot.language.choice import parse_choice
+    from bot.language.confirm import parse_yes_no
     from bot.language.daytime import parse_daytime
     from bot.language.details import extract_details
     from bot.language.morph import agree, lemma, match_key
@@ -96,6 +98,8 @@ def main() -> None:
         ("budget.parse_budget", lambda t: parse_budget(t), EN + RU),
         ("smalltalk.analyze", lambda t: analyze(t), EN + RU),
         ("daytime.parse_daytime", lambda t: parse_daytime(t), EN + RU),
+        ("choice.parse_choice", lambda t: parse_choice(t), EN + RU),
+        ("confirm.parse_yes_no", lambda t: parse_yes_no(t), EN + RU),
     ]
     print(f"{'function':34} {'first call ms':>14} {'cold µs/call':>13} {'warm µs/call':>13}")
     total_cold = total_warm = 0.0

@@ -11,6 +11,9 @@
 - :mod:`bot.language.smalltalk` — greetings, thanks, acknowledgements, "how are you", "are you
   open", goodbyes, and the substantive remainder of the message.
 - :mod:`bot.language.daytime` — day parts ("ближе к вечеру") and clock times ("at 11", "в 11:30").
+- :mod:`bot.language.choice` — which offered option is picked ("the second", "вторую", "the
+  cheaper one", "подешевле").
+- :mod:`bot.language.confirm` — plain yes/no answers ("yes please", "нет, спасибо").
 
 Nothing here touches the database or engine state; heavy resources (the pymorphy3 analyzer,
 number-parser vocabularies, the usaddress model) are created lazily on first use, once per process,
