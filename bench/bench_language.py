@@ -46,9 +46,9 @@ WORDS_EN = "mugs lilies scarves glasses boxes teapots knives roses tulips candle
 
 
 def _clear_caches() -> None:
-    from bot.language import budget, details, morph, quantities  # noqa: F401
+    from bot.language import choice, details, morph, quantities
 
-    for module in (morph, quantities, details):
+    for module in (morph, quantities, details, choice):
         for value in vars(module).values():
             if callable(value) and hasattr(value, "cache_clear") and value.__name__ not in {
                 "_analyzer",

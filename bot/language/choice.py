@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from knowledge.text import tokenize
@@ -40,6 +41,7 @@ _NUMERIC_ORDINAL = re.compile(r"\b(\d{1,2})\s*(?:st|nd|rd|th|-?[йяюеоь]|-?
 # "second-hand", "first-class": hyphenated compounds are not picks.
 _COMPOUND = re.compile(r"\b\w+-(?:hand|class|rate|time|aid|ever|born)\b|\bпол\w*-\w+", re.IGNORECASE)
 _NOT_A_PICK_AFTER = frozenset({"time", "times", "раз", "class", "place", "aid", "day", "очередь"})
+_NOT_ORDINALS = frozenset("with both month worth north south east west best most just must".split())
 _HASH = re.compile(r"(?:#|№)\s*(\d{1,2})\b")
 
 
@@ -52,6 +54,7 @@ class Choice:
     price: PriceRank | None = None
 
 
+@lru_cache(maxsize=16384)
 def _ordinal_word(token: str) -> int | None:
     if token in _LAST:
         return -1
@@ -62,7 +65,7 @@ def _ordinal_word(token: str) -> int | None:
             if "Anum" in parse.tag:
                 return _RU_ORDINALS.get(parse.normal_form.replace("ё", "е"))
         return None
-    if token.endswith(("st", "nd", "rd", "th")) and token.isalpha():
+    if token.endswith(("st", "nd", "rd", "th")) and token.isalpha() and token not in _NOT_ORDINALS:
         from number_parser import parse_ordinal
 
         value = parse_ordinal(token, language="en")
