@@ -67,7 +67,7 @@ _TRAILING: tuple[tuple[str, ...], ...] = tuple(
 _QUESTION_START = frozenset(
     """do does did is are was were can could will would should have has how what when where why which who whats
     hows whens wheres whos any есть ли как когда где почему зачем сколько какой какая какое какие какую что
-    кто чем можете сможете а вы нет разве""".split()
+    кто чем можете сможете вы разве""".split()
 )
 # Clauses starting with these are statements about something else, not items.
 _NOT_ITEM_START = frozenset(
