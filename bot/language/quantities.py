@@ -96,12 +96,12 @@ class QuantityMatch:
 
 
 @lru_cache(maxsize=2)
-def _vocabulary(language: str) -> frozenset[str]:
+def _vocabulary(language: str) -> dict[str, int]:
     """Every cardinal number word number-parser knows for ``language`` (all case forms for
-    Russian), built once per process."""
+    Russian) with its value, built once per process."""
     from number_parser.parser import LanguageData  # lazy: nothing happens at import
 
-    return frozenset(LanguageData(language).all_numbers)
+    return dict(LanguageData(language).all_numbers)
 
 
 def _number_language(token: str) -> str:
@@ -121,6 +121,10 @@ def words_to_number(words: str, language: str) -> int | None:
     ``language`` is ``"en"`` or ``"ru"``; memoised (number-parser costs ~0.4 ms a call)."""
     if words in _RU_COLLECTIVE:
         return _RU_COLLECTIVE[words]
+    if " " not in words:  # one word: number-parser's own table, without its ~0.4 ms set-up
+        single = _vocabulary(language).get(words.replace("ё", "е"))
+        if single is not None:
+            return int(single)
     from number_parser import parse_number
 
     value = parse_number(words, language=language)
