@@ -64,10 +64,12 @@ _ONE_COUNT_BEFORE = frozenset(
     "just only take want need add get buy order me to make and also plus i'll ill id like have".split()
 )
 _SIZE_WORDS = frozenset("size sizes размер размера размеры размере eu us uk no номер".split())
-# A number right after these words is a price, a time or a limit, not a quantity.
+# A number right after these words is a price, a time, a limit or a composition ("a bouquet of
+# 15 roses", "букет из пяти роз"), not a quantity.
 _NOT_QUANTITY_BEFORE = frozenset(
     """at by under over max maximum min minimum below above around about within upto approx approximately
-    до от после в во к около примерно дороже дешевле максимум минимум макс мин бюджет budget за""".split()
+    до от после в во к около примерно дороже дешевле максимум минимум макс мин бюджет budget за
+    из of""".split()
 )
 _MONEY_OR_TIME = re.compile(
     r"""
