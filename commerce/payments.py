@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from commerce.bookings import on_order_paid
 from commerce.notifications import payment_confirmation
@@ -133,6 +134,12 @@ async def mark_paid(
     if order.payment_status == "refunded":
         raise PaymentStateError(f"order #{order.number} was refunded")
     when = paid_at or utcnow()
+    if not await _claim_paid(session, order=order, when=when):
+        # Someone else marked it paid (or refunded it) since ``order`` was read: report what it is now.
+        await session.refresh(order, ["payment_status", "status", "paid_at"])
+        if order.payment_status == "refunded":
+            raise PaymentStateError(f"order #{order.number} was refunded")
+        return False
     payment = payment or await latest_payment(session, order)
     if payment is None:
         payment = Payment(tenant_id=order.tenant_id, order_id=order.id, provider="manual", status="paid",
@@ -143,12 +150,32 @@ async def mark_paid(
     payment.paid_at = when
     if provider_ref:
         payment.provider_ref = provider_ref
-    order.payment_status = "paid"
-    order.status = "paid"
-    order.paid_at = when
     await session.flush()
     await _notify_paid(session, order)
     await on_order_paid(session, order, now=when)
+    return True
+
+
+async def _claim_paid(session: AsyncSession, *, order: Order, when: datetime) -> bool:
+    """Mark ``order`` paid in ONE conditional statement (``UPDATE orders SET payment_status='paid' …
+    WHERE id=… AND payment_status NOT IN ('paid', 'refunded')``) and return whether this call did it.
+
+    Whoever reads the order first, exactly one of any number of concurrent ``mark_paid`` calls (the
+    payment page, a manager, a Stripe webhook) sees a row count of 1, on SQLite (which ignores
+    ``SELECT … FOR UPDATE``) as on PostgreSQL (where the losers wait for the winner's row lock and then
+    re-check the condition). Pending changes of the session are flushed first; ``order`` is updated
+    in memory when the claim succeeds."""
+    await session.flush()
+    result = await session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.payment_status.not_in(("paid", "refunded")))
+        .values(payment_status="paid", status="paid", paid_at=when)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    for key, value in (("payment_status", "paid"), ("status", "paid"), ("paid_at", when)):
+        set_committed_value(order, key, value)
     return True
 
 
