@@ -17,6 +17,8 @@ Guarantees (all channels):
   ``recover()``, the conversation's own, other processes) exactly one sends it, on SQLite as on
   PostgreSQL, and a send the provider accepted is never repeated; a failed send is marked ``failed``
   and the conversation is flagged for a manager (``status = "pending"``).
+* Customer text longer than the channel's ``max_inbound_text`` (the provider's own maximum) is
+  stored and answered cut to that length, with ``payload["truncated_from"]`` = the original length.
 * A process killed mid-way loses nothing: ``recover()`` answers stored-but-unprocessed messages and
   delivers pending replies once.
 * Bot-initiated messages (payment confirmations) take the same outbound path (``deliver_pending``).
@@ -92,6 +94,18 @@ class ReceiveResult:
     handoff: bool = False
     buffered: bool = False
     replies: list[Reply] = field(default_factory=list)
+
+
+def cap_inbound_text(text: str, *, limit: int) -> tuple[str, dict[str, int]]:
+    """The customer text to store and answer: ``text`` itself when it has at most ``limit``
+    characters, else its first ``limit`` characters and the note ``{"truncated_from": len(text)}``
+    kept in the message's payload. ``limit`` is the channel's ``max_inbound_text`` (the provider's
+    own maximum), so only a forged or malformed delivery is ever cut; the note says it was."""
+    if limit <= 0:
+        raise ValueError(f"limit must be positive, not {limit}")
+    if len(text) <= limit:
+        return text, {}
+    return text[:limit], {"truncated_from": len(text)}
 
 
 def merge_replies(batches: list[list[OutboundMessage]]) -> list[OutboundMessage]:
@@ -229,11 +243,15 @@ class Pipeline:
                 return ReceiveResult(conversation_id=None, message_id=None, duplicate=True), window
             contact = await _contact_for(session, inbox=inbox, parsed=parsed)
             conversation = await _conversation_for(session, inbox=inbox, contact=contact)
+            channel_class = self._factory.channel_class(inbox)
+            text, note = cap_inbound_text(parsed.text, limit=channel_class.max_inbound_text)
+            if note:
+                log.info("inbound_text_truncated", inbox_id=str(inbox.id), channel=inbox.kind, **note)
             row = await append_message(
-                session, conversation=conversation, direction="in", sender="contact", text=parsed.text,
+                session, conversation=conversation, direction="in", sender="contact", text=text,
                 channel=inbox.kind, source_id=parsed.source_id,
                 payload={"received_at": parsed.received_at.isoformat(),
-                         "reply_context": self._factory.channel_class(inbox).reply_context(parsed)},
+                         "reply_context": channel_class.reply_context(parsed), **note},
                 status=PROCESSED if conversation.handoff else RECEIVED,
             )
             return ReceiveResult(conversation_id=conversation.id, message_id=row.id,

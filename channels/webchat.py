@@ -19,6 +19,7 @@ class WebChatChannel(Channel):
 
     kind: ClassVar[str] = "webchat"
     supports_buttons: ClassVar[bool] = True
+    max_inbound_text: ClassVar[int] = MAX_TEXT
 
     async def verify(self, request: RawRequest) -> None:
         """The web chat is public; visitors are identified by the id their browser keeps."""

@@ -11,17 +11,22 @@ to the event loop mid-send (as an HTTP call would), so concurrent deliveries rea
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import ClassVar
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.messages import OutboundMessage
-from channels.base import Channel, ParsedInbound, RawRequest
-from channels.pipeline import Pipeline
+from channels.base import Channel, ParsedInbound, RawRequest, SignatureError
+from channels.email_text import MAX_BODY_CHARS, parse_mail
+from channels.pipeline import ChannelFactory, Pipeline, cap_inbound_text
 from channels.registry import ChannelRegistry
+from channels.waha import WahaChannel
+from channels.waha import sign as waha_sign
 from commerce.cart import add_to_cart, open_cart
 from commerce.errors import OutOfStock
 from commerce.orders import checkout
@@ -29,6 +34,10 @@ from commerce.payments import mark_paid
 from core.accounts import create_company, create_tenant
 from core.conversations import append_message
 from core.models import Company, Contact, ContactInbox, Conversation, Inbox, KnowledgeItem, Message, Order, OrderLine
+from tests.doubles import WebhookReceiver
+from tests.doubles.waha_server import FakeWaha
+
+WAHA_HMAC_KEY = "whk_claims_0123456789"
 
 
 class CountingChannel(Channel):
@@ -256,3 +265,134 @@ def _now():  # type: ignore[no-untyped-def]
     from core.timeutil import utcnow
 
     return utcnow()
+
+
+# -- inbound text cap ------------------------------------------------------------------------------
+
+
+class LengthResponder:
+    """Test double for the dialogue engine: records the length of every text it is asked to answer."""
+
+    def __init__(self) -> None:
+        self.lengths: list[int] = []
+
+    async def respond(self, session, *, inbound, conversation, company):  # type: ignore[no-untyped-def]
+        self.lengths.append(len(inbound.text))
+        return [OutboundMessage(text=f"got {len(inbound.text)} characters")]
+
+
+@pytest.fixture
+async def waha() -> AsyncIterator[FakeWaha]:
+    async with FakeWaha() as server:
+        server.add_session("default", config={"webhooks": []})
+        yield server
+
+
+async def _waha_inbox(sessionmaker, waha: FakeWaha) -> uuid.UUID:  # type: ignore[no-untyped-def]
+    async with sessionmaker() as s, s.begin():
+        tenant = await create_tenant(s, name="Shop", slug="shop")
+        company = await create_company(s, tenant_id=tenant.id, slug="shop", name="Shop")
+        inbox = Inbox(tenant_id=tenant.id, company_id=company.id, kind="whatsapp_waha", name="WhatsApp",
+                      credentials=json.dumps({"api_key": waha.api_key, "hmac_key": WAHA_HMAC_KEY}),
+                      settings={"base_url": waha.url, "session": "default", "buffer_seconds": 0})
+        s.add(inbox)
+        await s.flush()
+        return inbox.id
+
+
+async def _deliver_like_the_webhook_route(pipeline: Pipeline, factory: ChannelFactory, sessionmaker,  # type: ignore[no-untyped-def]
+                                          inbox_id: uuid.UUID, raw: RawRequest) -> None:
+    """What ``POST /webhooks/{kind}/{inbox_id}`` does with a delivery: verify, parse, store and answer."""
+    async with sessionmaker() as s:
+        inbox = await s.get(Inbox, inbox_id)
+    channel = factory.build(inbox)
+    try:
+        await channel.verify(raw)
+        messages, _status = await channel.parse_delivery(raw)
+        for parsed in messages:
+            await pipeline.receive(inbox_id=inbox_id, parsed=parsed)
+    finally:
+        await channel.aclose()
+
+
+async def _stored_inbound(sessionmaker) -> Message:  # type: ignore[no-untyped-def]
+    async with sessionmaker() as s:
+        return (await s.execute(select(Message).where(Message.direction == "in"))).scalar_one()
+
+
+async def test_long_whatsapp_message_is_stored_cut_with_a_note_and_answered_once(sessionmaker, waha) -> None:  # type: ignore[no-untyped-def]
+    """A signed WAHA delivery (made by the WAHA double over HTTP) whose text is longer than WhatsApp
+    allows: the row keeps the first 65,536 characters and ``truncated_from``; one reply is sent."""
+    async with WebhookReceiver() as receiver:
+        waha.sessions["default"].config["webhooks"] = [
+            {"url": receiver.url + "/webhooks/whatsapp_waha/x", "events": ["message"], "hmac": {"key": WAHA_HMAC_KEY}}]
+        inbox_id = await _waha_inbox(sessionmaker, waha)
+        registry = ChannelRegistry.default()
+        factory = ChannelFactory(channels=registry, decrypt=lambda value: value)
+        responder = LengthResponder()
+        pipeline = Pipeline(sessionmaker=sessionmaker, responder=responder, channels=registry, channel_factory=factory)
+        text = "Hello, I would like to order " + "roses " * 150_000  # ~900,000 characters
+        await waha.emit_message(from_="15557654321@c.us", body=text)
+        [raw] = await receiver.wait_for(1)
+        assert len(raw.body) > WahaChannel.parse_in_thread_above  # parsed off the event loop
+        await _deliver_like_the_webhook_route(pipeline, factory, sessionmaker, inbox_id, raw)
+        await _deliver_like_the_webhook_route(pipeline, factory, sessionmaker, inbox_id, raw)  # a redelivery
+        await pipeline.drain()
+    stored = await _stored_inbound(sessionmaker)
+    assert stored.text == text.strip()[:65_536]
+    assert stored.payload["truncated_from"] == len(text.strip())
+    assert responder.lengths == [65_536]
+    assert [r.json["text"] for r in waha.accepted_messages] == ["got 65536 characters"]
+
+
+async def test_twenty_megabyte_signed_delivery_is_cut_and_answered_once(sessionmaker, waha) -> None:  # type: ignore[no-untyped-def]
+    """The issue's case: a correctly signed 20 MB WhatsApp message. Stored cut to WhatsApp's maximum
+    with the original length noted; the bot sees (and answers) the cut text once."""
+    inbox_id = await _waha_inbox(sessionmaker, waha)
+    registry = ChannelRegistry.default()
+    factory = ChannelFactory(channels=registry, decrypt=lambda value: value)
+    responder = LengthResponder()
+    pipeline = Pipeline(sessionmaker=sessionmaker, responder=responder, channels=registry, channel_factory=factory)
+    text = "x" * 20_000_000
+    envelope = {"event": "message", "session": "default", "me": {"id": "15550001111@c.us"},
+                "payload": {"id": "false_15557654321@c.us_BIG", "timestamp": 1_700_000_000,
+                            "from": "15557654321@c.us", "fromMe": False, "body": text}}
+    body = json.dumps(envelope, separators=(",", ":")).encode()
+    raw = RawRequest(headers={"x-webhook-hmac": waha_sign(body, WAHA_HMAC_KEY), "x-webhook-hmac-algorithm": "sha512"},
+                     body=body)
+    await _deliver_like_the_webhook_route(pipeline, factory, sessionmaker, inbox_id, raw)
+    await pipeline.drain()
+    stored = await _stored_inbound(sessionmaker)
+    assert len(stored.text) == 65_536 and stored.payload["truncated_from"] == 20_000_000
+    assert responder.lengths == [65_536]
+    assert [r.json["text"] for r in waha.accepted_messages] == ["got 65536 characters"]
+    forged = RawRequest(headers={"x-webhook-hmac": "0" * 128}, body=body)
+    with pytest.raises(SignatureError):  # the large body is still verified (hashed off the loop)
+        await _deliver_like_the_webhook_route(pipeline, factory, sessionmaker, inbox_id, forged)
+
+
+def test_text_within_the_limit_is_kept_as_is() -> None:
+    assert cap_inbound_text("hello", limit=5) == ("hello", {})
+    assert cap_inbound_text("hello!", limit=5) == ("hello", {"truncated_from": 6})
+    with pytest.raises(ValueError):
+        cap_inbound_text("hello", limit=0)
+
+
+def test_each_channel_declares_its_providers_maximum() -> None:
+    """Telegram: a text message is 1-4096 characters (Bot API sendMessage); WhatsApp lets a customer
+    send 65,536; the web chat accepts 4,000; e-mail is capped at 20,000 characters after quotes."""
+    registry = ChannelRegistry.default()
+    limits = {kind: registry.get(kind).max_inbound_text for kind in ("telegram", "whatsapp_waha", "webchat", "email")}
+    assert limits == {"telegram": 4096, "whatsapp_waha": 65_536, "webchat": 4000, "email": 20_000}
+
+
+def test_long_mail_is_not_cut_by_the_parser_but_bounded() -> None:
+    """The mail parser leaves the cut to the pipeline (so the note is kept) but cleans at most
+    ``MAX_BODY_CHARS`` of body text however large the mail is."""
+    words = "Please send me the catalogue. " * 2_000  # 60,000 characters of the customer's own words
+    raw = (f"From: Ann <ann@example.com>\r\nTo: shop@example.com\r\nSubject: order\r\n"
+           f"Message-ID: <m1@example.com>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{words}\r\n"
+           f"On Mon, 4 Mar 2024 at 10:00, Shop <shop@example.com> wrote:\r\n> old text\r\n").encode()
+    assert parse_mail(raw).text == words.strip()
+    huge = (b"From: ann@example.com\r\nContent-Type: text/plain\r\n\r\n" + b"1:\r\n" * 3_000_000)
+    assert len(parse_mail(huge).text) <= MAX_BODY_CHARS
