@@ -85,11 +85,26 @@ async def expire_payment(
         provider = None
     if provider is not None:
         await provider.expire_link(company=company, provider_ref=payment.provider_ref)
-    payment.status = "expired"
+    # The provider call takes a while and the customer may have paid meanwhile (the webhook's
+    # ``mark_paid`` committed): each change is one conditional statement, so a paid payment or order
+    # is never turned back into "expired" (on SQLite as on PostgreSQL).
+    await session.flush()
+    expired = await session.execute(
+        update(Payment).where(Payment.id == payment.id, Payment.status == "payment_link_sent")
+        .values(status="expired").execution_options(synchronize_session=False)
+    )
+    if expired.rowcount != 1:
+        await session.refresh(payment, ["status"])
+        await session.refresh(order, ["payment_status", "status", "paid_at"])
+        return
+    set_committed_value(payment, "status", "expired")
     latest = await latest_payment(session, order)
     if latest is None or latest.id == payment.id:
-        order.payment_status = "expired"
-    await session.flush()
+        await session.execute(
+            update(Order).where(Order.id == order.id, Order.payment_status.not_in(("paid", "refunded")))
+            .values(payment_status="expired").execution_options(synchronize_session=False)
+        )
+    await session.refresh(order, ["payment_status"])
 
 
 async def payment_by_token(session: AsyncSession, token: str) -> Payment | None:

@@ -30,10 +30,22 @@ from channels.waha import sign as waha_sign
 from commerce.cart import add_to_cart, open_cart
 from commerce.errors import OutOfStock
 from commerce.orders import checkout
-from commerce.payments import mark_paid
+from commerce.payments import expire_payment, issue_payment_link, mark_paid
+from commerce.providers import ProviderRegistry
 from core.accounts import create_company, create_tenant
 from core.conversations import append_message
-from core.models import Company, Contact, ContactInbox, Conversation, Inbox, KnowledgeItem, Message, Order, OrderLine
+from core.models import (
+    Company,
+    Contact,
+    ContactInbox,
+    Conversation,
+    Inbox,
+    KnowledgeItem,
+    Message,
+    Order,
+    OrderLine,
+    Payment,
+)
 from tests.doubles import WebhookReceiver
 from tests.doubles.waha_server import FakeWaha
 
@@ -396,3 +408,28 @@ def test_long_mail_is_not_cut_by_the_parser_but_bounded() -> None:
     assert parse_mail(raw).text == words.strip()
     huge = (b"From: ann@example.com\r\nContent-Type: text/plain\r\n\r\n" + b"1:\r\n" * 3_000_000)
     assert len(parse_mail(huge).text) <= MAX_BODY_CHARS
+
+
+async def test_a_link_expired_while_the_customer_pays_leaves_the_order_paid(sessionmaker, registry) -> None:  # type: ignore[no-untyped-def]
+    """The sweep read an unpaid order to expire its link (a hold ran out); before it writes, the
+    payment webhook marks the order paid. The order and its payment stay paid."""
+    company, inbox = await _shop(sessionmaker)
+    order_id = await _order(sessionmaker, inbox)
+    providers = ProviderRegistry.default(public_base_url="http://shop.test")
+    async with sessionmaker() as s, s.begin():
+        shop = await s.get(Company, company.id)
+        payment = await issue_payment_link(s, order=await s.get(Order, order_id), company=shop, providers=providers)
+        payment_id = payment.id
+    async with sessionmaker() as sweep:
+        order = await sweep.get(Order, order_id)
+        payment = await sweep.get(Payment, payment_id)
+        shop = await sweep.get(Company, company.id)
+        assert order.payment_status == payment.status == "payment_link_sent"  # what the sweep saw
+        async with sessionmaker() as webhook, webhook.begin():
+            assert await mark_paid(webhook, order=await webhook.get(Order, order_id), method="card")
+        await expire_payment(sweep, order=order, payment=payment, company=shop, providers=providers)
+        await sweep.commit()
+        assert order.payment_status == "paid"
+    async with sessionmaker() as s:
+        assert (await s.get(Order, order_id)).payment_status == "paid"
+        assert (await s.get(Payment, payment_id)).status == "paid"
