@@ -249,7 +249,14 @@ class WahaChannel(Channel):
         ``phone`` is ``+<digits>`` only for ``@c.us`` ids; ``@lid`` ids do not reveal the number.
         Other events (``session.status``: see ``parse_status``) give ``[]``. Raises ``ValueError``
         for a body that is not a WAHA event or a message without ``id``/``from``."""
+        return self._messages(self._envelope(request))
+
+    def _parse_both(self, request: RawRequest) -> tuple[list[ParsedInbound], str | None]:
+        # The body is decoded once for both (it may be megabytes; see ``Channel.parse_delivery``).
         envelope = self._envelope(request)
+        return self._messages(envelope), self._status(envelope)
+
+    def _messages(self, envelope: dict[str, Any]) -> list[ParsedInbound]:
         if envelope["event"] != "message":
             return []
         session = envelope.get("session")
@@ -285,7 +292,9 @@ class WahaChannel(Channel):
         """The session status of a ``session.status`` event (``STOPPED``, ``STARTING``,
         ``SCAN_QR_CODE``, ``WORKING``, ``FAILED``; https://waha.devlike.pro/docs/how-to/sessions/),
         ``None`` for other events or another session. Raises ``ValueError`` for a malformed body."""
-        envelope = self._envelope(request)
+        return self._status(self._envelope(request))
+
+    def _status(self, envelope: dict[str, Any]) -> str | None:
         if envelope["event"] != "session.status":
             return None
         if envelope.get("session") not in (None, self.session_name):
