@@ -235,6 +235,10 @@ class Pipeline:
 
     async def _store_once(self, *, inbox_id: uuid.UUID, parsed: ParsedInbound) -> tuple[ReceiveResult, float]:
         async with self._sessionmaker() as session, session.begin():
+            # SQLite: finding (or opening) the contact's conversation and adding the message is one
+            # serialised step, so a burst of parallel deliveries opens one conversation, not several
+            # (PostgreSQL: the contact's row lock in ``_conversation_for``).
+            await begin_write(session)
             inbox = await session.get(Inbox, inbox_id)
             if inbox is None or not inbox.active:
                 raise LookupError(f"inbox {inbox_id} not found or inactive")
@@ -500,6 +504,10 @@ async def _contact_for(session: AsyncSession, *, inbox: Inbox, parsed: ParsedInb
 
 
 async def _conversation_for(session: AsyncSession, *, inbox: Inbox, contact: Contact) -> Conversation:
+    """The contact's open conversation in ``inbox``, opened when there is none. Concurrent deliveries
+    of one contact queue on the contact's row lock (PostgreSQL; SQLite serialises writers with
+    ``begin_write``), so they never open two conversations."""
+    await session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update())
     conv = (
         await session.execute(
             select(Conversation)

@@ -433,3 +433,23 @@ async def test_a_link_expired_while_the_customer_pays_leaves_the_order_paid(sess
     async with sessionmaker() as s:
         assert (await s.get(Order, order_id)).payment_status == "paid"
         assert (await s.get(Payment, payment_id)).status == "paid"
+
+
+async def test_a_burst_after_a_resolved_conversation_opens_one_new_conversation(sessionmaker, registry) -> None:  # type: ignore[no-untyped-def]
+    """A customer whose last conversation was resolved writes again, several messages delivered at
+    once (parallel webhooks): they land in ONE new conversation, not one each."""
+    _company, inbox = await _shop(sessionmaker)
+    pipeline = Pipeline(sessionmaker=sessionmaker, responder=NoResponder(), channels=registry)
+    first, _ = await pipeline.store(inbox_id=inbox.id, parsed=ParsedInbound(
+        contact_source_id="ann", text="hi", received_at=_now(), source_id="a0"))
+    async with sessionmaker() as s, s.begin():
+        (await s.get(Conversation, first.conversation_id)).status = "resolved"
+    results = await asyncio.gather(*[
+        pipeline.store(inbox_id=inbox.id, parsed=ParsedInbound(contact_source_id="ann", text=f"again {i}",
+                                                               received_at=_now(), source_id=f"a{i}"))
+        for i in range(1, 7)])
+    assert len({r.conversation_id for r, _window in results}) == 1
+    async with sessionmaker() as s:
+        open_ = (await s.execute(select(func.count()).select_from(Conversation)
+                                 .where(Conversation.status != "resolved"))).scalar_one()
+    assert open_ == 1
