@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -16,6 +17,8 @@ from core.conversations import append_message
 from core.models import Company, Conversation, Message, Order, Payment
 from core.security import new_token
 from core.timeutil import utcnow
+
+log = structlog.get_logger(__name__)
 
 PAID_METHODS = ("test", "cash", "bank_transfer", "card", "other")
 
@@ -35,8 +38,9 @@ async def issue_payment_link(
     """Create a payment link for ``order`` with the company's provider and set the order's
     ``payment_status`` to ``payment_link_sent``. An order with a live link gets the same one back.
 
-    Raises ``KeyError`` for an unknown provider, ``PaymentStateError`` for a paid order, and whatever the
-    provider raises (``commerce.errors.PaymentUnavailable``).
+    Raises ``KeyError`` for an unknown provider, ``PaymentStateError`` for a paid order (also one paid
+    while the link was being created: that link is expired at once), and whatever the provider raises
+    (``commerce.errors.PaymentUnavailable``).
     """
     if order.payment_status == "paid":
         raise PaymentStateError(f"order #{order.number} is already paid")
@@ -66,8 +70,25 @@ async def issue_payment_link(
         provider_ref=link.provider_ref, expires_at=link.expires_at or expires_at,
     )
     session.add(payment)
-    order.payment_status = "payment_link_sent"
     await session.flush()
+    # The provider call takes a while and the order may have been paid meanwhile (a manager, the
+    # webhook of an earlier link): the order follows the new link only if it is still unpaid, in one
+    # conditional statement, so a paid order is never turned back into "payment_link_sent".
+    followed = await session.execute(
+        update(Order).where(Order.id == order.id, Order.payment_status != "paid")
+        .values(payment_status="payment_link_sent").execution_options(synchronize_session=False)
+    )
+    if followed.rowcount != 1:
+        payment.status = "expired"
+        await session.flush()
+        await session.refresh(order, ["payment_status", "status", "paid_at"])
+        try:
+            await provider.expire_link(company=company, provider_ref=payment.provider_ref)
+        except Exception as exc:  # noqa: BLE001 - the order is paid either way; the owner sees the log
+            log.warning("payment_link_not_expired", order_id=str(order.id), provider=provider.name,
+                        error=type(exc).__name__)
+        raise PaymentStateError(f"order #{order.number} is already paid")
+    set_committed_value(order, "payment_status", "payment_link_sent")
     return payment
 
 

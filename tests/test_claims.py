@@ -30,7 +30,7 @@ from channels.waha import sign as waha_sign
 from commerce.cart import add_to_cart, open_cart
 from commerce.errors import OutOfStock
 from commerce.orders import checkout
-from commerce.payments import expire_payment, issue_payment_link, mark_paid
+from commerce.payments import PaymentStateError, expire_payment, issue_payment_link, mark_paid
 from commerce.providers import ProviderRegistry
 from core.accounts import create_company, create_tenant
 from core.conversations import append_message
@@ -453,3 +453,24 @@ async def test_a_burst_after_a_resolved_conversation_opens_one_new_conversation(
         open_ = (await s.execute(select(func.count()).select_from(Conversation)
                                  .where(Conversation.status != "resolved"))).scalar_one()
     assert open_ == 1
+
+
+async def test_a_link_issued_while_the_order_is_paid_does_not_unpay_it(sessionmaker, registry) -> None:  # type: ignore[no-untyped-def]
+    """The bot creates a new payment link from an order it read unpaid; meanwhile a manager marks the
+    order paid. The order stays paid, the new link is recorded expired and the bot is told."""
+    company, inbox = await _shop(sessionmaker)
+    order_id = await _order(sessionmaker, inbox)
+    providers = ProviderRegistry.default(public_base_url="http://shop.test")
+    async with sessionmaker() as bot:
+        order = await bot.get(Order, order_id)
+        shop = await bot.get(Company, company.id)
+        async with sessionmaker() as manager, manager.begin():
+            assert await mark_paid(manager, order=await manager.get(Order, order_id), method="cash")
+        with pytest.raises(PaymentStateError):
+            await issue_payment_link(bot, order=order, company=shop, providers=providers)
+        await bot.commit()
+        assert order.payment_status == "paid"
+    async with sessionmaker() as s:
+        assert (await s.get(Order, order_id)).payment_status == "paid"
+        statuses = sorted((await s.execute(select(Payment.status).where(Payment.order_id == order_id))).scalars())
+    assert statuses == ["expired", "paid"]
