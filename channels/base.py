@@ -7,6 +7,7 @@ the provider's wire protocol.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,6 +61,13 @@ class Channel(ABC):
     # Messages from one contact within this many seconds are answered together (Inbox.settings
     # "buffer_seconds" overrides it). Messengers deliver bursts; the web chat waits for each answer.
     default_buffer_seconds: ClassVar[float] = 0.0
+    # The longest customer text (characters) the provider itself lets a customer send. The pipeline
+    # stores and answers at most this much and notes the original length in the message's payload
+    # (``truncated_from``). Adapters declare their provider's limit; 20,000 is the default for others.
+    max_inbound_text: ClassVar[int] = 20_000
+    # Deliveries larger than this (bytes) are parsed in a worker thread by ``parse_delivery`` so a huge
+    # body never blocks the event loop (and with it every other tenant).
+    parse_in_thread_above: ClassVar[int] = 64 * 1024
 
     def __init__(self, *, credentials: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None):
         self.credentials = dict(credentials or {})
@@ -73,6 +81,19 @@ class Channel(ABC):
     def parse(self, request: RawRequest) -> list[ParsedInbound]:
         """Turn a verified delivery into customer messages (empty for events that carry none).
         Raise ``ValueError`` for a malformed body."""
+
+    async def parse_delivery(self, request: RawRequest) -> tuple[list[ParsedInbound], str | None]:
+        """``parse`` and ``parse_status`` of one verified delivery: (messages, reported status).
+
+        A body over ``parse_in_thread_above`` bytes is parsed in a worker thread (JSON decoding and
+        model validation of megabytes take long enough to stall other tenants' requests); smaller
+        ones inline. Raises ``ValueError`` for a malformed body, like ``parse``."""
+        if len(request.body) > self.parse_in_thread_above:
+            return await asyncio.to_thread(self._parse_both, request)
+        return self._parse_both(request)
+
+    def _parse_both(self, request: RawRequest) -> tuple[list[ParsedInbound], str | None]:
+        return self.parse(request), self.parse_status(request)
 
     @abstractmethod
     async def send_text(self, *, to: str, text: str) -> str | None:

@@ -206,6 +206,9 @@ class EmailChannel(Channel):
 
     kind: ClassVar[str] = "email"
     supports_buttons: ClassVar[bool] = False
+    # Mail has no length limit of its own: 20,000 characters of the customer's words (after quoted
+    # history and signature are cut) is far more than any order or question needs.
+    max_inbound_text: ClassVar[int] = 20_000
 
     def __init__(self, *, credentials: Mapping[str, Any] | None = None,
                  settings: Mapping[str, Any] | None = None) -> None:
@@ -526,18 +529,9 @@ class EmailChannel(Channel):
         if response.result != "OK":
             raise EmailError(f"IMAP FETCH failed: {_text(response.lines)}")
         self._note_exists(response.lines)
-        mails: list[InboundMail] = []
-        skipped: list[int] = []
-        for uid, internaldate, raw in _fetched(response.lines):
-            try:
-                mail = self._inbound(raw, uid=uid, internaldate=internaldate)
-            except ValueError as exc:
-                log.warning("email_unparseable", uid=uid, error=str(exc))
-                mail = None
-            if mail is None:
-                skipped.append(uid)
-            else:
-                mails.append(mail)
+        # MIME decoding, HTML conversion and quote stripping of up to a batch of (possibly large) mails
+        # run in a worker thread, not on the event loop other tenants share.
+        mails, skipped = await asyncio.to_thread(self._parse_fetched, _fetched(response.lines))
         if skipped:
             await self._store_seen(client, skipped)
         mails.sort(key=lambda m: m.uid or 0)
@@ -578,6 +572,24 @@ class EmailChannel(Channel):
                 client.idle_done()
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(idle_task, timeout=self._timeout)
+
+    def _parse_fetched(
+        self, fetched: list[tuple[int, datetime | None, bytes]]
+    ) -> tuple[list[InboundMail], list[int]]:
+        """Parse fetched mails: (the ones to answer, the uids to mark seen unanswered)."""
+        mails: list[InboundMail] = []
+        skipped: list[int] = []
+        for uid, internaldate, raw in fetched:
+            try:
+                mail = self._inbound(raw, uid=uid, internaldate=internaldate)
+            except ValueError as exc:
+                log.warning("email_unparseable", uid=uid, error=str(exc))
+                mail = None
+            if mail is None:
+                skipped.append(uid)
+            else:
+                mails.append(mail)
+        return mails, skipped
 
     def _inbound(self, raw: bytes, *, uid: int | None, internaldate: datetime | None) -> InboundMail | None:
         parsed: ParsedMail = parse_mail(raw)

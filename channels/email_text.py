@@ -24,8 +24,13 @@ from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from html.parser import HTMLParser
 
-MAX_TEXT = 4000
-"""Customer text longer than this (characters) is cut and ends with an ellipsis."""
+MAX_BODY_CHARS = 200_000
+"""At most this many characters of a mail's text parts (decoded; HTML counted after conversion) are
+cleaned. Bounds the work one mail can cause; what the customer wrote is capped later, after quote
+stripping, by the pipeline (``EmailChannel.max_inbound_text``)."""
+
+MAX_HTML_CHARS = 1_000_000
+"""HTML parts are converted to text from at most this many characters of markup."""
 
 MAX_REFERENCES = 20
 """A reply's ``References`` keeps the first message id and the most recent ones up to this many."""
@@ -235,7 +240,9 @@ def _visit(part: email.message.Message, out: _Bodies) -> None:
     if ctype in _SKIPPED_ATTACHMENT_TYPES:
         return
     if ctype in ("text/plain", "text/html") and not _is_attachment(part):
-        text = _decode_payload(part).replace("\r\n", "\n").replace("\r", "\n")
+        text = _decode_payload(part)
+        text = text[: MAX_BODY_CHARS if ctype == "text/plain" else MAX_HTML_CHARS]
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
         if ctype == "text/plain":
             if part.get_param("format", "").lower() == "flowed":
                 text = unflow(text, delsp=part.get_param("delsp", "").lower() == "yes")
@@ -417,7 +424,7 @@ def _quote_start(lines: list[str], i: int) -> int:
     if _HEADER_FROM.match(line) and any(_HEADER_NEXT.match(x) for x in lines[i + 1:i + 5]):
         return 1  # Outlook's "From: / Sent: / To: / Subject:" block
     if line.rstrip().endswith(":") and re.search(r"\d|@", line):
-        following = next((x for x in lines[i + 1:] if x.strip()), "")
+        following = next((lines[j] for j in range(i + 1, len(lines)) if lines[j].strip()), "")
         if following.lstrip().startswith(">"):
             return 1  # an attribution line in any language ("пн, 4 мар. 2024 г. в 10:00, Иван <i@x>:")
     return 0
@@ -463,7 +470,8 @@ class ParsedMail:
     """One parsed message.
 
     ``address`` is the sender's address lower-cased and ``name`` its display name (decoded);
-    ``text`` the cleaned text with attachment lines (at most ``MAX_TEXT`` characters); ``date`` the
+    ``text`` the cleaned text with attachment lines (not capped here: the pipeline caps what it stores
+    at ``EmailChannel.max_inbound_text``); ``date`` the
     ``Date`` header in UTC (``None`` when missing or unreadable); ``automatic`` is true for mail no
     program should answer (RFC 3834: auto-replies, bounces, mailing lists, no-reply senders).
     """
@@ -534,15 +542,13 @@ def parse_mail(raw: bytes) -> ParsedMail:
         body = "\n".join(bodies.plain)
     else:
         body = "\n".join(bodies.html)
-    text = clean_body(body)
+    text = clean_body(body[:MAX_BODY_CHARS])
     envelope = envelope_of(msg)
     if not text:
         text = base_subject(envelope.subject)
     if bodies.attachments:
         listing = "\n".join(f"[attachment: {a}]" for a in bodies.attachments)
         text = f"{text}\n{listing}" if text else listing
-    if len(text) > MAX_TEXT:
-        text = text[: MAX_TEXT - 1].rstrip() + "…"
     return ParsedMail(
         address=address,
         name=display[:200] if display else None,

@@ -7,12 +7,18 @@ Guarantees (all channels):
   two deliveries race.
 * Messages a contact sends within the inbox's buffer window (``Inbox.settings["buffer_seconds"]``,
   default from the channel class: 0 for web chat, 3 s for messengers) are answered once, together.
-* A conversation's messages are processed one at a time and in order (an in-process lock plus a row
-  lock on the conversation for PostgreSQL); different conversations run in parallel.
+* A conversation's messages are processed one at a time and in order (an in-process lock, plus a row
+  lock on the conversation on PostgreSQL and ``BEGIN IMMEDIATE`` on SQLite across processes);
+  different conversations run in parallel.
 * Replies are stored as pending outbound messages (the outbox) in the same transaction that marks the
-  inbound ones processed, then delivered. A message is claimed (``sending``) and committed before the
-  provider is called, so a send the provider accepted is never repeated; a failed send is marked
-  ``failed`` and the conversation is flagged for a manager (``status = "pending"``).
+  inbound ones processed, then delivered. A message is claimed with one conditional statement
+  (``UPDATE … SET status='sending' WHERE id=… AND status='pending'``, see ``claim_outbound``) and
+  committed before the provider is called, so of any number of concurrent deliveries (sweep,
+  ``recover()``, the conversation's own, other processes) exactly one sends it, on SQLite as on
+  PostgreSQL, and a send the provider accepted is never repeated; a failed send is marked ``failed``
+  and the conversation is flagged for a manager (``status = "pending"``).
+* Customer text longer than the channel's ``max_inbound_text`` (the provider's own maximum) is
+  stored and answered cut to that length, with ``payload["truncated_from"]`` = the original length.
 * A process killed mid-way loses nothing: ``recover()`` answers stored-but-unprocessed messages and
   delivers pending replies once.
 * Bot-initiated messages (payment confirmations) take the same outbound path (``deliver_pending``).
@@ -30,7 +36,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,6 +44,7 @@ from bot.messages import Button, InboundMessage, OutboundMessage, Responder
 from channels.base import Channel, ParsedInbound
 from channels.registry import ChannelRegistry
 from core.conversations import append_message
+from core.db import begin_write
 from core.models import Company, Contact, ContactInbox, Conversation, Inbox, Message
 from core.timeutil import utcnow
 
@@ -87,6 +94,18 @@ class ReceiveResult:
     handoff: bool = False
     buffered: bool = False
     replies: list[Reply] = field(default_factory=list)
+
+
+def cap_inbound_text(text: str, *, limit: int) -> tuple[str, dict[str, int]]:
+    """The customer text to store and answer: ``text`` itself when it has at most ``limit``
+    characters, else its first ``limit`` characters and the note ``{"truncated_from": len(text)}``
+    kept in the message's payload. ``limit`` is the channel's ``max_inbound_text`` (the provider's
+    own maximum), so only a forged or malformed delivery is ever cut; the note says it was."""
+    if limit <= 0:
+        raise ValueError(f"limit must be positive, not {limit}")
+    if len(text) <= limit:
+        return text, {}
+    return text[:limit], {"truncated_from": len(text)}
 
 
 def merge_replies(batches: list[list[OutboundMessage]]) -> list[OutboundMessage]:
@@ -216,6 +235,10 @@ class Pipeline:
 
     async def _store_once(self, *, inbox_id: uuid.UUID, parsed: ParsedInbound) -> tuple[ReceiveResult, float]:
         async with self._sessionmaker() as session, session.begin():
+            # SQLite: finding (or opening) the contact's conversation and adding the message is one
+            # serialised step, so a burst of parallel deliveries opens one conversation, not several
+            # (PostgreSQL: the contact's row lock in ``_conversation_for``).
+            await begin_write(session)
             inbox = await session.get(Inbox, inbox_id)
             if inbox is None or not inbox.active:
                 raise LookupError(f"inbox {inbox_id} not found or inactive")
@@ -224,11 +247,15 @@ class Pipeline:
                 return ReceiveResult(conversation_id=None, message_id=None, duplicate=True), window
             contact = await _contact_for(session, inbox=inbox, parsed=parsed)
             conversation = await _conversation_for(session, inbox=inbox, contact=contact)
+            channel_class = self._factory.channel_class(inbox)
+            text, note = cap_inbound_text(parsed.text, limit=channel_class.max_inbound_text)
+            if note:
+                log.info("inbound_text_truncated", inbox_id=str(inbox.id), channel=inbox.kind, **note)
             row = await append_message(
-                session, conversation=conversation, direction="in", sender="contact", text=parsed.text,
+                session, conversation=conversation, direction="in", sender="contact", text=text,
                 channel=inbox.kind, source_id=parsed.source_id,
                 payload={"received_at": parsed.received_at.isoformat(),
-                         "reply_context": self._factory.channel_class(inbox).reply_context(parsed)},
+                         "reply_context": channel_class.reply_context(parsed), **note},
                 status=PROCESSED if conversation.handoff else RECEIVED,
             )
             return ReceiveResult(conversation_id=conversation.id, message_id=row.id,
@@ -287,6 +314,11 @@ class Pipeline:
 
     async def _process_locked(self, conversation_id: uuid.UUID) -> list[Reply]:
         async with self._sessionmaker() as session, session.begin():
+            # Another process (a second server, a CLI) may answer the same conversation: on SQLite the
+            # write transaction is opened first (BEGIN IMMEDIATE), so reading the unprocessed messages
+            # and marking them processed is one serialised step; on PostgreSQL the conversation's row
+            # lock below does it.
+            await begin_write(session)
             conversation = (
                 await session.execute(
                     select(Conversation).where(Conversation.id == conversation_id).with_for_update()
@@ -353,12 +385,11 @@ class Pipeline:
 
     async def _deliver_one(self, message_id: uuid.UUID) -> int:
         async with self._sessionmaker() as session, session.begin():
-            msg = (
-                await session.execute(select(Message).where(Message.id == message_id).with_for_update())
-            ).scalar_one_or_none()
-            if msg is None or msg.status != "pending":
+            if not await claim_outbound(session, message_id=message_id):
                 return 0
-            msg.status = "sending"
+            msg = await session.get(Message, message_id, populate_existing=True)
+            if msg is None:  # pragma: no cover - the claim just updated it
+                return 0
             inbox = await session.get(Inbox, msg.inbox_id)
             conv = await session.get(Conversation, msg.conversation_id)
             if inbox is None or conv is None:
@@ -429,6 +460,24 @@ class Pipeline:
         self._timers.clear()
 
 
+async def claim_outbound(session: AsyncSession, *, message_id: uuid.UUID) -> bool:
+    """Claim a pending outbound message for sending: ``pending`` → ``sending`` in ONE statement
+    (``UPDATE messages SET status='sending' WHERE id=… AND status='pending'``). True when this call
+    changed the row, i.e. owns the send.
+
+    The check and the change are one statement, so exactly one of any number of concurrent callers
+    (sweep, ``recover()``, the conversation's own delivery, other processes) sees a row count of 1 on
+    SQLite as on PostgreSQL. (SQLite ignores ``SELECT … FOR UPDATE``; a read followed by a write lets
+    two callers both see ``pending``.) The caller commits the claim before calling the provider."""
+    result = await session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.direction == "out", Message.status == "pending")
+        .values(status="sending")
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
 async def _contact_for(session: AsyncSession, *, inbox: Inbox, parsed: ParsedInbound) -> Contact:
     link = (
         await session.execute(
@@ -455,6 +504,10 @@ async def _contact_for(session: AsyncSession, *, inbox: Inbox, parsed: ParsedInb
 
 
 async def _conversation_for(session: AsyncSession, *, inbox: Inbox, contact: Contact) -> Conversation:
+    """The contact's open conversation in ``inbox``, opened when there is none. Concurrent deliveries
+    of one contact queue on the contact's row lock (PostgreSQL; SQLite serialises writers with
+    ``begin_write``), so they never open two conversations."""
+    await session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update())
     conv = (
         await session.execute(
             select(Conversation)

@@ -154,6 +154,9 @@ class TelegramChannel(Channel):
     kind: ClassVar[str] = "telegram"
     supports_buttons: ClassVar[bool] = True
     default_buffer_seconds: ClassVar[float] = 3.0
+    # https://core.telegram.org/bots/api#sendmessage: a text message is 1-4096 characters (a media
+    # caption 0-1024), so no customer's text or caption is longer.
+    max_inbound_text: ClassVar[int] = MAX_TEXT
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ scan; ``parse`` turns ``message`` events into customer messages; ``parse_status`
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import hmac
@@ -142,6 +143,9 @@ class WahaChannel(Channel):
     kind: ClassVar[str] = "whatsapp_waha"
     supports_buttons: ClassVar[bool] = False
     default_buffer_seconds: ClassVar[float] = 3.0
+    # A WhatsApp client lets a customer send a text of up to 65,536 characters (the Cloud API's 4,096
+    # limits what a business sends, not what it receives); WAHA relays the customer's text as is.
+    max_inbound_text: ClassVar[int] = 65_536
 
     def __init__(
         self,
@@ -215,7 +219,12 @@ class WahaChannel(Channel):
         algorithm = (request.headers.get(HMAC_ALGORITHM_HEADER) or HMAC_ALGORITHM).strip().lower()
         if algorithm != HMAC_ALGORITHM:
             raise SignatureError(f"unsupported X-Webhook-Hmac-Algorithm {algorithm!r}")
-        if not hmac.compare_digest(given.encode(), sign(request.body, key).encode()):
+        if len(request.body) > self.parse_in_thread_above:
+            # hashlib releases the GIL on large buffers: a megabytes-long body is hashed off the loop.
+            expected = await asyncio.to_thread(sign, request.body, key)
+        else:
+            expected = sign(request.body, key)
+        if not hmac.compare_digest(given.encode(), expected.encode()):
             raise SignatureError("X-Webhook-Hmac does not match the body")
 
     @staticmethod
@@ -240,7 +249,14 @@ class WahaChannel(Channel):
         ``phone`` is ``+<digits>`` only for ``@c.us`` ids; ``@lid`` ids do not reveal the number.
         Other events (``session.status``: see ``parse_status``) give ``[]``. Raises ``ValueError``
         for a body that is not a WAHA event or a message without ``id``/``from``."""
+        return self._messages(self._envelope(request))
+
+    def _parse_both(self, request: RawRequest) -> tuple[list[ParsedInbound], str | None]:
+        # The body is decoded once for both (it may be megabytes; see ``Channel.parse_delivery``).
         envelope = self._envelope(request)
+        return self._messages(envelope), self._status(envelope)
+
+    def _messages(self, envelope: dict[str, Any]) -> list[ParsedInbound]:
         if envelope["event"] != "message":
             return []
         session = envelope.get("session")
@@ -276,7 +292,9 @@ class WahaChannel(Channel):
         """The session status of a ``session.status`` event (``STOPPED``, ``STARTING``,
         ``SCAN_QR_CODE``, ``WORKING``, ``FAILED``; https://waha.devlike.pro/docs/how-to/sessions/),
         ``None`` for other events or another session. Raises ``ValueError`` for a malformed body."""
-        envelope = self._envelope(request)
+        return self._status(self._envelope(request))
+
+    def _status(self, envelope: dict[str, Any]) -> str | None:
         if envelope["event"] != "session.status":
             return None
         if envelope.get("session") not in (None, self.session_name):

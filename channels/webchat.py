@@ -31,6 +31,7 @@ class WebChatChannel(Channel):
 
     kind: ClassVar[str] = "webchat"
     supports_buttons: ClassVar[bool] = True
+    max_inbound_text: ClassVar[int] = MAX_TEXT
 
     async def verify(self, request: RawRequest) -> None:
         """The web chat is public; the route has already checked the visitor's signed identity."""

@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
-from commerce.cart import priced_lines
+from commerce.cart import PricedLine, priced_lines
 from commerce.errors import EmptyCart, OutOfStock
 from core.db import begin_write
-from core.models import Cart, Company, Conversation, KnowledgeItem, Order, OrderLine
+from core.models import Cart, Company, Conversation, KnowledgeItem, KnowledgeVariant, Order, OrderLine
 from core.tenancy import TenantScope
 
 
@@ -37,18 +38,16 @@ async def checkout(
         raise EmptyCart()
     scope = TenantScope(company.tenant_id)
     # Re-check tracked stock of every line first, then reserve it: a refused checkout changes nothing.
-    holders = []
+    holders: list[tuple[KnowledgeItem | KnowledgeVariant, int, PricedLine]] = []
     for pl in lines:
         item = (await session.execute(scope.select(KnowledgeItem, KnowledgeItem.id == pl.item_id))).scalar_one()
         variant = next((v for v in item.variants if v.id == pl.variant_id), None)
         holder = variant if variant is not None else item
         if holder.stock is not None and holder.stock < pl.quantity:
             raise OutOfStock(pl.name, pl.variant, max(holder.stock, 0))
-        holders.append((holder, pl.quantity))
+        holders.append((holder, pl.quantity, pl))
     await begin_write(session)
-    for holder, quantity in holders:
-        if holder.stock is not None:
-            holder.stock -= quantity
+    await _reserve_stock(session, holders)
 
     def make(number: int) -> Order:
         order = Order(
@@ -77,6 +76,37 @@ async def checkout(
     cart.status = "checked_out"
     await session.flush()
     return order
+
+
+async def _reserve_stock(
+    session: AsyncSession, holders: list[tuple[KnowledgeItem | KnowledgeVariant, int, PricedLine]]
+) -> None:
+    """Take ``quantity`` off each tracked stock with ONE conditional statement per item or variant
+    (``UPDATE … SET stock = stock - :q WHERE id = … AND stock >= :q``), all in a savepoint.
+
+    The check and the decrement are one statement, so concurrent checkouts can never sell more than
+    there is, on SQLite (which ignores ``SELECT … FOR UPDATE``) as on PostgreSQL (a waiting UPDATE
+    re-checks the condition after the other transaction commits). When a line no longer fits, the
+    savepoint rolls back the lines already taken and ``OutOfStock`` names what is left."""
+    async with session.begin_nested():
+        for holder, quantity, pl in holders:
+            if holder.stock is None:
+                continue
+            model = type(holder)
+            left = (
+                await session.execute(
+                    update(model)
+                    .where(model.id == holder.id, model.stock.is_not(None), model.stock >= quantity)
+                    .values(stock=model.stock - quantity)
+                    .returning(model.stock)
+                    .execution_options(synchronize_session=False)
+                )
+            ).scalar_one_or_none()
+            if left is None:
+                now = (await session.execute(select(model.stock).where(model.id == holder.id))).scalar_one_or_none()
+                set_committed_value(holder, "stock", now)
+                raise OutOfStock(pl.name, pl.variant, max(now or 0, 0))
+            set_committed_value(holder, "stock", left)
 
 
 async def insert_with_next_number(

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+import structlog
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from commerce.bookings import on_order_paid
 from commerce.notifications import payment_confirmation
@@ -22,6 +24,8 @@ from core.conversations import append_message
 from core.models import Company, Conversation, Message, Order, Payment
 from core.security import new_token, token_hash, token_matches_hash
 from core.timeutil import utcnow
+
+log = structlog.get_logger(__name__)
 
 PAID_METHODS = ("test", "cash", "bank_transfer", "card", "other")
 
@@ -41,8 +45,9 @@ async def issue_payment_link(
     """Create a payment link for ``order`` with the company's provider and set the order's
     ``payment_status`` to ``payment_link_sent``. An order with a live link gets the same one back.
 
-    Raises ``KeyError`` for an unknown provider, ``PaymentStateError`` for a paid order, and whatever the
-    provider raises (``commerce.errors.PaymentUnavailable``).
+    Raises ``KeyError`` for an unknown provider, ``PaymentStateError`` for a paid order (also one paid
+    while the link was being created: that link is expired at once), and whatever the provider raises
+    (``commerce.errors.PaymentUnavailable``).
     """
     if order.payment_status == "paid":
         raise PaymentStateError(f"order #{order.number} is already paid")
@@ -73,8 +78,25 @@ async def issue_payment_link(
         provider_ref=link.provider_ref, expires_at=link.expires_at or expires_at,
     )
     session.add(payment)
-    order.payment_status = "payment_link_sent"
     await session.flush()
+    # The provider call takes a while and the order may have been paid meanwhile (a manager, the
+    # webhook of an earlier link): the order follows the new link only if it is still unpaid, in one
+    # conditional statement, so a paid order is never turned back into "payment_link_sent".
+    followed = await session.execute(
+        update(Order).where(Order.id == order.id, Order.payment_status != "paid")
+        .values(payment_status="payment_link_sent").execution_options(synchronize_session=False)
+    )
+    if followed.rowcount != 1:
+        payment.status = "expired"
+        await session.flush()
+        await session.refresh(order, ["payment_status", "status", "paid_at"])
+        try:
+            await provider.expire_link(company=company, provider_ref=payment.provider_ref)
+        except Exception as exc:  # noqa: BLE001 - the order is paid either way; the owner sees the log
+            log.warning("payment_link_not_expired", order_id=str(order.id), provider=provider.name,
+                        error=type(exc).__name__)
+        raise PaymentStateError(f"order #{order.number} is already paid")
+    set_committed_value(order, "payment_status", "payment_link_sent")
     return payment
 
 
@@ -92,11 +114,26 @@ async def expire_payment(
         provider = None
     if provider is not None:
         await provider.expire_link(company=company, provider_ref=payment.provider_ref)
-    payment.status = "expired"
+    # The provider call takes a while and the customer may have paid meanwhile (the webhook's
+    # ``mark_paid`` committed): each change is one conditional statement, so a paid payment or order
+    # is never turned back into "expired" (on SQLite as on PostgreSQL).
+    await session.flush()
+    expired = await session.execute(
+        update(Payment).where(Payment.id == payment.id, Payment.status == "payment_link_sent")
+        .values(status="expired").execution_options(synchronize_session=False)
+    )
+    if expired.rowcount != 1:
+        await session.refresh(payment, ["status"])
+        await session.refresh(order, ["payment_status", "status", "paid_at"])
+        return
+    set_committed_value(payment, "status", "expired")
     latest = await latest_payment(session, order)
     if latest is None or latest.id == payment.id:
-        order.payment_status = "expired"
-    await session.flush()
+        await session.execute(
+            update(Order).where(Order.id == order.id, Order.payment_status.not_in(("paid", "refunded")))
+            .values(payment_status="expired").execution_options(synchronize_session=False)
+        )
+    await session.refresh(order, ["payment_status"])
 
 
 MAX_TOKEN_LENGTH = 128
@@ -150,6 +187,12 @@ async def mark_paid(
     if order.payment_status == "refunded":
         raise PaymentStateError(f"order #{order.number} was refunded")
     when = paid_at or utcnow()
+    if not await _claim_paid(session, order=order, when=when):
+        # Someone else marked it paid (or refunded it) since ``order`` was read: report what it is now.
+        await session.refresh(order, ["payment_status", "status", "paid_at"])
+        if order.payment_status == "refunded":
+            raise PaymentStateError(f"order #{order.number} was refunded")
+        return False
     payment = payment or await latest_payment(session, order)
     if payment is None:
         payment = Payment(tenant_id=order.tenant_id, order_id=order.id, provider="manual", status="paid",
@@ -160,12 +203,32 @@ async def mark_paid(
     payment.paid_at = when
     if provider_ref:
         payment.provider_ref = provider_ref
-    order.payment_status = "paid"
-    order.status = "paid"
-    order.paid_at = when
     await session.flush()
     await _notify_paid(session, order)
     await on_order_paid(session, order, now=when)
+    return True
+
+
+async def _claim_paid(session: AsyncSession, *, order: Order, when: datetime) -> bool:
+    """Mark ``order`` paid in ONE conditional statement (``UPDATE orders SET payment_status='paid' …
+    WHERE id=… AND payment_status NOT IN ('paid', 'refunded')``) and return whether this call did it.
+
+    Whoever reads the order first, exactly one of any number of concurrent ``mark_paid`` calls (the
+    payment page, a manager, a Stripe webhook) sees a row count of 1, on SQLite (which ignores
+    ``SELECT … FOR UPDATE``) as on PostgreSQL (where the losers wait for the winner's row lock and then
+    re-check the condition). Pending changes of the session are flushed first; ``order`` is updated
+    in memory when the claim succeeds."""
+    await session.flush()
+    result = await session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.payment_status.not_in(("paid", "refunded")))
+        .values(payment_status="paid", status="paid", paid_at=when)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    for key, value in (("payment_status", "paid"), ("status", "paid"), ("paid_at", when)):
+        set_committed_value(order, key, value)
     return True
 
 

@@ -143,8 +143,7 @@ async def channel_webhook(kind: str, inbox_id: uuid.UUID, request: Request, sess
             log.warning("webhook_refused", inbox_id=str(inbox.id), kind=kind, reason=str(exc))
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "signature or secret does not match") from None
         try:
-            messages = channel.parse(raw)
-            reported = channel.parse_status(raw)
+            messages, reported = await channel.parse_delivery(raw)
         except ValueError as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, f"malformed delivery: {exc}") from None
         if reported:
