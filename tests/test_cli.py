@@ -226,6 +226,8 @@ def test_installed_console_script_chats_with_the_real_engine(cli_env: dict[str, 
     assert "Acme Apparel" in lines[0]["replies"][0]["text"]
     assert "Standard shipping is $5" in lines[1]["replies"][0]["text"]
     assert "test-secret-key" not in chat.stdout + chat.stderr
+    # No library noise: bm25s used to log "Building index from tokens" on every knowledge-base search index.
+    assert "Building index" not in chat.stderr and "bm25s" not in chat.stderr, chat.stderr
 
     missing = _subprocess(["orders", "list", "--company", "nope", "--json"], cli_env)
     assert missing.returncode == 1 and missing.stdout == ""
