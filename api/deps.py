@@ -69,7 +69,7 @@ async def require_admin(
 
     503 when no admin token is configured (the admin API is closed), 401 when the header is missing
     or the token is wrong (compared in constant time with ``core.security.tokens_match``), 429 with
-    ``Retry-After`` for any request from an address that used up its failed attempts
+    ``Retry-After`` for any request from an address that used up its wrong-token attempts
     (``CHATCOMMERCE_RATE_LIMIT_ADMIN_FAILURES``, see ``api.ratelimit``).
     """
     expected = settings.admin_token.get_secret_value() if settings.admin_token else None
@@ -78,7 +78,8 @@ async def require_admin(
     await check_admin_address(request)
     given = credentials.credentials if credentials else None
     if not tokens_match(given, expected):
-        await count_admin_failure(request)
+        if given is not None:  # a wrong token is a guess; no token at all cannot be brute force
+            await count_admin_failure(request)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "invalid or missing admin token", headers={"WWW-Authenticate": "Bearer"}
         )

@@ -66,6 +66,7 @@ class RateLimits:
     starts and :meth:`aclose` it when it stops."""
 
     storage: Storage
+    limiter: MovingWindowRateLimiter
     admin_failures: tuple[RateLimitItem, ...]
     webchat_address: tuple[RateLimitItem, ...]
     webchat_visitor: tuple[RateLimitItem, ...]
@@ -73,22 +74,18 @@ class RateLimits:
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimits:
         """Redis storage when ``settings.redis_url`` is set (``redis://`` / ``rediss://`` URL), memory
-        otherwise. Raises :class:`RateLimitSettingError` for a rate not in the ``limits`` notation."""
+        otherwise. Raises :class:`RateLimitSettingError` for a rate not in the ``limits`` notation.
+        Call it with the event loop running (the memory storage starts its expiry task)."""
+        admin_failures = _parse("rate_limit_admin_failures", settings.rate_limit_admin_failures)
+        webchat_address = _parse("rate_limit_webchat_address", settings.rate_limit_webchat_address)
+        webchat_visitor = _parse("rate_limit_webchat_visitor", settings.rate_limit_webchat_visitor)
         storage: Storage
         if settings.redis_url:
             storage = storage_from_string(f"async+{settings.redis_url}", key_prefix="chatcommerce-limits")
         else:
             storage = MemoryStorage()
-        return cls(
-            storage=storage,
-            admin_failures=_parse("rate_limit_admin_failures", settings.rate_limit_admin_failures),
-            webchat_address=_parse("rate_limit_webchat_address", settings.rate_limit_webchat_address),
-            webchat_visitor=_parse("rate_limit_webchat_visitor", settings.rate_limit_webchat_visitor),
-        )
-
-    @property
-    def limiter(self) -> MovingWindowRateLimiter:
-        return MovingWindowRateLimiter(self.storage)
+        return cls(storage=storage, limiter=MovingWindowRateLimiter(storage), admin_failures=admin_failures,
+                   webchat_address=webchat_address, webchat_visitor=webchat_visitor)
 
     async def retry_after(self, items: Sequence[RateLimitItem], *key: str) -> int | None:
         """Seconds until a request keyed ``key`` is allowed again under every rate of ``items``, or None

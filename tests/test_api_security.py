@@ -38,6 +38,8 @@ async def test_failed_admin_tokens_are_limited_per_address(database_url: str, tm
     async with running(settings) as env:
         async with client_from(env.app, "203.0.113.7") as attacker, client_from(env.app, "198.51.100.2") as admin:
             wrong = {"Authorization": "Bearer guess"}
+            # No token at all is not a guess and is not counted.
+            assert [(await attacker.get("/api/v1/tenants")).status_code for _ in range(5)] == [401] * 5
             tries = [(await attacker.get("/api/v1/tenants", headers=wrong)).status_code for _ in range(3)]
             assert tries == [401, 401, 401]
             refused = await attacker.get("/api/v1/tenants", headers=wrong)
