@@ -15,10 +15,15 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
+from starlette.types import Scope
 
+from api import docs
+from api.body_limit import BodyAllowance, BodyLimitMiddleware
 from api.deps import RuntimeDep
 from api.jobs import BackgroundWorkers
+from api.ratelimit import RateLimits
 from api.routes import admin, bookings, channels, pay, stripe_admin, stripe_webhook, webchat
+from api.security_headers import SecurityHeadersMiddleware
 from api.services import open_runtime
 from bot.messages import Responder
 from commerce.payments import PaymentStateError
@@ -28,6 +33,13 @@ from core.settings import Settings, get_settings
 from core.tenancy import NotFound
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+# Routes allowed a body over CHATCOMMERCE_MAX_BODY_BYTES: the knowledge-base upload takes files up to
+# admin.MAX_UPLOAD_BYTES, plus room for the multipart envelope (boundaries, part headers).
+MULTIPART_ENVELOPE_BYTES = 64 * 1024
+BODY_ALLOWANCES = (
+    BodyAllowance(method="POST", path="/api/v1/tenants/{tenant}/companies/{company}/knowledge-base",
+                  max_bytes=admin.MAX_UPLOAD_BYTES + MULTIPART_ENVELOPE_BYTES),
+)
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +54,7 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
         configure_logging(level=cfg.log_level, json=cfg.log_json)
         async with open_runtime(cfg, responder=responder) as runtime:
             app.state.runtime = runtime
+            app.state.rate_limits = RateLimits.from_settings(cfg)
             try:
                 recovered = await runtime.pipeline.recover()
                 if recovered:
@@ -56,16 +69,20 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
                 yield
             finally:
                 await workers.stop()
+                await app.state.rate_limits.aclose()
 
     app = FastAPI(
         title="chatcommerce",
         version="0.1.0",
         summary="Self-hostable, multi-tenant conversational commerce engine.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # api.docs serves /docs and /openapi.json (local assets, can be turned off)
+        openapi_url=None,
         redoc_url=None,
     )
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    app.add_middleware(BodyLimitMiddleware, default_max_bytes=_max_body_bytes, allowances=BODY_ALLOWANCES)
+    app.add_middleware(SecurityHeadersMiddleware)
 
     @app.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:
@@ -86,6 +103,8 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
             await conn.execute(text("SELECT 1"))
         return {"status": "ok", "database": "ok"}
 
+    app.include_router(docs.router)
+    app.mount(docs.SWAGGER_UI_PREFIX, docs.swagger_ui_assets(), name="swagger-ui")
     app.include_router(admin.router)
     app.include_router(webchat.router)
     app.include_router(stripe_admin.public_router)  # before pay.router: /pay/return is not a token
@@ -96,3 +115,11 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
     app.include_router(stripe_admin.admin_router)
     app.include_router(bookings.router)
     return app
+
+
+def _max_body_bytes(scope: Scope) -> int:
+    """``CHATCOMMERCE_MAX_BODY_BYTES`` of the running app (its default before the lifespan ran)."""
+    runtime = getattr(scope["app"].state, "runtime", None)
+    if runtime is None:
+        return Settings.model_fields["max_body_bytes"].default
+    return runtime.settings.max_body_bytes

@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.ratelimit import check_admin_address, count_admin_failure
 from api.services import Runtime
 from core.models import Company
 from core.security import tokens_match
@@ -59,20 +60,26 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def require_admin(
+async def require_admin(
+    request: Request,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Guard of the admin API: ``Authorization: Bearer <CHATCOMMERCE_ADMIN_TOKEN>``.
 
     503 when no admin token is configured (the admin API is closed), 401 when the header is missing
-    or the token is wrong (compared in constant time with ``core.security.tokens_match``).
+    or the token is wrong (compared in constant time with ``core.security.tokens_match``), 429 with
+    ``Retry-After`` for any request from an address that used up its wrong-token attempts
+    (``CHATCOMMERCE_RATE_LIMIT_ADMIN_FAILURES``, see ``api.ratelimit``).
     """
     expected = settings.admin_token.get_secret_value() if settings.admin_token else None
     if not expected:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "admin API disabled")
+    await check_admin_address(request)
     given = credentials.credentials if credentials else None
     if not tokens_match(given, expected):
+        if given is not None:  # a wrong token is a guess; no token at all cannot be brute force
+            await count_admin_failure(request)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "invalid or missing admin token", headers={"WWW-Authenticate": "Bearer"}
         )

@@ -4,7 +4,9 @@ Verification (https://docs.stripe.com/webhooks#verify-events): the ``Stripe-Sign
 ``t=<unix seconds>,v1=<hex HMAC-SHA256>[,v1=…]``; the signed payload is ``f"{t}.{raw body}"`` with
 the endpoint's signing secret; a timestamp older than the tolerance (300 s by default) is refused to
 stop replays. The SDK's ``stripe.WebhookSignature.verify_header`` does the check; the body is then
-parsed as plain JSON (dicts are easier to match than ``StripeObject``).
+parsed as plain JSON (dicts are easier to match than ``StripeObject``). The SDK only bounds the age of
+the timestamp, so a signature timestamp or an ``event.created`` more than the tolerance in the future
+is refused here too (a delivery signed "later" would otherwise stay replayable for as long as it says).
 
 Handling (:func:`handle_event`) runs in the caller's transaction. Each event id is claimed once by
 inserting a ``WebhookEvent`` row (unique ``(provider, event_id)``) before anything else, so the claim
@@ -28,6 +30,7 @@ else is acknowledged and ignored.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -84,7 +87,8 @@ def verify_event(
     """Verify ``payload`` (the raw request body, unmodified) against ``signature_header`` with any of
     ``secrets`` (the platform endpoint's and the Connect endpoint's ``whsec_…``) and return the event
     as a dict. Raises ``StripeSignatureError`` for a bad/stale/missing signature and
-    ``StripeWebhookError`` for a body that is not a Stripe event."""
+    ``StripeWebhookError`` for a body that is not a Stripe event or one dated more than ``tolerance``
+    seconds in the future (signature timestamp or ``created``, unix seconds)."""
     if not secrets:
         raise StripeSignatureError("no Stripe webhook signing secret is configured")
     error: Exception | None = None
@@ -96,6 +100,10 @@ def verify_event(
             error = exc
     else:
         raise StripeSignatureError(f"invalid Stripe-Signature: {error}") from error
+    latest = time.time() + tolerance
+    signed_at = _signature_timestamp(signature_header or "")
+    if signed_at is None or signed_at > latest:
+        raise StripeSignatureError(f"Stripe-Signature timestamp {signed_at} is more than {tolerance} s in the future")
     try:
         event = json.loads(payload)
     except ValueError as exc:
@@ -103,7 +111,22 @@ def verify_event(
     if not isinstance(event, dict) or event.get("object") != "event" or not isinstance(event.get("id"), str) \
             or not isinstance(event.get("type"), str) or not isinstance(event.get("data"), dict):
         raise StripeWebhookError("the body is not a Stripe event")
+    created = event.get("created")
+    if isinstance(created, int | float) and created > latest:
+        raise StripeWebhookError(f"the event was created {created}, more than {tolerance} s in the future")
     return event
+
+
+def _signature_timestamp(header: str) -> int | None:
+    """The ``t=`` element of a ``Stripe-Signature`` header (unix seconds), None when absent or not a number."""
+    for element in header.split(","):
+        key, _, value = element.strip().partition("=")
+        if key == "t":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 async def handle_event(session: AsyncSession, event: Mapping[str, Any]) -> EventResult:

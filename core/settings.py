@@ -49,6 +49,26 @@ class Settings(BaseSettings):
     )
     sweep_seconds: float = 5.0
 
+    # Abuse protection of the HTTP API (api/ratelimit.py, api/body_limit.py).
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:6379/0 shared by every server process for rate limits; unset = in-process memory.",
+    )
+    rate_limit_admin_failures: str = Field(
+        default="10/minute", description="Failed admin-token attempts allowed per client address (limits notation)."
+    )
+    rate_limit_webchat_address: str = Field(
+        default="300/minute", description="Public web-chat API requests allowed per client address."
+    )
+    rate_limit_webchat_visitor: str = Field(
+        default="60/minute", description="Public web-chat API requests allowed per visitor of a company."
+    )
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024, ge=1024,
+        description="Largest request body accepted, in bytes (knowledge-base uploads have their own limit).",
+    )
+    api_docs: bool = Field(default=True, description="Serve /docs and /openapi.json.")
+
     # Stripe (customer → business payments through each company's connected account).
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None

@@ -12,6 +12,7 @@ off-topic messages give empty lists.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -341,6 +342,9 @@ def _short_tokens(text: str) -> tuple[str, ...]:
 def _bm25(docs: list[list[str]]) -> Any:
     import bm25s
 
+    # bm25s sets its logger to DEBUG when imported, so every index build printed "Building index from
+    # tokens" through the app's log handler (on stderr of every CLI chat). Its debug lines are not ours.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
     model = bm25s.BM25()
     model.index(docs, show_progress=False)
     return model

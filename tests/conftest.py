@@ -3,6 +3,12 @@
 Database tests run twice: on an embedded SQLite file and on the machine's PostgreSQL
 (127.0.0.1:5432, a fresh database per test run, dropped at the end). Without PostgreSQL the
 PostgreSQL half is skipped with the reason, except under ``CI=true`` where it fails.
+
+Test data is the project's own, under ``tests/fixtures/``: a Shopify product export of a fictional
+shop (``shop_export``) and Stripe API objects (``STRIPE_FIXTURES``). Real datasets from outside the
+project in ``../shared`` (``shared_shopify_dir``, ``SHARED_STRIPE_FIXTURES``) are extra coverage: tests
+that read them are skipped with the reason when ``../shared`` is absent, except under ``CI=true``
+where they fail (CI always has it).
 """
 
 from __future__ import annotations
@@ -22,21 +28,39 @@ from core.migrate import upgrade
 from core.models import Base
 
 REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# A Shopify product export (Shopify's column set) of the fictional "Acme Apparel": 36 products, 34 of them
+# published, variants over one to two options, image-only rows, tracked and untracked inventory.
+SHOP_EXPORT = FIXTURES / "shopify" / "acme-apparel-export.csv"
+# Stripe API objects (``resources["checkout.session"|"account"|"account_link"|"event"|"charge"]``).
+STRIPE_FIXTURES = FIXTURES / "stripe" / "objects.json"
 SHARED = REPO.parent / "shared"
 SHOPIFY = SHARED / "datasets" / "shopify"
-STRIPE_FIXTURES = SHARED / "fixtures" / "stripe" / "fixtures3.json"
+SHARED_STRIPE_FIXTURES = SHARED / "fixtures" / "stripe" / "fixtures3.json"
 PG_ADMIN_URL = os.environ.get("CHATCOMMERCE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def _require_shared() -> None:
-    if not SHOPIFY.exists():
-        pytest.fail(f"shared datasets not found at {SHOPIFY}; the repository expects ../shared beside it")
+def require_shared(path: Path) -> Path:
+    """``path`` inside ``../shared`` (real datasets from outside the project, extra coverage). Absent:
+    the test is skipped with the reason, or fails under ``CI=true`` (CI always has ``../shared``)."""
+    if path.exists():
+        return path
+    reason = f"extra coverage on real data: {path} not found (../shared is not beside the repository)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI=true requires it")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def shop_export() -> Path:
+    """The project's own Shopify export (``tests/fixtures/shopify/acme-apparel-export.csv``)."""
+    return SHOP_EXPORT
 
 
 @pytest.fixture(scope="session")
 def shopify_dir() -> Path:
-    _require_shared()
-    return SHOPIFY
+    """The real public Shopify exports in ``../shared/datasets/shopify`` (see :func:`require_shared`)."""
+    return require_shared(SHOPIFY)
 
 
 async def _pg_admin(sql: str) -> None:

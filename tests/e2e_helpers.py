@@ -102,7 +102,7 @@ class Shop:
 
 
 @asynccontextmanager
-async def running_shop(settings: Settings, shopify_dir: Path) -> AsyncIterator[Shop]:
+async def running_shop(settings: Settings, shop_export: Path) -> AsyncIterator[Shop]:
     """The app (lifespan entered) with tenant ``acme`` and company ``acme-shop`` ("Acme Apparel")
     whose knowledge base is the public Shopify apparel export."""
     app = create_app(settings)
@@ -110,7 +110,7 @@ async def running_shop(settings: Settings, shopify_dir: Path) -> AsyncIterator[S
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
             await make_company(client, TENANT, COMPANY, name=SHOP_NAME, currency="USD", language="en")
-            r = await upload(client, TENANT, COMPANY, "apparel.csv", (shopify_dir / "apparel.csv").read_bytes())
+            r = await upload(client, TENANT, COMPANY, "apparel.csv", shop_export.read_bytes())
             assert r.status_code == 200, r.text
             yield Shop(app=app, client=client)
 

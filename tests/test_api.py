@@ -241,7 +241,7 @@ async def test_admin_api_is_closed_without_a_configured_token(database_url: str,
 # -- tenants, companies, knowledge base ------------------------------------------------------------
 
 
-async def test_create_tenant_company_and_import_shopify_export(env: Env, shopify_dir: Path) -> None:
+async def test_create_tenant_company_and_import_shopify_export(env: Env, shop_export: Path) -> None:
     c = env.client
     r = await c.post("/api/v1/tenants", json={"name": "Acme", "slug": "acme"}, headers=AUTH)
     assert r.status_code == 201 and r.json()["slug"] == "acme"
@@ -260,28 +260,28 @@ async def test_create_tenant_company_and_import_shopify_export(env: Env, shopify
     assert [x["slug"] for x in listed.json()] == ["acme-shop"]
     assert (await c.get("/api/v1/tenants/nobody/companies", headers=AUTH)).status_code == 404
 
-    r = await upload(c, "acme", "acme-shop", "apparel.csv", (shopify_dir / "apparel.csv").read_bytes())
+    r = await upload(c, "acme", "acme-shop", "apparel.csv", shop_export.read_bytes())
     assert r.status_code == 200, r.text
     counts = r.json()
-    assert (counts["items"], counts["faq"], counts["kb_version"]) == (20, 0, 1) and counts["variants"] >= 3
+    assert (counts["items"], counts["variants"], counts["faq"], counts["kb_version"]) == (34, 90, 0, 1)
     listed_items = await items(c, "acme", "acme-shop")
     assert len(listed_items) == counts["items"]
     shirt = next(i for i in listed_items if i["name"] == "Ocean Blue Shirt")
     assert shirt["price_minor"] == 5000 and shirt["currency"] == "USD"
 
 
-async def test_broken_upload_is_refused_with_row_and_column_and_changes_nothing(env: Env, shopify_dir: Path) -> None:
+async def test_broken_upload_is_refused_with_row_and_column_and_changes_nothing(env: Env, shop_export: Path) -> None:
     c = env.client
     await make_company(c, "acme", "acme-shop")
-    good = (shopify_dir / "apparel.csv").read_bytes()
+    good = shop_export.read_bytes()
     assert (await upload(c, "acme", "acme-shop", "apparel.csv", good)).status_code == 200
     before = await items(c, "acme", "acme-shop")
 
-    broken = broken_copy(shopify_dir / "apparel.csv", record=3, column="Variant Price", value="abc")
+    broken = broken_copy(shop_export, record=4, column="Variant Price", value="abc")
     r = await upload(c, "acme", "acme-shop", "apparel-v2.csv", broken)
     assert r.status_code == 422
     detail = r.json()["detail"]
-    assert detail["row"] == 3 and detail["column"] == "Variant Price" and "abc" in detail["message"]
+    assert detail["row"] == 4 and detail["column"] == "Variant Price" and "abc" in detail["message"]
 
     assert await items(c, "acme", "acme-shop") == before
     company = (await c.get("/api/v1/tenants/acme/companies/acme-shop", headers=AUTH)).json()
@@ -496,11 +496,11 @@ async def test_tenants_cannot_see_each_others_companies_conversations_or_orders(
     assert [o["id"] for o in beta] == [str(placed.order_id)]
 
 
-async def test_items_with_the_same_name_stay_in_their_own_tenants_kb(env: Env, shopify_dir: Path) -> None:
+async def test_items_with_the_same_name_stay_in_their_own_tenants_kb(env: Env, shop_export: Path) -> None:
     c = env.client
     await make_company(c, "alpha", "alpha-shop")
     await make_company(c, "beta", "beta-shop")
-    r = await upload(c, "alpha", "alpha-shop", "apparel.csv", (shopify_dir / "apparel.csv").read_bytes())
+    r = await upload(c, "alpha", "alpha-shop", "apparel.csv", shop_export.read_bytes())
     assert r.status_code == 200
     alpha_before = await items(c, "alpha", "alpha-shop")
     own_sheet = b"Name,Price,Description\nOcean Blue Shirt,99.00,Our own shirt\n"

@@ -302,12 +302,12 @@ async def test_russian_purchase_from_greeting_to_paid(sessionmaker) -> None:
     assert "оплачен" in (await chat.ask("статус заказа")).text
 
 
-async def test_import_of_the_public_shopify_export_can_be_sold(sessionmaker, shopify_dir: Path) -> None:
+async def test_import_of_a_shopify_export_can_be_sold(sessionmaker, shop_export: Path) -> None:
     importer = pytest.importorskip("knowledge.importer", reason="knowledge.importer is not written yet")
     shop = await create_shop(sessionmaker, slug="burst", name="Burst Apparel")
     async with sessionmaker() as s, s.begin():
         company = await s.get(Company, shop.company_id)
-        await importer.import_knowledge(s, company=company, data=(shopify_dir / "apparel.csv").read_bytes(),
+        await importer.import_knowledge(s, company=company, data=shop_export.read_bytes(),
                                         filename="apparel.csv")
     chat = Chat(sessionmaker, shop)
     assert "50.00 USD" in (await chat.ask("how much is the ocean blue shirt")).text

@@ -78,8 +78,8 @@ async def waha() -> AsyncIterator[FakeWaha]:
 
 
 @pytest.fixture
-async def shop(database_url: str, tmp_path: Path, shopify_dir: Path) -> AsyncIterator[Shop]:
-    async with running_shop(e2e_settings(database_url, tmp_path), shopify_dir) as s:
+async def shop(database_url: str, tmp_path: Path, shop_export: Path) -> AsyncIterator[Shop]:
+    async with running_shop(e2e_settings(database_url, tmp_path), shop_export) as s:
         yield s
 
 

@@ -45,6 +45,78 @@ def _xlsx(sheets: dict[str, list[list[object]]]) -> bytes:
 
 
 # --- Shopify exports ---------------------------------------------------------------------------
+# The project's own export (tests/fixtures, ``shop_export``) always; the real public exports in
+# ../shared (``shopify_dir``) as extra coverage.
+
+OWN_EXPORT_FACTS = (34, 90)  # published products, variants (2 of 36 products are draft/archived)
+
+
+def _check_shopify_items(parsed: ParsedKnowledge) -> None:
+    assert parsed.items is not None and parsed.faq is None
+    for item in parsed.items:
+        assert item.handle and item.name and item.kind == "product"
+        assert item.description and not HTML_TAG.search(item.description), item.description
+        assert "&amp;" not in item.description and "  " not in item.description and "\n" not in item.description
+        assert item.image_url and item.image_url.startswith("https://")
+        assert item.price_minor > 0
+        if item.variants:
+            assert item.price_minor == min(variant.price_minor for variant in item.variants)
+            assert all(variant.name and variant.options for variant in item.variants)
+
+
+def test_own_shopify_export_parses(shop_export: Path) -> None:
+    parsed = parse_knowledge_file(shop_export.read_bytes(), filename=shop_export.name, currency="USD")
+    assert (len(parsed.items or ()), parsed.variant_count) == OWN_EXPORT_FACTS
+    _check_shopify_items(parsed)
+    assert parsed.warnings == ("row 108: 'Spring Preview Jacket' is not published and was skipped",
+                               "row 110: 'Retired Windbreaker' is not published and was skipped")
+
+
+def test_own_shopify_export_facts(shop_export: Path) -> None:
+    items = _items(parse_knowledge_file(shop_export.read_bytes(), filename="acme.csv", currency="USD"))
+    shirt = items["Ocean Blue Shirt"]  # "Default Title" plus an image-only row: no variants
+    assert (shirt.variants, shirt.price_minor, shirt.sku, shirt.stock) == ((), 5000, "ACM-OBS", None)
+    assert shirt.description == ("A breezy ocean blue cotton shirt with a button-down collar & long sleeves. "
+                                 "Relaxed fit; machine washable.")
+    assert shirt.image_url is not None and shirt.image_url.endswith("/ocean-blue-shirt-1.jpg?v=1718000000")
+    assert shirt.attributes == {"tags": ["men", "cotton", "summer"], "vendor": "Acme Apparel"}
+    top = items["Classic Varsity Top"]
+    assert [(v.name, v.options, v.price_minor, v.sku) for v in top.variants] == [
+        ("Small", {"Size": "Small"}, 6000, "ACM-CVT-SMALL"),
+        ("Medium", {"Size": "Medium"}, 6000, "ACM-CVT-MEDIUM"),
+        ("Large", {"Size": "Large"}, 6000, "ACM-CVT-LARGE"),
+    ]
+    hoodie = items["Heather Grey Hoodie"]  # two options; the large size costs more
+    assert [(v.name, v.options, v.price_minor) for v in hoodie.variants][-2:] == [
+        ("L / Grey", {"Size": "L", "Color": "Grey"}, 4800), ("L / Black", {"Size": "L", "Color": "Black"}, 4800)]
+    assert hoodie.price_minor == 4500 and len(hoodie.variants) == 6
+    boots = items["Suede Chelsea Boots"]  # three options
+    assert boots.variants[1].options == {"Size": "41", "Color": "Black", "Width": "Wide"}
+    assert (boots.variants[1].name, boots.variants[1].price_minor) == ("41 / Black / Wide", 14500)
+    # Stock only where Shopify tracks the inventory; a product's stock is the sum of its variants'.
+    sneakers = items["Canvas Low-Top Sneakers"]
+    assert sneakers.stock == 28 and [v.stock for v in sneakers.variants][:3] == [4, 3, 6]
+    assert items["Silk Evening Blouse"].stock == 0 and items["Leather Biker Jacket"].stock == 3
+    assert items["Denim Trucker Jacket"].stock is None and items["Heather Grey Hoodie"].stock is None
+    gift = items["Acme Gift Card"]
+    assert [(v.name, v.price_minor, v.sku) for v in gift.variants] == [
+        ("$25.00", 2500, None), ("$50.00", 5000, None), ("$100.00", 10000, None)]
+    parka = items["Quilted Winter Parka"].description  # <ul><li> items become sentences
+    assert parka.startswith("Warm quilted parka with a detachable faux-fur hood. Water-repellent shell.")
+    assert items["Flannel Pyjama Set"].description == "Two-piece brushed flannel pyjamas. Elastic waist, piped collar."
+    assert items["Wool Blend Scarf"].description == "Soft wool-blend scarf, 180 × 30 cm, fringed ends."
+    assert "Spring Preview Jacket" not in items and "Retired Windbreaker" not in items
+
+
+def test_non_numeric_price_in_own_shopify_export(shop_export: Path) -> None:
+    lines = shop_export.read_bytes().split(b"\r\n")
+    index = next(i for i, line in enumerate(lines) if line.startswith(b"silk-evening-blouse,"))
+    lines[index] = lines[index].replace(b",manual,85.00,", b",manual,eighty-five,")
+    with pytest.raises(KnowledgeImportError) as caught:
+        parse_knowledge_file(b"\r\n".join(lines), filename="acme.csv", currency="USD")
+    assert (caught.value.row, caught.value.column) == (index + 1, "Variant Price")
+    assert str(caught.value) == f"row {index + 1}, column 'Variant Price': 'eighty-five' is not a price"
+
 
 SHOPIFY_FACTS = {  # file: (items = distinct handles, variants)
     "apparel.csv": (20, 3),
@@ -58,18 +130,8 @@ def test_shopify_export_parses(shopify_dir: Path, name: str) -> None:
     data = (shopify_dir / name).read_bytes()
     parsed = parse_knowledge_file(data, filename=name, currency="USD")
     items, variants = SHOPIFY_FACTS[name]
-    assert parsed.items is not None and parsed.faq is None
-    assert len(parsed.items) == items
-    assert parsed.variant_count == variants
-    for item in parsed.items:
-        assert item.handle and item.name and item.kind == "product"
-        assert item.description and not HTML_TAG.search(item.description), item.description
-        assert "&amp;" not in item.description and "  " not in item.description
-        assert item.image_url and item.image_url.startswith("https://")
-        assert item.price_minor > 0
-        if item.variants:
-            assert item.price_minor == min(variant.price_minor for variant in item.variants)
-            assert all(variant.name and variant.options for variant in item.variants)
+    assert (len(parsed.items or ()), parsed.variant_count) == (items, variants)
+    _check_shopify_items(parsed)
 
 
 def test_shopify_apparel_facts(shopify_dir: Path) -> None:
@@ -363,6 +425,18 @@ async def _load_items(sessionmaker: Sessions, company: Company) -> dict[str, Kno
             .order_by(KnowledgeItem.position)
         )
         return {item.name: item for item in rows.scalars()}
+
+
+async def test_import_own_shopify_export(sessionmaker: Sessions, shop_export: Path) -> None:
+    company = await _company(sessionmaker, slug="shop")
+    result = await _import(sessionmaker, company, shop_export.read_bytes(), shop_export.name)
+    items, variants = OWN_EXPORT_FACTS
+    assert (result.items, result.variants, result.faq) == (items, variants, 0)
+    assert await _counts(sessionmaker, company) == {
+        "items": items, "variants": variants, "faq": 0, "imports": 1, "kb_version": 1,
+    }
+    stored = await _load_items(sessionmaker, company)
+    assert stored["Ocean Blue Shirt"].price_minor == 5000 and stored["Leather Biker Jacket"].stock == 3
 
 
 @pytest.mark.parametrize("name", sorted(SHOPIFY_FACTS))

@@ -437,7 +437,7 @@ def test_build_rejects_foreign_rows_and_handles_empty_kb() -> None:
     assert empty.search_items("rose") == [] and empty.search_faq("delivery") == [] and empty.items() == []
 
 
-# --- the real Shopify apparel export ----------------------------------------------------------
+# --- Shopify exports: the project's own (tests/fixtures) -----------------------------------------
 
 
 def _load_shopify(path: Path, company_id: uuid.UUID) -> list[KnowledgeItem]:
@@ -478,6 +478,55 @@ def _load_shopify(path: Path, company_id: uuid.UUID) -> list[KnowledgeItem]:
                     )
                 )
     return list(items.values())
+
+
+@pytest.fixture(scope="module")
+def own_index(request: pytest.FixtureRequest) -> KnowledgeIndex:
+    """The project's own Shopify export (tests/fixtures), unpublished products included."""
+    shop_export: Path = request.getfixturevalue("shop_export")
+    company_id = uuid.uuid4()
+    items = _load_shopify(shop_export, company_id)
+    assert len(items) == 36
+    return KnowledgeIndex.build(company_id=company_id, items=items, faq=[])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ocean blue shirt", "Ocean Blue Shirt"),
+        ("ocean blu shirts", "Ocean Blue Shirt"),
+        ("varsity tops", "Classic Varsity Top"),
+        ("varsty top", "Classic Varsity Top"),
+        ("2 classic varsity tops size medium", "Classic Varsity Top"),
+        ("leather jacket", "Leather Biker Jacket"),
+        ("chelsea boots", "Suede Chelsea Boots"),
+        ("kids boots", "Kids' Rain Boots"),
+        ("flannel shirt", "Red Flannel Check Shirt"),
+        ("pyjamas", "Flannel Pyjama Set"),
+        ("chinos", "Slim Chino Trousers"),
+        ("weekender bag", "Waxed Canvas Weekender"),
+        ("gift card", "Acme Gift Card"),
+        ("socks", "Ankle Socks (3 Pack)"),
+    ],
+)
+def test_own_shopify_export(own_index: KnowledgeIndex, text: str, expected: str) -> None:
+    assert _top(own_index, text) == expected
+
+
+def test_own_shopify_export_variants_over_several_options(own_index: KnowledgeIndex) -> None:
+    hoodie = _id(own_index, "Heather Grey Hoodie")
+    by_name = {v.name: v.id for v in own_index.item(hoodie).variants}
+    assert own_index.match_variant(hoodie, "size m black") == by_name["M / Black"]
+    assert own_index.match_variant(hoodie, "large grey") == by_name["L / Grey"]
+    assert own_index.match_variant(hoodie, "m") is None  # two colours in size M: not one variant
+    boots = _id(own_index, "Suede Chelsea Boots")
+    by_name = {v.name: v.id for v in own_index.item(boots).variants}
+    assert own_index.match_variant(boots, "42 brown wide") == by_name["42 / Brown / Wide"]
+    assert own_index.match_variant(boots, "41 black") is None  # regular or wide?
+    assert own_index.search_items("what's the weather") == [] and own_index.search_items("asdfgh") == []
+
+
+# --- the real Shopify apparel export (../shared, extra coverage) ----------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Stripe payment links, Stripe Connect and Stripe webhooks, on SQLite and PostgreSQL.
 
 Stripe's API is replaced by ``StripeFixtureServer`` (tests/doubles/stripe_server.py): a local HTTP
-test double answering with objects from Stripe's published fixtures (``fixtures3.json``) and
+test double answering with Stripe API objects (tests/fixtures/stripe/objects.json) and
 recording every request, so the tests check the exact parameters and headers the official SDK sends.
 Webhooks are signed here the way Stripe signs them and posted to the real route on a tiny app.
 """
@@ -27,12 +27,12 @@ from commerce.errors import PaymentUnavailable
 from commerce.payments import issue_payment_link, mark_paid
 from commerce.providers import ProviderRegistry
 from commerce.stripe_connect import StripeConnect
-from commerce.stripe_events import StripeSignatureError, verify_event
+from commerce.stripe_events import StripeSignatureError, StripeWebhookError, verify_event
 from commerce.stripe_provider import StripeApi, StripeConfig, StripeProvider, checkout_expiry
 from core.accounts import create_company, create_tenant, inbox_of_kind
 from core.models import Company, Contact, Conversation, Message, Order, OrderLine, Payment, WebhookEvent
 from core.timeutil import utcnow
-from tests.conftest import STRIPE_FIXTURES
+from tests.conftest import SHARED_STRIPE_FIXTURES, STRIPE_FIXTURES, require_shared
 from tests.doubles.stripe_server import StripeFixtureServer, decode_stripe_form, make_event, sign_payload
 
 # stripe-python's HTTPXClient passes the form body as ``data=bytes``, which httpx 0.28 deprecates.
@@ -413,6 +413,49 @@ async def test_bad_missing_or_stale_signature_is_400_and_changes_nothing(session
     # Within the tolerance and signed with the platform endpoint's secret: accepted.
     ok = await webhooks.post(event, secret=PLATFORM_SECRET, timestamp=int(time.time()) - 120)
     assert ok.json()["status"] == "processed"
+
+
+async def test_events_dated_in_the_future_are_refused(sessionmaker, stripe_server, registry, webhooks) -> None:  # type: ignore[no-untyped-def]
+    account = stripe_server.add_account()
+    shop = await make_shop(sessionmaker, slug="acme", account_id=account)
+    payment = await issue_link(sessionmaker, registry, shop)
+    before = await state(sessionmaker, shop)
+    event = session_event(stripe_server, payment, "checkout.session.completed", account=account)
+    now = int(time.time())
+    # Correctly signed, but the signature claims to be from 10 minutes ahead: replayable for that long.
+    signed_later = await webhooks.post(event, timestamp=now + 600)
+    # Signed now, but the event says it was created an hour from now.
+    created_later = await webhooks.post(dict(event, created=now + 3600))
+    for response in (signed_later, created_later):
+        assert response.status_code == 400 and response.json() == {"error": "invalid webhook request"}
+    assert await state(sessionmaker, shop) == before
+    assert await count_events(sessionmaker) == 0 and webhooks.delivered == []
+    # A clock a little ahead of ours (within the tolerance) is fine.
+    ok = await webhooks.post(dict(event, created=now + 60), timestamp=now + 60)
+    assert ok.status_code == 200 and ok.json()["status"] == "processed"
+
+
+def test_verify_event_refuses_future_timestamps_beyond_the_tolerance() -> None:
+    payload = json.dumps(make_event(STRIPE_FIXTURES, type="plan.created", obj={"id": "plan_1"}))
+    now = int(time.time())
+    with pytest.raises(StripeSignatureError, match="in the future"):
+        verify_event(payload, sign_payload(payload, CONNECT_SECRET, timestamp=now + 400), secrets=[CONNECT_SECRET])
+    assert verify_event(payload, sign_payload(payload, CONNECT_SECRET, timestamp=now + 400), secrets=[CONNECT_SECRET],
+                        tolerance=600)["type"] == "plan.created"
+    future = json.dumps(make_event(STRIPE_FIXTURES, type="plan.created", obj={"id": "plan_1"}, created=now + 400))
+    with pytest.raises(StripeWebhookError, match="in the future"):
+        verify_event(future, sign_payload(future, CONNECT_SECRET), secrets=[CONNECT_SECRET])
+
+
+def test_own_stripe_objects_have_the_fields_of_stripes_published_fixtures() -> None:
+    """Extra coverage (../shared): our hand-written objects carry every top-level field of Stripe's own
+    example objects and no other, so the double answers like Stripe."""
+    published = json.loads(require_shared(SHARED_STRIPE_FIXTURES).read_text())["resources"]
+    ours = json.loads(STRIPE_FIXTURES.read_text())["resources"]
+    assert set(ours) == {"account", "account_link", "charge", "checkout.session", "event"}
+    for name, obj in ours.items():
+        assert set(obj) == set(published[name]), name
+        assert obj["object"] == published[name]["object"]
 
 
 def test_verify_event_uses_tolerance_and_all_secrets() -> None:

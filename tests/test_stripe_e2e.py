@@ -232,8 +232,8 @@ def only(items: list[Any], what: Callable[[Any], bool]) -> Any:
 # --- 1-3: Connect, a product order paid on Stripe, its delivery window, replays and forged webhooks ---------
 
 
-async def test_connect_sell_pay_on_stripe_and_choose_a_delivery_window(env: Env, shopify_dir: Path) -> None:
-    await env.create_company(APPAREL, kb=[("apparel.csv", (shopify_dir / "apparel.csv").read_bytes())])
+async def test_connect_sell_pay_on_stripe_and_choose_a_delivery_window(env: Env, shop_export: Path) -> None:
+    await env.create_company(APPAREL, kb=[("apparel.csv", shop_export.read_bytes())])
 
     # The owner connects Stripe: a Standard account and a Stripe-hosted onboarding link.
     connected = await env.admin("POST", "apparel/stripe/connect", json={})

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import PublicCompanyDep, RuntimeDep, SessionDep, TemplatesDep
 from api.queries import conversation_messages, conversations_of_contact
+from api.ratelimit import WEBCHAT_RATE_LIMIT
 from api.schemas import WebChatIn, WebChatMessage, WebChatOut, WebChatPoll
 from api.visitor_tokens import new_visitor_id
 from api.visitors import IdentityDep, set_visitor_cookie
@@ -24,7 +25,7 @@ from channels.webchat import VISITOR_KEY
 from core.accounts import inbox_of_kind
 from core.tenancy import NotFound, TenantScope, company_by_slug
 
-router = APIRouter(tags=["webchat"])
+router = APIRouter(tags=["webchat"], dependencies=[WEBCHAT_RATE_LIMIT])
 
 MAX_POLL = 200
 _CHAT_TEXTS = {

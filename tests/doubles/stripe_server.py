@@ -6,9 +6,10 @@ It listens on 127.0.0.1 (random port) in a thread and answers the few paths the 
 * ``POST /v1/accounts``, ``GET /v1/accounts/{id}``
 * ``POST /v1/account_links``
 
-Responses are copies of the objects in Stripe's published API fixtures (``fixtures3.json``:
-``resources["checkout.session"]``, ``["account"]``, ``["account_link"]``) with ids, urls, amounts
-and times filled from the request. It behaves like Stripe where the engine depends on it:
+Responses are copies of the objects in a fixtures file shaped like Stripe's published API fixtures
+(``{"resources": {"checkout.session": …, "account": …, "account_link": …, "event": …}}``; the tests
+use the project's own ``tests/fixtures/stripe/objects.json``) with ids, urls, amounts and times filled
+from the request. It behaves like Stripe where the engine depends on it:
 
 * form bodies use Stripe's bracket encoding (``line_items[0][price_data][currency]=usd``) and are
   decoded back into nested dicts/lists of strings (:func:`decode_stripe_form`); every request is
