@@ -7,7 +7,7 @@ Two guards use them:
   the window moves on, whatever token it sends (so the answer cannot tell a right token from a wrong one);
 * the public web-chat API (``/api/v1/webchat/...``), per client address
   (``CHATCOMMERCE_RATE_LIMIT_WEBCHAT_ADDRESS``) and per visitor of a company
-  (``CHATCOMMERCE_RATE_LIMIT_WEBCHAT_VISITOR``): :class:`WebChatRateLimit`, a FastAPI dependency.
+  (``CHATCOMMERCE_RATE_LIMIT_WEBCHAT_VISITOR``): :class:`WebChatRateLimit` and :func:`hit_visitor`.
 
 Counters live in Redis when ``CHATCOMMERCE_REDIS_URL`` is set (shared by every server process) and in
 process memory otherwise. Rates use the ``limits`` notation (``"10/minute"``, ``"100 per hour"``,
@@ -20,10 +20,9 @@ The client address is ``request.client.host``: behind a reverse proxy run uvicor
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fastapi import Depends, HTTPException, Request, status
@@ -33,11 +32,6 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from core.settings import Settings
-
-# The visitor a web-chat request comes from, as a string unique within the company, or None when the
-# request names none (then only the per-address limit applies).
-VisitorKey = Callable[[Request], Awaitable[str | None]]
-
 
 class RateLimitSettingError(ValueError):
     """A rate setting is not in the ``limits`` notation; the message names the setting."""
@@ -130,49 +124,36 @@ def too_many(retry_after: int, what: str) -> HTTPException:
     )
 
 
-async def contact_visitor_key(request: Request) -> str | None:
-    """The visitor of a web-chat request as the client names it: the ``contact`` query parameter (poll)
-    or the ``contact`` field of the JSON body (post). A stop-gap until the server issues visitor
-    identities: a client can change it at will, so the per-address limit is what holds then."""
-    contact = request.query_params.get("contact")
-    if contact is None and request.method == "POST":
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            return None
-        contact = body.get("contact") if isinstance(body, dict) else None
-    return str(contact)[:200] if contact else None
-
-
 class WebChatRateLimit:
-    """FastAPI dependency limiting the public web chat per client address and per visitor::
+    """FastAPI dependencies limiting the public web chat (raise 429 with ``Retry-After``).
 
-        router = APIRouter(dependencies=[Depends(WebChatRateLimit(visitor_key=...))])
-
-    ``visitor_key`` says who the visitor is (default :func:`contact_visitor_key`; pass one that reads the
-    server-issued visitor cookie/token once there is one). The visitor's counter is scoped to the company
-    of the ``{company}`` path parameter. Raises 429 with ``Retry-After``.
+    * ``per_address`` (a router-level dependency): every web-chat request counts against its client
+      address (``CHATCOMMERCE_RATE_LIMIT_WEBCHAT_ADDRESS``);
+    * :func:`hit_visitor`: a request that proved a visitor (the server-issued, signed identity of
+      ``api.visitors``) counts against that visitor of that company
+      (``CHATCOMMERCE_RATE_LIMIT_WEBCHAT_VISITOR``). A request without a valid identity starts a new
+      visitor; only the per-address limit applies to it, so changing tokens does not escape a limit.
     """
 
-    def __init__(self, *, visitor_key: VisitorKey = contact_visitor_key) -> None:
-        self.visitor_key = visitor_key
-
-    async def __call__(self, request: Request) -> None:
+    @staticmethod
+    async def per_address(request: Request) -> None:
         limits = get_rate_limits(request)
-        address = client_address(request)
-        wait = await limits.hit(limits.webchat_address, "webchat-address", address)
+        wait = await limits.hit(limits.webchat_address, "webchat-address", client_address(request))
         if wait is not None:
             raise too_many(wait, "requests from this address")
-        visitor = await self.visitor_key(request)
-        if visitor is not None:
-            company = str(request.path_params.get("company", ""))
-            wait = await limits.hit(limits.webchat_visitor, "webchat-visitor", company, visitor)
-            if wait is not None:
-                raise too_many(wait, "messages from this visitor")
 
 
-# The web chat's limit with the default visitor key, for ``APIRouter(dependencies=[WEBCHAT_RATE_LIMIT])``.
-WEBCHAT_RATE_LIMIT = Depends(WebChatRateLimit())
+async def hit_visitor(request: Request, *, company: str, visitor_id: str) -> None:
+    """Count one request of ``visitor_id`` (a verified visitor of the company with slug ``company``);
+    raises 429 with ``Retry-After`` when the visitor used up its rate."""
+    limits = get_rate_limits(request)
+    wait = await limits.hit(limits.webchat_visitor, "webchat-visitor", company, visitor_id)
+    if wait is not None:
+        raise too_many(wait, "messages from this visitor")
+
+
+# The web chat's per-address limit, for ``APIRouter(dependencies=[WEBCHAT_RATE_LIMIT])``.
+WEBCHAT_RATE_LIMIT = Depends(WebChatRateLimit.per_address)
 
 
 async def check_admin_address(request: Request) -> None:

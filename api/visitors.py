@@ -20,6 +20,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 
 from api.deps import PublicCompanyDep, RuntimeDep
+from api.ratelimit import hit_visitor
 from core.models import Company
 
 COOKIE_NAME = "cc_visitor"
@@ -47,10 +48,14 @@ def presented_token(request: Request) -> tuple[str | None, bool]:
     return request.cookies.get(COOKIE_NAME), False
 
 
-def get_identity(request: Request, company: PublicCompanyDep, runtime: RuntimeDep) -> PresentedIdentity:
-    """FastAPI dependency: the visitor the request proves for the ``{company}`` of the path."""
+async def get_identity(request: Request, company: PublicCompanyDep, runtime: RuntimeDep) -> PresentedIdentity:
+    """FastAPI dependency: the visitor the request proves for the ``{company}`` of the path. A proved
+    visitor's request counts against its per-visitor rate limit (``api.ratelimit.hit_visitor``; 429
+    once it is used up)."""
     token, from_header = presented_token(request)
     visitor = runtime.visitor_signer.visitor_of(token, company_id=company.id)
+    if visitor is not None:
+        await hit_visitor(request, company=company.slug, visitor_id=visitor)
     return PresentedIdentity(visitor_id=visitor, from_header=from_header)
 
 

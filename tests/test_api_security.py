@@ -85,25 +85,29 @@ def test_a_rate_setting_that_is_not_a_rate_is_named() -> None:
 
 async def test_webchat_is_limited_per_visitor_and_per_address(database_url: str, tmp_path: Path) -> None:
     settings = make_settings(database_url, tmp_path, rate_limit_webchat_visitor="3/minute",
-                             rate_limit_webchat_address="5/minute")
+                             rate_limit_webchat_address="6/minute")
     async with running(settings) as env:
         await make_company(env.client, "acme", "acme-shop")
         async with client_from(env.app, "203.0.113.9") as office, client_from(env.app, "198.51.100.3") as home:
             endpoint = "/api/v1/webchat/acme-shop/messages"
-            ann = [await office.post(endpoint, json={"contact": "ann", "text": f"hi {n}"}) for n in range(4)]
-            assert [r.status_code for r in ann] == [200, 200, 200, 429]
-            assert int(ann[-1].headers["retry-after"]) >= 1 and "visitor" in ann[-1].json()["detail"]
+            first = await office.post(endpoint, json={"text": "hi 0"})  # starts ann's visit: no identity yet
+            assert first.status_code == 200
+            ann = {"X-Visitor-Token": first.json()["visitor_token"]}
+            again = [await office.post(endpoint, json={"text": f"hi {n}"}, headers=ann) for n in range(1, 5)]
+            assert [r.status_code for r in again] == [200, 200, 200, 429]
+            assert int(again[-1].headers["retry-after"]) >= 1 and "visitor" in again[-1].json()["detail"]
             # The refused message reached nobody; polling as ann is refused too, from any address.
-            assert env.responder is not None and env.responder.seen == ["hi 0", "hi 1", "hi 2"]
-            assert (await home.get(endpoint, params={"contact": "ann"})).status_code == 429
-            # Bob shares the office's address: the address has one request left (4 used of 5).
-            bob = await office.get(endpoint, params={"contact": "bob"})
-            assert bob.status_code == 200
-            blocked = await office.post(endpoint, json={"contact": "bob-2", "text": "hello"})
+            assert env.responder is not None and env.responder.seen == ["hi 0", "hi 1", "hi 2", "hi 3"]
+            assert (await home.get(endpoint, headers=ann)).status_code == 429
+            # A new visitor does not escape: the office's address has used 5 of its 6 requests.
+            office.cookies.clear()
+            assert (await office.post(endpoint, json={"text": "hello"})).status_code == 200
+            blocked = await office.post(endpoint, json={"text": "hello again"})
             assert blocked.status_code == 429 and "address" in blocked.json()["detail"]
-            # Visitors are counted per company: ann is a new visitor at another shop.
+            # Visitors are counted per company: ann's token is no identity at another shop.
             await make_company(env.client, "beta", "beta-shop")
-            assert (await say(home, "beta-shop", "ann", "hi")).get("replies")
+            other = await home.post("/api/v1/webchat/beta-shop/messages", json={"text": "hi"}, headers=ann)
+            assert other.status_code == 200 and other.json()["replies"]
 
 
 # -- request-body limit ------------------------------------------------------------------------------
