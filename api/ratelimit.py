@@ -33,6 +33,7 @@ from limits.storage import storage_from_string
 
 from core.settings import Settings
 
+
 class RateLimitSettingError(ValueError):
     """A rate setting is not in the ``limits`` notation; the message names the setting."""
 
