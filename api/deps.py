@@ -118,22 +118,29 @@ class Requires:
         return f"Requires({self.role!r}, people_only={self.people_only})"
 
 
-def route_requirement(route: Any) -> tuple[Role, bool]:
-    """``(role, people_only)`` a route requires: its last ``Requires`` dependency, else
-    ``api.auth.default_need`` by its path parameters."""
-    declared = [d.dependency for d in getattr(route, "dependencies", []) if isinstance(d.dependency, Requires)]
+def route_requirement(route: Any, path_params: dict[str, Any]) -> tuple[Role, bool]:
+    """``(role, people_only)`` a route requires: its last ``Requires`` dependency (route, router or
+    include level), else ``api.auth.default_need`` by its ``{tenant}``/``{company}`` path parameters."""
+    declared = [d.dependency for d in getattr(route, "dependencies", None) or []
+                if isinstance(getattr(d, "dependency", None), Requires)]
     if declared:
         return declared[-1].role, declared[-1].people_only
-    path = getattr(route, "path", "")
-    return default_need(has_tenant="{tenant}" in path, has_company="{company}" in path), False
+    return default_need(has_tenant="tenant" in path_params, has_company="company" in path_params), False
+
+
+def _matched_route(request: Request) -> Any:
+    # FastAPI >= 0.12x keeps include-time dependencies on the "effective route context" of the match;
+    # older versions copy them into the route object itself.
+    context = request.scope.get("fastapi", {}).get("effective_route_context")
+    return context if context is not None else request.scope.get("route")
 
 
 async def get_access(request: Request, principal: PrincipalDep, session: SessionDep) -> Access:
     """The one access check of the API (``api.auth.authorize``) for the request's route and its
     ``{tenant}``/``{company}`` path parameters: 401 without a principal, 404 for a tenant or company
     that is foreign to the principal, 403 for a role below the route's requirement."""
-    need, people_only = route_requirement(request.scope.get("route"))
     params = request.path_params
+    need, people_only = route_requirement(_matched_route(request), params)
     try:
         return await authorize(session, principal, tenant_slug=params.get("tenant"),
                                company_slug=params.get("company"), need=need, people_only=people_only)
