@@ -17,7 +17,8 @@ PASSWORD = "correct horse battery"
 
 
 @asynccontextmanager
-async def app_with_mail(database_url: str, tmp_path: Path, **overrides: object) -> AsyncIterator[tuple[Env, SMTPServer]]:
+async def app_with_mail(database_url: str, tmp_path: Path,
+                        **overrides: object) -> AsyncIterator[tuple[Env, SMTPServer]]:
     """The app (test settings of ``tests.test_api``) sending its mails to a local aiosmtpd server."""
     with smtp_server() as smtp:
         settings = make_settings(database_url, tmp_path, smtp_host=smtp.host, smtp_port=smtp.port,

@@ -52,7 +52,8 @@ async def test_signup_verify_login_refresh_and_reuse_detection(database_url: str
         assert early.status_code == 403 and "verify" in early.json()["detail"]
         code = last_code(smtp, "ann@example.com")
         wrong = "000000" if code != "000000" else "111111"
-        assert (await c.post("/api/v1/auth/verify", json={"email": "ann@example.com", "code": wrong})).status_code == 400
+        refused = await c.post("/api/v1/auth/verify", json={"email": "ann@example.com", "code": wrong})
+        assert refused.status_code == 400
         ok = await c.post("/api/v1/auth/verify", json={"email": "ANN@example.com", "code": code})
         assert ok.status_code == 200 and ok.json() == {"verified": True}
         spent = await c.post("/api/v1/auth/verify", json={"email": "ann@example.com", "code": code})
@@ -122,13 +123,15 @@ async def test_verification_code_is_spent_after_five_wrong_tries(database_url: s
         code = last_code(smtp, "eve@example.com")
         wrong = [f"{(int(code) + i) % 10**6:06d}" for i in range(1, 6)]
         for guess in wrong:
-            assert (await c.post("/api/v1/auth/verify", json={"email": "eve@example.com", "code": guess})).status_code == 400
+            r = await c.post("/api/v1/auth/verify", json={"email": "eve@example.com", "code": guess})
+            assert r.status_code == 400
         late = await c.post("/api/v1/auth/verify", json={"email": "eve@example.com", "code": code})
         assert late.status_code == 400
         # A new code can be asked for, and works.
         assert (await c.post("/api/v1/auth/verify/resend", json={"email": "eve@example.com"})).status_code == 202
         fresh = last_code(smtp, "eve@example.com")
-        assert (await c.post("/api/v1/auth/verify", json={"email": "eve@example.com", "code": fresh})).status_code == 200
+        r = await c.post("/api/v1/auth/verify", json={"email": "eve@example.com", "code": fresh})
+        assert r.status_code == 200
 
 
 async def test_magic_link_signs_in_once(database_url: str, tmp_path: Path) -> None:

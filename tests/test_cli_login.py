@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -17,10 +18,18 @@ from core.passwords import hash_password
 from core.settings import Settings
 from core.tenancy import TenantScope
 from core.users import add_owner, assign_manager, create_api_key, create_user
-from tests.test_cli import Cli, cli, cli_env, setup_shop  # noqa: F401 - fixtures
+from tests.test_cli import Cli, setup_shop
 
 pytestmark = pytest.mark.postgres
 PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    """The CLI's environment (as in ``tests.test_cli``) with its own config directory for the login."""
+    return {"CHATCOMMERCE_DATABASE_URL": database_url, "CHATCOMMERCE_DATA_DIR": str(tmp_path / "data"),
+            "CHATCOMMERCE_SECRET_KEY": "test-secret-key", "CHATCOMMERCE_PUBLIC_BASE_URL": "http://testserver",
+            "XDG_CONFIG_HOME": str(tmp_path / "config")}
 
 
 def _people(env: dict[str, str]) -> str:
@@ -45,18 +54,19 @@ def _people(env: dict[str, str]) -> str:
     return asyncio.run(main())
 
 
-def test_login_acts_as_the_user_and_operator_without_it(cli: Cli, cli_env: dict[str, str]) -> None:
+def test_login_acts_as_the_user_and_operator_without_it(env: dict[str, str]) -> None:
+    cli = Cli(env)
     setup_shop(cli)
     cli.json("companies", "create", "--tenant", "acme", "--slug", "acme-outlet", "--name", "Outlet")
     setup_shop(cli, tenant="globex", company="globex-shop")
-    key = _people(cli_env)
+    key = _people(env)
     assert cli.json("whoami")["kind"] == "operator"
     assert [t["slug"] for t in cli.json("tenants", "list")] == ["acme", "globex"]
 
     wrong = cli.run("login", "--email", "ann@example.com", "--password", "nope nope nope", ok=False)
     assert wrong.exit_code == 1 and "wrong e-mail or password" in wrong.stderr
     cli.run("login", "--email", "max@example.com", input=PASSWORD + "\n")
-    path = credentials_path_in(cli_env)
+    path = credentials_path_in(env)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     first_token = json.loads(path.read_text())["token"]
     me = cli.json("whoami")
@@ -108,9 +118,7 @@ def credentials_path_in(env: dict[str, str]):  # type: ignore[no-untyped-def]
 
 def test_cli_commands_look_companies_up_through_the_access_check() -> None:
     # A command that called company_by_slug directly would skip the logged-in user's rights.
-    from pathlib import Path
-
     api_dir = Path(__file__).resolve().parent.parent / "api"
-    offenders = [p.name for p in api_dir.glob("cli*.py")
-                 if p.name != "cli_auth.py" and ("company_by_slug(" in p.read_text() or "tenant_by_slug(" in p.read_text())]
+    offenders = [p.name for p in api_dir.glob("cli*.py") if p.name != "cli_auth.py"
+                 and ("company_by_slug(" in p.read_text() or "tenant_by_slug(" in p.read_text())]
     assert offenders == [], f"use api.cli_auth.cli_company/cli_tenant in {offenders}"
