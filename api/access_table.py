@@ -132,7 +132,7 @@ def expected(rule: str, column: str, *, path: str) -> Outcome:
 
 
 def _short(path: str) -> str:
-    return path.replace(_C, "`C`").replace(_T, "`T`")
+    return path.replace(_C, "C").replace(_T, "T")
 
 
 def markdown_table() -> str:
@@ -141,7 +141,7 @@ def markdown_table() -> str:
     lines = ["| route | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
     for (method, path), rule in ROUTES.items():
         cells = [cell[expected(rule, col, path=path)] for col in COLUMNS]
-        lines.append(f"| {method} {_short(path)} | " + " | ".join(cells) + " |")
+        lines.append(f"| `{method} {_short(path)}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
