@@ -28,6 +28,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -110,6 +111,7 @@ class Principal:
                 "api_key_tenant": str(self.api_key_tenant) if self.api_key_tenant else None}
 
 
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 OPERATOR = Principal(kind="operator", platform_admin=True)
 BOOTSTRAP_ADMIN = Principal(kind="admin_token", platform_admin=True)
 
@@ -124,7 +126,8 @@ async def principal_of_user(session: AsyncSession, user: User) -> Principal:
 async def resolve_principal(session: AsyncSession, *, bearer: str | None, settings: Settings,
                             tokens: TokenService) -> Principal | None:
     """The principal of a bearer credential, ``None`` when it is missing, wrong, expired, revoked, or
-    names an inactive or unverified user. Updates an API key's ``last_used_at`` (the caller commits)."""
+    names an inactive or unverified user. Updates an API key's ``last_used_at`` (to the minute; the
+    caller commits)."""
     if not bearer:
         return None
     if settings.admin_token_accepted and settings.admin_token is not None:
@@ -134,8 +137,10 @@ async def resolve_principal(session: AsyncSession, *, bearer: str | None, settin
         key = await api_key_by_secret(session, bearer)
         if key is None:
             return None
-        key.last_used_at = utcnow()
-        await session.flush()
+        now = utcnow()
+        if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+            key.last_used_at = now  # at most one write a minute per key
+            await session.flush()
         return Principal(kind="api_key", api_key_id=key.id, api_key_tenant=key.tenant_id)
     user_id = tokens.user_of_access_token(bearer)
     if user_id is None:
