@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import jwt
@@ -13,7 +15,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+import api.auth_tokens
+from api.auth_tokens import TokenService
 from core.models import ApiKey, AuthCode, Company, CompanyManager, RefreshToken, User
+from core.timeutil import utcnow
 from tests.auth_helpers import (
     PASSWORD,
     app_with_mail,
@@ -309,3 +314,19 @@ async def test_admin_token_bootstraps_the_first_platform_admin(database_url: str
         assert r.status_code == 200 and r.json()["platform_admin"] is True
         assert [t["slug"] for t in (await c.get("/api/v1/tenants", headers=a)).json()] == ["ann", "bob"]
         assert (await c.get("/api/v1/tenants/bob/companies", headers=a)).status_code == 200
+
+
+def test_access_tokens_expire_and_are_bound_to_the_server_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    def service(key: str) -> TokenService:
+        return TokenService(key_material=key, access_minutes=15, refresh_days=30, code_minutes=15, reset_minutes=30)
+
+    user = uuid.uuid4()
+    ours, theirs = service("server-key"), service("another-server-key")
+    token = ours.access_token(user)
+    assert ours.user_of_access_token(token) == user
+    assert theirs.user_of_access_token(token) is None
+    # Issued 16 minutes ago: expired.
+    monkeypatch.setattr(api.auth_tokens, "utcnow", lambda: utcnow() - timedelta(minutes=16))
+    old = ours.access_token(user)
+    monkeypatch.undo()
+    assert ours.user_of_access_token(old) is None
