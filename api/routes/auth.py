@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth_schemas import (
     EmailIn,
@@ -79,7 +80,7 @@ def _base(auth: AuthServices) -> str:
     return auth.settings.public_base_url.rstrip("/")
 
 
-async def send_verification(auth: AuthServices, session: Any, user: User) -> bool:
+async def send_verification(auth: AuthServices, session: AsyncSession, user: User) -> bool:
     """Issue a new 6-digit code for ``user`` (committed) and mail it."""
     code = await auth.tokens.issue_code(session, user, "verify")
     await session.commit()
@@ -89,7 +90,8 @@ async def send_verification(auth: AuthServices, session: Any, user: User) -> boo
                             f"and can be used once. POST it to {_base(auth)}/api/v1/auth/verify.\n")
 
 
-async def send_magic_link(auth: AuthServices, session: Any, user: User, *, invited_to: str | None = None) -> bool:
+async def send_magic_link(auth: AuthServices, session: AsyncSession, user: User, *,
+                          invited_to: str | None = None) -> bool:
     """Issue a sign-in link for ``user`` (committed) and mail it (as an invitation when ``invited_to``)."""
     token = await auth.tokens.issue_code(session, user, "magic")
     await session.commit()
