@@ -37,7 +37,7 @@ from api.auth_tokens import TokenService
 from core.models import Company, Tenant, User
 from core.security import tokens_match
 from core.settings import Settings
-from core.tenancy import NotFound, TenantScope, tenant_by_slug
+from core.tenancy import NotFound, TenantScope, company_by_slug, tenant_by_slug
 from core.timeutil import utcnow
 from core.users import api_key_by_secret, managed_companies, owned_tenant_ids
 
@@ -175,8 +175,15 @@ async def authorize(session: AsyncSession, principal: Principal, *, tenant_slug:
     """Check ``principal`` for a route on ``tenant_slug``/``company_slug`` requiring ``need``.
 
     Raises ``NotFound`` (404) for a tenant/company that does not exist or where the principal has no
-    role, ``Forbidden`` (403) for a role below ``need``. Shared by the HTTP dependencies and the CLI.
+    role, ``Forbidden`` (403) for a role below ``need``. A company without a tenant slug is looked up
+    by its global slug and checked in its tenant. Shared by the HTTP dependencies and the CLI.
     """
+    if tenant_slug is None and company_slug is not None:  # a path with a global company slug only
+        by_slug = await company_by_slug(session, company_slug)
+        owner = await session.get(Tenant, by_slug.tenant_id)
+        tenant_slug = owner.slug if owner is not None else None
+        if tenant_slug is None:
+            raise NotFound(f"company {company_slug!r} not found")
     if tenant_slug is None:
         role: Role = "admin" if principal.platform_admin else "authenticated"
         check_role(principal, role, need, people_only=people_only)

@@ -31,7 +31,6 @@ from api.auth_services import build_auth_services
 from api.auth_tokens import RefreshRefused
 from api.services import Runtime
 from core.models import Company, Tenant, User
-from core.tenancy import NotFound, company_by_slug
 
 _PRINCIPAL: ContextVar[Principal] = ContextVar("chatcommerce_cli_principal", default=OPERATOR)
 
@@ -122,12 +121,8 @@ def cli_principal() -> Principal:
 async def cli_company(session: AsyncSession, slug: str, need: Role = "manager") -> Company:
     """The company with this global slug, if the acting principal has ``need`` there. Raises
     ``NotFound`` (unknown or foreign) or ``api.auth.Forbidden``. Every CLI command that takes
-    ``--company`` goes through here (never ``company_by_slug`` directly)."""
-    company = await company_by_slug(session, slug)
-    tenant = await session.get(Tenant, company.tenant_id)
-    if tenant is None:
-        raise NotFound(f"company {slug!r} not found")
-    access = await authorize(session, cli_principal(), tenant_slug=tenant.slug, company_slug=slug, need=need)
+    ``--company`` goes through here (never ``core.tenancy.company_by_slug`` directly)."""
+    access = await authorize(session, cli_principal(), tenant_slug=None, company_slug=slug, need=need)
     assert access.company is not None
     return access.company
 
