@@ -2,8 +2,9 @@
 
 Every command reads its settings from the environment (``CHATCOMMERCE_DATABASE_URL``... see
 ``.env.example``), builds the same ``Runtime`` as the HTTP app (``api.services.open_runtime``), and
-prints JSON with ``--json``. Errors go to stderr with exit status 1. The CLI acts as the platform
-admin: companies are addressed by their global slug.
+prints JSON with ``--json``. Errors go to stderr with exit status 1. Companies are addressed by
+their global slug. Without ``chatcommerce login`` the CLI is the local operator (every right); after
+it, every command acts as that user or API key, checked like the HTTP API (``api.cli_auth``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from api.actions import import_kb, mark_order_paid
+from api.auth import Forbidden
+from api.cli_auth import acting, cli_company, cli_principal, cli_require, cli_tenant
 from api.queries import conversation_detail, conversations_of_contact
 from api.services import Runtime, open_runtime
 from bot.messages import Responder
@@ -35,10 +38,10 @@ from commerce.payments import PaymentStateError
 from core.accounts import ValidationError, create_company, create_tenant, inbox_of_kind
 from core.logging import configure_logging
 from core.migrate import upgrade
-from core.models import Company, Tenant
+from core.models import Company, Order, Tenant
 from core.money import format_money
 from core.settings import Settings, get_settings
-from core.tenancy import NotFound, TenantScope, company_by_slug, tenant_by_slug
+from core.tenancy import NotFound, TenantScope
 from knowledge.importer import KnowledgeImportError
 
 T = TypeVar("T")
@@ -111,13 +114,15 @@ def _run(work: Callable[[Runtime], Awaitable[T]], *, settings: Settings | None =
     responder = _options().responder
 
     async def main() -> T:
-        async with open_runtime(settings or get_settings(), responder=responder) as runtime:
+        async with open_runtime(settings or get_settings(), responder=responder) as runtime, acting(runtime):
             return await work(runtime)
 
     try:
         return asyncio.run(main())
     except KnowledgeImportError:
         raise
+    except Forbidden as exc:
+        raise _fail(f"forbidden: {exc}") from exc
     except (NotFound, ValidationError, PaymentStateError, LookupError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc).strip("'\"")) from exc
 
@@ -165,6 +170,7 @@ def tenants_create(
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session, session.begin():
+            await cli_require(session, "admin")
             return _tenant_dict(await create_tenant(session, name=name, slug=slug))
 
     data = _run(work)
@@ -177,8 +183,11 @@ def tenants_list(as_json: JsonOpt = False) -> None:
 
     async def work(rt: Runtime) -> list[dict[str, Any]]:
         async with rt.sessionmaker() as session:
-            rows = (await session.execute(select(Tenant).order_by(Tenant.created_at))).scalars()
-            return [_tenant_dict(t) for t in rows]
+            stmt = select(Tenant).order_by(Tenant.created_at)
+            visible = cli_principal().visible_tenant_ids()
+            if visible is not None:
+                stmt = stmt.where(Tenant.id.in_(visible))
+            return [_tenant_dict(t) for t in (await session.execute(stmt)).scalars()]
 
     data = _run(work)
     _emit(data, as_json, lambda: "\n".join(f"{t['slug']}\t{t['name']}" for t in data) or "no tenants")
@@ -200,7 +209,7 @@ def companies_create(
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session, session.begin():
-            owner = await tenant_by_slug(session, tenant)
+            owner = await cli_tenant(session, tenant, "owner")
             company = await create_company(session, tenant_id=owner.id, slug=slug, name=name, type=type,
                                            currency=currency, language=language, timezone=timezone)
             return _company_dict(company, settings)
@@ -216,9 +225,12 @@ def companies_list(tenant: Annotated[str, typer.Option(help="Tenant slug.")], as
 
     async def work(rt: Runtime) -> list[dict[str, Any]]:
         async with rt.sessionmaker() as session:
-            scope = TenantScope((await tenant_by_slug(session, tenant)).id)
-            rows = (await session.execute(scope.select(Company).order_by(Company.human_id))).scalars()
-            return [_company_dict(c, settings) for c in rows]
+            scope = TenantScope((await cli_tenant(session, tenant, "manager")).id)
+            stmt = scope.select(Company).order_by(Company.human_id)
+            visible = cli_principal().visible_company_ids(scope.tenant_id)
+            if visible is not None:
+                stmt = stmt.where(Company.id.in_(visible))
+            return [_company_dict(c, settings) for c in (await session.execute(stmt)).scalars()]
 
     data = _run(work, settings=settings)
     _emit(data, as_json, lambda: "\n".join(f"{c['slug']}\t{c['name']}\t{c['chat_url']}" for c in data)
@@ -240,7 +252,7 @@ def kb_import(
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session:
-            row = await company_by_slug(session, company)
+            row = await cli_company(session, company, "owner")
         result = await import_kb(rt, company_id=row.id, data=file.read_bytes(), filename=file.name)
         return {"company": company, "file": file.name, "items": result.items, "variants": result.variants,
                 "faq": result.faq, "warnings": [warning.as_dict() for warning in result.warnings]}
@@ -284,7 +296,7 @@ def chat(
 
     async def work(rt: Runtime) -> None:
         async with rt.sessionmaker() as session:
-            row = await company_by_slug(session, company)
+            row = await cli_company(session, company)
             inbox = await inbox_of_kind(session, row, "console")
         channel = rt.channel_factory.build(inbox)
         if interactive:
@@ -356,7 +368,7 @@ def orders_list(company: CompanyOpt, as_json: JsonOpt = False) -> None:
 
     async def work(rt: Runtime) -> list[dict[str, object]]:
         async with rt.sessionmaker() as session:
-            row = await company_by_slug(session, company)
+            row = await cli_company(session, company)
             orders = await list_orders(session, scope=TenantScope(row.tenant_id), company_id=row.id)
             return [order_as_dict(o) for o in orders]
 
@@ -377,7 +389,16 @@ def orders_mark_paid(
         oid = uuid.UUID(order_id)
     except ValueError:
         raise _fail(f"{order_id!r} is not an order id") from None
-    order, changed = _run(lambda rt: mark_order_paid(rt, order_id=oid, method=method))
+    async def work(rt: Runtime) -> tuple[dict[str, object], bool]:
+        async with rt.sessionmaker() as session:
+            row = await session.get(Order, oid)
+            company = await session.get(Company, row.company_id) if row is not None else None
+            if company is None:
+                raise NotFound(f"order {order_id} not found")
+            await cli_company(session, company.slug)
+        return await mark_order_paid(rt, order_id=oid, method=method)
+
+    order, changed = _run(work)
     _emit({**order, "changed": changed}, as_json,
           lambda: f"order #{order['number']} " + ("marked paid" if changed else "was already paid"))
 
@@ -395,7 +416,7 @@ def conversations_show(
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session:
-            row = await company_by_slug(session, company)
+            row = await cli_company(session, company)
             conversations = await conversations_of_contact(session, company=row, source_id=contact)
             if not conversations:
                 raise NotFound(f"no conversations of contact {contact!r} with {company}")
@@ -486,6 +507,9 @@ def _register_subcommands() -> None:
     """Sub-apps defined in their own modules (they import helpers from this one)."""
     from api.cli_bookings import bookings_app
     from api.cli_channels import inboxes_app, payments_app
+    from api.cli_login import register as register_login
+
+    register_login(app)
 
     app.add_typer(inboxes_app, name="inboxes")
     app.add_typer(payments_app, name="payments")

@@ -22,6 +22,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from api.auth import Forbidden
+from api.cli_auth import acting, cli_company
 from api.services import Runtime, open_runtime
 from commerce.bookings import booking_as_dict, list_bookings
 from commerce.calendar_feed import feed_path, issue_feed_token, rotate_feed_token
@@ -33,7 +35,7 @@ from core.accounts import ValidationError
 from core.models import BOOKING_STATUSES
 from core.money import format_money
 from core.settings import Settings, get_settings
-from core.tenancy import NotFound, company_by_slug
+from core.tenancy import NotFound
 from core.timeutil import utcnow
 
 T = TypeVar("T")
@@ -60,11 +62,13 @@ def _run(work: Callable[[Runtime], Awaitable[T]], *, settings: Settings | None =
     """Build the runtime, run ``work`` in a fresh event loop, turn expected errors into exit 1."""
 
     async def main() -> T:
-        async with open_runtime(settings or get_settings()) as runtime:
+        async with open_runtime(settings or get_settings()) as runtime, acting(runtime):
             return await work(runtime)
 
     try:
         return asyncio.run(main())
+    except Forbidden as exc:
+        raise _fail(f"forbidden: {exc}") from exc
     except (NotFound, ValidationError, CommerceError, LookupError, ValueError, FileNotFoundError) as exc:
         # CommerceError covers ScheduleError (a bad schedule field) and CalendarNotConnected.
         raise _fail(str(exc).strip("'\"")) from exc
@@ -106,7 +110,7 @@ def bookings_list(
 
     async def work(rt: Runtime) -> list[dict[str, Any]]:
         async with rt.sessionmaker() as session:
-            row = await company_by_slug(session, company)
+            row = await cli_company(session, company)
             tz = company_zone(row)
             start, end = day_bounds(local_day, tz) if local_day else (None, None)
             rows = await list_bookings(session, company=row, start=start, end=end, statuses=statuses)
@@ -125,7 +129,7 @@ def schedule_show(company: CompanyOpt) -> None:
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session:
-            return schedule_of(await company_by_slug(session, company)).to_settings()
+            return schedule_of(await cli_company(session, company)).to_settings()
 
     typer.echo(json.dumps(_run(work), ensure_ascii=False, indent=2))
 
@@ -148,7 +152,7 @@ def schedule_set(
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session, session.begin():
-            row = await company_by_slug(session, company)
+            row = await cli_company(session, company, "owner")
             return (await set_schedule(session, company=row, schedule=body)).to_settings()
 
     data = _run(work)
@@ -171,7 +175,7 @@ def feed_url(
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session, session.begin():
-            row = await company_by_slug(session, company)
+            row = await cli_company(session, company, "owner")
             if rotate:
                 token: str | None = await rotate_feed_token(session, company=row)
                 issued_at = utcnow()
@@ -199,7 +203,7 @@ def calendar_sync(company: CompanyOpt, as_json: JsonOpt = False) -> None:
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session, session.begin():
-            row = await company_by_slug(session, company)
+            row = await cli_company(session, company, "owner")
             result = await sync_company_calendar(session, company=row, client_factory=calendar_client_factory(rt),
                                                  now=utcnow())
             return {"company": company, **result.as_dict()}

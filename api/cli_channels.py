@@ -15,12 +15,13 @@ from typing import Annotated, Any
 import typer
 
 from api.cli import CompanyOpt, JsonOpt, _emit, _fail, _run
+from api.cli_auth import cli_company
 from api.services import Runtime
 from channels.inboxes import InboxError, connect_inbox, disconnect_inbox, inbox_as_dict, tenant_inbox
 from commerce.errors import PaymentUnavailable
 from commerce.stripe_connect import StripeConnect
 from core.models import Inbox
-from core.tenancy import TenantScope, company_by_slug
+from core.tenancy import TenantScope
 
 inboxes_app = typer.Typer(help="Channels a company is connected to (Telegram, WhatsApp via WAHA, e-mail).",
                           no_args_is_help=True)
@@ -55,7 +56,7 @@ def inboxes_connect(
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session, session.begin():
-            comp = await company_by_slug(session, company)
+            comp = await cli_company(session, company, "owner")
             try:
                 inbox, details = await connect_inbox(
                     session, company=comp, kind=kind, name=name, credentials=creds, settings=plain,
@@ -81,7 +82,7 @@ def inboxes_list(company: CompanyOpt, as_json: JsonOpt = False) -> None:
 
     async def work(rt: Runtime) -> list[dict[str, Any]]:
         async with rt.sessionmaker() as session:
-            comp = await company_by_slug(session, company)
+            comp = await cli_company(session, company, "owner")
             rows = await session.execute(
                 TenantScope(comp.tenant_id).select(Inbox, Inbox.company_id == comp.id).order_by(Inbox.created_at))
             return [inbox_as_dict(i, public_base_url=rt.settings.public_base_url) for i in rows.scalars()]
@@ -99,7 +100,7 @@ def inboxes_disconnect(company: CompanyOpt, inbox_id: Annotated[uuid.UUID, typer
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session, session.begin():
-            comp = await company_by_slug(session, company)
+            comp = await cli_company(session, company, "owner")
             inbox = await tenant_inbox(session, scope=TenantScope(comp.tenant_id), company=comp, inbox_id=inbox_id)
             await disconnect_inbox(session, inbox=inbox, factory=rt.channel_factory)
             return inbox_as_dict(inbox)
@@ -115,7 +116,7 @@ def inboxes_poll(company: CompanyOpt, inbox_id: Annotated[uuid.UUID, typer.Argum
 
     async def work(rt: Runtime) -> None:
         async with rt.sessionmaker() as session:
-            comp = await company_by_slug(session, company)
+            comp = await cli_company(session, company, "owner")
             inbox = await tenant_inbox(session, scope=TenantScope(comp.tenant_id), company=comp, inbox_id=inbox_id)
         channel = rt.channel_factory.build(inbox)
         poll = getattr(channel, "poll", None)
@@ -144,7 +145,7 @@ def payments_provider(company: CompanyOpt, provider: Annotated[str, typer.Argume
     async def work(rt: Runtime) -> dict[str, Any]:
         rt.providers.get(provider)  # KeyError → not configured
         async with rt.sessionmaker() as session, session.begin():
-            comp = await company_by_slug(session, company)
+            comp = await cli_company(session, company, "owner")
             comp.payment_provider = provider
             return {"company": comp.slug, "payment_provider": provider}
 
@@ -166,7 +167,7 @@ def payments_stripe_connect(company: CompanyOpt, email: Annotated[str | None, ty
         connect = StripeConnect(api=rt.stripe_api)
         base = rt.settings.public_base_url.rstrip("/")
         async with rt.sessionmaker() as session, session.begin():
-            comp = await company_by_slug(session, company)
+            comp = await cli_company(session, company, "owner")
             try:
                 state = await connect.create_account(session, company=comp, email=email)
                 url = await connect.onboarding_link(

@@ -513,3 +513,90 @@ class CalendarEvent(TenantOwned, Base):
     status: Mapped[str] = mapped_column(String(16), default="confirmed")
     digest: Mapped[str] = mapped_column(String(64))
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --- Accounts and roles (core.users, api.auth; migration 0010) ---
+# Users are people of the platform, not of one tenant: ``users``, ``refresh_tokens`` and
+# ``auth_codes`` carry no tenant_id (a person may own one tenant and manage companies of another).
+# Every row that grants rights inside a tenant (``tenant_owners``, ``company_managers``, ``api_keys``)
+# belongs to that tenant.
+
+
+class User(TimestampMixin, Base):
+    """A person who signs in. ``email`` is stored lower-cased and unique; ``password_hash`` is a
+    ``pwdlib`` Argon2 hash (``None`` for a user invited by e-mail who has not set one yet);
+    ``email_verified_at`` is set by the e-mailed 6-digit code, a magic link or a password reset;
+    ``is_platform_admin`` makes the user the platform ``admin`` (every tenant)."""
+
+    __tablename__ = "users"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    is_platform_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class TenantOwner(TenantOwned, Base):
+    """``user_id`` is an ``owner`` of the tenant: every right inside it."""
+
+    __tablename__ = "tenant_owners"
+    __table_args__ = (UniqueConstraint("tenant_id", "user_id", name="uq_tenant_owner"),)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+
+class CompanyManager(TenantOwned, Base):
+    """``user_id`` is the ``manager`` of the company. ``company_id`` is unique: a company has at most
+    one manager (a manager may serve many companies, of any tenant)."""
+
+    __tablename__ = "company_managers"
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), unique=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    assigned_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class ApiKey(TenantOwned, Base):
+    """A tenant's API key for scripts and the CLI (``Authorization: Bearer cc_...``). Only
+    ``key_hash`` (SHA-256 hex of the whole key) is stored; ``prefix`` (the first 10 characters) is
+    shown to tell keys apart. ``last_used_at`` is updated when the key authenticates a request;
+    a key with ``revoked_at`` is refused."""
+
+    __tablename__ = "api_keys"
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RefreshToken(TimestampMixin, Base):
+    """One refresh token of a sign-in (``family_id``: every token rotated from the same sign-in).
+    Only ``token_hash`` (SHA-256 hex) is stored. A token is spent (``used_at``) when exchanged;
+    presenting a spent token again revokes the whole family (``revoked_at``)."""
+
+    __tablename__ = "refresh_tokens"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    family_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuthCode(TimestampMixin, Base):
+    """A single-use, expiring secret mailed to a user: ``purpose`` is ``verify`` (6-digit code),
+    ``magic`` (sign-in link) or ``reset`` (password reset link). ``code_hash`` is HMAC-SHA256 of the
+    secret under a key derived from the server's key material (a 6-digit code is too small to store
+    as a plain hash); ``attempts`` counts wrong codes (5 spend it)."""
+
+    __tablename__ = "auth_codes"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    code_hash: Mapped[str] = mapped_column(String(64), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -26,7 +26,13 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_SQLITE_URL
     admin_token: SecretStr | None = Field(
-        default=None, description="Platform admin bearer token for /api/v1; unset means the admin API is closed."
+        default=None,
+        description="Bootstrap bearer token acting as the platform admin (to create the first admin user); "
+                    "accepted only when admin_token_enabled.",
+    )
+    admin_token_enabled: bool | None = Field(
+        default=None,
+        description="Accept CHATCOMMERCE_ADMIN_TOKEN; unset means on in demo mode only, off otherwise.",
     )
     secret_key: SecretStr | None = Field(
         default=None,
@@ -69,6 +75,35 @@ class Settings(BaseSettings):
     )
     api_docs: bool = Field(default=True, description="Serve /docs and /openapi.json.")
 
+    # Accounts (api.auth): JWT access tokens, rotating refresh tokens, e-mailed codes and links.
+    access_token_minutes: int = Field(default=15, ge=1, le=1440, description="Lifetime of a JWT access token.")
+    refresh_token_days: int = Field(default=30, ge=1, description="Lifetime of a refresh token (each is single-use).")
+    auth_code_minutes: int = Field(
+        default=15, ge=1, description="Lifetime of an e-mailed verification code or magic link."
+    )
+    password_reset_minutes: int = Field(default=30, ge=1, description="Lifetime of a password reset link.")
+    login_limit_per_account: str = Field(
+        default="5/15 minutes", description="Failed sign-ins allowed per account (`limits` notation)."
+    )
+    login_limit_per_address: str = Field(
+        default="20/15 minutes", description="Failed sign-ins allowed per client address (`limits` notation)."
+    )
+    mail_limit_per_address: str = Field(
+        default="10/hour", description="Code/link e-mails a client address may ask for (`limits` notation)."
+    )
+    rate_limit_storage: str = Field(
+        default="async+memory://", description="`limits` storage URI, e.g. async+redis://127.0.0.1:6379/0."
+    )
+
+    # Outgoing mail (account e-mails) through SMTP (aiosmtplib).
+    smtp_host: str | None = Field(default=None, description="SMTP server; unset means e-mails cannot be sent.")
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "chatcommerce <no-reply@localhost>"
+    smtp_starttls: bool = Field(default=True, description="Upgrade the connection with STARTTLS (port 587).")
+    smtp_tls: bool = Field(default=False, description="Implicit TLS from the first byte (port 465).")
+
     # Stripe (customer → business payments through each company's connected account).
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
@@ -80,6 +115,12 @@ class Settings(BaseSettings):
     google_calendar_api_root: str = "https://www.googleapis.com"
     google_oauth_token_uri: str = "https://oauth2.googleapis.com/token"
     google_calendar_sync_seconds: float = 300
+
+    @property
+    def admin_token_accepted(self) -> bool:
+        """Whether ``admin_token`` is set and may be used: ``admin_token_enabled``, else ``demo_mode``."""
+        enabled = self.demo_mode if self.admin_token_enabled is None else self.admin_token_enabled
+        return bool(enabled and self.admin_token and self.admin_token.get_secret_value())
 
     @cached_property
     def is_sqlite(self) -> bool:

@@ -22,7 +22,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-import api.deps
+import api.auth
 from api.app import create_app
 from api.services import Runtime
 from bot.messages import Button, OutboundMessage
@@ -57,6 +57,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
     values: dict[str, object] = {
         "database_url": database_url,
         "admin_token": ADMIN_TOKEN,
+        "admin_token_enabled": True,  # the bootstrap admin token, on in every test app
         "secret_key": "test-secret-key",
         "data_dir": tmp_path,
         "public_base_url": "http://testserver",
@@ -218,7 +219,7 @@ async def test_admin_token_is_required_and_compared_in_constant_time(
         calls.append((given, expected))
         return tokens_match(given, expected)
 
-    monkeypatch.setattr(api.deps, "tokens_match", spy)
+    monkeypatch.setattr(api.auth, "tokens_match", spy)
     missing = await env.client.get("/api/v1/tenants")
     wrong = await env.client.get("/api/v1/tenants", headers={"Authorization": "Bearer nope"})
     basic = await env.client.get("/api/v1/tenants", headers={"Authorization": f"Basic {ADMIN_TOKEN}"})
@@ -234,8 +235,20 @@ async def test_admin_token_is_required_and_compared_in_constant_time(
 async def test_admin_api_is_closed_without_a_configured_token(database_url: str, tmp_path: Path) -> None:
     async with running(make_settings(database_url, tmp_path, admin_token=None)) as e:
         r = await e.client.get("/api/v1/tenants", headers=AUTH)
-        assert r.status_code == 503 and r.json() == {"detail": "admin API disabled"}
+        assert r.status_code == 401 and r.json() == {"detail": "invalid or missing credentials"}
         assert (await e.client.get("/healthz")).status_code == 200  # the rest of the app works
+
+
+async def test_admin_token_is_off_by_default_outside_demo_mode(database_url: str, tmp_path: Path) -> None:
+    # The bootstrap token is refused unless demo mode or CHATCOMMERCE_ADMIN_TOKEN_ENABLED turns it on.
+    async with running(make_settings(database_url, tmp_path, demo_mode=False, admin_token_enabled=None)) as e:
+        assert (await e.client.get("/api/v1/tenants", headers=AUTH)).status_code == 401
+    async with running(make_settings(database_url, tmp_path, demo_mode=True, admin_token_enabled=None)) as e:
+        assert (await e.client.get("/api/v1/tenants", headers=AUTH)).status_code == 200
+    async with running(make_settings(database_url, tmp_path, demo_mode=False, admin_token_enabled=True)) as e:
+        assert (await e.client.get("/api/v1/tenants", headers=AUTH)).status_code == 200
+    async with running(make_settings(database_url, tmp_path, demo_mode=True, admin_token_enabled=False)) as e:
+        assert (await e.client.get("/api/v1/tenants", headers=AUTH)).status_code == 401
 
 
 # -- tenants, companies, knowledge base ------------------------------------------------------------

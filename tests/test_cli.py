@@ -35,6 +35,7 @@ def cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
         "CHATCOMMERCE_DATA_DIR": str(tmp_path / "data"),
         "CHATCOMMERCE_SECRET_KEY": "test-secret-key",
         "CHATCOMMERCE_PUBLIC_BASE_URL": "http://testserver",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),  # `chatcommerce login` stores its token here
     }
 
 

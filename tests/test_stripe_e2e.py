@@ -186,8 +186,8 @@ class Env:
 
 def settings_for(database_url: str, tmp_path: Path, stripe: StripeFixtureServer) -> Settings:
     return Settings(  # type: ignore[call-arg]
-        _env_file=None, database_url=database_url, admin_token=ADMIN_TOKEN, secret_key="e2e-secret-key",
-        data_dir=tmp_path, public_base_url=BASE, demo_mode=False, workers_enabled=False,
+        _env_file=None, database_url=database_url, admin_token=ADMIN_TOKEN, admin_token_enabled=True,
+        secret_key="e2e-secret-key", data_dir=tmp_path, public_base_url=BASE, demo_mode=False, workers_enabled=False,
         stripe_secret_key="sk_test_platform_e2e", stripe_webhook_secret=PLATFORM_SECRET,
         stripe_connect_webhook_secret=CONNECT_SECRET, stripe_api_base=stripe.base_url,
     )

@@ -1,8 +1,9 @@
 """Admin API under ``/api/v1``: tenants, companies, knowledge bases, conversations and orders.
 
-Every route needs ``Authorization: Bearer <CHATCOMMERCE_ADMIN_TOKEN>`` (``api.deps.require_admin``,
-checked before anything else). Routes under ``/tenants/{tenant}`` see only that tenant's rows: the
-tenant and company come from ``TenantScopeDep`` / ``CompanyDep``, never from ad-hoc queries here.
+Every route needs a signed-in caller (``api.deps.require_admin``, checked before anything else) with
+the route's role (``Requires``; by default manager for company routes, owner for tenant routes, see
+``api.auth``). Routes under ``/tenants/{tenant}`` see only that tenant's rows: the tenant and company
+come from ``TenantScopeDep`` / ``CompanyDep``, never from ad-hoc queries here.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
+from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.actions import import_kb, mark_order_paid
-from api.deps import AdminDep, CompanyDep, RuntimeDep, SessionDep, TenantScopeDep
+from api.deps import AccessDep, AdminDep, CompanyDep, PrincipalDep, Requires, RuntimeDep, SessionDep, TenantScopeDep
 from api.queries import conversation_detail, get_conversation, list_conversations, message_dict
 from api.schemas import (
     CompanyIn,
@@ -50,18 +51,24 @@ _COMPANY = _TENANT + "/companies/{company}"
 # -- tenants and companies -------------------------------------------------------------------------
 
 
-@router.post("/tenants", status_code=status.HTTP_201_CREATED, response_model=TenantOut)
+@router.post("/tenants", status_code=status.HTTP_201_CREATED, response_model=TenantOut,
+             dependencies=[Depends(Requires("admin"))])
 async def create_tenant_route(body: TenantIn, session: SessionDep) -> Tenant:
-    """Create a tenant (a business owner's account). 422 for a bad or taken slug."""
+    """Create a tenant without an owner (platform admin; people get theirs at ``/auth/signup``).
+    422 for a bad or taken slug."""
     tenant = await create_tenant(session, name=body.name, slug=body.slug)
     await session.commit()
     return tenant
 
 
-@router.get("/tenants", response_model=list[TenantOut])
-async def list_tenants(session: SessionDep) -> list[Tenant]:
-    """All tenants, oldest first."""
-    return list((await session.execute(select(Tenant).order_by(Tenant.created_at))).scalars())
+@router.get("/tenants", response_model=list[TenantOut], dependencies=[Depends(Requires("authenticated"))])
+async def list_tenants(session: SessionDep, principal: PrincipalDep) -> list[Tenant]:
+    """The tenants the caller has a role in (all of them for the platform admin), oldest first."""
+    stmt = select(Tenant).order_by(Tenant.created_at)
+    visible = principal.visible_tenant_ids()
+    if visible is not None:
+        stmt = stmt.where(Tenant.id.in_(visible))
+    return list((await session.execute(stmt)).scalars())
 
 
 @router.post(_TENANT + "/companies", status_code=status.HTTP_201_CREATED, response_model=CompanyOut)
@@ -81,10 +88,14 @@ async def create_company_route(body: CompanyIn, scope: TenantScopeDep, session: 
     return company
 
 
-@router.get(_TENANT + "/companies", response_model=list[CompanyOut])
-async def list_companies(scope: TenantScopeDep, session: SessionDep) -> list[Company]:
-    """The tenant's companies in creation order."""
-    return list((await session.execute(scope.select(Company).order_by(Company.human_id))).scalars())
+@router.get(_TENANT + "/companies", response_model=list[CompanyOut], dependencies=[Depends(Requires("manager"))])
+async def list_companies(scope: TenantScopeDep, session: SessionDep, access: AccessDep) -> list[Company]:
+    """The tenant's companies in creation order (a manager: only the companies assigned to them)."""
+    stmt = scope.select(Company).order_by(Company.human_id)
+    visible = access.principal.visible_company_ids(scope.tenant_id)
+    if visible is not None:
+        stmt = stmt.where(Company.id.in_(visible))
+    return list((await session.execute(stmt)).scalars())
 
 
 @router.get(_COMPANY, response_model=CompanyOut)
@@ -99,6 +110,7 @@ async def get_company(company: CompanyDep) -> Company:
 @router.post(
     _COMPANY + "/knowledge-base",
     response_model=ImportOut,
+    dependencies=[Depends(Requires("owner"))],
     responses={422: {"description": "The file was refused; nothing was imported.",
                      "content": {"application/json": {"example": {"detail": {
                          "message": "'abc' is not a price", "row": 7, "column": "Variant Price"}}}}}},

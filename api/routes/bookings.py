@@ -34,7 +34,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import AdminDep, CompanyDep, RuntimeDep, SessionDep, SettingsDep, TenantScopeDep
+from api.deps import AdminDep, CompanyDep, Requires, RuntimeDep, SessionDep, SettingsDep, TenantScopeDep
 from commerce.bookings import BookingStateError, booking_as_dict, cancel_booking, list_bookings
 from commerce.calendar_feed import (
     company_by_feed_token,
@@ -75,6 +75,9 @@ from core.timeutil import utcnow
 _COMPANY = "/tenants/{tenant}/companies/{company}"
 
 admin_router = APIRouter(prefix="/api/v1", tags=["bookings"], dependencies=[AdminDep])
+# Company configuration and calendar secrets/credentials are the owner's; a manager reads the
+# schedule, resources and delivery windows and works with bookings (api.auth).
+_OWNER = [Depends(Requires("owner"))]
 public_router = APIRouter(tags=["calendar"])
 router = APIRouter()
 
@@ -105,7 +108,7 @@ async def get_schedule(company: CompanyDep) -> dict[str, Any]:
         raise _unprocessable(exc) from exc
 
 
-@admin_router.put(_COMPANY + "/schedule")
+@admin_router.put(_COMPANY + "/schedule", dependencies=_OWNER)
 async def put_schedule(body: dict[str, Any], company: CompanyDep, session: SessionDep) -> dict[str, Any]:
     """Replace the schedule (hours, breaks, days_off, slot_step_minutes, hold_minutes, cancel_hours,
     min_notice_minutes, horizon_days, prepay_percent, default_duration_minutes). Returns it normalised;
@@ -145,7 +148,7 @@ async def list_resources(company: CompanyDep, session: SessionDep) -> list[dict[
     return [resource_as_dict(r) for r in await company_resources(session, company=company, active_only=False)]
 
 
-@admin_router.post(_COMPANY + "/resources", status_code=status.HTTP_201_CREATED)
+@admin_router.post(_COMPANY + "/resources", dependencies=_OWNER, status_code=status.HTTP_201_CREATED)
 async def create_resource(
     body: ResourceIn, company: CompanyDep, scope: TenantScopeDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -203,7 +206,7 @@ async def list_delivery_windows(
     return [window_as_dict(w) for w in (await session.execute(stmt)).scalars()]
 
 
-@admin_router.post(_COMPANY + "/delivery-windows", status_code=status.HTTP_201_CREATED)
+@admin_router.post(_COMPANY + "/delivery-windows", dependencies=_OWNER, status_code=status.HTTP_201_CREATED)
 async def create_delivery_window(body: DeliveryWindowIn, company: CompanyDep, session: SessionDep) -> dict[str, Any]:
     """Add a delivery window. 422 for bad times, weekdays or capacity."""
     try:
@@ -280,7 +283,7 @@ def _feed_out(settings: Settings, company: Company, token: str | None, issued_at
     return {"url": f"{settings.public_base_url.rstrip('/')}{path}", "path": path, "issued_at": issued_at}
 
 
-@admin_router.get(_COMPANY + "/calendar-feed")
+@admin_router.get(_COMPANY + "/calendar-feed", dependencies=_OWNER)
 async def get_calendar_feed(company: CompanyDep, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """The company's secret iCalendar subscription URL (``{public_base_url}/calendar/{company}/{token}.ics``),
     issued on first use and shown that once (only the token's hash is stored): later calls answer
@@ -291,7 +294,7 @@ async def get_calendar_feed(company: CompanyDep, session: SessionDep, settings: 
     return _feed_out(settings, company, issued.token, issued.issued_at)
 
 
-@admin_router.post(_COMPANY + "/calendar-feed/rotate")
+@admin_router.post(_COMPANY + "/calendar-feed/rotate", dependencies=_OWNER)
 async def rotate_calendar_feed(company: CompanyDep, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """Replace the feed token: the old URL stops working at once; returns the new URL (shown this once)."""
     token = await rotate_feed_token(session, company=company)
@@ -321,14 +324,14 @@ class GoogleCalendarIn(BaseModel):
     oauth: OAuthIn | None = None
 
 
-@admin_router.get(_COMPANY + "/google-calendar")
+@admin_router.get(_COMPANY + "/google-calendar", dependencies=_OWNER)
 async def get_google_calendar(company: CompanyDep, session: SessionDep) -> dict[str, Any]:
     """The connection: ``{"connected": false}`` or the calendar id, auth kind, account (service
     account e-mail or OAuth client id), last sync time and last error. Never the credentials."""
     return link_as_dict(await google_calendar_link(session, company=company))
 
 
-@admin_router.put(_COMPANY + "/google-calendar")
+@admin_router.put(_COMPANY + "/google-calendar", dependencies=_OWNER)
 async def put_google_calendar(
     body: GoogleCalendarIn, company: CompanyDep, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -354,7 +357,7 @@ async def put_google_calendar(
     return link_as_dict(link)
 
 
-@admin_router.delete(_COMPANY + "/google-calendar")
+@admin_router.delete(_COMPANY + "/google-calendar", dependencies=_OWNER)
 async def delete_google_calendar(company: CompanyDep, session: SessionDep) -> dict[str, Any]:
     """Disconnect and forget the credentials (events already in Google stay). ``removed`` is false
     when nothing was connected."""
@@ -363,7 +366,7 @@ async def delete_google_calendar(company: CompanyDep, session: SessionDep) -> di
     return {"connected": False, "removed": removed}
 
 
-@admin_router.post(_COMPANY + "/google-calendar/sync")
+@admin_router.post(_COMPANY + "/google-calendar/sync", dependencies=_OWNER)
 async def sync_google_calendar(
     company: CompanyDep, session: SessionDep, clients: CalendarClientsDep
 ) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Channels: owners connect inboxes (admin API) and providers deliver webhooks.
 
-* ``/api/v1/tenants/{tenant}/companies/{company}/inboxes`` (admin token): connect Telegram or WhatsApp
+* ``/api/v1/tenants/{tenant}/companies/{company}/inboxes`` (owner or platform admin): connect Telegram or WhatsApp
   (WAHA), list, check status, read WAHA's QR code, disconnect.
 * ``POST /webhooks/{kind}/{inbox_id}`` (public, verified by the adapter): the delivery is verified
   (401 and nothing stored on a bad signature or secret), parsed (400 on a malformed body), stored —
@@ -13,10 +13,10 @@ import uuid
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
-from api.deps import AdminDep, CompanyDep, RuntimeDep, SessionDep, TenantScopeDep
+from api.deps import AdminDep, CompanyDep, Requires, RuntimeDep, SessionDep, TenantScopeDep
 from channels.base import RawRequest, SignatureError
 from channels.inboxes import (
     NO_WEBHOOK_KINDS,
@@ -32,7 +32,8 @@ from core.tenancy import TenantScope
 
 log = structlog.get_logger(__name__)
 
-admin_router = APIRouter(prefix="/api/v1", tags=["channels"], dependencies=[AdminDep])
+# Channel credentials and webhooks are the owner's: managers get 403 (api.auth).
+admin_router = APIRouter(prefix="/api/v1", tags=["channels"], dependencies=[AdminDep, Depends(Requires("owner"))])
 webhook_router = APIRouter(tags=["webhooks"])
 
 _INBOXES = "/tenants/{tenant}/companies/{company}/inboxes"

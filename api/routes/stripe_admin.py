@@ -1,7 +1,7 @@
 """Stripe for owners: choose the payment provider, connect a Stripe account (Connect onboarding),
 and the page customers return to from Stripe Checkout.
 
-Admin routes need the platform admin token and are tenant-scoped (``CompanyDep``). The return page
+Admin routes need an owner (or the platform admin) and are tenant-scoped (``CompanyDep``). The return page
 never marks anything paid: only a signed webhook does (Stripe: "Fulfill orders" guide).
 """
 
@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-from api.deps import AdminDep, CompanyDep, RuntimeDep, SessionDep, TemplatesDep
+from api.deps import AdminDep, CompanyDep, Requires, RuntimeDep, SessionDep, TemplatesDep
 from commerce.errors import PaymentUnavailable
 from commerce.stripe_connect import StripeConnect
 
-admin_router = APIRouter(prefix="/api/v1", tags=["payments"], dependencies=[AdminDep])
+# Stripe Connect and the payment provider are the owner's: managers get 403 (api.auth).
+admin_router = APIRouter(prefix="/api/v1", tags=["payments"], dependencies=[AdminDep, Depends(Requires("owner"))])
 public_router = APIRouter(tags=["payments"])
 
 _COMPANY = "/tenants/{tenant}/companies/{company}"
