@@ -53,22 +53,44 @@ class CompanyOut(_Out):
     created_at: datetime
 
 
-class ImportOut(BaseModel):
-    """What a knowledge-base upload imported."""
-
-    filename: str
-    items: int
-    variants: int
-    faq: int
-    kb_version: int
-
-
-class ImportErrorDetail(BaseModel):
-    """Why an upload was refused: ``row`` is the spreadsheet row (header = 1), ``column`` the header."""
+class ImportJobError(BaseModel):
+    """One reason a file was refused: ``row`` is the spreadsheet row (header = 1), ``column`` the header
+    (or the column letter for a limit), ``sheet`` the worksheet, ``limit`` the exceeded limit
+    (``max_bytes``, ``max_rows``, ``max_columns``, ``max_cell_chars``) or ``None``."""
 
     message: str
     row: int | None = None
     column: str | None = None
+    sheet: str | None = None
+    limit: str | None = None
+
+
+class ImportCounts(BaseModel):
+    """What an import wrote."""
+
+    items: int
+    variants: int
+    faq: int
+
+
+class ImportJobOut(_Out):
+    """A knowledge-base import job. ``status``: queued → running → done | failed. ``rows_processed``
+    is the rows read so far, ``total_rows`` the file's rows once known. ``counts`` is set when done,
+    ``errors`` when failed (the knowledge base is then unchanged). Times are UTC."""
+
+    id: uuid.UUID
+    filename: str
+    size_bytes: int
+    status: Literal["queued", "running", "done", "failed"]
+    rows_processed: int
+    total_rows: int | None
+    counts: ImportCounts | None
+    warnings: list[str]
+    errors: list[ImportJobError]
+    kb_version: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
 
 
 class VariantOut(_Out):

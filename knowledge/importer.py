@@ -16,9 +16,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 from core.models import Company, FaqEntry, KnowledgeImport, KnowledgeItem, KnowledgeVariant
 from knowledge.columns import ColumnMap, accepted, cell_text, map_columns
 from knowledge.errors import KnowledgeImportError
+from knowledge.limits import ImportLimits
 from knowledge.owner import parse_faq, parse_products
 from knowledge.parsed import ParsedFaq, ParsedItem, ParsedKnowledge, ParsedVariant
-from knowledge.sheets import Table, read_tables
+from knowledge.sheets import Progress, Table, read_tables
 from knowledge.shopify import is_shopify, parse_shopify
 
 __all__ = [
@@ -53,7 +54,14 @@ class _Sheet:
     header_position: int  # index into table.rows
 
 
-def parse_knowledge_file(data: bytes, *, filename: str, currency: str) -> ParsedKnowledge:
+def parse_knowledge_file(
+    data: bytes,
+    *,
+    filename: str,
+    currency: str,
+    limits: ImportLimits | None = None,
+    on_progress: Progress | None = None,
+) -> ParsedKnowledge:
     """Parse an uploaded knowledge file without touching the database.
 
     ``data`` is the raw upload; ``filename`` decides the format by extension (``.csv``, ``.tsv``,
@@ -62,15 +70,19 @@ def parse_knowledge_file(data: bytes, *, filename: str, currency: str) -> Parsed
     a workbook) is recognised by its header row (searched in the first rows): a Shopify product
     export, an owner's product/service sheet (needs a name column) or a FAQ sheet (question and
     answer). Worksheets with no recognisable header at all are skipped with a warning when another
-    worksheet is recognised.
+    worksheet is recognised. ``limits`` (size, rows, columns, cell length) default to
+    :class:`ImportLimits`; ``on_progress(rows_done, total_rows)`` reports rows read
+    (see :func:`knowledge.sheets.read_tables`). CPU-bound and synchronous: never call it on the event
+    loop (``knowledge.import_jobs`` runs it in a worker process or thread).
 
     Returns :class:`ParsedKnowledge` (``items``/``faq`` are ``None`` when the file has no such sheet).
     Raises :class:`KnowledgeImportError` naming row, column and (for workbooks) sheet: empty or
     unsupported file, wrong encoding, no name column, empty/non-numeric/negative price, bad quantity
-    or duration, repeated names.
+    or duration, repeated names; :class:`knowledge.limits.ImportLimitError` (a ``KnowledgeImportError``
+    naming the limit) for a file beyond ``limits``.
     """
     currency = currency.upper()
-    sheets, warnings = _recognise(read_tables(data, filename=filename))
+    sheets, warnings = _recognise(read_tables(data, filename=filename, limits=limits, on_progress=on_progress))
     items: list[ParsedItem] | None = None
     faq: list[ParsedFaq] | None = None
     product_sheets = sum(1 for sheet in sheets if sheet.kind != "faq")
@@ -180,7 +192,9 @@ def _check_unique(
         local.add(key)
 
 
-async def import_knowledge(session: AsyncSession, *, company: Company, data: bytes, filename: str) -> ImportResult:
+async def import_knowledge(
+    session: AsyncSession, *, company: Company, data: bytes, filename: str, parsed: ParsedKnowledge | None = None
+) -> ImportResult:
     """Parse ``data`` (see :func:`parse_knowledge_file`) and replace the company's knowledge base.
 
     Nothing is written when parsing fails (:class:`KnowledgeImportError` propagates). Otherwise,
@@ -191,8 +205,15 @@ async def import_knowledge(session: AsyncSession, *, company: Company, data: byt
     Money is stored in minor units of ``company.currency``; ``kind`` is ``"service"`` for a company
     of type ``service`` or a sheet with a duration column. Increments ``company.kb_version`` and adds
     a ``KnowledgeImport`` audit row with status ``"ok"``.
+
+    ``parsed`` is a result of :func:`parse_knowledge_file` made beforehand (off the event loop, in
+    ``company.currency``); ``data`` is then not read. Without it ``data`` is parsed here, on the
+    calling thread.
     """
-    parsed = parse_knowledge_file(data, filename=filename, currency=company.currency)
+    if parsed is None:
+        parsed = parse_knowledge_file(data, filename=filename, currency=company.currency)
+    elif parsed.currency != company.currency.upper():
+        raise ValueError(f"parsed in {parsed.currency}, but the company's currency is {company.currency}")
     # Bumping the version first locks the company row, so concurrent imports of one company serialise.
     version = (
         await session.execute(
