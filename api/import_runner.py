@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -26,6 +27,8 @@ log = structlog.get_logger(__name__)
 
 # How often jobs waiting in this process's queue get their heartbeat refreshed (seconds).
 QUEUED_HEARTBEAT_SECONDS = 30.0
+# How much lower the worker processes' CPU priority is (added to their nice value).
+WORKER_NICENESS = 10
 
 
 def limits_from(settings: Settings) -> ImportLimits:
@@ -36,6 +39,15 @@ def limits_from(settings: Settings) -> ImportLimits:
         max_columns=settings.import_max_columns,
         max_cell_chars=settings.import_max_cell_chars,
     )
+
+
+def lower_priority() -> None:
+    """Initializer of a worker process: a lower CPU priority (nice +10), so that on a busy machine
+    the server's requests win the CPU over an import (imports take a little longer instead)."""
+    try:
+        os.nice(WORKER_NICENESS)
+    except OSError:  # not permitted here: run at normal priority
+        pass
 
 
 class ImportRunner:
@@ -94,7 +106,8 @@ class ImportRunner:
         if self._pool is None:
             # spawn: a forked child would inherit the server's event loop, threads and open connections.
             self._pool = ProcessPoolExecutor(
-                max_workers=self._settings.import_workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=self._settings.import_workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=lower_priority,
             )
         return self._pool
 

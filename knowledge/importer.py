@@ -6,21 +6,20 @@ own product/service sheet, FAQ sheets) and replace the company's knowledge base 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core.models import Company, FaqEntry, KnowledgeImport, KnowledgeItem, KnowledgeVariant
+from core.models import Company, KnowledgeImport
 from knowledge.columns import ColumnMap, accepted, cell_text, map_columns
 from knowledge.errors import KnowledgeImportError
 from knowledge.limits import ImportLimits
 from knowledge.owner import parse_faq, parse_products
-from knowledge.parsed import ParsedFaq, ParsedItem, ParsedKnowledge, ParsedVariant
+from knowledge.parsed import ParsedFaq, ParsedItem, ParsedKnowledge
 from knowledge.sheets import Progress, Table, read_tables
 from knowledge.shopify import is_shopify, parse_shopify
+from knowledge.writer import write_knowledge
 
 __all__ = [
     "ImportResult",
@@ -214,21 +213,9 @@ async def import_knowledge(
         parsed = parse_knowledge_file(data, filename=filename, currency=company.currency)
     elif parsed.currency != company.currency.upper():
         raise ValueError(f"parsed in {parsed.currency}, but the company's currency is {company.currency}")
-    # Bumping the version first locks the company row, so concurrent imports of one company serialise.
-    version = (
-        await session.execute(
-            update(Company)
-            .where(Company.id == company.id, Company.tenant_id == company.tenant_id)
-            .values(kb_version=Company.kb_version + 1)
-            .returning(Company.kb_version)
-            .execution_options(synchronize_session=False)
-        )
-    ).scalar_one()
+    # Bulk statements after a light read (knowledge.writer): the write transaction stays short.
+    version = await write_knowledge(session, company=company, parsed=parsed)
     set_committed_value(company, "kb_version", version)
-    if parsed.items is not None:
-        await _replace_items(session, company, parsed.items)
-    if parsed.faq is not None:
-        await _replace_faq(session, company, parsed.faq)
     result = ImportResult(
         items=len(parsed.items or ()),
         variants=parsed.variant_count,
@@ -269,95 +256,3 @@ async def record_failed_import(
     session.add(row)
     await session.flush()
     return row
-
-
-def _name_key(name: str) -> str:
-    return " ".join(name.split()).casefold()
-
-
-async def _replace_items(session: AsyncSession, company: Company, items: tuple[ParsedItem, ...]) -> None:
-    existing = (
-        (
-            await session.execute(
-                select(KnowledgeItem)
-                .where(KnowledgeItem.tenant_id == company.tenant_id, KnowledgeItem.company_id == company.id)
-                .order_by(KnowledgeItem.position)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    by_handle: dict[str, KnowledgeItem] = {}
-    by_name: dict[str, KnowledgeItem] = {}
-    for row in existing:
-        if row.handle:
-            by_handle.setdefault(row.handle, row)
-        by_name.setdefault(_name_key(row.name), row)
-    used: set[uuid.UUID] = set()
-    for position, item in enumerate(items):
-        row = by_handle.get(item.handle) if item.handle else None
-        if row is None or row.id in used:
-            row = by_name.get(_name_key(item.name))
-        if row is None or row.id in used:
-            row = KnowledgeItem(id=uuid.uuid4(), tenant_id=company.tenant_id, company_id=company.id, variants=[])
-            session.add(row)
-        used.add(row.id)
-        _fill_item(row, item, company=company, position=position)
-    for row in existing:
-        if row.id not in used:
-            await session.delete(row)
-
-
-def _fill_item(row: KnowledgeItem, item: ParsedItem, *, company: Company, position: int) -> None:
-    row.tenant_id = company.tenant_id
-    row.company_id = company.id
-    row.kind = "service" if company.type == "service" else item.kind
-    row.handle = item.handle
-    row.sku = item.sku
-    row.name = item.name
-    row.description = item.description
-    row.category = item.category
-    row.price_minor = item.price_minor
-    row.currency = company.currency
-    row.stock = item.stock
-    row.duration_minutes = item.duration_minutes
-    row.image_url = item.image_url
-    row.attributes = dict(item.attributes)
-    row.position = position
-    old = {_name_key(variant.name): variant for variant in row.variants}
-    fresh: list[KnowledgeVariant] = []
-    for index, variant in enumerate(item.variants):
-        target = old.pop(_name_key(variant.name), None) or KnowledgeVariant(id=uuid.uuid4())
-        _fill_variant(target, variant, company=company, position=index)
-        fresh.append(target)
-    row.variants = fresh  # variants no longer in the file are deleted (delete-orphan)
-
-
-def _fill_variant(row: KnowledgeVariant, variant: ParsedVariant, *, company: Company, position: int) -> None:
-    row.tenant_id = company.tenant_id
-    row.company_id = company.id
-    row.name = variant.name
-    row.options = dict(variant.options)
-    row.sku = variant.sku
-    row.price_minor = variant.price_minor
-    row.stock = variant.stock
-    row.image_url = variant.image_url
-    row.position = position
-
-
-async def _replace_faq(session: AsyncSession, company: Company, faq: tuple[ParsedFaq, ...]) -> None:
-    await session.execute(
-        delete(FaqEntry)
-        .where(FaqEntry.tenant_id == company.tenant_id, FaqEntry.company_id == company.id)
-        .execution_options(synchronize_session=False)
-    )
-    for position, entry in enumerate(faq):
-        session.add(
-            FaqEntry(
-                tenant_id=company.tenant_id,
-                company_id=company.id,
-                question=entry.question,
-                answer=entry.answer,
-                position=position,
-            )
-        )
