@@ -125,7 +125,7 @@ async def upload_knowledge_base(
     try:
         job = await start_import(runtime, company=company, upload=file.file, filename=filename)
     except ImportLimitError as exc:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
                             detail={"message": exc.message, "limit": exc.limit, "maximum": exc.maximum}) from exc
     response.headers["Location"] = f"/api/v1/tenants/{tenant}/companies/{company.slug}/knowledge-base/imports/{job.id}"
     return job
