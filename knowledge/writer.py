@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import Company, FaqEntry, KnowledgeItem, KnowledgeVariant
+from core.timeutil import utcnow
 from knowledge.parsed import ParsedFaq, ParsedItem, ParsedKnowledge
 
 # How often the plan is made again when another import of the company committed in between.
@@ -33,6 +34,9 @@ class ConcurrentImportError(RuntimeError):
 
 @dataclass
 class _Plan:
+    # SQLite: INSERTs rendered to driver SQL and driver values before the write lock is taken.
+    prepared_items: tuple[str, list[tuple[Any, ...]]] | None = None
+    prepared_variants: tuple[str, list[tuple[Any, ...]]] | None = None
     insert_items: list[dict[str, Any]] = field(default_factory=list)
     update_items: list[dict[str, Any]] = field(default_factory=list)
     delete_items: list[uuid.UUID] = field(default_factory=list)
@@ -60,6 +64,11 @@ async def write_knowledge(session: AsyncSession, *, company: Company, parsed: Pa
             )
         ).scalar_one()
         plan = await _plan_items(session, company, parsed.items) if parsed.items is not None else None
+        if plan is not None:
+            dialect = (await session.connection()).dialect
+            if dialect.name == "sqlite":  # one writer at a time: keep its lock as short as possible
+                plan.prepared_items = _prepare_insert(dialect, KnowledgeItem.__table__, plan.insert_items)
+                plan.prepared_variants = _prepare_insert(dialect, KnowledgeVariant.__table__, plan.insert_variants)
         # The first write: on SQLite it takes the write lock, on PostgreSQL it locks the company row;
         # either way concurrent imports of one company serialise here.
         version = (
@@ -88,28 +97,31 @@ def _name_key(name: str) -> str:
 
 
 async def _plan_items(session: AsyncSession, company: Company, items: tuple[ParsedItem, ...]) -> _Plan:
-    existing = (
-        await session.execute(
-            select(KnowledgeItem.id, KnowledgeItem.handle, KnowledgeItem.name)
-            .where(KnowledgeItem.tenant_id == company.tenant_id, KnowledgeItem.company_id == company.id)
-            .order_by(KnowledgeItem.position)
+    item_table, variant_table = KnowledgeItem.__table__, KnowledgeVariant.__table__
+    existing = [
+        dict(row._mapping)
+        for row in await session.execute(
+            select(item_table)
+            .where(item_table.c.tenant_id == company.tenant_id, item_table.c.company_id == company.id)
+            .order_by(item_table.c.position)
         )
-    ).all()
+    ]
+    stored: dict[uuid.UUID, dict[str, Any]] = {row["id"]: row for row in existing}
     variants_of: dict[uuid.UUID, dict[str, uuid.UUID]] = defaultdict(dict)
-    for variant_id, item_id, name in (
-        await session.execute(
-            select(KnowledgeVariant.id, KnowledgeVariant.item_id, KnowledgeVariant.name)
-            .where(KnowledgeVariant.tenant_id == company.tenant_id, KnowledgeVariant.company_id == company.id)
-            .order_by(KnowledgeVariant.position)
-        )
-    ).all():
-        variants_of[item_id][_name_key(name)] = variant_id
+    for row in await session.execute(
+        select(variant_table)
+        .where(variant_table.c.tenant_id == company.tenant_id, variant_table.c.company_id == company.id)
+        .order_by(variant_table.c.position)
+    ):
+        values = dict(row._mapping)
+        stored[values["id"]] = values
+        variants_of[values["item_id"]][_name_key(values["name"])] = values["id"]
     by_handle: dict[str, uuid.UUID] = {}
     by_name: dict[str, uuid.UUID] = {}
-    for item_id, handle, name in existing:
-        if handle:
-            by_handle.setdefault(handle, item_id)
-        by_name.setdefault(_name_key(name), item_id)
+    for row in existing:
+        if row["handle"]:
+            by_handle.setdefault(row["handle"], row["id"])
+        by_name.setdefault(_name_key(row["name"]), row["id"])
     plan = _Plan()
     used: set[uuid.UUID] = set()
     for position, item in enumerate(items):
@@ -120,7 +132,9 @@ async def _plan_items(session: AsyncSession, company: Company, items: tuple[Pars
             item_id = uuid.uuid4()
             plan.insert_items.append(_item_row(item_id, item, company=company, position=position))
         else:
-            plan.update_items.append(_item_row(item_id, item, company=company, position=position))
+            row = _item_row(item_id, item, company=company, position=position)
+            if _changed(row, stored[item_id]):
+                plan.update_items.append(row)
         used.add(item_id)
         old = variants_of.pop(item_id, {})
         for index, variant in enumerate(item.variants):
@@ -132,11 +146,16 @@ async def _plan_items(session: AsyncSession, company: Company, items: tuple[Pars
             }
             if variant_id is None:
                 plan.insert_variants.append({"id": uuid.uuid4(), **row})
-            else:
+            elif _changed(row, stored[variant_id]):
                 plan.update_variants.append({"id": variant_id, **row})
         plan.delete_variants.extend(old.values())
-    plan.delete_items = [item_id for item_id, _handle, _name in existing if item_id not in used]
+    plan.delete_items = [row["id"] for row in existing if row["id"] not in used]
     return plan
+
+
+def _changed(row: dict[str, Any], stored: dict[str, Any]) -> bool:
+    """Whether writing ``row`` would change the stored row (unchanged rows are not written again)."""
+    return any(stored.get(name) != value for name, value in row.items())
 
 
 def _item_row(item_id: uuid.UUID, item: ParsedItem, *, company: Company, position: int) -> dict[str, Any]:
@@ -164,12 +183,43 @@ async def _apply(session: AsyncSession, plan: _Plan) -> None:
         await session.execute(delete(items).where(items.c.id.in_(ids)))
     for rows in _chunks(plan.update_items):
         await session.execute(_update_by_id(items, rows[0]), [_keyed(row) for row in rows])
-    for rows in _chunks(plan.insert_items):
-        await session.execute(insert(items), rows)
+    await _insert(session, items, plan.insert_items, plan.prepared_items)
     for rows in _chunks(plan.update_variants):
         await session.execute(_update_by_id(variants, rows[0]), [_keyed(row) for row in rows])
-    for rows in _chunks(plan.insert_variants):
-        await session.execute(insert(variants), rows)
+    await _insert(session, variants, plan.insert_variants, plan.prepared_variants)
+
+
+async def _insert(
+    session: AsyncSession, table: Any, rows: list[dict[str, Any]], prepared: tuple[str, list[tuple[Any, ...]]] | None
+) -> None:
+    if prepared is not None:
+        sql, params = prepared
+        connection = await session.connection()
+        for chunk in _chunks(params):
+            await connection.exec_driver_sql(sql, chunk)
+        return
+    for chunk in _chunks(rows):
+        await session.execute(insert(table), chunk)
+
+
+def _prepare_insert(dialect: Any, table: Any, rows: list[dict[str, Any]]) -> tuple[str, list[tuple[Any, ...]]] | None:
+    """The INSERT of ``rows`` as driver SQL and driver values (each column's bind processor applied,
+    ``created_at`` filled in), i.e. what Core would send, computed now rather than under the lock."""
+    if not rows:
+        return None
+    names = list(rows[0]) + ([] if "created_at" in rows[0] else ["created_at"])
+    compiled = insert(table).values({name: bindparam(name) for name in names}).compile(dialect=dialect)
+    order = list(compiled.positiontup or ())
+    processors = [table.c[name].type.bind_processor(dialect) for name in order]
+    now = utcnow()
+    params = []
+    for row in rows:
+        values = []
+        for name, processor in zip(order, processors, strict=True):
+            value = row.get(name, now) if name == "created_at" else row[name]
+            values.append(processor(value) if processor is not None else value)
+        params.append(tuple(values))
+    return str(compiled), params
 
 
 def _update_by_id(table: Any, sample: dict[str, Any]) -> Any:
