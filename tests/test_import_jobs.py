@@ -32,7 +32,7 @@ from knowledge.import_jobs import (
     save_upload_bytes,
     upload_path,
 )
-from knowledge.importer import parse_knowledge_file
+from knowledge.importer import import_knowledge, parse_knowledge_file
 from knowledge.limits import ImportLimitError, ImportLimits
 from tests.test_api import AUTH, Env, items, make_company, make_settings, running, upload, wait_for_job
 from tests.test_cli import Cli
@@ -265,6 +265,42 @@ async def test_jobs_of_a_stopped_process_are_failed_by_the_sweep(sessionmaker: S
     assert (await _job(sessionmaker, alive.id)).status == "queued" and alive_path.exists()
     # a runner that picks the failed job up later does nothing
     assert (await run_import_job(sessionmaker, job_id=orphan.id, path=orphan_path)).job is None
+
+
+async def test_reimport_writes_what_changed_and_keeps_ids(sessionmaker: Sessions) -> None:
+    company = await _company(sessionmaker)
+    first = product_csv(300)
+    second = first.replace(b"Product 150,70.50,3", b"Product 150,99.00,3").replace(b"Product 7,", b"Renamed 7,")
+    assert second != first
+    async with sessionmaker() as s, s.begin():
+        await import_knowledge(s, company=await s.get(Company, company.id), data=first, filename="a.csv")
+    async with sessionmaker() as s:
+        before = {row.name: row for row in (await s.execute(select(KnowledgeItem))).scalars()}
+    async with sessionmaker() as s, s.begin():
+        await import_knowledge(s, company=await s.get(Company, company.id), data=second, filename="b.csv")
+    async with sessionmaker() as s:
+        after = {row.name: row for row in (await s.execute(select(KnowledgeItem))).scalars()}
+    assert after["Product 150"].price_minor == 9900 and after["Product 150"].id == before["Product 150"].id
+    assert after["Product 151"].price_minor == before["Product 151"].price_minor
+    assert "Product 7" not in after and "Renamed 7" in after and after["Renamed 7"].id not in {
+        row.id for row in before.values()}
+    assert len(after) == 300 and after["Product 299"].id == before["Product 299"].id
+
+
+async def test_concurrent_imports_of_one_company_apply_one_after_the_other(sessionmaker: Sessions) -> None:
+    company = await _company(sessionmaker)
+    files = {"mugs.csv": b"Name,Price\nMug,4.50\nBig mug,6.00\n", "cups.csv": b"Name,Price\nCup,3.00\n"}
+
+    async def one(filename: str) -> None:
+        async with sessionmaker() as s, s.begin():
+            await import_knowledge(s, company=await s.get(Company, company.id), data=files[filename],
+                                   filename=filename)
+
+    await asyncio.gather(*(one(name) for name in files))
+    async with sessionmaker() as s:
+        names = sorted((await s.execute(select(KnowledgeItem.name))).scalars())
+        assert names in (["Big mug", "Mug"], ["Cup"])  # one whole file, never a mix
+        assert (await s.get(Company, company.id)).kb_version == 2  # type: ignore[union-attr]
 
 
 # -- through the admin API (jobs run in a worker process, as in `serve`) ---------------------------
