@@ -3,7 +3,8 @@
 With ``CHATCOMMERCE_IMPORT_WORKERS`` ≥ 1 (the default) each job runs in a worker process of a
 ``ProcessPoolExecutor`` (spawned lazily on the first job; jobs beyond the pool's size wait in its
 queue): parsing a 100,000-row sheet is seconds of pure-Python CPU, which in a thread would still hold
-the GIL against the event loop, and so delay every tenant's requests. With 0 a job runs in this
+the GIL against the event loop, and so delay every tenant's requests. In the worker the parsing thread
+also runs at a lower CPU priority (``knowledge.import_jobs.PARSE_NICENESS``). With 0 a job runs in this
 process (the parse in a thread). See ``knowledge.import_jobs`` for what a job does.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -27,8 +27,6 @@ log = structlog.get_logger(__name__)
 
 # How often jobs waiting in this process's queue get their heartbeat refreshed (seconds).
 QUEUED_HEARTBEAT_SECONDS = 30.0
-# How much lower the worker processes' CPU priority is (added to their nice value).
-WORKER_NICENESS = 10
 
 
 def limits_from(settings: Settings) -> ImportLimits:
@@ -39,15 +37,6 @@ def limits_from(settings: Settings) -> ImportLimits:
         max_columns=settings.import_max_columns,
         max_cell_chars=settings.import_max_cell_chars,
     )
-
-
-def lower_priority() -> None:
-    """Initializer of a worker process: a lower CPU priority (nice +10), so that on a busy machine
-    the server's requests win the CPU over an import (imports take a little longer instead)."""
-    try:
-        os.nice(WORKER_NICENESS)
-    except OSError:  # not permitted here: run at normal priority
-        pass
 
 
 class ImportRunner:
@@ -106,8 +95,7 @@ class ImportRunner:
         if self._pool is None:
             # spawn: a forked child would inherit the server's event loop, threads and open connections.
             self._pool = ProcessPoolExecutor(
-                max_workers=self._settings.import_workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=lower_priority,
+                max_workers=self._settings.import_workers, mp_context=multiprocessing.get_context("spawn")
             )
         return self._pool
 

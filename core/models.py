@@ -172,9 +172,6 @@ class KnowledgeImport(TenantOwned, Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
-ImportJobStatus = Literal["queued", "running", "done", "failed"]
-
-
 class ImportJob(TenantOwned, Base):
     """A knowledge-base import running in the background (``knowledge.import_jobs``).
 

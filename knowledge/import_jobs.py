@@ -22,7 +22,10 @@ Jobs are not resumed: the upload may be half-written and the owner may have uplo
 from __future__ import annotations
 
 import asyncio
+import io
+import os
 import re
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +43,7 @@ from core.timeutil import utcnow
 from knowledge.errors import KnowledgeImportError
 from knowledge.importer import ImportResult, import_knowledge, parse_knowledge_file, record_failed_import
 from knowledge.limits import ImportLimitError, ImportLimits
+from knowledge.parsed import ParsedKnowledge
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +51,8 @@ log = structlog.get_logger(__name__)
 FLUSH_SECONDS = 1.0
 # A queued or running job without a heartbeat for this long belonged to a process that stopped.
 STALE_AFTER = timedelta(minutes=2)
+# How much lower the parsing thread's CPU priority is in a worker process (nice, per thread on Linux).
+PARSE_NICENESS = 10
 # At most this many errors are kept on a failed job.
 MAX_ERRORS = 100
 STOPPED = "the server stopped before the import finished; upload the file again"
@@ -84,8 +90,6 @@ def save_upload(source: BinaryIO, path: Path, *, max_bytes: int) -> int:
 
 def save_upload_bytes(data: bytes, path: Path, *, max_bytes: int) -> int:
     """:func:`save_upload` for bytes already in memory (the CLI reads the file itself)."""
-    import io
-
     return save_upload(io.BytesIO(data), path, max_bytes=max_bytes)
 
 
@@ -232,14 +236,17 @@ async def run_import_job(
     path: Path,
     limits: ImportLimits | None = None,
     on_progress: Callable[[int, int | None], object] | None = None,
+    parse_niceness: int = 0,
 ) -> ImportOutcome:
     """Run one queued job to ``done`` or ``failed`` (see the module docstring) and delete its file.
 
     ``path`` is the saved upload; ``limits`` bound it (:class:`ImportLimits` defaults);
     ``on_progress(rows_done, total_rows)`` is also called from the parsing thread (the CLI's progress
-    bar). Returns an :class:`ImportOutcome`; a refused file is not raised but recorded on the job
-    (and as a ``failed`` ``KnowledgeImport`` audit row). Unexpected errors fail the job with
-    "internal error" (logged with the traceback) and are not raised either.
+    bar). ``parse_niceness`` > 0 lowers the parsing thread's CPU priority by that much (worker
+    processes only: the thread is not given back). Returns an :class:`ImportOutcome`; a refused file
+    is not raised but recorded on the job (and as a ``failed`` ``KnowledgeImport`` audit row).
+    Unexpected errors fail the job with "internal error" (logged with the traceback) and are not
+    raised either.
     """
     progress = _Progress(on_progress)
     if not await _claim(sessionmaker, job_id):
@@ -253,7 +260,7 @@ async def run_import_job(
         flusher = asyncio.get_running_loop().create_task(_flush_progress(sessionmaker, job_id, progress))
         try:
             outcome = await _parse_and_write(sessionmaker, job=job, company=company, path=path, limits=limits,
-                                             progress=progress)
+                                             progress=progress, niceness=parse_niceness)
         finally:
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
@@ -271,12 +278,13 @@ async def _parse_and_write(
     path: Path,
     limits: ImportLimits | None,
     progress: _Progress,
+    niceness: int,
 ) -> ImportOutcome:
     try:
         data = await asyncio.to_thread(path.read_bytes)
         parsed = await asyncio.to_thread(
-            parse_knowledge_file, data, filename=job.filename, currency=company.currency, limits=limits,
-            on_progress=progress,
+            _parse, data, filename=job.filename, currency=company.currency, limits=limits, on_progress=progress,
+            niceness=niceness,
         )
         del data
         async with sessionmaker() as session, session.begin():
@@ -307,6 +315,27 @@ async def _parse_and_write(
         return ImportOutcome(job=job)
 
 
+def _parse(
+    data: bytes, *, filename: str, currency: str, limits: ImportLimits | None, on_progress: _Progress, niceness: int
+) -> ParsedKnowledge:
+    if niceness > 0:
+        _lower_thread_priority(niceness)
+    return parse_knowledge_file(data, filename=filename, currency=currency, limits=limits, on_progress=on_progress)
+
+
+def _lower_thread_priority(niceness: int) -> None:
+    """Lower the calling thread's CPU priority: on Linux ``setpriority`` with the thread's id applies
+    to that thread only, so the worker's event loop (progress, the short write transaction) keeps
+    its priority and never holds a database lock while starved. Elsewhere this does nothing."""
+    try:
+        tid = threading.get_native_id()
+        if not os.path.exists(f"/proc/self/task/{tid}"):  # not Linux: the id is not a thread's
+            return
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + niceness)
+    except OSError:
+        pass
+
+
 class _Abandoned(Exception):
     """The job was failed by someone else while this runner worked on it; roll back."""
 
@@ -320,7 +349,8 @@ def run_import_job_in_process(database_url: str, job_id: uuid.UUID, path: str, l
     async def main() -> str:
         engine = create_engine(database_url)
         try:
-            outcome = await run_import_job(create_sessionmaker(engine), job_id=job_id, path=Path(path), limits=limits)
+            outcome = await run_import_job(create_sessionmaker(engine), job_id=job_id, path=Path(path), limits=limits,
+                                           parse_niceness=PARSE_NICENESS)
         finally:
             await engine.dispose()
         return outcome.job.status if outcome.job is not None else "skipped"
