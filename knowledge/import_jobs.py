@@ -26,6 +26,7 @@ import io
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -287,6 +288,7 @@ async def _parse_and_write(
             niceness=niceness,
         )
         del data
+        started = time.perf_counter()
         async with sessionmaker() as session, session.begin():
             fresh = await session.get(Company, company.id)
             if fresh is None:
@@ -302,6 +304,8 @@ async def _parse_and_write(
             )
             if done.rowcount != 1:  # failed meanwhile as stale: keep it failed and import nothing
                 raise _Abandoned()
+        log.info("import_written", job_id=str(job.id), tenant_id=str(job.tenant_id), items=result.items,
+                 faq=result.faq, write_seconds=round(time.perf_counter() - started, 3))
         return ImportOutcome(job=job, result=result)
     except _Abandoned:
         return ImportOutcome(job=job)
