@@ -62,6 +62,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", _C): "manager",
     ("GET", _C + "/knowledge-base/items"): "manager",
     ("GET", _C + "/knowledge-base/faq"): "manager",
+    ("GET", _C + "/knowledge-base/imports"): "manager",
+    ("GET", _C + "/knowledge-base/imports/{job_id}"): "manager",
     ("GET", _C + "/conversations"): "manager",
     ("GET", _C + "/conversations/{conversation_id}"): "manager",
     ("POST", _C + "/conversations/{conversation_id}/handoff"): "manager",
@@ -77,6 +79,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", _C + "/bookings/{booking_id}/cancel"): "manager",
     # ... and its configuration, credentials and money (owners)
     ("POST", _C + "/knowledge-base"): "owner",
+    ("POST", _C + "/knowledge-base/imports"): "owner",
     ("PUT", _C + "/schedule"): "owner",
     ("POST", _C + "/resources"): "owner",
     ("POST", _C + "/delivery-windows"): "owner",

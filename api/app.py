@@ -33,12 +33,23 @@ from core.settings import Settings, get_settings
 from core.tenancy import NotFound
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-# Routes allowed a body over CHATCOMMERCE_MAX_BODY_BYTES: the knowledge-base upload takes files up to
-# admin.MAX_UPLOAD_BYTES, plus room for the multipart envelope (boundaries, part headers).
+# Routes allowed a body over CHATCOMMERCE_MAX_BODY_BYTES: the knowledge-base uploads take files up to
+# CHATCOMMERCE_IMPORT_MAX_BYTES, plus room for the multipart envelope (boundaries, part headers).
 MULTIPART_ENVELOPE_BYTES = 64 * 1024
-BODY_ALLOWANCES = (
-    BodyAllowance(method="POST", path="/api/v1/tenants/{tenant}/companies/{company}/knowledge-base",
-                  max_bytes=admin.MAX_UPLOAD_BYTES + MULTIPART_ENVELOPE_BYTES),
+
+
+def _upload_max_bytes(scope: Scope) -> int:
+    """``CHATCOMMERCE_IMPORT_MAX_BYTES`` of the running app plus the multipart envelope."""
+    runtime = getattr(scope["app"].state, "runtime", None)
+    limit = runtime.settings.import_max_bytes if runtime is not None else Settings.model_fields[
+        "import_max_bytes"].default
+    return limit + MULTIPART_ENVELOPE_BYTES
+
+
+BODY_ALLOWANCES = tuple(
+    BodyAllowance(method="POST", path=f"/api/v1/tenants/{{tenant}}/companies/{{company}}/{path}",
+                  max_bytes=_upload_max_bytes)
+    for path in ("knowledge-base", "knowledge-base/imports")
 )
 
 log = structlog.get_logger(__name__)

@@ -25,11 +25,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 @dataclass(frozen=True, slots=True)
 class BodyAllowance:
     """A route allowed a larger (or smaller) body: ``method`` (``"POST"``), ``path`` as the route
-    declares it (``"/api/v1/tenants/{tenant}/companies/{company}/knowledge-base"``), ``max_bytes``."""
+    declares it (``"/api/v1/tenants/{tenant}/companies/{company}/knowledge-base"``), ``max_bytes``: an
+    int or a callable of the ASGI scope returning one (read per request, e.g. from settings)."""
 
     method: str
     path: str
-    max_bytes: int
+    max_bytes: int | Callable[[Scope], int]
     _regex: Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -60,7 +61,8 @@ class BodyLimitMiddleware:
         """The body limit in bytes of this request."""
         for allowance in self.allowances:
             if allowance.matches(scope["method"], scope["path"]):
-                return allowance.max_bytes
+                limit = allowance.max_bytes
+                return limit(scope) if callable(limit) else limit
         default = self.default_max_bytes
         return default(scope) if callable(default) else default
 

@@ -22,6 +22,8 @@ from typing import Annotated, Any, TypeVar
 
 import structlog
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
@@ -247,15 +249,23 @@ def kb_import(
                                          exists=True, dir_okay=False, readable=True)],
     as_json: JsonOpt = False,
 ) -> None:
-    """Import a knowledge-base file into a company and print its warnings. A refused file imports
-    nothing; every error found (up to 50) is printed with its row and column (exit status 1)."""
+    """Import a knowledge-base file into a company, as an import job (the same as the API's), with a
+    progress bar on a terminal and the final report (counts and warnings). A refused file imports
+    nothing; the error names the row and column, or the exceeded limit (exit status 1)."""
+    progress = _import_progress(enabled=not as_json and sys.stderr.isatty())
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session:
             row = await cli_company(session, company, "owner")
-        result = await import_kb(rt, company_id=row.id, data=file.read_bytes(), filename=file.name)
+        data = await asyncio.to_thread(file.read_bytes)
+        with progress:
+            task = progress.add_task(f"importing {file.name}", total=None)
+            result = await import_kb(
+                rt, company_id=row.id, data=data, filename=file.name,
+                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
         return {"company": company, "file": file.name, "items": result.items, "variants": result.variants,
-                "faq": result.faq, "warnings": [warning.as_dict() for warning in result.warnings]}
+                "faq": result.faq, "warnings": list(result.warnings)}
 
     try:
         data = _run(work)
@@ -263,13 +273,27 @@ def kb_import(
         if as_json:
             typer.echo(json.dumps({"error": exc.message, "row": exc.row, "column": exc.column, "sheet": exc.sheet,
                                    "errors": [issue.as_dict() for issue in exc.errors], "omitted": exc.omitted,
-                                   "file": file.name}, ensure_ascii=False), err=True)
+                                   "limit": getattr(exc, "limit", None), "file": file.name},
+                                  ensure_ascii=False), err=True)
         listed = str(exc).replace("\n", "\n  ")
         message = f"{exc.total} errors, nothing was imported:\n  {listed}" if exc.total > 1 else listed
         raise _fail(f"{file.name}: {message}") from exc
-    _emit(data, as_json, lambda: "\n".join([f"imported {data['items']} items, {data['variants']} variants and "
-                                            f"{data['faq']} FAQ entries into {company}",
-                                            *(f"warning: {w['text']}" for w in data["warnings"])]))
+
+    def report() -> str:
+        lines = [f"imported {data['items']} items, {data['variants']} variants and {data['faq']} FAQ entries "
+                 f"into {company}"]
+        lines.extend(f"warning: {warning}" for warning in data["warnings"])
+        return "\n".join(lines)
+
+    _emit(data, as_json, report)
+
+
+def _import_progress(*, enabled: bool) -> Progress:
+    """A rich progress bar on stderr (rows read of the file); silent when ``enabled`` is false."""
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
+        TimeElapsedColumn(), console=Console(stderr=True), disable=not enabled, transient=False,
+    )
 
 
 # -- chat ------------------------------------------------------------------------------------------

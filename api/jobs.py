@@ -2,7 +2,8 @@
 
 * The sweep (every ``CHATCOMMERCE_SWEEP_SECONDS``): deliver pending outbound messages (the outbox),
   answer inbound messages left unanswered by a process that died, release expired booking holds,
-  flag silent WhatsApp inboxes, and keep one IMAP watcher per active e-mail inbox.
+  flag silent WhatsApp inboxes, fail knowledge-base import jobs whose process stopped (no heartbeat
+  for ``knowledge.import_jobs.STALE_AFTER``), and keep one IMAP watcher per active e-mail inbox.
 * E-mail watchers: IMAP IDLE (or polling) per inbox; each mail is stored through the pipeline and
   only then marked seen, so a crash re-reads it and the ``Message-ID`` dedupe drops the copy.
 
@@ -27,6 +28,7 @@ from commerce.google_calendar import client_factory_from_settings
 from commerce.payments import expire_payment
 from core.models import Company, Inbox
 from core.timeutil import utcnow
+from knowledge.import_jobs import fail_stale_import_jobs
 
 log = structlog.get_logger(__name__)
 
@@ -80,11 +82,14 @@ class BackgroundWorkers:
         expired_links = await self._expire_links_of_released_holds()
         async with rt.sessionmaker() as session, session.begin():
             silent = len(await flag_silent_inboxes(session))
+        async with rt.sessionmaker() as session, session.begin():
+            stale_imports = await fail_stale_import_jobs(session, now=utcnow(), data_dir=rt.settings.data_dir)
         watching = await self._refresh_email_watchers()
         calendars = await self._sync_calendars()
         return {"recovered": recovered, "delivered": delivered, "released_holds": released,
                 "expired_links": expired_links,
-                "silent_inboxes": silent, "email_watchers": watching, "calendar_syncs": calendars}
+                "silent_inboxes": silent, "stale_imports": stale_imports,
+                "email_watchers": watching, "calendar_syncs": calendars}
 
     async def _sync_calendars(self) -> int:
         """Sync connected Google Calendars every ``google_calendar_sync_seconds`` (not every sweep)."""

@@ -53,41 +53,44 @@ class CompanyOut(_Out):
     created_at: datetime
 
 
-class ImportProblemOut(BaseModel):
-    """One problem of an uploaded file: ``row`` is the spreadsheet row (header = 1), ``column`` the
-    header as written, ``sheet`` the worksheet of an XLSX workbook (each ``None`` when not about a
-    cell); ``kind`` (warnings only) is e.g. ``duplicate_sku``, ``formula``, ``dropped_column``,
-    ``long_name``, ``skipped_sheet``, ``skipped_product``; ``text`` the whole line as a person reads it."""
+class ImportJobError(BaseModel):
+    """One reason a file was refused: ``row`` is the spreadsheet row (header = 1), ``column`` the header
+    (or the column letter for a limit), ``sheet`` the worksheet, ``limit`` the exceeded limit
+    (``max_bytes``, ``max_rows``, ``max_columns``, ``max_cell_chars``) or ``None``."""
 
     message: str
     row: int | None = None
     column: str | None = None
     sheet: str | None = None
-    kind: str | None = None
-    text: str | None = None
+    limit: str | None = None
 
 
-class ImportOut(BaseModel):
-    """What a knowledge-base upload imported, and its warnings (at most 50, then "... and N more")."""
+class ImportCounts(BaseModel):
+    """What an import wrote."""
 
-    filename: str
     items: int
     variants: int
     faq: int
-    kb_version: int
-    warnings: list[ImportProblemOut] = []
 
 
-class ImportErrorDetail(BaseModel):
-    """Why an upload was refused: the first problem (``row`` is the spreadsheet row, header = 1;
-    ``column`` the header), then ``errors``: every problem found (at most 50; ``omitted`` more)."""
+class ImportJobOut(_Out):
+    """A knowledge-base import job. ``status``: queued → running → done | failed. ``rows_processed``
+    is the rows read so far, ``total_rows`` the file's rows once known. ``counts`` is set when done,
+    ``errors`` when failed (the knowledge base is then unchanged). Times are UTC."""
 
-    message: str
-    row: int | None = None
-    column: str | None = None
-    sheet: str | None = None
-    errors: list[ImportProblemOut] = []
-    omitted: int = 0
+    id: uuid.UUID
+    filename: str
+    size_bytes: int
+    status: Literal["queued", "running", "done", "failed"]
+    rows_processed: int
+    total_rows: int | None
+    counts: ImportCounts | None
+    warnings: list[str]
+    errors: list[ImportJobError]
+    kb_version: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
 
 
 class VariantOut(_Out):

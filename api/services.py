@@ -3,7 +3,7 @@
 ``open_runtime`` is the one builder used by the app's lifespan (``api.app``) and by every CLI command
 (``api.cli``): it creates the database engine, the session factory, the secret box, the payment
 providers, the knowledge index cache, the dialogue engine, the channel registry, the inbound
-pipeline and the web-chat visitor signer, and closes them again. Nothing is built at import time.
+pipeline, the web-chat visitor signer and the import runner, and closes them again. Nothing is built at import time.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from datetime import timedelta
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.import_runner import ImportRunner
 from api.visitor_tokens import VisitorSigner
 from bot.engine import DialogueEngine
 from bot.messages import Responder
@@ -47,6 +48,7 @@ class Runtime:
     channel_factory: ChannelFactory
     pipeline: Pipeline
     visitor_signer: VisitorSigner
+    imports: ImportRunner
     stripe_config: StripeConfig | None = None
     stripe_api: StripeApi | None = None
 
@@ -56,7 +58,8 @@ class Runtime:
         return timedelta(minutes=self.settings.payment_link_ttl_minutes)
 
     async def aclose(self) -> None:
-        """Cancel the pipeline's buffer timers and dispose of the database engine."""
+        """Stop the import runner, cancel the pipeline's buffer timers and dispose of the database engine."""
+        await self.imports.aclose()
         await self.pipeline.close()
         if self.stripe_api is not None:
             await self.stripe_api.aclose()
@@ -102,6 +105,7 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
         channel_factory=channel_factory,
         pipeline=pipeline,
         visitor_signer=visitor_signer,
+        imports=ImportRunner(settings=settings, sessionmaker=sessionmaker),
         stripe_config=stripe_config,
         stripe_api=stripe_api,
     )

@@ -172,6 +172,35 @@ class KnowledgeImport(TenantOwned, Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class ImportJob(TenantOwned, Base):
+    """A knowledge-base import running in the background (``knowledge.import_jobs``).
+
+    ``status`` goes ``queued`` → ``running`` → ``done`` | ``failed`` (each step one atomic UPDATE).
+    ``size_bytes`` is the upload's size; ``rows_processed`` the rows read so far and ``total_rows``
+    the file's row count once known (``None`` before). ``counts`` is ``{"items", "variants", "faq"}``
+    once done; ``warnings`` a list of strings; ``errors`` a list of ``{"message", "row", "column",
+    "sheet", "limit"}`` when failed. ``heartbeat_at`` is refreshed while the job runs: a queued or
+    running job whose heartbeat is old belonged to a process that died and is failed by the sweep.
+    Times are aware UTC.
+    """
+
+    __tablename__ = "import_jobs"
+    __table_args__ = (Index("ix_import_jobs_company_created", "company_id", "created_at"),)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(500))
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    rows_processed: Mapped[int] = mapped_column(Integer, default=0)
+    total_rows: Mapped[int | None] = mapped_column(Integer)
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    kb_version: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Inbox(TenantOwned, Base):
     """A company's configured channel (the adapter class is a ``Channel``). ``credentials`` is
     ciphertext made by ``core.security.SecretBox``; ``settings`` is plain JSON."""

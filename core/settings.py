@@ -104,6 +104,16 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(default=True, description="Upgrade the connection with STARTTLS (port 587).")
     smtp_tls: bool = Field(default=False, description="Implicit TLS from the first byte (port 465).")
 
+    # Knowledge-base imports (background jobs; see knowledge.import_jobs). Exceeding a limit refuses the
+    # file with an error naming the limit.
+    import_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Largest upload, in bytes.")
+    import_max_rows: int = Field(default=200_000, gt=0, description="Most rows per CSV file or worksheet.")
+    import_max_columns: int = Field(default=200, gt=0, description="Most columns per CSV file or worksheet.")
+    import_max_cell_chars: int = Field(default=10_000, gt=0, description="Most characters in one cell.")
+    import_workers: int = Field(
+        default=1, ge=0, description="Worker processes parsing imports in `serve`; 0 = a thread of the server."
+    )
+
     # Stripe (customer → business payments through each company's connected account).
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None

@@ -6,22 +6,22 @@ own product/service sheet, FAQ sheets) and replace the company's knowledge base 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core.models import Company, FaqEntry, KnowledgeImport, KnowledgeItem, KnowledgeVariant
+from core.models import Company, KnowledgeImport
 from knowledge.columns import ColumnMap, accepted, cell_text, map_columns, normalize_header
 from knowledge.errors import MAX_REPORTED, ImportIssue, KnowledgeImportError
+from knowledge.limits import ImportLimits
 from knowledge.owner import parse_faq, parse_products
 from knowledge.parsed import ParsedFaq, ParsedItem, ParsedKnowledge, ParsedVariant
 from knowledge.prices import shown
 from knowledge.problems import DUPLICATE_SKU, SKIPPED_SHEET, KnowledgeWarning, Problems
-from knowledge.sheets import Table, read_tables
+from knowledge.sheets import Progress, Table, read_tables
 from knowledge.shopify import is_shopify, parse_shopify
+from knowledge.writer import write_knowledge
 
 __all__ = [
     "MAX_REPORTED",
@@ -59,7 +59,14 @@ class _Sheet:
     header_position: int  # index into table.rows
 
 
-def parse_knowledge_file(data: bytes, *, filename: str, currency: str) -> ParsedKnowledge:
+def parse_knowledge_file(
+    data: bytes,
+    *,
+    filename: str,
+    currency: str,
+    limits: ImportLimits | None = None,
+    on_progress: Progress | None = None,
+) -> ParsedKnowledge:
     """Parse an uploaded knowledge file without touching the database.
 
     ``data`` is the raw upload; ``filename`` decides the format by extension (``.csv``, ``.tsv``,
@@ -68,7 +75,10 @@ def parse_knowledge_file(data: bytes, *, filename: str, currency: str) -> Parsed
     a workbook) is recognised by its header row (searched in the first rows): a Shopify product
     export, an owner's product/service sheet (needs a name column) or a FAQ sheet (question and
     answer). Worksheets with no recognisable header at all are skipped with a warning when another
-    worksheet is recognised.
+    worksheet is recognised. ``limits`` (size, rows, columns, cell length) default to
+    :class:`ImportLimits`; ``on_progress(rows_done, total_rows)`` reports rows read
+    (see :func:`knowledge.sheets.read_tables`). CPU-bound and synchronous: never call it on the event
+    loop (``knowledge.import_jobs`` runs it in a worker process or thread).
 
     Returns :class:`ParsedKnowledge` (``items``/``faq`` are ``None`` when the file has no such sheet)
     with ``warnings`` (:class:`KnowledgeWarning`, at most :data:`MAX_REPORTED` then a "... and N
@@ -79,11 +89,13 @@ def parse_knowledge_file(data: bytes, *, filename: str, currency: str) -> Parsed
     Raises :class:`KnowledgeImportError` naming row, column and (for workbooks) sheet of every
     problem found (``errors``, up to :data:`MAX_REPORTED`, and ``total``): empty or unsupported
     file, wrong encoding, no name column, empty/non-numeric/negative price, bad quantity or
-    duration, values beyond the database columns (:mod:`knowledge.limits`), repeated names.
+    duration, values beyond the database columns (:mod:`knowledge.limits`), repeated names;
+    :class:`knowledge.limits.ImportLimitError` (a ``KnowledgeImportError`` naming the limit) for a
+    file beyond ``limits``.
     """
     currency = currency.upper()
     problems = Problems()
-    sheets = _recognise(read_tables(data, filename=filename), problems)
+    sheets = _recognise(read_tables(data, filename=filename, limits=limits, on_progress=on_progress), problems)
     items: list[ParsedItem] | None = None
     faq: list[ParsedFaq] | None = None
     product_sheets = sum(1 for sheet in sheets if sheet.kind != "faq")
@@ -225,7 +237,9 @@ def _warn_duplicate_skus(
             problems.warn(DUPLICATE_SKU, message, row=entry.row, column=column)
 
 
-async def import_knowledge(session: AsyncSession, *, company: Company, data: bytes, filename: str) -> ImportResult:
+async def import_knowledge(
+    session: AsyncSession, *, company: Company, data: bytes, filename: str, parsed: ParsedKnowledge | None = None
+) -> ImportResult:
     """Parse ``data`` (see :func:`parse_knowledge_file`) and replace the company's knowledge base.
 
     Nothing is written when parsing fails (:class:`KnowledgeImportError` propagates). Otherwise,
@@ -236,23 +250,18 @@ async def import_knowledge(session: AsyncSession, *, company: Company, data: byt
     Money is stored in minor units of ``company.currency``; ``kind`` is ``"service"`` for a company
     of type ``service`` or a sheet with a duration column. Increments ``company.kb_version`` and adds
     a ``KnowledgeImport`` audit row with status ``"ok"``.
+
+    ``parsed`` is a result of :func:`parse_knowledge_file` made beforehand (off the event loop, in
+    ``company.currency``); ``data`` is then not read. Without it ``data`` is parsed here, on the
+    calling thread.
     """
-    parsed = parse_knowledge_file(data, filename=filename, currency=company.currency)
-    # Bumping the version first locks the company row, so concurrent imports of one company serialise.
-    version = (
-        await session.execute(
-            update(Company)
-            .where(Company.id == company.id, Company.tenant_id == company.tenant_id)
-            .values(kb_version=Company.kb_version + 1)
-            .returning(Company.kb_version)
-            .execution_options(synchronize_session=False)
-        )
-    ).scalar_one()
+    if parsed is None:
+        parsed = parse_knowledge_file(data, filename=filename, currency=company.currency)
+    elif parsed.currency != company.currency.upper():
+        raise ValueError(f"parsed in {parsed.currency}, but the company's currency is {company.currency}")
+    # Bulk statements after a light read (knowledge.writer): the write transaction stays short.
+    version = await write_knowledge(session, company=company, parsed=parsed)
     set_committed_value(company, "kb_version", version)
-    if parsed.items is not None:
-        await _replace_items(session, company, parsed.items)
-    if parsed.faq is not None:
-        await _replace_faq(session, company, parsed.faq)
     result = ImportResult(
         items=len(parsed.items or ()),
         variants=parsed.variant_count,
@@ -293,95 +302,3 @@ async def record_failed_import(
     session.add(row)
     await session.flush()
     return row
-
-
-def _name_key(name: str) -> str:
-    return " ".join(name.split()).casefold()
-
-
-async def _replace_items(session: AsyncSession, company: Company, items: tuple[ParsedItem, ...]) -> None:
-    existing = (
-        (
-            await session.execute(
-                select(KnowledgeItem)
-                .where(KnowledgeItem.tenant_id == company.tenant_id, KnowledgeItem.company_id == company.id)
-                .order_by(KnowledgeItem.position)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    by_handle: dict[str, KnowledgeItem] = {}
-    by_name: dict[str, KnowledgeItem] = {}
-    for row in existing:
-        if row.handle:
-            by_handle.setdefault(row.handle, row)
-        by_name.setdefault(_name_key(row.name), row)
-    used: set[uuid.UUID] = set()
-    for position, item in enumerate(items):
-        row = by_handle.get(item.handle) if item.handle else None
-        if row is None or row.id in used:
-            row = by_name.get(_name_key(item.name))
-        if row is None or row.id in used:
-            row = KnowledgeItem(id=uuid.uuid4(), tenant_id=company.tenant_id, company_id=company.id, variants=[])
-            session.add(row)
-        used.add(row.id)
-        _fill_item(row, item, company=company, position=position)
-    for row in existing:
-        if row.id not in used:
-            await session.delete(row)
-
-
-def _fill_item(row: KnowledgeItem, item: ParsedItem, *, company: Company, position: int) -> None:
-    row.tenant_id = company.tenant_id
-    row.company_id = company.id
-    row.kind = "service" if company.type == "service" else item.kind
-    row.handle = item.handle
-    row.sku = item.sku
-    row.name = item.name
-    row.description = item.description
-    row.category = item.category
-    row.price_minor = item.price_minor
-    row.currency = company.currency
-    row.stock = item.stock
-    row.duration_minutes = item.duration_minutes
-    row.image_url = item.image_url
-    row.attributes = dict(item.attributes)
-    row.position = position
-    old = {_name_key(variant.name): variant for variant in row.variants}
-    fresh: list[KnowledgeVariant] = []
-    for index, variant in enumerate(item.variants):
-        target = old.pop(_name_key(variant.name), None) or KnowledgeVariant(id=uuid.uuid4())
-        _fill_variant(target, variant, company=company, position=index)
-        fresh.append(target)
-    row.variants = fresh  # variants no longer in the file are deleted (delete-orphan)
-
-
-def _fill_variant(row: KnowledgeVariant, variant: ParsedVariant, *, company: Company, position: int) -> None:
-    row.tenant_id = company.tenant_id
-    row.company_id = company.id
-    row.name = variant.name
-    row.options = dict(variant.options)
-    row.sku = variant.sku
-    row.price_minor = variant.price_minor
-    row.stock = variant.stock
-    row.image_url = variant.image_url
-    row.position = position
-
-
-async def _replace_faq(session: AsyncSession, company: Company, faq: tuple[ParsedFaq, ...]) -> None:
-    await session.execute(
-        delete(FaqEntry)
-        .where(FaqEntry.tenant_id == company.tenant_id, FaqEntry.company_id == company.id)
-        .execution_options(synchronize_session=False)
-    )
-    for position, entry in enumerate(faq):
-        session.add(
-            FaqEntry(
-                tenant_id=company.tenant_id,
-                company_id=company.id,
-                question=entry.question,
-                answer=entry.answer,
-                position=position,
-            )
-        )

@@ -37,7 +37,7 @@ from tests.doubles import LocalServer
 from tests.doubles.smtp_server import SMTPServer
 from tests.doubles.telegram_bot_api import FakeBotAPI, callback_update, text_update
 from tests.doubles.waha_server import FakeWaha
-from tests.test_api import AUTH, make_company, make_settings, upload
+from tests.test_api import AUTH, import_file, make_company, make_settings
 
 BASE = "http://testserver"
 TENANT = "acme"
@@ -110,8 +110,8 @@ async def running_shop(settings: Settings, shop_export: Path) -> AsyncIterator[S
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
             await make_company(client, TENANT, COMPANY, name=SHOP_NAME, currency="USD", language="en")
-            r = await upload(client, TENANT, COMPANY, "apparel.csv", shop_export.read_bytes())
-            assert r.status_code == 200, r.text
+            job = await import_file(client, TENANT, COMPANY, "apparel.csv", shop_export.read_bytes())
+            assert job["status"] == "done", job
             yield Shop(app=app, client=client)
 
 

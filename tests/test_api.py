@@ -7,6 +7,7 @@ these tests are about the HTTP layer; orders are made with the commerce function
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -113,6 +114,28 @@ async def make_company(client: httpx.AsyncClient, tenant: str, company: str, **f
 async def upload(client: httpx.AsyncClient, tenant: str, company: str, filename: str, data: bytes) -> httpx.Response:
     return await client.post(f"/api/v1/tenants/{tenant}/companies/{company}/knowledge-base",
                              files={"file": (filename, data, "text/csv")}, headers=AUTH)
+
+
+async def wait_for_job(client: httpx.AsyncClient, job_url: str, *, seen: list[str] | None = None) -> dict:
+    """Poll an import job until it is done or failed; returns it (``seen`` collects the statuses met)."""
+    for _ in range(6000):  # a bound, not a timing: ~60 s
+        r = await client.get(job_url, headers=AUTH)
+        assert r.status_code == 200, r.text
+        job = r.json()
+        if seen is not None and (not seen or seen[-1] != job["status"]):
+            seen.append(job["status"])
+        if job["status"] in ("done", "failed"):
+            return job
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"import job {job_url} never ended")
+
+
+async def import_file(client: httpx.AsyncClient, tenant: str, company: str, filename: str, data: bytes) -> dict:
+    """Upload a knowledge file (202 with a queued job) and wait for the job to end; returns the job."""
+    r = await upload(client, tenant, company, filename, data)
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "queued"
+    return await wait_for_job(client, r.headers["location"])
 
 
 async def items(client: httpx.AsyncClient, tenant: str, company: str) -> list[dict]:
@@ -273,10 +296,10 @@ async def test_create_tenant_company_and_import_shopify_export(env: Env, shop_ex
     assert [x["slug"] for x in listed.json()] == ["acme-shop"]
     assert (await c.get("/api/v1/tenants/nobody/companies", headers=AUTH)).status_code == 404
 
-    r = await upload(c, "acme", "acme-shop", "apparel.csv", shop_export.read_bytes())
-    assert r.status_code == 200, r.text
-    counts = r.json()
-    assert (counts["items"], counts["variants"], counts["faq"], counts["kb_version"]) == (34, 90, 0, 1)
+    job = await import_file(c, "acme", "acme-shop", "apparel.csv", shop_export.read_bytes())
+    assert job["status"] == "done", job
+    counts = job["counts"]
+    assert (counts["items"], counts["variants"], counts["faq"], job["kb_version"]) == (34, 90, 0, 1)
     listed_items = await items(c, "acme", "acme-shop")
     assert len(listed_items) == counts["items"]
     shirt = next(i for i in listed_items if i["name"] == "Ocean Blue Shirt")
@@ -287,13 +310,13 @@ async def test_broken_upload_is_refused_with_row_and_column_and_changes_nothing(
     c = env.client
     await make_company(c, "acme", "acme-shop")
     good = shop_export.read_bytes()
-    assert (await upload(c, "acme", "acme-shop", "apparel.csv", good)).status_code == 200
+    assert (await import_file(c, "acme", "acme-shop", "apparel.csv", good))["status"] == "done"
     before = await items(c, "acme", "acme-shop")
 
     broken = broken_copy(shop_export, record=4, column="Variant Price", value="abc")
-    r = await upload(c, "acme", "acme-shop", "apparel-v2.csv", broken)
-    assert r.status_code == 422
-    detail = r.json()["detail"]
+    job = await import_file(c, "acme", "acme-shop", "apparel-v2.csv", broken)
+    assert job["status"] == "failed" and job["counts"] is None
+    detail = job["errors"][0]
     assert detail["row"] == 4 and detail["column"] == "Variant Price" and "abc" in detail["message"]
 
     assert await items(c, "acme", "acme-shop") == before
@@ -513,12 +536,12 @@ async def test_items_with_the_same_name_stay_in_their_own_tenants_kb(env: Env, s
     c = env.client
     await make_company(c, "alpha", "alpha-shop")
     await make_company(c, "beta", "beta-shop")
-    r = await upload(c, "alpha", "alpha-shop", "apparel.csv", shop_export.read_bytes())
-    assert r.status_code == 200
+    job = await import_file(c, "alpha", "alpha-shop", "apparel.csv", shop_export.read_bytes())
+    assert job["status"] == "done"
     alpha_before = await items(c, "alpha", "alpha-shop")
     own_sheet = b"Name,Price,Description\nOcean Blue Shirt,99.00,Our own shirt\n"
-    r = await upload(c, "beta", "beta-shop", "beta.csv", own_sheet)
-    assert r.status_code == 200 and r.json()["items"] == 1
+    job = await import_file(c, "beta", "beta-shop", "beta.csv", own_sheet)
+    assert job["status"] == "done" and job["counts"]["items"] == 1
 
     beta_items = await items(c, "beta", "beta-shop")
     assert [(i["name"], i["price_minor"]) for i in beta_items] == [("Ocean Blue Shirt", 9900)]
@@ -540,7 +563,7 @@ async def test_real_engine_sells_through_the_web_chat_and_the_pay_page(database_
         c = e.client
         await make_company(c, "acme", "apparel", name="Northwind Apparel")
         for name in ("apparel-shop.csv", "apparel-faq.csv"):
-            assert (await upload(c, "acme", "apparel", name, (examples / name).read_bytes())).status_code == 200
+            assert (await import_file(c, "acme", "apparel", name, (examples / name).read_bytes()))["status"] == "done"
         pay_url = None
         for text in ("hi", "I want the Ocean Blue Shirt", "checkout", "Ann Smith", "1 Main St, Springfield", "skip"):
             replies = (await say(c, "apparel", "visitor-1", text))["replies"]

@@ -48,7 +48,7 @@ from core.models import Booking, Company, Conversation, Order, Payment, WebhookE
 from core.settings import Settings
 from tests.conftest import STRIPE_FIXTURES
 from tests.doubles.stripe_server import RecordedRequest, StripeFixtureServer, make_event, sign_payload
-from tests.test_api import ADMIN_TOKEN, AUTH, make_company, poll, say, upload
+from tests.test_api import ADMIN_TOKEN, AUTH, import_file, make_company, poll, say
 
 # stripe-python's HTTPXClient passes the form body as ``data=bytes``, which httpx 0.28 deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
@@ -142,7 +142,7 @@ class Env:
         await make_company(self.client, TENANT, spec.slug, name=spec.name, type=spec.type, currency=spec.currency,
                            language=spec.language, timezone=spec.timezone)
         for filename, data in kb:
-            assert (await upload(self.client, TENANT, spec.slug, filename, data)).status_code == 200
+            assert (await import_file(self.client, TENANT, spec.slug, filename, data))["status"] == "done"
         async with self.runtime.sessionmaker() as s, s.begin():
             company = (await s.execute(select(Company).where(Company.slug == spec.slug))).scalar_one()
             await _configure(s, company, spec)

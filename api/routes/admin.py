@@ -11,11 +11,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile, status
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Response, UploadFile, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.actions import import_kb, mark_order_paid
+from api.actions import mark_order_paid, start_import
 from api.deps import AccessDep, AdminDep, CompanyDep, PrincipalDep, Requires, RuntimeDep, SessionDep, TenantScopeDep
 from api.queries import conversation_detail, get_conversation, list_conversations, message_dict
 from api.schemas import (
@@ -24,8 +24,7 @@ from api.schemas import (
     ConversationDetail,
     ConversationOut,
     FaqOut,
-    ImportErrorDetail,
-    ImportOut,
+    ImportJobOut,
     ItemOut,
     ManagerMessageIn,
     MarkPaidIn,
@@ -36,11 +35,10 @@ from api.schemas import (
 from commerce.orders import list_orders, order_as_dict
 from core.accounts import create_company, create_tenant
 from core.conversations import append_message
-from core.models import Company, FaqEntry, KnowledgeItem, Order, Tenant
+from core.models import Company, FaqEntry, ImportJob, KnowledgeItem, Order, Tenant
 from core.tenancy import NotFound, TenantScope
-from knowledge.importer import KnowledgeImportError
-
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+from knowledge.import_jobs import get_import_job, list_import_jobs
+from knowledge.limits import ImportLimitError
 
 router = APIRouter(prefix="/api/v1", tags=["admin"], dependencies=[AdminDep])
 
@@ -107,36 +105,59 @@ async def get_company(company: CompanyDep) -> Company:
 # -- knowledge base --------------------------------------------------------------------------------
 
 
-@router.post(
-    _COMPANY + "/knowledge-base",
-    response_model=ImportOut,
-    dependencies=[Depends(Requires("owner"))],
-    responses={422: {"description": "The file was refused; nothing was imported.",
-                     "content": {"application/json": {"example": {"detail": {
-                         "message": "'abc' is not a price", "row": 7, "column": "Variant Price"}}}}}},
-)
+_IMPORTS = _COMPANY + "/knowledge-base/imports"
+_UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"description": "The file is larger than CHATCOMMERCE_IMPORT_MAX_BYTES; no job was created.",
+          "content": {"application/json": {"example": {"detail": {
+              "message": "the file is larger than 20971520 bytes; the limit is 20971520 bytes",
+              "limit": "max_bytes", "maximum": 20971520}}}}},
+}
+
+
+@router.post(_IMPORTS, status_code=status.HTTP_202_ACCEPTED, response_model=ImportJobOut,
+             responses=_UPLOAD_RESPONSES, dependencies=[Depends(Requires("owner"))])
+@router.post(_COMPANY + "/knowledge-base", status_code=status.HTTP_202_ACCEPTED, response_model=ImportJobOut,
+             responses=_UPLOAD_RESPONSES, summary="Upload Knowledge Base (same as POST .../knowledge-base/imports)",
+             dependencies=[Depends(Requires("owner"))])
 async def upload_knowledge_base(
+    tenant: str,
     company: CompanyDep,
     session: SessionDep,
     runtime: RuntimeDep,
+    response: Response,
     file: Annotated[UploadFile, File(description="CSV or XLSX: a Shopify export, an owner's sheet or an FAQ")],
-) -> ImportOut:
-    """Import a knowledge-base file into the company; the answer lists ``warnings`` (imported anyway).
-    On a bad file: 422 with ``{"detail": {"message", "row", "column", "sheet", "errors", "omitted"}}``
-    (the first problem, then every problem found) and the knowledge base unchanged."""
-    data = await file.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"file is larger than {MAX_UPLOAD_BYTES} bytes")
+) -> ImportJob:
+    """Start importing a knowledge-base file into the company: 202 at once with the ``queued`` job
+    (``Location``: the job's URL). The file is parsed in the background; poll
+    ``GET .../knowledge-base/imports/{job_id}`` until ``status`` is ``done`` (with ``counts``) or
+    ``failed`` (with ``errors`` naming row and column, or the exceeded limit; the knowledge base is
+    then unchanged). 413 for a file larger than ``CHATCOMMERCE_IMPORT_MAX_BYTES``."""
     filename = file.filename or "upload"
-    await session.commit()  # ends the read-only transaction; the import writes in its own
+    await session.commit()  # ends the read-only transaction; the job is created in its own
     try:
-        result = await import_kb(runtime, company_id=company.id, data=data, filename=filename)
-    except KnowledgeImportError as exc:
-        detail = ImportErrorDetail.model_validate(exc.as_dict())
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail.model_dump()) from exc
-    await session.refresh(company)
-    return ImportOut(filename=filename, items=result.items, variants=result.variants, faq=result.faq,
-                     kb_version=company.kb_version, warnings=[w.as_dict() for w in result.warnings])
+        job = await start_import(runtime, company=company, upload=file.file, filename=filename)
+    except ImportLimitError as exc:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
+                            detail={"message": exc.message, "limit": exc.limit, "maximum": exc.maximum}) from exc
+    response.headers["Location"] = f"/api/v1/tenants/{tenant}/companies/{company.slug}/knowledge-base/imports/{job.id}"
+    return job
+
+
+@router.get(_IMPORTS, response_model=list[ImportJobOut])
+async def list_imports(
+    company: CompanyDep,
+    scope: TenantScopeDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500, description="At most this many jobs")] = 50,
+) -> list[ImportJob]:
+    """The company's import jobs, newest first."""
+    return await list_import_jobs(session, scope=scope, company=company, limit=limit)
+
+
+@router.get(_IMPORTS + "/{job_id}", response_model=ImportJobOut)
+async def get_import(job_id: uuid.UUID, company: CompanyDep, scope: TenantScopeDep, session: SessionDep) -> ImportJob:
+    """One import job of the company (404 for another company's or tenant's job)."""
+    return await get_import_job(session, scope=scope, company=company, job_id=job_id)
 
 
 @router.get(_COMPANY + "/knowledge-base/items", response_model=list[ItemOut])
