@@ -38,17 +38,22 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 MULTIPART_ENVELOPE_BYTES = 64 * 1024
 
 
-def _upload_max_bytes(scope: Scope) -> int:
-    """``CHATCOMMERCE_IMPORT_MAX_BYTES`` of the running app plus the multipart envelope."""
+def _import_max_bytes(scope: Scope) -> int:
+    """``CHATCOMMERCE_IMPORT_MAX_BYTES`` of the running app (its default before the lifespan ran)."""
     runtime = getattr(scope["app"].state, "runtime", None)
-    limit = runtime.settings.import_max_bytes if runtime is not None else Settings.model_fields[
-        "import_max_bytes"].default
-    return limit + MULTIPART_ENVELOPE_BYTES
+    if runtime is None:
+        return Settings.model_fields["import_max_bytes"].default
+    return runtime.settings.import_max_bytes
+
+
+def _upload_max_bytes(scope: Scope) -> int:
+    """The upload's body limit: the file-size setting plus the multipart envelope."""
+    return _import_max_bytes(scope) + MULTIPART_ENVELOPE_BYTES
 
 
 BODY_ALLOWANCES = tuple(
     BodyAllowance(method="POST", path=f"/api/v1/tenants/{{tenant}}/companies/{{company}}/{path}",
-                  max_bytes=_upload_max_bytes)
+                  max_bytes=_upload_max_bytes, limit_name="max_bytes", reported=_import_max_bytes)
     for path in ("knowledge-base", "knowledge-base/imports")
 )
 

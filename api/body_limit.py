@@ -31,6 +31,11 @@ class BodyAllowance:
     method: str
     path: str
     max_bytes: int | Callable[[Scope], int]
+    # When set, a refusal names the limit the way the route itself would (``{"message", "limit",
+    # "maximum"}``), with ``maximum`` = ``reported(scope)`` (e.g. the file-size setting, without the
+    # multipart envelope that ``max_bytes`` adds).
+    limit_name: str | None = None
+    reported: Callable[[Scope], int] | None = None
     _regex: Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -59,12 +64,24 @@ class BodyLimitMiddleware:
 
     def limit_for(self, scope: Scope) -> int:
         """The body limit in bytes of this request."""
-        for allowance in self.allowances:
-            if allowance.matches(scope["method"], scope["path"]):
-                limit = allowance.max_bytes
-                return limit(scope) if callable(limit) else limit
+        allowance = self._allowance(scope)
+        if allowance is not None:
+            limit = allowance.max_bytes
+            return limit(scope) if callable(limit) else limit
         default = self.default_max_bytes
         return default(scope) if callable(default) else default
+
+    def _allowance(self, scope: Scope) -> BodyAllowance | None:
+        return next((a for a in self.allowances if a.matches(scope["method"], scope["path"])), None)
+
+    def _detail(self, scope: Scope, limit: int) -> object:
+        """The 413 ``detail``: a sentence, or the named limit of the route's allowance."""
+        allowance = self._allowance(scope)
+        if allowance is None or allowance.limit_name is None:
+            return f"request body is larger than {limit} bytes"
+        maximum = allowance.reported(scope) if allowance.reported is not None else limit
+        return {"message": f"the file is larger than {maximum} bytes; the limit is {maximum} bytes",
+                "limit": allowance.limit_name, "maximum": maximum}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,7 +90,7 @@ class BodyLimitMiddleware:
         limit = self.limit_for(scope)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _refuse(send, limit)
+            await _refuse(send, self._detail(scope, limit))
             return
 
         received = 0
@@ -97,7 +114,7 @@ class BodyLimitMiddleware:
             if exceeded:  # whatever the app made of the interrupted body, the answer is 413
                 if message["type"] == "http.response.start" and not response_started:
                     response_started = True
-                    await _refuse(send, limit)
+                    await _refuse(send, self._detail(scope, limit))
                 return
             if message["type"] == "http.response.start":
                 response_started = True
@@ -108,10 +125,10 @@ class BodyLimitMiddleware:
         except _TooLarge:
             if not response_started:
                 response_started = True
-                await _refuse(send, limit)
+                await _refuse(send, self._detail(scope, limit))
         except Exception:
             if exceeded and not response_started:  # the app wrapped our exception in another
-                await _refuse(send, limit)
+                await _refuse(send, self._detail(scope, limit))
                 return
             raise
 
@@ -126,8 +143,8 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _refuse(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": f"request body is larger than {limit} bytes"}).encode()
+async def _refuse(send: Send, detail: object) -> None:
+    body = json.dumps({"detail": detail}).encode()
     headers: list[Any] = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                           (b"connection", b"close")]
     await send({"type": "http.response.start", "status": 413, "headers": headers})

@@ -265,7 +265,7 @@ def kb_import(
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
         return {"company": company, "file": file.name, "items": result.items, "variants": result.variants,
-                "faq": result.faq, "warnings": list(result.warnings)}
+                "faq": result.faq, "warnings": [warning.as_dict() for warning in result.warnings]}
 
     try:
         data = _run(work)
@@ -282,7 +282,7 @@ def kb_import(
     def report() -> str:
         lines = [f"imported {data['items']} items, {data['variants']} variants and {data['faq']} FAQ entries "
                  f"into {company}"]
-        lines.extend(f"warning: {warning}" for warning in data["warnings"])
+        lines.extend(f"warning: {warning['text']}" for warning in data["warnings"])
         return "\n".join(lines)
 
     _emit(data, as_json, report)

@@ -65,6 +65,20 @@ class ImportJobError(BaseModel):
     limit: str | None = None
 
 
+class ImportWarningOut(BaseModel):
+    """A warning of an accepted file (imported anyway): ``kind`` (``duplicate_sku``, ``formula``,
+    ``dropped_column``, ``long_name``, ``skipped_sheet``, ``skipped_product``...), ``row`` (header = 1),
+    ``column`` the header, ``sheet`` the worksheet (each ``None`` when not about a cell), ``text`` the
+    whole line as a person reads it."""
+
+    kind: str | None = None
+    message: str
+    row: int | None = None
+    column: str | None = None
+    sheet: str | None = None
+    text: str
+
+
 class ImportCounts(BaseModel):
     """What an import wrote."""
 
@@ -85,7 +99,7 @@ class ImportJobOut(_Out):
     rows_processed: int
     total_rows: int | None
     counts: ImportCounts | None
-    warnings: list[str]
+    warnings: list[ImportWarningOut]
     errors: list[ImportJobError]
     kb_version: int | None
     created_at: datetime

@@ -138,6 +138,16 @@ async def get_import_job(
     return job
 
 
+def warning_dict(warning: object) -> dict[str, Any]:
+    """The JSON form of one import warning: ``{"kind", "message", "row", "column", "sheet", "text"}``
+    (``knowledge.problems.KnowledgeWarning.as_dict``; a plain string becomes its ``text``)."""
+    as_dict = getattr(warning, "as_dict", None)
+    if callable(as_dict):
+        return as_dict()
+    text = str(warning)
+    return {"kind": None, "message": text, "row": None, "column": None, "sheet": None, "text": text}
+
+
 def error_dicts(error: KnowledgeImportError | str) -> list[dict[str, Any]]:
     """The JSON form of a refusal: ``[{"message", "row", "column", "sheet", "limit"}]``, one entry per
     error when the importer reports several (an ``errors`` attribute), at most :data:`MAX_ERRORS`."""
@@ -145,13 +155,14 @@ def error_dicts(error: KnowledgeImportError | str) -> list[dict[str, Any]]:
         return [{"message": error, "row": None, "column": None, "sheet": None, "limit": None}]
     several = getattr(error, "errors", None)
     errors = list(several) if several else [error]
+    limit = getattr(error, "limit", None)  # an ImportLimitError names the limit; its issues do not
     return [
         {
             "message": getattr(one, "message", str(one)),
             "row": getattr(one, "row", None),
             "column": getattr(one, "column", None),
             "sheet": getattr(one, "sheet", None),
-            "limit": getattr(one, "limit", None),
+            "limit": getattr(one, "limit", None) or limit,
         }
         for one in errors[:MAX_ERRORS]
     ]
@@ -298,7 +309,8 @@ async def _parse_and_write(
                 update(ImportJob)
                 .where(ImportJob.id == job.id, ImportJob.status == "running")
                 .values(status="done", counts={"items": result.items, "variants": result.variants, "faq": result.faq},
-                        warnings=list(result.warnings), kb_version=fresh.kb_version, rows_processed=progress.done,
+                        warnings=[warning_dict(w) for w in result.warnings], kb_version=fresh.kb_version,
+                        rows_processed=progress.done,
                         total_rows=progress.total, finished_at=utcnow(), heartbeat_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
