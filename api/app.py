@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from api.deps import RuntimeDep
 from api.jobs import BackgroundWorkers
-from api.routes import admin, bookings, channels, pay, stripe_admin, stripe_webhook, webchat
+from api.routes import admin, bookings, channels, inbox, pay, sales, stripe_admin, stripe_webhook, webchat
 from api.services import open_runtime
 from bot.messages import Responder
 from commerce.payments import PaymentStateError
@@ -87,6 +87,8 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
         return {"status": "ok", "database": "ok"}
 
     app.include_router(admin.router)
+    app.include_router(inbox.router)
+    app.include_router(sales.router)
     app.include_router(webchat.router)
     app.include_router(stripe_admin.public_router)  # before pay.router: /pay/return is not a token
     app.include_router(pay.router)
