@@ -11,7 +11,18 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.models import Company, Contact, ContactInbox, Conversation, ConversationLabel, Inbox, Label, Message
+from core.models import (
+    Company,
+    Contact,
+    ContactInbox,
+    Conversation,
+    ConversationLabel,
+    FaqEntry,
+    Inbox,
+    KnowledgeItem,
+    Label,
+    Message,
+)
 from core.tenancy import NotFound, TenantScope
 
 
@@ -190,3 +201,15 @@ async def conversations_of_contact(
     if inbox_kinds:
         stmt = stmt.join(Inbox, Inbox.id == Conversation.inbox_id).where(Inbox.kind.in_(inbox_kinds))
     return list((await session.execute(stmt)).scalars())
+
+
+async def kb_items(session: AsyncSession, *, company: Company) -> list[KnowledgeItem]:
+    """The company's products and services with their variants, in file order."""
+    stmt = TenantScope(company.tenant_id).select(KnowledgeItem, KnowledgeItem.company_id == company.id)
+    return list((await session.execute(stmt.order_by(KnowledgeItem.position))).scalars())
+
+
+async def kb_faq(session: AsyncSession, *, company: Company) -> list[FaqEntry]:
+    """The company's FAQ entries, in file order."""
+    stmt = TenantScope(company.tenant_id).select(FaqEntry, FaqEntry.company_id == company.id)
+    return list((await session.execute(stmt.order_by(FaqEntry.position))).scalars())

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.actions import import_kb, mark_order_paid
 from api.deps import AdminDep, CompanyDep, RuntimeDep, SessionDep, TenantScopeDep
 from api.inbox import conversation_view, list_conversations, release, reply_as_human, take_over
-from api.queries import message_dict
+from api.queries import kb_faq, kb_items, message_dict
 from api.routes.inbox import ConversationFilterDep, CursorQuery, LimitQuery, paged
 from api.routes.sales import SalesFilterDep
 from api.sales import list_orders, orders_as_dicts
@@ -134,15 +134,13 @@ async def upload_knowledge_base(
 @router.get(_COMPANY + "/knowledge-base/items", response_model=list[ItemOut])
 async def list_items(company: CompanyDep, scope: TenantScopeDep, session: SessionDep) -> list[KnowledgeItem]:
     """The company's products and services with their variants, in file order."""
-    stmt = scope.select(KnowledgeItem, KnowledgeItem.company_id == company.id).order_by(KnowledgeItem.position)
-    return list((await session.execute(stmt)).scalars())
+    return await kb_items(session, company=company)
 
 
 @router.get(_COMPANY + "/knowledge-base/faq", response_model=list[FaqOut])
 async def list_faq(company: CompanyDep, scope: TenantScopeDep, session: SessionDep) -> list[FaqEntry]:
     """The company's FAQ entries, in file order."""
-    stmt = scope.select(FaqEntry, FaqEntry.company_id == company.id).order_by(FaqEntry.position)
-    return list((await session.execute(stmt)).scalars())
+    return await kb_faq(session, company=company)
 
 
 # -- conversations ---------------------------------------------------------------------------------
