@@ -34,6 +34,7 @@ from commerce.orders import order_as_dict
 from commerce.schedule import company_zone
 from core.accounts import ValidationError
 from core.conversations import append_message
+from core.inputs import checked_text, checked_texts, utc_bound
 from core.models import (
     Booking,
     CannedReply,
@@ -88,10 +89,11 @@ class ConversationFilter:
     def __post_init__(self) -> None:
         if bad := sorted(set(self.statuses) - set(CONVERSATION_STATUSES)):
             raise ValidationError(f"unknown conversation status {bad[0]!r} (use {', '.join(CONVERSATION_STATUSES)})")
-        for name in ("since", "until"):
-            value = getattr(self, name)
-            if value is not None and value.tzinfo is None:
-                raise ValidationError(f"{name} must carry a time zone (aware UTC), got {value.isoformat()}")
+        checked_texts(self.channels, "channel")
+        checked_texts(self.labels, "label")
+        checked_text(self.text, "search text")
+        object.__setattr__(self, "since", utc_bound(self.since, "since"))
+        object.__setattr__(self, "until", utc_bound(self.until, "until"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -307,8 +309,9 @@ async def reply_as_human(
     """
     conv = await _conversation(session, company, conversation_id)
     if canned_shortcut is not None:
-        text = (await canned_reply_by_shortcut(session, company=company, shortcut=canned_shortcut)).text
-    if text is None or not text.strip():
+        text = (await canned_reply_by_shortcut(session, company=company,
+                                               shortcut=checked_text(canned_shortcut, "shortcut") or "")).text
+    if text is None or not checked_text(text, "reply").strip():
         raise ValidationError("a reply needs a text (or a canned reply)")
     message = await append_message(session, conversation=conv, direction="out", sender="manager",
                                    text=text.strip(), payload={"buttons": [], "url": None, "image_url": None})
@@ -338,7 +341,7 @@ async def add_note(session: AsyncSession, *, company: Company, conversation_id: 
                    author_user_id: uuid.UUID | None = None) -> dict[str, Any]:
     """Add a private note (never sent to the customer). Raises ``NotFound``, ``ValidationError`` (empty)."""
     conv = await _conversation(session, company, conversation_id)
-    if not text.strip():
+    if not checked_text(text, "note").strip():
         raise ValidationError("a note needs a text")
     note = ConversationNote(tenant_id=conv.tenant_id, conversation_id=conv.id, text=text.strip(),
                             author_user_id=author_user_id)
@@ -367,7 +370,7 @@ def label_as_dict(label: Label) -> dict[str, Any]:
 
 
 def _label_name(name: str) -> str:
-    clean = " ".join(name.split())
+    clean = " ".join(checked_text(name, "label").split())
     if not clean or len(clean) > 64:
         raise ValidationError(f"a label name has 1 to 64 characters, got {name!r}")
     return clean
@@ -383,7 +386,8 @@ async def list_labels(session: AsyncSession, *, company: Company) -> list[dict[s
 async def create_label(session: AsyncSession, *, company: Company, name: str, color: str | None = None
                        ) -> dict[str, Any]:
     """Add a label to the company's set. Raises ``ValidationError`` (bad or taken name)."""
-    label = Label(tenant_id=company.tenant_id, company_id=company.id, name=_label_name(name), color=color)
+    label = Label(tenant_id=company.tenant_id, company_id=company.id, name=_label_name(name),
+                  color=checked_text(color, "color"))
     session.add(label)
     try:
         await session.commit()
@@ -436,14 +440,14 @@ def canned_as_dict(row: CannedReply) -> dict[str, Any]:
 
 
 def _shortcut(value: str) -> str:
-    clean = value.strip().lstrip("/")
+    clean = checked_text(value, "shortcut").strip().lstrip("/")
     if not clean or len(clean) > 64 or any(ch.isspace() for ch in clean):
         raise ValidationError(f"a shortcut has 1 to 64 characters and no spaces, got {value!r}")
     return clean
 
 
 def _canned_text(value: str) -> str:
-    if not value.strip():
+    if not checked_text(value, "canned reply").strip():
         raise ValidationError("a canned reply needs a text")
     return value.strip()
 

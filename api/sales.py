@@ -25,6 +25,7 @@ from commerce.orders import order_as_dict
 from commerce.schedule import company_zone
 from core.accounts import ValidationError
 from core.csv_safe import write_csv
+from core.inputs import checked_text, checked_texts, utc_bound
 from core.models import BOOKING_STATUSES, PAYMENT_STATUSES, Booking, Company, Contact, Order, Payment
 from core.money import exponent
 from core.tenancy import NotFound, TenantScope
@@ -52,10 +53,10 @@ class SalesFilter:
     def __post_init__(self) -> None:
         if bad := sorted(set(self.payment_statuses) - set(PAYMENT_STATUSES)):
             raise ValidationError(f"unknown payment status {bad[0]!r} (use {', '.join(PAYMENT_STATUSES)})")
-        for name in ("since", "until"):
-            value = getattr(self, name)
-            if value is not None and value.tzinfo is None:
-                raise ValidationError(f"{name} must carry a time zone (aware UTC), got {value.isoformat()}")
+        checked_texts(self.statuses, "status")
+        checked_text(self.text, "search text")
+        object.__setattr__(self, "since", utc_bound(self.since, "since"))
+        object.__setattr__(self, "until", utc_bound(self.until, "until"))
 
 
 def _check_statuses(statuses: Iterable[str], allowed: tuple[str, ...], what: str) -> None:
