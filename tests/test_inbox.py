@@ -184,7 +184,8 @@ async def test_conversation_filters(env: Env) -> None:
     assert mx["labels"] == ["vip"] and mx["contact"]["display_name"] == "Max"
 
     for bad in ({"status": "closed"}, {"payment_status": "unpaid"}, {"since": "2026-03-01T09:00:00"},
-                {"cursor": "not-a-cursor"}, {"limit": 0}):
+                {"cursor": "not-a-cursor"}, {"limit": 0}, {"q": "a\x00b"}, {"channel": "\x00"},
+                {"until": "0001-01-01T00:00:00+05:00"}):
         r = await env.client.get(f"{SHOP}/conversations", params=bad, headers=AUTH)
         assert r.status_code == 422, (bad, r.text)
 
@@ -268,6 +269,7 @@ async def test_notes_labels_and_canned_replies(env: Env) -> None:
     assert r.status_code == 201, r.text
     note = r.json()
     assert (await c.post(f"{conv}/notes", json={"text": "   "}, headers=AUTH)).status_code == 422
+    assert (await c.post(f"{conv}/notes", json={"text": "a\x00"}, headers=AUTH)).status_code == 422
     detail = (await c.get(conv, headers=AUTH)).json()
     assert [n["text"] for n in detail["notes"]] == ["Wants gift wrapping"]
     assert "Wants gift wrapping" not in [m["text"] for m in detail["messages"]]
@@ -367,6 +369,7 @@ async def test_order_payment_booking_lists_and_csv_exports_are_spreadsheet_safe(
     assert [o["number"] for o in (await orders(q="bob")).json()] == [1002]
     assert [o["number"] for o in (await orders(q="#1001")).json()] == [1001]
     assert (await orders(status="lost")).status_code == 422
+    assert (await orders(q="\x00")).status_code == 422
 
     # Who got a payment link, when, and whether it was paid.
     payments = (await c.get(f"{SHOP}/payments", headers=AUTH)).json()
