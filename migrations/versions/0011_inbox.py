@@ -2,7 +2,8 @@
 
 Adds ``conversations.assignee_user_id`` (nullable; no foreign key until a users table exists) and
 the tables ``labels`` (a company's label set), ``conversation_labels``, ``conversation_notes`` and
-``canned_replies``. Existing rows are untouched (nobody is assigned).
+``canned_replies``, and an index on ``orders.conversation_id`` (the inbox's "has an order" and
+"payment status" filters). Existing rows are untouched (nobody is assigned).
 
 Revision ID: 0011
 Revises: 0005
@@ -31,6 +32,8 @@ def upgrade() -> None:
     with op.batch_alter_table('conversations', schema=None) as batch_op:
         batch_op.add_column(sa.Column('assignee_user_id', sa.Uuid(), nullable=True))
         batch_op.create_index(batch_op.f('ix_conversations_assignee_user_id'), ['assignee_user_id'], unique=False)
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_orders_conversation_id'), ['conversation_id'], unique=False)
 
     op.create_table('labels',
     sa.Column('company_id', sa.Uuid(), nullable=False),
@@ -93,6 +96,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ('canned_replies', 'conversation_notes', 'conversation_labels', 'labels'):
         op.drop_table(table)
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_orders_conversation_id'))
     with op.batch_alter_table('conversations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_conversations_assignee_user_id'))
         batch_op.drop_column('assignee_user_id')
