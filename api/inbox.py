@@ -305,7 +305,8 @@ async def reply_as_human(
     customer through the conversation's channel (Telegram ``sendMessage``, WAHA ``sendText``, e-mail,
     web chat...). The message is stored as outbound (sender ``manager``) and committed, then
     delivered; the returned message's ``status`` says ``sent`` or ``failed`` (a failed send also
-    flags the conversation ``pending``). Replying takes the conversation over, as :func:`take_over`.
+    flags the conversation ``pending``). Replying takes the conversation over, as :func:`take_over`
+    (``handoff``, status ``open``; a resolved conversation is reopened).
 
     Raises ``NotFound`` (conversation, canned reply) and ``ValidationError`` (no or empty text).
     """
@@ -318,8 +319,7 @@ async def reply_as_human(
     message = await append_message(session, conversation=conv, direction="out", sender="manager",
                                    text=text.strip(), payload={"buttons": [], "url": None, "image_url": None})
     conv.handoff = True
-    if conv.status != "pending":
-        conv.status = "open"
+    conv.status = "open"  # a person is on it; a failed send flags it "pending" again
     if assignee_user_id is not None and conv.assignee_user_id is None:
         conv.assignee_user_id = assignee_user_id
     await session.commit()
