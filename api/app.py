@@ -22,7 +22,19 @@ from api.body_limit import BodyAllowance, BodyLimitMiddleware
 from api.deps import RuntimeDep
 from api.jobs import BackgroundWorkers
 from api.ratelimit import RateLimits
-from api.routes import accounts, admin, auth, bookings, channels, pay, stripe_admin, stripe_webhook, webchat
+from api.routes import (
+    accounts,
+    admin,
+    auth,
+    bookings,
+    channels,
+    inbox,
+    pay,
+    sales,
+    stripe_admin,
+    stripe_webhook,
+    webchat,
+)
 from api.security_headers import SecurityHeadersMiddleware
 from api.services import open_runtime
 from bot.messages import Responder
@@ -122,6 +134,8 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
     app.include_router(docs.router)
     app.mount(docs.SWAGGER_UI_PREFIX, docs.swagger_ui_assets(), name="swagger-ui")
     app.include_router(admin.router)
+    app.include_router(inbox.router)
+    app.include_router(sales.router)
     app.include_router(webchat.router)
     app.include_router(stripe_admin.public_router)  # before pay.router: /pay/return is not a token
     app.include_router(pay.router)

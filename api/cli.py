@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -30,12 +31,14 @@ from sqlalchemy.engine import make_url
 from api.actions import import_kb, mark_order_paid
 from api.auth import Forbidden
 from api.cli_auth import acting, cli_company, cli_principal, cli_require, cli_tenant
+from api.cli_table import render_table
 from api.queries import conversation_detail, conversations_of_contact
+from api.sales import SalesFilter, order_by_ref, orders_as_dicts
+from api.sales import list_orders as list_sales_orders
 from api.services import Runtime, open_runtime
 from bot.messages import Responder
 from channels.base import RawRequest
 from channels.pipeline import Reply
-from commerce.orders import list_orders, order_as_dict
 from commerce.payments import PaymentStateError
 from core.accounts import ValidationError, create_company, create_tenant, inbox_of_kind
 from core.logging import configure_logging
@@ -129,6 +132,27 @@ def _run(work: Callable[[Runtime], Awaitable[T]], *, settings: Settings | None =
         raise _fail(str(exc).strip("'\"")) from exc
 
 
+def parse_when(value: str | None, option: str) -> datetime | None:
+    """``YYYY-MM-DD`` (midnight UTC) or ISO-8601 (UTC when it has no zone) as an aware datetime."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationError(f"{option} must be YYYY-MM-DD or ISO-8601, not {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def sales_filter(*, status: list[str] | None = None, payment_status: list[str] | None = None,
+                 since: str | None = None, until: str | None = None, search: str | None = None) -> SalesFilter:
+    """The ``api.sales.SalesFilter`` of the list/export options (bad values exit 1 with the reason)."""
+    try:
+        return SalesFilter(statuses=tuple(status or ()), payment_statuses=tuple(payment_status or ()),
+                           since=parse_when(since, "--since"), until=parse_when(until, "--until"), text=search)
+    except ValidationError as exc:
+        raise _fail(str(exc)) from exc
+
+
 def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
@@ -192,7 +216,8 @@ def tenants_list(as_json: JsonOpt = False) -> None:
             return [_tenant_dict(t) for t in (await session.execute(stmt)).scalars()]
 
     data = _run(work)
-    _emit(data, as_json, lambda: "\n".join(f"{t['slug']}\t{t['name']}" for t in data) or "no tenants")
+    _emit(data, as_json, lambda: render_table(("slug", "name", "id"), [(t["slug"], t["name"], t["id"]) for t in data],
+                                              empty="no tenants"))
 
 
 @companies_app.command("create")
@@ -235,8 +260,9 @@ def companies_list(tenant: Annotated[str, typer.Option(help="Tenant slug.")], as
             return [_company_dict(c, settings) for c in (await session.execute(stmt)).scalars()]
 
     data = _run(work, settings=settings)
-    _emit(data, as_json, lambda: "\n".join(f"{c['slug']}\t{c['name']}\t{c['chat_url']}" for c in data)
-          or "no companies")
+    _emit(data, as_json, lambda: render_table(("slug", "name", "chat url"),
+                                              [(c["slug"], c["name"], c["chat_url"]) for c in data],
+                                              empty="no companies"))
 
 
 # -- knowledge base --------------------------------------------------------------------------------
@@ -379,48 +405,70 @@ def test_dialogues(
 # -- orders ----------------------------------------------------------------------------------------
 
 
-def _order_line(order: dict[str, Any]) -> str:
+ORDER_COLUMNS = ("number", "status", "payment", "total", "items", "id")
+
+
+def _order_row(order: dict[str, Any]) -> list[Any]:
     total = format_money(int(order["total_minor"]), str(order["currency"]))
     items = ", ".join(f"{ln['quantity']} x {ln['name']}" + (f" ({ln['variant']})" if ln["variant"] else "")
                       for ln in order["lines"])
-    return f"#{order['number']}\t{order['status']}\t{order['payment_status']}\t{total}\t{items}\t{order['id']}"
+    return [f"#{order['number']}", order["status"], order["payment_status"], total, items, order["id"]]
 
 
 @orders_app.command("list")
-def orders_list(company: CompanyOpt, as_json: JsonOpt = False) -> None:
+def orders_list(
+    company: CompanyOpt,
+    status: Annotated[list[str] | None, typer.Option("--status", help="pending_payment | paid | cancelled "
+                                                                      "(repeat for several).")] = None,
+    payment_status: Annotated[list[str] | None, typer.Option("--payment-status", help="no_payment_link | "
+                              "payment_link_sent | paid | expired | refunded | failed (repeat).")] = None,
+    since: Annotated[str | None, typer.Option(help="Placed at or after (YYYY-MM-DD or ISO-8601; UTC).")] = None,
+    until: Annotated[str | None, typer.Option(help="Placed before (YYYY-MM-DD or ISO-8601; UTC).")] = None,
+    search: Annotated[str | None, typer.Option("--search", "-q", help="Customer name or phone, or number.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """A company's orders, newest first (money in minor units with --json)."""
+    filters = sales_filter(status=status, payment_status=payment_status, since=since, until=until, search=search)
 
     async def work(rt: Runtime) -> list[dict[str, object]]:
         async with rt.sessionmaker() as session:
             row = await cli_company(session, company)
-            orders = await list_orders(session, scope=TenantScope(row.tenant_id), company_id=row.id)
-            return [order_as_dict(o) for o in orders]
+            return orders_as_dicts(await list_sales_orders(session, company=row, filters=filters))
 
     data = _run(work)
-    _emit(data, as_json, lambda: "\n".join(_order_line(o) for o in data) or "no orders")
+    _emit(data, as_json, lambda: render_table(ORDER_COLUMNS, [_order_row(o) for o in data], empty="no orders"))
 
 
 @orders_app.command("mark-paid")
 def orders_mark_paid(
-    order_id: Annotated[str, typer.Argument(help="Order id (see `orders list`).")],
+    order_ref: Annotated[str, typer.Argument(help="The order number a person sees (1001, with --company) "
+                                                  "or the order id (see `orders list`).")],
+    company: Annotated[str | None, typer.Option("--company", help="Company slug (needed for a number).")] = None,
     method: Annotated[str, typer.Option(help="cash | bank_transfer | other.")] = "cash",
     as_json: JsonOpt = False,
 ) -> None:
     """Record that an order was paid outside the payment page; the customer gets the confirmation."""
     if method not in ("cash", "bank_transfer", "other"):
         raise _fail(f"--method must be cash, bank_transfer or other, not {method!r}")
-    try:
-        oid = uuid.UUID(order_id)
-    except ValueError:
-        raise _fail(f"{order_id!r} is not an order id") from None
+
     async def work(rt: Runtime) -> tuple[dict[str, object], bool]:
         async with rt.sessionmaker() as session:
-            row = await session.get(Order, oid)
-            company = await session.get(Company, row.company_id) if row is not None else None
-            if company is None:
-                raise NotFound(f"order {order_id} not found")
-            await cli_company(session, company.slug)
-        return await mark_order_paid(rt, order_id=oid, method=method)
+            row = await cli_company(session, company) if company else None
+            if row is None:
+                try:
+                    found = await session.get(Order, uuid.UUID(order_ref.strip()))
+                except ValueError:
+                    raise ValidationError(f"{order_ref!r} is not an order id; give --company to use an order "
+                                          "number") from None
+                owner = await session.get(Company, found.company_id) if found is not None else None
+                if found is None or owner is None:
+                    raise NotFound(f"order {order_ref} not found")
+                await cli_company(session, owner.slug)  # the signed-in user's rights on its company
+                order = found
+            else:
+                order = await order_by_ref(session, scope=TenantScope(row.tenant_id), ref=order_ref, company=row)
+            order_id, scope = order.id, TenantScope(order.tenant_id)
+        return await mark_order_paid(rt, order_id=order_id, method=method, scope=scope)
 
     order, changed = _run(work)
     _emit({**order, "changed": changed}, as_json,
@@ -531,10 +579,13 @@ def _register_subcommands() -> None:
     """Sub-apps defined in their own modules (they import helpers from this one)."""
     from api.cli_bookings import bookings_app
     from api.cli_channels import inboxes_app, payments_app
+    from api.cli_inbox import register
     from api.cli_login import register as register_login
 
     register_login(app)
 
+    register(conversations_app=conversations_app, kb_app=kb_app, orders_app=orders_app, payments_app=payments_app,
+             bookings_app=bookings_app)
     app.add_typer(inboxes_app, name="inboxes")
     app.add_typer(payments_app, name="payments")
     app.add_typer(bookings_app, name="bookings")

@@ -24,6 +24,7 @@ import typer
 
 from api.auth import Forbidden
 from api.cli_auth import acting, cli_company
+from api.cli_table import render_table
 from api.services import Runtime, open_runtime
 from commerce.bookings import booking_as_dict, list_bookings
 from commerce.calendar_feed import feed_path, issue_feed_token, rotate_feed_token
@@ -82,12 +83,14 @@ def calendar_client_factory(runtime: Runtime) -> ClientFactory:
 # -- list ------------------------------------------------------------------------------------------
 
 
-def _booking_line(b: dict[str, Any]) -> str:
+BOOKING_COLUMNS = ("start", "status", "service", "resource", "customer", "prepay", "id", "refund")
+
+
+def _booking_row(b: dict[str, Any]) -> list[Any]:
     prepay = format_money(int(b["prepay_minor"]), str(b["currency"])) if b["prepay_minor"] else "-"
     who = b["customer_name"] or b["phone"] or "-"
-    refund = "\trefund due" if b["refund_due"] else ""
-    return f"{b['local_start'][:16].replace('T', ' ')}\t{b['status']}\t{b['service']}\t{b['resource']}\t{who}\t" \
-           f"{prepay}\t{b['id']}{refund}"
+    return [b["local_start"][:16].replace("T", " "), b["status"], b["service"], b["resource"], who, prepay, b["id"],
+            "refund due" if b["refund_due"] else ""]
 
 
 @bookings_app.command("list")
@@ -117,7 +120,7 @@ def bookings_list(
             return [booking_as_dict(b, tz=tz) for b in rows]
 
     data = _run(work)
-    _emit(data, as_json, lambda: "\n".join(_booking_line(b) for b in data) or "no bookings")
+    _emit(data, as_json, lambda: render_table(BOOKING_COLUMNS, [_booking_row(b) for b in data], empty="no bookings"))
 
 
 # -- schedule --------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import typer
 
 from api.cli import CompanyOpt, JsonOpt, _emit, _fail, _run
 from api.cli_auth import cli_company
+from api.cli_table import render_table
 from api.services import Runtime
 from channels.inboxes import InboxError, connect_inbox, disconnect_inbox, inbox_as_dict, tenant_inbox
 from commerce.errors import PaymentUnavailable
@@ -88,9 +89,10 @@ def inboxes_list(company: CompanyOpt, as_json: JsonOpt = False) -> None:
             return [inbox_as_dict(i, public_base_url=rt.settings.public_base_url) for i in rows.scalars()]
 
     rows = _run(work)
-    _emit(rows, as_json, lambda: "\n".join(
-        f"{r['id']}  {r['kind']:<14} {'active' if r['active'] else 'inactive':<8} {r['health'].get('status', '')}"
-        for r in rows))
+    _emit(rows, as_json, lambda: render_table(
+        ("id", "kind", "state", "health"),
+        [(r["id"], r["kind"], "active" if r["active"] else "inactive", r["health"].get("status", "")) for r in rows],
+        empty="no inboxes"))
 
 
 @inboxes_app.command("disconnect")

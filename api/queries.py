@@ -11,7 +11,18 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.models import Company, Contact, ContactInbox, Conversation, Inbox, Message
+from core.models import (
+    Company,
+    Contact,
+    ContactInbox,
+    Conversation,
+    ConversationLabel,
+    FaqEntry,
+    Inbox,
+    KnowledgeItem,
+    Label,
+    Message,
+)
 from core.tenancy import NotFound, TenantScope
 
 
@@ -29,10 +40,23 @@ def message_dict(message: Message) -> dict[str, Any]:
     }
 
 
-async def _describe(
+def display_name(contact: Contact | None, channel: str, source_id: str | None) -> str:
+    """What to call a contact in an inbox: the name (from checkout or the channel profile), else the
+    phone, else the e-mail, else ``"<channel> visitor <first 8 characters of the id>"``."""
+    if contact is not None:
+        for value in (contact.name, contact.phone, contact.email):
+            if value and value.strip():
+                return value.strip()
+    ref = (source_id or (str(contact.id) if contact is not None else "")).removeprefix("web-")
+    return f"{channel} visitor {ref[:8]}".strip()
+
+
+async def describe_conversations(
     session: AsyncSession, scope: TenantScope, conversations: list[Conversation]
 ) -> list[dict[str, Any]]:
-    """Summaries (contact, channel, status, handoff, last message) of ``conversations`` in that order."""
+    """Summaries of ``conversations`` in that order: contact (with ``display_name``), channel, status,
+    ``handoff``, ``needs_human`` (handoff or flagged ``pending``), ``assignee_user_id``, ``labels``
+    (names) and the last message."""
     if not conversations:
         return []
     ids = [c.id for c in conversations]
@@ -52,9 +76,13 @@ async def _describe(
             )
         ).scalars()
     }
+    # The latest message of each conversation, found through ``ix_messages_conversation``: the ids are
+    # of conversations already read through ``scope``. A ``tenant_id`` condition in this SQL would make
+    # SQLite scan every message of the tenant through ``ix_messages_tenant_id`` (bench/bench_inbox.py),
+    # so the tenant is checked on the rows instead.
     last_seq = (
         select(Message.conversation_id, func.max(Message.seq).label("seq"))
-        .where(Message.tenant_id == scope.tenant_id, Message.conversation_id.in_(ids))
+        .where(Message.conversation_id.in_(ids))
         .group_by(Message.conversation_id)
         .subquery()
     )
@@ -62,29 +90,45 @@ async def _describe(
         m.conversation_id: m
         for m in (
             await session.execute(
-                scope.select(Message).join(
+                select(Message).join(
                     last_seq, and_(Message.conversation_id == last_seq.c.conversation_id, Message.seq == last_seq.c.seq)
                 )
             )
         ).scalars()
+        if m.tenant_id == scope.tenant_id
     }
+    labels: dict[Any, list[str]] = {}
+    for conversation_id, name in await session.execute(
+        select(ConversationLabel.conversation_id, Label.name)
+        .join(Label, Label.id == ConversationLabel.label_id)
+        .where(ConversationLabel.tenant_id == scope.tenant_id, ConversationLabel.conversation_id.in_(ids))
+        .order_by(Label.name)
+    ):
+        labels.setdefault(conversation_id, []).append(name)
     out: list[dict[str, Any]] = []
     for conv in conversations:
         contact = contacts.get(conv.contact_id)
         inbox = inboxes.get(conv.inbox_id)
         last_message = last.get(conv.id)
+        channel = inbox.kind if inbox else "unknown"
+        source_id = links.get((conv.inbox_id, conv.contact_id))
         out.append(
             {
                 "id": str(conv.id),
-                "channel": inbox.kind if inbox else "unknown",
+                "company_id": str(conv.company_id),
+                "channel": channel,
                 "status": conv.status,
                 "handoff": conv.handoff,
+                "needs_human": conv.handoff or conv.status == "pending",
+                "assignee_user_id": str(conv.assignee_user_id) if conv.assignee_user_id else None,
+                "labels": labels.get(conv.id, []),
                 "contact": {
+                    "display_name": display_name(contact, channel, source_id),
                     "id": str(conv.contact_id),
                     "name": contact.name if contact else None,
                     "phone": contact.phone if contact else None,
                     "email": contact.email if contact else None,
-                    "source_id": links.get((conv.inbox_id, conv.contact_id)),
+                    "source_id": source_id,
                 },
                 "last_message": message_dict(last_message) if last_message else None,
                 "created_at": conv.created_at.isoformat(),
@@ -107,7 +151,7 @@ async def list_conversations(
             )
         ).scalars()
     )
-    return await _describe(session, scope, rows)
+    return await describe_conversations(session, scope, rows)
 
 
 async def get_conversation(
@@ -139,7 +183,7 @@ async def conversation_detail(
     session: AsyncSession, *, scope: TenantScope, conversation: Conversation
 ) -> dict[str, Any]:
     """A conversation's summary plus all its ``messages``."""
-    (summary,) = await _describe(session, scope, [conversation])
+    (summary,) = await describe_conversations(session, scope, [conversation])
     messages = await conversation_messages(session, scope=scope, conversation_id=conversation.id)
     return {**summary, "messages": [message_dict(m) for m in messages]}
 
@@ -162,3 +206,15 @@ async def conversations_of_contact(
     if inbox_kinds:
         stmt = stmt.join(Inbox, Inbox.id == Conversation.inbox_id).where(Inbox.kind.in_(inbox_kinds))
     return list((await session.execute(stmt)).scalars())
+
+
+async def kb_items(session: AsyncSession, *, company: Company) -> list[KnowledgeItem]:
+    """The company's products and services with their variants, in file order."""
+    stmt = TenantScope(company.tenant_id).select(KnowledgeItem, KnowledgeItem.company_id == company.id)
+    return list((await session.execute(stmt.order_by(KnowledgeItem.position))).scalars())
+
+
+async def kb_faq(session: AsyncSession, *, company: Company) -> list[FaqEntry]:
+    """The company's FAQ entries, in file order."""
+    stmt = TenantScope(company.tenant_id).select(FaqEntry, FaqEntry.company_id == company.id)
+    return list((await session.execute(stmt.order_by(FaqEntry.position))).scalars())

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Out(BaseModel):
@@ -152,6 +152,7 @@ class MessageOut(BaseModel):
 
 class ContactOut(BaseModel):
     id: uuid.UUID
+    display_name: str = Field(default="", description="Name, else phone, else e-mail, else '<channel> visitor <id>'")
     name: str | None
     phone: str | None
     email: str | None
@@ -162,9 +163,13 @@ class ConversationOut(BaseModel):
     """A conversation as listed: ``handoff`` means a manager owns it and the bot is silent."""
 
     id: uuid.UUID
+    company_id: uuid.UUID | None = None
     channel: str
     status: str
     handoff: bool
+    needs_human: bool = Field(default=False, description="A manager owns it (handoff) or it was flagged (pending)")
+    assignee_user_id: uuid.UUID | None = None
+    labels: list[str] = Field(default_factory=list)
     contact: ContactOut
     last_message: MessageOut | None
     created_at: datetime
@@ -172,11 +177,27 @@ class ConversationOut(BaseModel):
 
 
 class ConversationDetail(ConversationOut):
+    """A conversation with every message and, from ``api.inbox.conversation_view``, its orders (each
+    with ``payments``), bookings and private notes."""
+
     messages: list[MessageOut]
+    orders: list[dict[str, Any]] = Field(default_factory=list)
+    bookings: list[dict[str, Any]] = Field(default_factory=list)
+    notes: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class ManagerMessageIn(BaseModel):
-    text: str = Field(min_length=1, max_length=4000)
+    """A person's reply: ``text``, or the shortcut of one of the company's canned replies."""
+
+    text: str | None = Field(default=None, min_length=1, max_length=4000)
+    canned_reply: str | None = Field(default=None, min_length=1, max_length=65,
+                                     description="Shortcut of a canned reply to send instead of text")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ManagerMessageIn:
+        if (self.text is None or not self.text.strip()) == (self.canned_reply is None):
+            raise ValueError("give either a non-blank text or a canned_reply")
+        return self
 
 
 class MarkPaidIn(BaseModel):

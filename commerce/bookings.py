@@ -44,6 +44,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from commerce.contacts import remember_customer
 from commerce.errors import CommerceError, PriceMissing
 from commerce.orders import insert_with_next_number
 from commerce.schedule import (
@@ -372,6 +373,8 @@ async def hold_slot(
     if prepay > 0:
         order = await _prepayment_order(session, company=company, booking=booking, service=service)
         booking.order_id = order.id
+    await remember_customer(session, tenant_id=company.tenant_id, contact_id=contact_id, name=customer_name,
+                            phone=phone)
     await session.flush()
     return booking
 

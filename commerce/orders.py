@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from commerce.cart import PricedLine, priced_lines
+from commerce.contacts import remember_customer
 from commerce.errors import EmptyCart, OutOfStock
 from core.db import begin_write
 from core.models import Cart, Company, Conversation, KnowledgeItem, KnowledgeVariant, Order, OrderLine
@@ -29,7 +30,8 @@ async def checkout(
 ) -> Order:
     """Freeze ``cart`` into an order: lines copy name, variant, quantity and the unit price read from the
     knowledge base now (minor units, company currency). The cart becomes ``checked_out``; the order is
-    ``pending_payment`` / ``no_payment_link`` with a per-company ``number`` (1001, 1002...).
+    ``pending_payment`` / ``no_payment_link`` with a per-company ``number`` (1001, 1002...). The
+    customer's name and phone become their contact's (``commerce.contacts.remember_customer``).
 
     Raises ``EmptyCart``, ``OutOfStock`` (stock changed since the item was added) and ``PriceMissing``.
     """
@@ -73,6 +75,8 @@ async def checkout(
         return order
 
     order = await insert_with_next_number(session, make=make, company_id=company.id)
+    await remember_customer(session, tenant_id=company.tenant_id, contact_id=conversation.contact_id,
+                            name=customer_name, phone=phone)
     cart.status = "checked_out"
     await session.flush()
     return order

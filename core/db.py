@@ -12,12 +12,15 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from core.textsearch import register_sqlite_functions
+
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     """Create an async engine for ``sqlite+aiosqlite://`` or ``postgresql+asyncpg://`` URLs.
 
     For SQLite the parent directory is created, foreign keys are enforced and WAL journaling is used
-    so that the CLI and a running server can share the file.
+    so that the CLI and a running server can share the file; ``core.textsearch``'s
+    case-folding function is registered on every SQLite connection.
     """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
@@ -33,6 +36,7 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            register_sqlite_functions(dbapi_conn)
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)

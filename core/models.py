@@ -248,6 +248,9 @@ class Conversation(TenantOwned, Base):
     language: Mapped[str | None] = mapped_column(String(8))
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # The person the conversation is assigned to (a user id; no foreign key until users exist in the
+    # schema, migration 0011). ``None``: nobody.
+    assignee_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
 
 
 class Message(TenantOwned, Base):
@@ -304,7 +307,8 @@ class Order(TenantOwned, Base):
     __tablename__ = "orders"
     __table_args__ = (UniqueConstraint("company_id", "number", name="uq_order_number"),)
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
-    conversation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("conversations.id", ondelete="SET NULL"))
+    conversation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("conversations.id", ondelete="SET NULL"),
+                                                              index=True)
     contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     number: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(24), default="pending_payment")
@@ -629,3 +633,47 @@ class AuthCode(TimestampMixin, Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+# --- The manager's inbox (api.inbox; migration 0011) ---
+
+
+class Label(TenantOwned, Base):
+    """A label of a company's label set (``vip``, ``wholesale``...); conversations carry labels
+    through ``ConversationLabel``. ``name`` is unique per company; ``color`` is a free CSS colour."""
+
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("company_id", "name", name="uq_label_name"),)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    color: Mapped[str | None] = mapped_column(String(32))
+
+
+class ConversationLabel(TenantOwned, Base):
+    """A label put on a conversation (one row per conversation and label)."""
+
+    __tablename__ = "conversation_labels"
+    __table_args__ = (UniqueConstraint("conversation_id", "label_id", name="uq_conversation_label"),)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"),
+                                                       index=True)
+    label_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("labels.id", ondelete="CASCADE"), index=True)
+
+
+class ConversationNote(TenantOwned, Base):
+    """A private note of the shop's staff on a conversation (never sent to the customer).
+    ``author_user_id`` is the writer's user id when known (no foreign key until users exist)."""
+
+    __tablename__ = "conversation_notes"
+    __table_args__ = (Index("ix_conversation_notes_conversation", "conversation_id", "created_at"),)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    author_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class CannedReply(TenantOwned, Base):
+    """A ready-made answer of a company, picked by its ``shortcut`` (unique per company)."""
+
+    __tablename__ = "canned_replies"
+    __table_args__ = (UniqueConstraint("company_id", "shortcut", name="uq_canned_reply_shortcut"),)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    shortcut: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -9,15 +9,20 @@ come from ``TenantScopeDep`` / ``CompanyDep``, never from ad-hoc queries here.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, HTTPException, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.actions import mark_order_paid, start_import
 from api.deps import AccessDep, AdminDep, CompanyDep, PrincipalDep, Requires, RuntimeDep, SessionDep, TenantScopeDep
-from api.queries import conversation_detail, get_conversation, list_conversations, message_dict
+from api.inbox import conversation_view, list_conversations, release, reply_as_human, take_over
+from api.queries import kb_faq, kb_items, message_dict
+from api.routes.inbox import ConversationFilterDep, CursorQuery, LimitQuery, paged
+from api.routes.sales import SalesFilterDep
+from api.sales import list_orders, orders_as_dicts
 from api.schemas import (
     CompanyIn,
     CompanyOut,
@@ -32,9 +37,8 @@ from api.schemas import (
     TenantIn,
     TenantOut,
 )
-from commerce.orders import list_orders, order_as_dict
+from commerce.orders import order_as_dict
 from core.accounts import create_company, create_tenant
-from core.conversations import append_message
 from core.models import Company, FaqEntry, ImportJob, KnowledgeItem, Order, Tenant
 from core.tenancy import NotFound, TenantScope
 from knowledge.import_jobs import get_import_job, list_import_jobs
@@ -163,15 +167,13 @@ async def get_import(job_id: uuid.UUID, company: CompanyDep, scope: TenantScopeD
 @router.get(_COMPANY + "/knowledge-base/items", response_model=list[ItemOut])
 async def list_items(company: CompanyDep, scope: TenantScopeDep, session: SessionDep) -> list[KnowledgeItem]:
     """The company's products and services with their variants, in file order."""
-    stmt = scope.select(KnowledgeItem, KnowledgeItem.company_id == company.id).order_by(KnowledgeItem.position)
-    return list((await session.execute(stmt)).scalars())
+    return await kb_items(session, company=company)
 
 
 @router.get(_COMPANY + "/knowledge-base/faq", response_model=list[FaqOut])
 async def list_faq(company: CompanyDep, scope: TenantScopeDep, session: SessionDep) -> list[FaqEntry]:
     """The company's FAQ entries, in file order."""
-    stmt = scope.select(FaqEntry, FaqEntry.company_id == company.id).order_by(FaqEntry.position)
-    return list((await session.execute(stmt)).scalars())
+    return await kb_faq(session, company=company)
 
 
 # -- conversations ---------------------------------------------------------------------------------
@@ -179,47 +181,40 @@ async def list_faq(company: CompanyDep, scope: TenantScopeDep, session: SessionD
 
 @router.get(_COMPANY + "/conversations", response_model=list[ConversationOut])
 async def list_conversations_route(
+    request: Request,
+    response: Response,
     company: CompanyDep,
     scope: TenantScopeDep,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500, description="At most this many conversations")] = 100,
+    filters: ConversationFilterDep,
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
 ) -> list[dict[str, Any]]:
-    """The company's conversations, most recently active first, each with its last message."""
-    return await list_conversations(session, scope=scope, company=company, limit=limit)
+    """The company's conversations matching the filters, most recently active first, each with its
+    last message (``api.inbox.list_conversations``). The next page's cursor is in the
+    ``X-Next-Cursor`` header (and ``Link: <...>; rel="next"``); none on the last page."""
+    filters = replace(filters, company_ids=(company.id,))
+    page = await list_conversations(session, scope=scope, filters=filters, limit=limit, cursor=cursor)
+    return paged(page, request, response)
 
 
 @router.get(_COMPANY + "/conversations/{conversation_id}", response_model=ConversationDetail)
-async def get_conversation_route(
-    conversation_id: uuid.UUID, company: CompanyDep, scope: TenantScopeDep, session: SessionDep
-) -> dict[str, Any]:
-    """One conversation with all its messages."""
-    conv = await get_conversation(session, scope=scope, company=company, conversation_id=conversation_id)
-    return await conversation_detail(session, scope=scope, conversation=conv)
-
-
-async def _set_handoff(session: AsyncSession, scope: TenantScope, company: Company, conversation_id: uuid.UUID,
-                       handoff: bool) -> dict[str, Any]:
-    conv = await get_conversation(session, scope=scope, company=company, conversation_id=conversation_id)
-    conv.handoff = handoff
-    conv.status = "open"
-    await session.commit()
-    return await conversation_detail(session, scope=scope, conversation=conv)
+async def get_conversation_route(conversation_id: uuid.UUID, company: CompanyDep, session: SessionDep
+                                 ) -> dict[str, Any]:
+    """One conversation with all its messages, its orders (with payments), bookings and private notes."""
+    return await conversation_view(session, company=company, conversation_id=conversation_id)
 
 
 @router.post(_COMPANY + "/conversations/{conversation_id}/handoff", response_model=ConversationDetail)
-async def take_over(
-    conversation_id: uuid.UUID, company: CompanyDep, scope: TenantScopeDep, session: SessionDep
-) -> dict[str, Any]:
+async def take_over_route(conversation_id: uuid.UUID, company: CompanyDep, session: SessionDep) -> dict[str, Any]:
     """A manager takes the conversation over: the bot stops answering it until ``release``."""
-    return await _set_handoff(session, scope, company, conversation_id, True)
+    return await take_over(session, company=company, conversation_id=conversation_id)
 
 
 @router.post(_COMPANY + "/conversations/{conversation_id}/release", response_model=ConversationDetail)
-async def release(
-    conversation_id: uuid.UUID, company: CompanyDep, scope: TenantScopeDep, session: SessionDep
-) -> dict[str, Any]:
+async def release_route(conversation_id: uuid.UUID, company: CompanyDep, session: SessionDep) -> dict[str, Any]:
     """Give the conversation back to the bot (it answers the customer's next message)."""
-    return await _set_handoff(session, scope, company, conversation_id, False)
+    return await release(session, company=company, conversation_id=conversation_id)
 
 
 @router.post(
@@ -231,21 +226,14 @@ async def send_manager_message(
     conversation_id: uuid.UUID,
     body: ManagerMessageIn,
     company: CompanyDep,
-    scope: TenantScopeDep,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
-    """Send a manager's reply to the customer (stored as outbound, sender ``manager``, then delivered
-    through the conversation's channel). Replying takes the conversation over, as ``handoff`` does."""
-    conv = await get_conversation(session, scope=scope, company=company, conversation_id=conversation_id)
-    message = await append_message(
-        session, conversation=conv, direction="out", sender="manager", text=body.text.strip() or body.text,
-        payload={"buttons": [], "url": None, "image_url": None},
-    )
-    conv.handoff = True
-    await session.commit()
-    await runtime.pipeline.deliver_pending(conversation_id=conv.id)
-    await session.refresh(message)
+    """Send a manager's reply (``text`` or a ``canned_reply`` shortcut) to the customer through the
+    conversation's channel; stored as outbound, sender ``manager``. The answer's ``status`` is
+    ``sent`` or ``failed``. Replying takes the conversation over, as ``handoff`` does."""
+    message = await reply_as_human(session, pipeline=runtime.pipeline, company=company,
+                                   conversation_id=conversation_id, text=body.text, canned_shortcut=body.canned_reply)
     return message_dict(message)
 
 
@@ -260,9 +248,12 @@ async def _order(session: AsyncSession, scope: TenantScope, company: Company, or
 
 
 @router.get(_COMPANY + "/orders")
-async def list_orders_route(company: CompanyDep, scope: TenantScopeDep, session: SessionDep) -> list[dict[str, object]]:
-    """The company's orders, newest first (``commerce.orders.order_as_dict``; money in minor units)."""
-    return [order_as_dict(o) for o in await list_orders(session, scope=scope, company_id=company.id)]
+async def list_orders_route(company: CompanyDep, session: SessionDep, filters: SalesFilterDep
+                            ) -> list[dict[str, object]]:
+    """The company's orders matching the filters (``status``, ``payment_status``, ``since``/``until`` on
+    the time placed, ``contact_id``, ``q``), newest first (``commerce.orders.order_as_dict`` plus
+    ``contact_id``; money in minor units). CSV: ``exports/orders.csv``."""
+    return orders_as_dicts(await list_orders(session, company=company, filters=filters))
 
 
 @router.get(_COMPANY + "/orders/{order_id}")

@@ -35,7 +35,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import AdminDep, CompanyDep, Requires, RuntimeDep, SessionDep, SettingsDep, TenantScopeDep
-from commerce.bookings import BookingStateError, booking_as_dict, cancel_booking, list_bookings
+from api.sales import SalesFilter
+from api.sales import list_bookings as list_sales_bookings
+from commerce.bookings import BookingStateError, booking_as_dict, cancel_booking
 from commerce.calendar_feed import (
     company_by_feed_token,
     feed_path,
@@ -67,7 +69,7 @@ from commerce.schedule import (
     schedule_of,
     set_schedule,
 )
-from core.models import BOOKING_STATUSES, Booking, Company, DeliveryWindow, Resource
+from core.models import BOOKING_STATUSES, Booking, Company, DeliveryWindow, PaymentStatus, Resource
 from core.settings import Settings
 from core.tenancy import NotFound, TenantScope
 from core.timeutil import utcnow
@@ -238,10 +240,15 @@ async def list_bookings_route(
     day: Annotated[date | None, Query(alias="date", description="One local day (company timezone).")] = None,
     from_: Annotated[date | None, Query(alias="from", description="First local day.")] = None,
     to: Annotated[date | None, Query(description="Last local day (inclusive).")] = None,
+    payment_status: Annotated[list[PaymentStatus] | None, Query(
+        description="Payment status of the prepayment order (repeat for several).")] = None,
+    contact_id: Annotated[uuid.UUID | None, Query(description="Only this customer's bookings.")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Customer name or phone contains this.")] = None,
 ) -> list[dict[str, Any]]:
     """The company's bookings, earliest first (``commerce.bookings.booking_as_dict``: instants in UTC
-    plus ``local_start``; money in minor units). 422 for an unknown status."""
-    statuses = tuple(status_) if status_ else None
+    plus ``local_start``; money in minor units; plus ``contact_id`` and the prepayment's
+    ``payment_status``, see ``api.sales.list_bookings``). 422 for an unknown status."""
+    statuses = tuple(status_) if status_ else ()
     if statuses and (bad := sorted(set(statuses) - set(BOOKING_STATUSES))):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"unknown status {bad[0]!r} (use {', '.join(BOOKING_STATUSES)})")
@@ -249,8 +256,9 @@ async def list_bookings_route(
     first, last = (day, day) if day is not None else (from_, to)
     start = day_bounds(first, tz)[0] if first else None
     end = day_bounds(last, tz)[1] if last else None
-    rows = await list_bookings(session, company=company, start=start, end=end, statuses=statuses)
-    return [booking_as_dict(b, tz=tz) for b in rows]
+    filters = SalesFilter(statuses=statuses, payment_statuses=tuple(payment_status or ()), since=start, until=end,
+                          contact_id=contact_id, text=q)
+    return await list_sales_bookings(session, company=company, filters=filters)
 
 
 @admin_router.post(_COMPANY + "/bookings/{booking_id}/cancel")
