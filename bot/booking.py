@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 
 from bot import texts
 from bot.messages import Button, OutboundMessage
-from bot.nlu import Understanding, speaks_of_time
 from bot.state import BookingDraft, Offer, Step
+from bot.understand.rules import Understanding, speaks_of_time
 from commerce.bookings import (
     BookingStateError,
     SlotTaken,
@@ -56,7 +56,7 @@ from core.models import Booking, KnowledgeItem, Order
 from knowledge.text import detect_language, tokenize
 
 if TYPE_CHECKING:
-    from bot.engine import Turn
+    from bot.turn import Turn
 
 MAX_SLOT_BUTTONS = 8  # free times offered at once (spread over the day or part of day asked for)
 NEAREST_DAYS = 3  # days offered when the day asked for has no free time

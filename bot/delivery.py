@@ -21,8 +21,8 @@ from sqlalchemy import select
 
 from bot import texts
 from bot.messages import Button, OutboundMessage
-from bot.nlu import Understanding
 from bot.state import DeliveryDraft, Offer, Step
+from bot.understand.rules import Understanding
 from commerce.delivery import (
     OrderNotPaid,
     WindowFull,
@@ -37,7 +37,7 @@ from core.models import Booking, DeliveryWindow, Order
 from knowledge.text import normalize
 
 if TYPE_CHECKING:
-    from bot.engine import Turn
+    from bot.turn import Turn
 
 MAX_WINDOW_BUTTONS = 6
 LOOKAHEAD_DAYS = 7

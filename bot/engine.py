@@ -16,16 +16,42 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.booking import BookingDialogue, booking_of_order, duration_answer, link_ttl, prepay_answer, service_lines
+from bot.buttons import decode, is_reference, reference
+from bot.commands import (
+    AddToCart,
+    AnswerFaq,
+    Cancel,
+    CancelBooking,
+    ClearCart,
+    FindSlots,
+    GiveDetails,
+    Handoff,
+    Help,
+    MoveBooking,
+    NewPaymentLink,
+    NotSold,
+    NotUnderstood,
+    OrderStatus,
+    RemoveLine,
+    SetQuantity,
+    ShowBooking,
+    ShowCart,
+    ShowCatalog,
+    ShowItem,
+    Skip,
+    SmallTalk,
+    StartCheckout,
+)
 from bot.delivery import DeliveryDialogue
 from bot.messages import Button, InboundMessage, OutboundMessage
-from bot.nlu import Aspect, Intent, Understanding, close_hits, command_free, is_ambiguous, is_bare, understand
+from bot.policy import Action, decide
 from bot.state import (
     CHECKOUT_STEPS,
     FREE_TEXT_STEPS,
@@ -36,6 +62,9 @@ from bot.state import (
     load_state,
     save_state,
 )
+from bot.turn import Turn
+from bot.understand import DeliveryStatus, RuleUnderstander, Understander, UnderstandingContext, Understood, Unresolved
+from bot.understand.rules import Aspect, Intent, Understanding, command_free, read, search_items
 from commerce.cart import MAX_QUANTITY, PricedLine, add_to_cart, clear_cart, open_cart, priced_lines, set_line_quantity
 from commerce.errors import (
     EmptyCart,
@@ -50,12 +79,12 @@ from commerce.orders import checkout
 from commerce.payments import PaymentStateError, issue_payment_link
 from commerce.providers import ProviderRegistry
 from core.models import Cart, Company, Contact, Conversation, KnowledgeItem, KnowledgeVariant, Order
-from core.money import format_money
-from core.tenancy import TenantScope
 from core.timeutil import utcnow
 from knowledge.search import ItemHit, KnowledgeIndex, KnowledgeIndexCache
 from knowledge.text import detect_language, normalize
 
+_ASPECT = {"price": Aspect.PRICE, "stock": Aspect.STOCK, "description": Aspect.DESCRIPTION,
+           "variants": Aspect.VARIANTS, "duration": Aspect.DURATION, "prepay": Aspect.PREPAY}
 CATALOG_PAGE = 10  # items listed by "catalogue"
 LOW_STOCK = 5  # "only N left" at or below this tracked stock
 MAX_ITEM_BUTTONS = 4
@@ -63,46 +92,6 @@ MAX_DESCRIPTION = 600  # characters of a description shown in an item card
 # Messages that say nothing about the language (the conversation keeps its language).
 _NEUTRAL = frozenset({"ok", "okay", "ок", "окей", "да", "yes", "no", "нет", "xs", "s", "m", "l", "xl", "xxl"})
 _PHONE = re.compile(r"^\+?[\d\s().\-]+$")
-
-
-@dataclass
-class Turn:
-    """One message being answered: the session, the rows involved, the index, the state (changed in
-    place and saved after the handler), the reply language, the question that was open
-    (``asked``/``pending``) before this message, and ``now`` (aware UTC, from the engine's clock)."""
-
-    session: AsyncSession
-    inbound: InboundMessage
-    conversation: Conversation
-    company: Company
-    index: KnowledgeIndex
-    state: DialogueState
-    language: str
-    asked: Step | None = None
-    pending: Pending | None = None
-    now: datetime = field(default_factory=utcnow)
-    scope: TenantScope = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.scope = TenantScope(self.company.tenant_id)
-
-    def t(self, key: str, **values: object) -> str:
-        """Text ``key`` of ``bot.texts`` in the reply language."""
-        return texts.t(key, self.language, **values)
-
-    def button(self, key: str) -> Button:
-        """A standard button of ``bot.texts`` in the reply language."""
-        return texts.button(key, self.language)
-
-    def money(self, amount_minor: int, currency: str) -> str:
-        """An amount in minor units formatted for the reply language."""
-        return format_money(amount_minor, currency, language=self.language)
-
-    def reply(self, *parts: str, buttons: list[Button] | tuple[Button, ...] = (), url: str | None = None,
-              image_url: str | None = None) -> list[OutboundMessage]:
-        """One reply message: the non-empty ``parts`` as lines, with buttons, link and image."""
-        text = "\n".join(p for p in parts if p)
-        return [OutboundMessage(text=text, buttons=tuple(buttons), url=url, image_url=image_url)]
 
 
 Handler = Callable[[Turn, Understanding], Awaitable[list[OutboundMessage]]]
@@ -118,6 +107,10 @@ class _Ask:
 class DialogueEngine:
     """Answers customer messages for any company (implements ``bot.messages.Responder``).
 
+    Each message runs through the pipeline: button references are decoded (``bot.buttons``), the
+    text is understood into commands (``understander``, default ``bot.understand.RuleUnderstander``),
+    the policy decides what the dialogue step accepts (``bot.policy.decide``), and the actions run.
+
     Holds no per-conversation memory: the dialogue state is ``Conversation.state``, so any instance
     (after a restart, in another process) continues a conversation. ``index_cache`` gives the
     company's knowledge index; ``providers`` issue payment links valid for ``payment_ttl`` (a
@@ -132,47 +125,15 @@ class DialogueEngine:
         providers: ProviderRegistry,
         payment_ttl: timedelta = timedelta(hours=24),
         clock: Callable[[], datetime] | None = None,
+        understander: Understander | None = None,
     ) -> None:
         self._index_cache = index_cache
         self._providers = providers
         self._payment_ttl = payment_ttl
         self._clock = clock or utcnow
+        self._understander: Understander = understander or RuleUnderstander()
         self._booking = BookingDialogue(providers=providers)
         self._delivery = DeliveryDialogue()
-        self._handlers: dict[Intent, Handler] = {
-            Intent.GREET: self._greet,
-            Intent.HELP: self._help,
-            Intent.THANKS: self._thanks,
-            Intent.ACK: self._ack,
-            Intent.CATALOG: self._catalog,
-            Intent.INFO: self._info,
-            Intent.FAQ: self._faq,
-            Intent.ADD: self._add,
-            Intent.ADD_MORE: self._add_more,
-            Intent.CART_SHOW: self._cart_show,
-            Intent.CART_SET: self._cart_set,
-            Intent.CART_REMOVE: self._cart_remove,
-            Intent.CART_CLEAR: self._cart_clear,
-            Intent.CHECKOUT: self._checkout,
-            Intent.CHECKOUT_ANSWER: self._checkout_answer,
-            Intent.SKIP: self._checkout_answer,
-            Intent.CANCEL: self._cancel,
-            Intent.ORDER_STATUS: self._order_status,
-            Intent.NEW_LINK: self._new_link,
-            Intent.HANDOFF: self._handoff,
-            Intent.FALLBACK: self._fallback,
-            Intent.BOOK: self._booking.book,
-            Intent.CHOOSE_SLOT: self._booking.choose_slot,
-            Intent.BOOKING_ANSWER: self._booking.answer_name,
-            Intent.BOOKING_STATUS: self._booking.status,
-            Intent.BOOKING_CANCEL: self._booking.cancel,
-            Intent.BOOKING_CANCEL_YES: self._booking.cancel_confirmed,
-            Intent.BOOKING_KEEP: self._booking.keep,
-            Intent.BOOKING_MOVE: self._booking.move,
-            Intent.CHOOSE_WINDOW: self._delivery.choose,
-            Intent.DELIVERY_CITY: self._delivery.city,
-            Intent.DELIVERY_STATUS: self._delivery_status,
-        }
 
     async def respond(
         self, session: AsyncSession, *, inbound: InboundMessage, conversation: Conversation, company: Company
@@ -181,27 +142,153 @@ class DialogueEngine:
         ``conversation.language`` and, for a handoff, ``handoff``/``status``; may create cart lines,
         an order and a payment link in ``session`` (not committed)."""
         state = load_state(conversation)
-        text, chosen = _resolve_choice(inbound.text.strip(), state)
+        text, pressed = _pressed(inbound.text.strip(), state)
+        chosen = pressed is not None or text != inbound.text.strip() or any(
+            text.casefold() == c.casefold() for c in state.choices)
         language = self._language(text, chosen=chosen, state=state, conversation=conversation, company=company)
         conversation.language = language
         index = await self._index_cache.get(session, company)
-        understanding = understand(text, index=index, state=state)
+        now = self._clock()
         turn = Turn(session=session, inbound=inbound, conversation=conversation, company=company, index=index,
-                    state=state, language=language, asked=state.step, pending=state.pending, now=self._clock())
-        if understanding.intent != Intent.FALLBACK:
-            state.clear_question()  # handlers that ask something set a new question
-        replies = await self._handlers[understanding.intent](turn, understanding)
-        replies = await self._ask_delivery(turn, understanding, replies)
+                    state=state, language=language, asked=state.step, pending=state.pending, text=text, now=now)
+        if pressed is not None:
+            commands: list[Understood] = [pressed]
+        else:
+            context = UnderstandingContext(index=index, company_type=company.type, language=language,
+                                           timezone=company.timezone or "UTC", now=now)
+            commands = self._understander.understand(text, state=state, context=context)
+        actions = decide(state, commands, text=text)
+        if not all(a.kind == "run" and isinstance(a.command, NotUnderstood) for a in actions):
+            state.clear_question()  # actions that ask something set a new question
+        replies: list[OutboundMessage] = []
+        for action in actions:
+            replies += await self._act(turn, action)
+        replies = _merged(replies)
+        replies = await self._ask_delivery(turn, actions, replies)
         state.choices = [b.payload for b in replies[-1].buttons] if replies else []
         save_state(conversation, state)
         return replies
 
-    async def _ask_delivery(self, turn: Turn, nlu: Understanding,
+    async def _act(self, turn: Turn, action: Action) -> list[OutboundMessage]:
+        """Run one action of the policy (the booking and delivery dialogues still take readings)."""
+        kind, text = action.kind, turn.text
+        if kind == "run":
+            return await self._run(turn, action.command)
+        if kind == "detail":
+            return await self._checkout_answer(turn, action.field or "", action.value,
+                                               skipped=isinstance(action.command, Skip))
+        if kind == "ask_again":
+            return await self._checkout_answer(turn, action.field or "", "")
+        if kind == "booking_name":
+            return await self._booking.answer_name(turn, Understanding(Intent.BOOK, action.value))
+        if kind == "release_held":
+            return await self._booking.release_held(turn)
+        if kind == "delivery_city":
+            return await self._delivery.city(turn, Understanding(Intent.DELIVERY_STATUS, action.value))
+        if kind == "keep_booking":
+            return await self._booking.keep(turn, Understanding(Intent.BOOKING_CANCEL, text))
+        if kind == "confirm_cancel_booking":
+            return await self._booking.cancel_confirmed(turn, Understanding(Intent.BOOKING_CANCEL, text))
+        if kind == "choose_slot":
+            return await self._booking.choose_slot(turn, Understanding(Intent.CHOOSE_OFFER, text, offer=action.offer))
+        if kind == "choose_booking":
+            draft = turn.state.booking
+            handler = self._booking.move if draft is not None and draft.mode == "move" else self._booking.cancel
+            return await handler(turn, Understanding(Intent.CHOOSE_OFFER, text, offer=action.offer))
+        if kind == "choose_window":
+            return await self._delivery.choose(turn, Understanding(Intent.CHOOSE_OFFER, text, offer=action.offer))
+        if kind == "booking":
+            return await self._booking_command(turn, action.command)
+        raise ValueError(f"unknown action {kind!r}")
+
+    async def _booking_command(self, turn: Turn, command: object) -> list[OutboundMessage]:
+        """Booking commands, through the booking dialogue (which still reads the text for the time)."""
+        text = "" if is_reference(turn.text) else turn.text
+        if isinstance(command, FindSlots):
+            reading = read(text, index=turn.index, state=turn.state) if text else None
+            if reading is None or reading.intent != Intent.BOOK:
+                reading = Understanding(Intent.BOOK, text, item_id=command.service_id)
+            return await self._booking.book(turn, reading)
+        if isinstance(command, MoveBooking):
+            return await self._booking.move(turn, Understanding(Intent.BOOKING_MOVE, text))
+        if isinstance(command, CancelBooking):
+            return await self._booking.cancel(turn, Understanding(Intent.BOOKING_CANCEL, text))
+        return await self._booking.status(turn, Understanding(Intent.BOOKING_STATUS, text))
+
+    async def _run(self, turn: Turn, command: object) -> list[OutboundMessage]:
+        """Run one accepted command."""
+        text = turn.text
+        match command:
+            case SmallTalk(kind="greet"):
+                return await self._greet(turn)
+            case SmallTalk(kind="thanks" | "bye"):
+                return await self._thanks(turn)
+            case SmallTalk() | Skip():
+                return await self._ack(turn)
+            case Help():
+                return await self._help(turn)
+            case Handoff():
+                return await self._handoff(turn)
+            case Cancel():
+                return await self._cancel(turn)
+            case ShowCatalog():
+                return await self._catalog(turn)
+            case AnswerFaq(faq_id=faq_id):
+                return await self._faq(turn, faq_id)
+            case ShowItem(item_id=item_id, variant_id=variant_id, aspect=aspect):
+                return await self._info(turn, item_id, variant_id, _ASPECT.get(aspect, Aspect.GENERAL))
+            case NotSold(query=query):
+                if not query:
+                    return turn.reply(turn.t("info_which_item"), buttons=[_catalog_button(turn)])
+                return turn.reply(turn.t("not_found"), buttons=[_catalog_button(turn), turn.button("human")])
+            case AddToCart(item_id=item_id, variant_id=variant_id, quantity=quantity):
+                return await self._add_item(turn, item_id, variant_id, quantity, asked_quantity=quantity)
+            case SetQuantity(item_id=item_id, variant_id=variant_id, quantity=quantity):
+                return await self._cart_set(turn, Unresolved(then="set", candidates=(item_id,), variant_id=variant_id,
+                                                             quantity=quantity, exact=True))
+            case RemoveLine(item_id=item_id, variant_id=variant_id):
+                return await self._cart_remove(turn, Unresolved(then="remove", candidates=(item_id,),
+                                                                variant_id=variant_id, exact=True))
+            case Unresolved(then="set"):
+                return await self._cart_set(turn, command)
+            case Unresolved(then="remove"):
+                return await self._cart_remove(turn, command)
+            case Unresolved(then="add", candidates=()):
+                return await self._add_more(turn, command.quantity)
+            case Unresolved(then="add"):
+                return await self._list_hits(turn, list(command.candidates), aspect=None, quantity=command.quantity,
+                                             action=Intent.ADD, text=command.query)
+            case Unresolved(then="show", listing=True) if len(command.candidates) > 1:
+                return await self._list_hits(turn, list(command.candidates), aspect=Aspect.LIST, quantity=None,
+                                             action=Intent.INFO)
+            case Unresolved(then="show"):
+                return await self._list_hits(turn, list(command.candidates), aspect=_ASPECT.get(command.aspect),
+                                             quantity=None, action=Intent.INFO)
+            case ShowCart():
+                return await self._cart_show(turn)
+            case ClearCart():
+                return await self._cart_clear(turn)
+            case StartCheckout():
+                return await self._checkout(turn)
+            case OrderStatus():
+                return await self._order_status(turn)
+            case NewPaymentLink():
+                return await self._new_link(turn)
+            case DeliveryStatus(faq_id=faq_id):
+                return await self._delivery_status(turn, faq_id)
+            case FindSlots() | MoveBooking() | CancelBooking() | ShowBooking():
+                return await self._booking_command(turn, command)
+            case GiveDetails():
+                return await self._ack(turn)
+        return await self._fallback(turn, text)
+
+    async def _ask_delivery(self, turn: Turn, actions: list[Action],
                             replies: list[OutboundMessage]) -> list[OutboundMessage]:
         """After a product order was paid, the next answer also asks for its delivery window (once,
         unless the answer itself asks a question or the conversation went to a manager)."""
         if (turn.state.step is not None or turn.conversation.handoff or not replies
-                or nlu.intent in (Intent.CHOOSE_WINDOW, Intent.DELIVERY_CITY, Intent.DELIVERY_STATUS)):
+                or any(a.kind in ('choose_window', 'delivery_city') or isinstance(a.command, DeliveryStatus)
+                       for a in actions)):
             return replies
         order = await self._current_order(turn)
         if not await self._delivery.due(turn, order):
@@ -226,25 +313,25 @@ class DialogueEngine:
 
     # -- small talk -------------------------------------------------------------------------------
 
-    async def _greet(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+    async def _greet(self, turn: Turn) -> list[OutboundMessage]:
         key = {"service": "greeting_service", "hybrid": "greeting_hybrid"}.get(turn.company.type, "greeting")
         return turn.reply(turn.t(key, company=turn.company.name), buttons=_menu(turn))
 
-    async def _help(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+    async def _help(self, turn: Turn) -> list[OutboundMessage]:
         return turn.reply(turn.t("help_service" if _services_only(turn) else "help"), buttons=_menu(turn))
 
-    async def _thanks(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+    async def _thanks(self, turn: Turn) -> list[OutboundMessage]:
         return turn.reply(turn.t("thanks"), buttons=[_catalog_button(turn), _cart_or_booking(turn)])
 
-    async def _ack(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+    async def _ack(self, turn: Turn) -> list[OutboundMessage]:
         return turn.reply(turn.t("anything_else"), buttons=_menu(turn))
 
-    async def _handoff(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+    async def _handoff(self, turn: Turn) -> list[OutboundMessage]:
         turn.conversation.handoff = True
         turn.conversation.status = "pending"
         return turn.reply(turn.t("handoff"))
 
-    async def _cancel(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+    async def _cancel(self, turn: Turn) -> list[OutboundMessage]:
         if turn.asked == Step.BOOKING_NAME:
             return await self._booking.release_held(turn)
         if turn.state.booking is not None and turn.asked is not None:
@@ -257,20 +344,24 @@ class DialogueEngine:
         return turn.reply(turn.t("cancelled" if turn.asked else "ok"),
                           buttons=[_catalog_button(turn), _cart_or_booking(turn)])
 
-    async def _fallback(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
-        names = list(dict.fromkeys(h.name for h in (nlu.hits or _closest(turn.index, nlu.text))))
-        if names:
-            buttons = [Button(title=n, payload=texts.info_payload(n)) for n in names[:MAX_ITEM_BUTTONS]]
+    async def _fallback(self, turn: Turn, text: str) -> list[OutboundMessage]:
+        hits = [] if is_reference(text) else search_items(turn.index, text) or _closest(turn.index, text)
+        shown = list({h.name: h for h in reversed(hits)}.values())[::-1]
+        shown = sorted(shown, key=lambda h: [x.name for x in hits].index(h.name))
+        if shown:
+            buttons = [_show_button(h.name, h.item_id) for h in shown[:MAX_ITEM_BUTTONS]]
             return turn.reply(turn.t("fallback_suggest"), buttons=[*buttons, _catalog_button(turn)])
         return turn.reply(turn.t("fallback_service" if _services_only(turn) else "fallback_plain"), buttons=_menu(turn))
 
-    async def _faq(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
-        assert nlu.faq is not None
-        return turn.reply(nlu.faq.answer, buttons=[_catalog_button(turn), _cart_or_booking(turn)])
+    async def _faq(self, turn: Turn, faq_id: uuid.UUID) -> list[OutboundMessage]:
+        answer = next((f.answer for f in turn.index.faq() if f.id == faq_id), None)
+        if answer is None:
+            return await self._fallback(turn, turn.text)
+        return turn.reply(answer, buttons=[_catalog_button(turn), _cart_or_booking(turn)])
 
     # -- catalogue and item information -----------------------------------------------------------
 
-    async def _catalog(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+    async def _catalog(self, turn: Turn) -> list[OutboundMessage]:
         items = await _company_items(turn)
         if not items:
             return turn.reply(turn.t("catalog_empty"), buttons=[turn.button("human")])
@@ -280,27 +371,16 @@ class DialogueEngine:
         more = len(items) - len(shown)
         hint = "catalog_hint_service" if _services_only(turn) else "catalog_hint"
         lines.append(turn.t("catalog_more", more=more) if more > 0 else turn.t(hint))
-        buttons = [Button(title=it.name, payload=texts.info_payload(it.name))
-                   for it in shown if _available(it)][:MAX_ITEM_BUTTONS]
+        buttons = [_show_button(it.name, it.id) for it in shown if _available(it)][:MAX_ITEM_BUTTONS]
         return turn.reply(*lines, buttons=[*buttons, _cart_or_booking(turn)])
 
-    async def _info(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
-        if nlu.options or (nlu.aspect == Aspect.LIST and len(nlu.hits) > 1):
-            hits = nlu.options or nlu.hits
-            return await self._list_hits(turn, [h.item_id for h in hits], aspect=nlu.aspect, quantity=None,
-                                         action=Intent.INFO)
-        if nlu.item_id is None and nlu.aspect == Aspect.LIST and nlu.hits:
-            nlu = _with_item(nlu, nlu.hits[0].item_id)
-        if nlu.item_id is None:
-            if is_bare(normalize(nlu.text)):
-                return turn.reply(turn.t("info_which_item"), buttons=[_catalog_button(turn)])
-            return turn.reply(turn.t("not_found"), buttons=[_catalog_button(turn), turn.button("human")])
-        item = await _load_item(turn, nlu.item_id)
+    async def _info(self, turn: Turn, item_id: uuid.UUID, variant_id: uuid.UUID | None,
+                    aspect: Aspect) -> list[OutboundMessage]:
+        item = await _load_item(turn, item_id)
         if item is None:
             return turn.reply(turn.t("item_unavailable"), buttons=[_catalog_button(turn)])
-        variant = _variant(item, nlu.variant_id)
+        variant = _variant(item, variant_id)
         turn.state.last_item_id, turn.state.last_variant_id = item.id, variant.id if variant else None
-        aspect = nlu.aspect or Aspect.GENERAL
         body = {
             Aspect.PRICE: _price_answer,
             Aspect.VARIANTS: _variants_answer,
@@ -323,10 +403,9 @@ class DialogueEngine:
         lines = [turn.t("found_several" if action == Intent.INFO else "ask_which_item")]
         lines += [texts.bullet(it.name, _price_label(turn, it)) for it in items]
         if action == Intent.INFO:
-            buttons = [Button(title=it.name, payload=texts.info_payload(it.name)) for it in items]
+            buttons = [_show_button(it.name, it.id) for it in items]
         else:
-            buttons = [texts.add_button(turn.language, name=it.name, quantity=quantity or 1, title=it.name,
-                                        variant=_named_variant(turn, it, text))
+            buttons = [_add_button(turn, it, _named_variant(turn, it, text), quantity=quantity or 1, title=it.name)
                        for it in items]
         turn.state.step = Step.CHOOSE_ITEM
         turn.state.pending = Pending(action=action.value, candidates=[it.id for it in items], quantity=quantity,
@@ -335,21 +414,7 @@ class DialogueEngine:
 
     # -- cart -------------------------------------------------------------------------------------
 
-    async def _add(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
-        quantity = nlu.quantity
-        if quantity is None and turn.pending is not None and turn.pending.item_id == nlu.item_id:
-            quantity = turn.pending.quantity
-        if nlu.options:
-            return await self._list_hits(turn, [h.item_id for h in nlu.options], aspect=None, quantity=quantity,
-                                         action=Intent.ADD, text=nlu.text)
-        if nlu.item_id is None:
-            if nlu.hits or not is_bare(normalize(nlu.text)):
-                return turn.reply(turn.t("not_found"), buttons=[turn.button("catalog"), turn.button("cart")])
-            return turn.reply(turn.t("ask_what_to_add"), buttons=[turn.button("catalog")])
-        return await self._add_item(turn, nlu.item_id, nlu.variant_id, quantity if quantity is not None else 1,
-                                    asked_quantity=quantity)
-
-    async def _add_more(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+    async def _add_more(self, turn: Turn, quantity: int | None) -> list[OutboundMessage]:
         item_id, variant_id = turn.state.last_item_id, turn.state.last_variant_id
         if item_id is None:  # the item talked about was removed: "another one" means the last cart line
             cart = await open_cart(turn.session, turn.conversation)
@@ -357,7 +422,7 @@ class DialogueEngine:
                 item_id, variant_id = cart.lines[-1].item_id, cart.lines[-1].variant_id
         if item_id is None:
             return turn.reply(turn.t("ask_what_to_add"), buttons=[turn.button("catalog")])
-        return await self._add_item(turn, item_id, variant_id, nlu.quantity or 1, asked_quantity=nlu.quantity)
+        return await self._add_item(turn, item_id, variant_id, quantity or 1, asked_quantity=quantity)
 
     async def _add_item(self, turn: Turn, item_id: uuid.UUID, variant_id: uuid.UUID | None, quantity: int, *,
                         asked_quantity: int | None) -> list[OutboundMessage]:
@@ -365,7 +430,7 @@ class DialogueEngine:
         if item is None:
             return turn.reply(turn.t("item_unavailable"), buttons=[turn.button("catalog")])
         if item.kind == "service":  # services are booked, not put in the cart
-            return await self._booking.book(turn, Understanding(Intent.BOOK, "", item_id=item.id))
+            return await self._booking.book(turn, Understanding(Intent.BOOK, turn.text, item_id=item.id))
         variant = _variant(item, variant_id)
         if variant is None and len(item.variants) == 1:
             variant = item.variants[0]
@@ -408,66 +473,61 @@ class DialogueEngine:
         turn.state.last_item_id, turn.state.last_variant_id = item.id, None
         text = turn.t("ask_variant", option=_option_name(turn, item), name=item.name,
                       options=", ".join(v.name for v in available))
-        buttons = [texts.add_button(turn.language, name=item.name, variant=v.name, quantity=quantity or 1)
+        buttons = [_add_button(turn, item, v, quantity=quantity or 1)
                    for v in available]
         return turn.reply(text, buttons=buttons[:8])
 
-    async def _cart_show(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+    async def _cart_show(self, turn: Turn) -> list[OutboundMessage]:
         cart = await open_cart(turn.session, turn.conversation)
         return await _cart_reply(turn, cart)
 
-    async def _cart_clear(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+    async def _cart_clear(self, turn: Turn) -> list[OutboundMessage]:
         cart = await open_cart(turn.session, turn.conversation)
         await clear_cart(turn.session, cart)
         return turn.reply(turn.t("cart_cleared"), buttons=[turn.button("catalog")])
 
-    async def _cart_set(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+    async def _cart_set(self, turn: Turn, ref: Unresolved) -> list[OutboundMessage]:
         cart = await open_cart(turn.session, turn.conversation)
         lines = await _priced(turn, cart)
         if not lines:
             return turn.reply(turn.t("cart_empty"), buttons=[turn.button("catalog")])
-        targets = _target_lines(turn, nlu, lines)
+        targets = _target_lines(turn, ref, lines)
         if isinstance(targets, _Ask):
             return targets.replies
         if len(targets) > 1:
-            quantity = nlu.quantity if nlu.quantity is not None else 1
-            buttons = [Button(title=texts.item_label(pl.name, pl.variant),
-                              payload=texts.set_payload(turn.language, name=pl.name, variant=pl.variant,
-                                                        quantity=quantity))
-                       for pl in targets]
-            return turn.reply(turn.t("cart_which_line"), buttons=buttons[:8])
+            return _which_line(turn, targets, ref, remove=False).replies
         target = targets[0]
-        if nlu.quantity is None:
+        if ref.quantity is None:
             return turn.reply(turn.t("ask_new_quantity", name=target.name), buttons=[turn.button("cart")])
         try:
-            await set_line_quantity(turn.session, cart, line_id=target.line_id, quantity=nlu.quantity)
+            await set_line_quantity(turn.session, cart, line_id=target.line_id, quantity=ref.quantity)
         except OutOfStock as exc:
             return _out_of_stock_reply(turn, exc, in_cart=0)
         except InvalidQuantity:
             return turn.reply(turn.t("invalid_quantity", max=MAX_QUANTITY), buttons=[turn.button("cart")])
         turn.state.last_item_id, turn.state.last_variant_id = target.item_id, target.variant_id
-        if nlu.quantity == 0:
+        if ref.quantity == 0:
             head = turn.t("cart_removed", name=texts.item_label(target.name, target.variant))
         else:
-            head = turn.t("cart_updated", line=texts.line(nlu.quantity, target.name, target.variant,
-                                                          turn.money(target.unit_price_minor * nlu.quantity,
+            head = turn.t("cart_updated", line=texts.line(ref.quantity, target.name, target.variant,
+                                                          turn.money(target.unit_price_minor * ref.quantity,
                                                                      target.currency)))
         return await _cart_reply(turn, cart, head=head)
 
-    async def _cart_remove(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+    async def _cart_remove(self, turn: Turn, ref: Unresolved) -> list[OutboundMessage]:
         cart = await open_cart(turn.session, turn.conversation)
         lines = await _priced(turn, cart)
         if not lines:
             return turn.reply(turn.t("cart_empty"), buttons=[turn.button("catalog")])
-        targets = _target_lines(turn, nlu, lines, remove=True)
+        targets = _target_lines(turn, ref, lines, remove=True)
         if isinstance(targets, _Ask):
             return targets.replies
-        if len(targets) == 1 and nlu.quantity is not None and 0 < nlu.quantity < targets[0].quantity:
+        if len(targets) == 1 and ref.quantity is not None and 0 < ref.quantity < targets[0].quantity:
             target = targets[0]  # "remove 1 shirt" from 3: two stay
-            await set_line_quantity(turn.session, cart, line_id=target.line_id, quantity=target.quantity - nlu.quantity)
+            await set_line_quantity(turn.session, cart, line_id=target.line_id, quantity=target.quantity - ref.quantity)
             head = turn.t("cart_updated", line=texts.line(
-                target.quantity - nlu.quantity, target.name, target.variant,
-                turn.money(target.unit_price_minor * (target.quantity - nlu.quantity), target.currency)))
+                target.quantity - ref.quantity, target.name, target.variant,
+                turn.money(target.unit_price_minor * (target.quantity - ref.quantity), target.currency)))
             return await _cart_reply(turn, cart, head=head)
         for target in targets:
             await set_line_quantity(turn.session, cart, line_id=target.line_id, quantity=0)
@@ -478,7 +538,7 @@ class DialogueEngine:
 
     # -- checkout -----------------------------------------------------------------------------------
 
-    async def _checkout(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+    async def _checkout(self, turn: Turn) -> list[OutboundMessage]:
         cart = await open_cart(turn.session, turn.conversation)
         lines = await _priced(turn, cart)
         if lines is None:
@@ -495,8 +555,11 @@ class DialogueEngine:
         return turn.reply(turn.t("checkout_intro"), *_cart_text(turn, lines)[1:], turn.t("ask_name"),
                           buttons=_suggest(turn, suggestion))
 
-    async def _checkout_answer(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
-        draft, answer = turn.state.checkout, " ".join(nlu.text.split())
+    async def _checkout_answer(self, turn: Turn, field: str, answer: str, *,
+                               skipped: bool = False) -> list[OutboundMessage]:
+        """The answer to checkout question ``field`` (``name``/``address``/``phone``; ``""``: none, or a
+        skipped phone when the question was the phone and the policy took a ``skip``)."""
+        draft = turn.state.checkout
         if turn.asked == Step.CHECKOUT_NAME:
             if not answer or len(answer) > 200 or not any(ch.isalpha() for ch in answer):
                 turn.state.step = Step.CHECKOUT_NAME
@@ -515,7 +578,7 @@ class DialogueEngine:
             turn.state.step = Step.CHECKOUT_PHONE
             return turn.reply(turn.t("ask_phone"), buttons=[turn.button("skip"), turn.button("cancel")])
         if turn.asked == Step.CHECKOUT_PHONE:
-            if nlu.intent == Intent.SKIP:
+            if skipped:
                 draft.phone = ""
                 return await self._place_order(turn)
             if not _valid_phone(answer):
@@ -523,7 +586,7 @@ class DialogueEngine:
                 return turn.reply(turn.t("bad_phone"), buttons=[turn.button("skip"), turn.button("cancel")])
             draft.phone = answer
             return await self._place_order(turn)
-        return await self._fallback(turn, nlu)
+        return await self._fallback(turn, turn.text)
 
     async def _place_order(self, turn: Turn) -> list[OutboundMessage]:
         draft = turn.state.checkout
@@ -573,7 +636,7 @@ class DialogueEngine:
                               Order.conversation_id == turn.conversation.id).order_by(Order.number.desc()).limit(1)
         )).scalar_one_or_none()
 
-    async def _order_status(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+    async def _order_status(self, turn: Turn) -> list[OutboundMessage]:
         order = await self._current_order(turn)
         if order is None:
             return turn.reply(turn.t("order_none"), buttons=[turn.button("catalog"), turn.button("cart")])
@@ -594,25 +657,25 @@ class DialogueEngine:
                                              status=order.payment_status),
                           buttons=[turn.button("new_link"), turn.button("human")])
 
-    async def _new_link(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+    async def _new_link(self, turn: Turn) -> list[OutboundMessage]:
         order = await self._current_order(turn)
         if order is None or order.payment_status == "paid" or order.status == "cancelled":
             cart = await open_cart(turn.session, turn.conversation)
             if cart.lines:  # "I want to pay" with a full cart: place the order first
-                return await self._checkout(turn, nlu)
+                return await self._checkout(turn)
         if order is None:
             return turn.reply(turn.t("order_none"), buttons=[turn.button("catalog"), turn.button("cart")])
         return await self._link_reply(turn, order, key="new_link")
 
-    async def _delivery_status(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+    async def _delivery_status(self, turn: Turn, faq_id: uuid.UUID | None) -> list[OutboundMessage]:
         """"When will my order arrive?": the chosen delivery window (or the windows to choose from)."""
         order = await self._current_order(turn)
         if order is None:
-            if nlu.faq is not None:
-                return await self._faq(turn, nlu)
+            if faq_id is not None:
+                return await self._faq(turn, faq_id)
             return turn.reply(turn.t("order_none"), buttons=[turn.button("catalog"), turn.button("cart")])
         answer = await self._delivery.status(turn, order)
-        return answer if answer is not None else await self._order_status(turn, nlu)
+        return answer if answer is not None else await self._order_status(turn)
 
     async def _link_reply(self, turn: Turn, order: Order, *, key: str) -> list[OutboundMessage]:
         """The order's live payment link (a new one when it expired) in text ``key``."""
@@ -643,16 +706,30 @@ class DialogueEngine:
 # --- helpers ---------------------------------------------------------------------------------------
 
 
-def _resolve_choice(text: str, state: DialogueState) -> tuple[str, bool]:
-    """A reply "2" to buttons shown as a numbered list is the second button's payload; a text equal
-    to an offered payload is a button press. Returns the text to understand and whether it was a choice."""
-    if not state.choices or state.step in (Step.CHECKOUT_NAME, Step.CHECKOUT_ADDRESS, Step.BOOKING_NAME):
-        return text, False
-    stripped = text.strip().rstrip(".)")
-    if stripped.isdigit() and 1 <= int(stripped) <= len(state.choices):
-        return state.choices[int(stripped) - 1], True
-    folded = text.casefold()
-    return text, any(folded == c.casefold() for c in state.choices)
+def _pressed(text: str, state: DialogueState) -> tuple[str, object | None]:
+    """A pressed button: its reference decoded into a command (``bot.buttons``). A reply "2" to
+    buttons shown as a numbered list is the second button (its reference, or the phrase a booking or
+    delivery button still carries). Returns the text to understand and the command pressed (``None``
+    when the text must be understood)."""
+    command = decode(text)
+    if command is not None:
+        return text, command
+    if state.choices and state.step not in FREE_TEXT_STEPS:
+        stripped = text.strip().rstrip(".)")
+        if stripped.isdigit() and 1 <= int(stripped) <= len(state.choices):
+            chosen = state.choices[int(stripped) - 1]
+            return chosen, decode(chosen)
+    return text, None
+
+
+def _merged(replies: list[OutboundMessage]) -> list[OutboundMessage]:
+    """Several actions' replies as one message (the texts in order, the last buttons, link and image)."""
+    if len(replies) <= 1:
+        return replies
+    last_url = next((r.url for r in reversed(replies) if r.url), None)
+    image = next((r.image_url for r in reversed(replies) if r.image_url), None)
+    return [OutboundMessage(text="\n\n".join(r.text for r in replies if r.text), buttons=replies[-1].buttons,
+                            url=last_url, image_url=image)]
 
 
 def _closest(index: KnowledgeIndex, text: str) -> list[ItemHit]:
@@ -690,15 +767,23 @@ def _suggest(turn: Turn, value: str | None) -> list[Button]:
     return [*buttons, turn.button("cancel")]
 
 
-def _named_variant(turn: Turn, item: KnowledgeItem, text: str) -> str | None:
-    """The name of the variant of ``item`` that ``text`` names ("the large"), if any."""
-    variant = _variant(item, turn.index.match_variant(item.id, text)) if text and item.variants else None
-    return variant.name if variant else None
+def _named_variant(turn: Turn, item: KnowledgeItem, text: str) -> KnowledgeVariant | None:
+    """The variant of ``item`` that ``text`` names ("the large"), if any."""
+    return _variant(item, turn.index.match_variant(item.id, text)) if text and item.variants else None
 
 
-def _with_item(nlu: Understanding, item_id: uuid.UUID) -> Understanding:
-    return Understanding(nlu.intent, nlu.text, aspect=Aspect.GENERAL, quantity=nlu.quantity, item_id=item_id,
-                         hits=nlu.hits, query=nlu.query)
+def _show_button(title: str, item_id: uuid.UUID) -> Button:
+    """A button showing an item's card."""
+    return Button(title=title, payload=reference(ShowItem(item_id=item_id)))
+
+
+def _add_button(turn: Turn, item: KnowledgeItem, variant: KnowledgeVariant | None, *, quantity: int = 1,
+                title: str | None = None) -> Button:
+    """A button adding ``quantity`` of an item (and variant) to the cart, titled with the variant's
+    name (or "Add to cart")."""
+    command = AddToCart(item_id=item.id, variant_id=variant.id if variant else None, quantity=quantity)
+    return Button(title=title or (variant.name if variant else texts.add_title(turn.language)),
+                  payload=reference(command))
 
 
 def _valid_phone(text: str) -> bool:
@@ -911,14 +996,14 @@ def _item_buttons(turn: Turn, item: KnowledgeItem, variant: KnowledgeVariant | N
     buttons: list[Button] = []
     if variant is not None:
         if _unit_price(item, variant) is not None and (variant.stock is None or variant.stock > 0):
-            buttons.append(texts.add_button(turn.language, name=item.name, variant=variant.name))
+            buttons.append(_add_button(turn, item, variant))
     elif item.variants:
         for v in item.variants:
             if (v.stock is None or v.stock > 0) and _unit_price(item, v) is not None:
-                buttons.append(texts.add_button(turn.language, name=item.name, variant=v.name))
+                buttons.append(_add_button(turn, item, v))
         buttons = buttons[:MAX_ITEM_BUTTONS]
     elif item.price_minor is not None and (item.stock is None or item.stock > 0):
-        buttons.append(texts.add_button(turn.language, name=item.name))
+        buttons.append(_add_button(turn, item, None))
     return [*buttons, turn.button("cart")]
 
 
@@ -946,47 +1031,51 @@ async def _cart_reply(turn: Turn, cart: Cart, *, head: str | None = None) -> lis
                       buttons=[turn.button("checkout"), turn.button("continue"), turn.button("clear")])
 
 
-def _target_lines(turn: Turn, nlu: Understanding, lines: list[PricedLine], *,
+def _target_lines(turn: Turn, ref: Unresolved, lines: list[PricedLine], *,
                   remove: bool = False) -> list[PricedLine] | _Ask:
-    """The cart lines a change or removal is about, or the question asking which."""
+    """The cart lines a change or removal is about, or the question asking which: the item named
+    when it is in the cart, else the candidates that are (asking which when several are and no
+    single item was named), else the only line."""
     in_cart = {pl.item_id for pl in lines}
-    item_id = nlu.item_id if nlu.item_id in in_cart else None
+    named = ref.candidates[0] if ref.exact and ref.candidates else None
+    item_id = named if named in in_cart else None
     if item_id is None:
-        candidates = [h for h in (nlu.options or nlu.hits) if h.item_id in in_cart]
-        if candidates and is_ambiguous(candidates):
-            options = close_hits(candidates)
-            return _which_line(turn, [pl for pl in lines if pl.item_id in {h.item_id for h in options}], nlu, remove)
+        candidates = [c for c in ref.candidates if c in in_cart]
+        if len(candidates) > 1 and named is None:
+            return _which_line(turn, [pl for pl in lines if pl.item_id in set(candidates)], ref, remove)
         if candidates:
-            item_id = candidates[0].item_id
+            item_id = candidates[0]
     if item_id is None:
-        if nlu.item_id is not None or nlu.hits:
-            name = turn.index.item(nlu.item_id).name if nlu.item_id is not None else nlu.hits[0].name
+        if ref.candidates:
+            try:
+                name = turn.index.item(ref.candidates[0]).name
+            except KeyError:
+                name = "?"
             return _Ask(turn.reply(turn.t("cart_not_in_cart", name=name), *_cart_text(turn, lines),
                                    buttons=[turn.button("checkout"), turn.button("continue")]))
         if len(lines) == 1:
             return [lines[0]]
-        return _which_line(turn, lines, nlu, remove)
+        return _which_line(turn, lines, ref, remove)
     matching = [pl for pl in lines if pl.item_id == item_id]
-    variant_id = nlu.variant_id if nlu.item_id == item_id else turn.index.match_variant(item_id, nlu.text)
+    variant_id = ref.variant_id if item_id == named else (
+        turn.index.match_variant(item_id, ref.query) if ref.query else None)
     if variant_id is not None:
         exact = [pl for pl in matching if pl.variant_id == variant_id]
         if exact:
             return exact
     if len(matching) > 1 and not remove:
-        return _which_line(turn, matching, nlu, remove)
+        return _which_line(turn, matching, ref, remove)
     return matching
 
 
-def _which_line(turn: Turn, lines: list[PricedLine], nlu: Understanding, remove: bool) -> _Ask:
+def _which_line(turn: Turn, lines: list[PricedLine], ref: Unresolved, remove: bool) -> _Ask:
     if remove:
-        buttons = [Button(title=texts.item_label(pl.name, pl.variant),
-                          payload=texts.remove_payload(turn.language, name=pl.name, variant=pl.variant))
-                   for pl in lines]
+        commands: list[object] = [RemoveLine(item_id=pl.item_id, variant_id=pl.variant_id) for pl in lines]
     else:
-        quantity = nlu.quantity if nlu.quantity is not None else 1
-        buttons = [Button(title=texts.item_label(pl.name, pl.variant),
-                          payload=texts.set_payload(turn.language, name=pl.name, variant=pl.variant, quantity=quantity))
-                   for pl in lines]
+        quantity = ref.quantity if ref.quantity else 1
+        commands = [SetQuantity(item_id=pl.item_id, variant_id=pl.variant_id, quantity=quantity) for pl in lines]
+    buttons = [Button(title=texts.item_label(pl.name, pl.variant), payload=reference(c))
+               for pl, c in zip(lines, commands, strict=True)]
     return _Ask(turn.reply(turn.t("cart_which_line"), buttons=buttons[:8]))
 
 

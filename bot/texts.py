@@ -412,6 +412,15 @@ _BUTTONS: dict[str, dict[str, tuple[str, str]]] = {
     "yes_cancel": {"en": ("Yes, cancel it", "yes, cancel it"), "ru": ("Да, отменить", "да, отменить")},
     "keep_booking": {"en": ("Keep it", "keep it"), "ru": ("Оставить", "оставить")},
 }
+# What each standard button runs (``bot.buttons`` references; the phrases above say the same in words).
+_BUTTON_REFERENCES = {
+    "catalog": "c:show_catalog", "cart": "c:show_cart", "human": "c:handoff", "checkout": "c:start_checkout",
+    "continue": "c:show_catalog", "clear": "c:clear_cart", "skip": "c:skip", "cancel": "c:cancel",
+    "status": "c:order_status", "new_link": "c:new_payment_link", "pay": "c:new_payment_link",
+    "services": "c:show_catalog", "book": "c:find_slots", "my_booking": "c:show_booking",
+    "cancel_booking": "c:cancel_booking", "move_booking": "c:move_booking", "yes_cancel": "c:cancel_booking",
+    "keep_booking": "c:skip",
+}
 _BOOK_TITLE = {"en": "Book", "ru": "Записаться"}
 _WEEKDAYS = {"en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"), "ru": ("пн", "вт", "ср", "чт", "пт", "сб", "вс")}
 _MONTHS = {"en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
@@ -460,8 +469,8 @@ def button(key: str, language: str) -> Button:
     """A standard button (``catalog``, ``cart``, ``human``, ``checkout``, ``continue``, ``clear``,
     ``skip``, ``cancel``, ``status``, ``new_link``, ``pay``, ``services``, ``book``, ``my_booking``,
     ``cancel_booking``, ``move_booking``, ``yes_cancel``, ``keep_booking``) in ``language``."""
-    title, payload = _BUTTONS[key][lang_of(language)]
-    return Button(title=title, payload=payload)
+    title, _phrase = _BUTTONS[key][lang_of(language)]
+    return Button(title=title, payload=_BUTTON_REFERENCES[key])
 
 
 def status_other(language: str, *, number: int, total: str, status: str) -> str:
@@ -494,6 +503,11 @@ def add_button(language: str, *, name: str, variant: str | None = None, quantity
         title=title or (variant if variant else _ADD_TITLE[lang_of(language)]),
         payload=add_payload(language, name=name, variant=variant, quantity=quantity),
     )
+
+
+def add_title(language: str) -> str:
+    """The title of an "add to cart" button without a variant."""
+    return _ADD_TITLE[lang_of(language)]
 
 
 def set_payload(language: str, *, name: str, variant: str | None, quantity: int) -> str:
