@@ -11,6 +11,9 @@ message (understanding reads references only). Guards per step:
 * "cancel this booking?": yes / ``cancel_booking`` confirms, no / ``skip`` / ``cancel`` keeps it;
 * ``choose`` is resolved against the options offered at this step (times, bookings, windows, items);
 * elsewhere every command is accepted in the order said; a greeting said with a request is dropped.
+
+``bot.policy.machine.advance(state, result)`` applies the actions' results to the state (the next
+question, the references kept): the state machine lives in this package only.
 """
 
 from bot.policy.decide import Action, decide

@@ -1,0 +1,274 @@
+"""What actions return: typed results, no text (``bot.render`` turns them into messages and
+``bot.policy.advance`` into the next dialogue step).
+
+Rows are the ORM objects read in this turn (current prices and stock); money stays in minor units
+with the row's ISO-4217 currency.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bot.messages import OutboundMessage
+from commerce.cart import PricedLine
+from core.models import KnowledgeItem, KnowledgeVariant, Order
+
+
+@dataclass(frozen=True, slots=True)
+class Chatted:
+    """Small talk answered (``greet``, ``thanks``, ``ack``, ``help``...)."""
+
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class HandedOff:
+    """The conversation now waits for a manager."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """The open question was abandoned: ``what`` is ``checkout``, ``question`` (any other) or ``nothing``."""
+
+    what: Literal["checkout", "question", "nothing"]
+
+
+@dataclass(frozen=True, slots=True)
+class NotUnderstood:
+    """Nothing was understood; ``suggestions`` are items close to some word of the message."""
+
+    suggestions: tuple[tuple[uuid.UUID, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FaqAnswered:
+    """The FAQ entry's answer (the owner's own text, shown as written)."""
+
+    answer: str
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogShown:
+    """The first ``items`` of a catalogue of ``total`` items."""
+
+    items: tuple[KnowledgeItem, ...]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class ItemShown:
+    """An item (and variant) read from the database; ``aspect`` what was asked (``None``: its card)."""
+
+    item: KnowledgeItem
+    variant: KnowledgeVariant | None
+    aspect: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemGone:
+    """The item no longer exists (removed from the catalogue meanwhile)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotFound:
+    """Nothing in the catalogue matches ``query`` (``""``: no item was named at all); ``adding`` when
+    the customer wanted to add it."""
+
+    query: str
+    adding: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ItemChoices:
+    """Several items match: the customer chooses; ``purpose`` is what the choice then does,
+    ``quantity`` the quantity asked for, ``variants`` the variant the message named per item."""
+
+    items: tuple[KnowledgeItem, ...]
+    purpose: Literal["add", "show"]
+    quantity: int | None = None
+    aspect: str | None = None
+    variants: dict[uuid.UUID, KnowledgeVariant] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NothingToAdd:
+    """"Add it" with no item talked about and an empty cart."""
+
+
+@dataclass(frozen=True, slots=True)
+class VariantNeeded:
+    """The item has variants and none was named: ``available`` are those in stock (empty: all sold out)."""
+
+    item: KnowledgeItem
+    available: tuple[KnowledgeVariant, ...]
+    quantity: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    """``quantity`` of an item was added; ``lines`` is the cart after."""
+
+    item: KnowledgeItem
+    variant: KnowledgeVariant | None
+    quantity: int
+    unit_price_minor: int
+    lines: tuple[PricedLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AddRefused:
+    """Adding failed: ``reason`` ``out_of_stock`` (``available`` left, ``in_cart`` already there),
+    ``no_price``, ``bad_quantity`` (allowed 1..``max_quantity``) or ``gone``."""
+
+    reason: Literal["out_of_stock", "no_price", "bad_quantity", "gone"]
+    item_id: uuid.UUID | None = None
+    variant_id: uuid.UUID | None = None
+    name: str = ""
+    variant: str | None = None
+    available: int = 0
+    in_cart: int = 0
+    max_quantity: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CartShown:
+    """The cart (``lines``; ``None`` when an item lost its price), after ``change`` when one was made."""
+
+    lines: tuple[PricedLine, ...] | None
+    change: CartChange | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CartChange:
+    """A change made to cart line(s): ``updated`` to ``quantity`` or ``removed``."""
+
+    kind: Literal["updated", "removed"]
+    lines: tuple[PricedLine, ...]
+    quantity: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CartCleared:
+    """The cart was emptied."""
+
+
+@dataclass(frozen=True, slots=True)
+class WhichLine:
+    """Several cart lines fit: the customer chooses which one to change (``remove`` or set to
+    ``quantity``)."""
+
+    lines: tuple[PricedLine, ...]
+    remove: bool
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class NotInCart:
+    """The item named is not in the cart (``lines``: the cart)."""
+
+    name: str
+    lines: tuple[PricedLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QuantityNeeded:
+    """"Change the shirt" without a number: which quantity?"""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutStarted:
+    """Checkout began with ``lines``; ``suggestion`` is a name known from before."""
+
+    lines: tuple[PricedLine, ...]
+    suggestion: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutEmpty:
+    """Nothing to check out; ``has_order`` when an earlier order exists."""
+
+    has_order: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DetailTaken:
+    """Checkout detail ``field`` was accepted (``value``); ``next_field`` is asked next with ``suggestion``."""
+
+    field: str
+    value: str
+    next_field: str
+    suggestion: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DetailRejected:
+    """The answer to checkout question ``field`` was not valid: asked again."""
+
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
+class PriceMissing:
+    """An item lost its price (``name``, ``"?"`` when unknown): a manager must help."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutShortage:
+    """Not enough stock of a line to place the order (nothing was changed)."""
+
+    name: str
+    variant: str | None
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPlaced:
+    """The order was placed with the checkout ``details``; ``url`` its payment link (``None``: online
+    payment unavailable, flagged for a manager)."""
+
+    order: Order
+    url: str | None
+    details: tuple[str | None, str | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStatusShown:
+    """The conversation's last order (``None``: none) and its payment state."""
+
+    order: Order | None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSent:
+    """The order's live payment link (``status`` said "waiting for payment", else a new link asked for)."""
+
+    order: Order
+    url: str
+    waiting: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRefused:
+    """No link: ``reason`` ``paid``, ``refunded`` or ``unavailable`` (flagged for a manager)."""
+
+    order: Order
+    reason: Literal["paid", "refunded", "unavailable"]
+
+
+@dataclass(frozen=True, slots=True)
+class Replied:
+    """Replies written by a dialogue that still renders itself (bookings, delivery windows)."""
+
+    replies: tuple[OutboundMessage, ...]
+
+
+Result = (Chatted | HandedOff | Cancelled | NotUnderstood | FaqAnswered | CatalogShown | ItemShown | ItemGone
+          | NotFound | ItemChoices | NothingToAdd | VariantNeeded | Added | AddRefused | CartShown | CartCleared
+          | WhichLine | NotInCart | QuantityNeeded | CheckoutStarted | CheckoutEmpty | DetailTaken | DetailRejected
+          | PriceMissing | CheckoutShortage | OrderPlaced | OrderStatusShown | LinkSent | LinkRefused | Replied)
