@@ -1,0 +1,188 @@
+"""Dialogue engine v2: the command vocabulary, button references, understanding several requests per
+message, the policy's step guards, and conversations that use them (what the customer sees)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from bot.buttons import MAX_BYTES, decode, reference
+from bot.commands import (
+    AddToCart,
+    Cancel,
+    Choose,
+    GiveDetails,
+    RemoveLine,
+    SetQuantity,
+    ShowCart,
+    ShowItem,
+    Skip,
+    SmallTalk,
+    StartCheckout,
+    command_schema,
+    parse_command,
+    tool_schemas,
+)
+from bot.policy import decide
+from bot.state import DialogueState, Pending, Step
+from bot.understand import RuleUnderstander, UnderstandingContext
+from knowledge.search import ItemView, KnowledgeIndex
+from tests.test_bot import APPAREL, Chat, apparel, create_shop, florist, titles
+
+# --- commands ------------------------------------------------------------------------------------------
+
+
+def test_commands_validate_and_their_schema_can_be_offered_as_tools() -> None:
+    item = uuid.uuid4()
+    command = parse_command({"type": "add_to_cart", "item_id": str(item), "quantity": 2})
+    assert command == AddToCart(item_id=item, quantity=2)
+    with pytest.raises(ValidationError, match="quantity"):
+        parse_command({"type": "add_to_cart", "item_id": str(item), "quantity": 0})
+    with pytest.raises(ValidationError):
+        parse_command({"type": "add_to_cart", "item_id": str(item), "price": 1})  # unknown field
+    with pytest.raises(ValidationError):
+        parse_command({"type": "give_details", "phone": "555 0142"})  # not E.164
+    with pytest.raises(ValidationError):
+        command.quantity = 3  # type: ignore[misc]  # frozen
+    schema = command_schema()
+    assert {"add_to_cart", "give_details", "not_understood"} <= set(schema["discriminator"]["mapping"])
+    tools = {tool["name"]: tool for tool in tool_schemas()}
+    assert len(tools) == 26 and tools["set_quantity"]["parameters"]["required"] == ["item_id", "quantity"]
+    json.dumps(tools)  # JSON-ready
+
+
+def test_button_references_fit_telegram_and_decode_to_the_same_command() -> None:
+    item, variant = uuid.uuid4(), uuid.uuid4()
+    for command in (AddToCart(item_id=item, variant_id=variant, quantity=999), SetQuantity(item_id=item, quantity=7),
+                    RemoveLine(item_id=item, variant_id=variant), ShowItem(item_id=item), ShowCart(),
+                    StartCheckout(), Choose(option=3)):
+        ref = reference(command)
+        assert len(ref.encode()) <= MAX_BYTES
+        assert decode(ref) == command
+    assert decode("add 2 Classic Varsity Top Medium") is None  # a phrase is understood, not decoded
+    assert decode("c:drop_database") is None and decode("a:not-base64-at-all.x.1") is None
+    with pytest.raises(ValueError):
+        reference(SmallTalk(kind="greet"))
+
+
+# --- understanding ------------------------------------------------------------------------------------
+
+
+def _index() -> KnowledgeIndex:
+    views = []
+    for n, spec in enumerate([*APPAREL, {"name": "Teapot", "price": 2500}, {"name": "Mug", "price": 900},
+                              {"name": "Salt and Pepper Mill", "price": 1900}]):
+        views.append(ItemView(id=uuid.UUID(int=n + 1), tenant_id=None, company_id=None, kind="product",
+                              name=spec["name"], description=spec.get("description", ""),
+                              category=spec.get("category"), price_minor=spec["price"], currency="USD",
+                              stock=spec.get("stock"), image_url=None, duration_minutes=None, handle=None, sku=None,
+                              position=n, attributes={}))
+    return KnowledgeIndex.build(company_id=uuid.UUID(int=0), items=views, faq=[])
+
+
+def _understand(text: str, state: DialogueState | None = None) -> list:
+    index = _index()
+    context = UnderstandingContext(index=index, company_type="product", language="en", timezone="UTC",
+                                   now=datetime(2026, 3, 9, 9, tzinfo=UTC))
+    return RuleUnderstander().understand(text, state=state or DialogueState(), context=context)
+
+
+def _named(index: KnowledgeIndex, name: str) -> uuid.UUID:
+    return next(i.id for i in index.items() if i.name == name)
+
+
+def test_several_items_in_one_message_are_several_commands() -> None:
+    index = _index()
+    teapot, mug = _named(index, "Teapot"), _named(index, "Mug")
+    assert _understand("a teapot and two mugs") == [AddToCart(item_id=teapot), AddToCart(item_id=mug, quantity=2)]
+    assert _understand("add 3 mugs, a teapot") == [AddToCart(item_id=mug, quantity=3), AddToCart(item_id=teapot)]
+    mill = _named(index, "Salt and Pepper Mill")
+    assert _understand("add the salt and pepper mill") == [AddToCart(item_id=mill)]  # one item, not two
+
+
+def test_and_also_while_shopping_means_add() -> None:
+    index = _index()
+    assert _understand("and a teapot") == [AddToCart(item_id=_named(index, "Teapot"))]
+    assert _understand("also 2 mugs") == [AddToCart(item_id=_named(index, "Mug"), quantity=2)]
+
+
+def test_understanding_reads_references_not_steps() -> None:
+    index = _index()
+    shirt = _named(index, "White Cotton Shirt")
+    state = DialogueState(last_item_id=shirt)
+    assert _understand("how much is it?", state) == [ShowItem(item_id=shirt, aspect="price")]
+    # The same words mean the same whatever question is open: the policy decides what a step accepts.
+    asked = DialogueState(last_item_id=shirt, step=Step.CHECKOUT_NAME)
+    assert _understand("how much is it?", asked) == _understand("how much is it?", state)
+    assert _understand("skip") == [Skip()] and _understand("cancel") == [Cancel()]
+
+
+# --- policy -----------------------------------------------------------------------------------------------
+
+
+def test_checkout_steps_take_free_text_as_the_answer_and_let_commands_through() -> None:
+    state = DialogueState(step=Step.CHECKOUT_NAME)
+    [action] = decide(state, [ShowItem(item_id=uuid.uuid4())], text="Olive Green")
+    assert (action.kind, action.field, action.value) == ("detail", "name", "Olive Green")
+    [action] = decide(state, [StartCheckout()], text="checkout")
+    assert (action.kind, action.field) == ("ask_again", "name")  # a command word is not a name
+    [action] = decide(state, [Cancel()], text="cancel")
+    assert action.kind == "run" and action.command == Cancel()
+    phone = DialogueState(step=Step.CHECKOUT_PHONE)
+    [action] = decide(phone, [Skip()], text="skip")
+    assert (action.kind, action.field, action.value) == ("detail", "phone", "")
+    [action] = decide(phone, [GiveDetails(phone="+15035550142")], text="503 555 0142")
+    assert action.value == "+15035550142"
+    # Outside checkout the same "skip" is only an acknowledgement.
+    [action] = decide(DialogueState(), [Skip()], text="skip")
+    assert action.kind == "run" and action.command == Skip()
+
+
+def test_choose_is_resolved_against_the_options_offered_at_this_step() -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    state = DialogueState(step=Step.CHOOSE_ITEM, pending=Pending(action="add", candidates=[first, second], quantity=2))
+    [action] = decide(state, [Choose(option=2)], text="the second")
+    assert action.command == AddToCart(item_id=second, quantity=2)
+    [action] = decide(DialogueState(step=Step.CHOOSE_SLOT), [Choose(option=1)], text="1")
+    assert (action.kind, action.offer) == ("choose_slot", 0)
+    [action] = decide(DialogueState(), [Choose(option=1)], text="1")  # nothing offered
+    assert action.command.type == "not_understood"
+
+
+# --- conversations -----------------------------------------------------------------------------------------
+
+
+async def test_several_items_and_a_question_in_one_message(sessionmaker) -> None:
+    items = [{"name": "Teapot", "price": 2500}, {"name": "Mug", "price": 900}, {"name": "Wool Scarf", "price": 3000}]
+    shop = await create_shop(sessionmaker, slug="kitchen", name="Kitchen", items=items,
+                             faq=[("Do you ship abroad?", "Yes, we ship to 30 countries.")])
+    chat = Chat(sessionmaker, shop)
+    both = await chat.ask("a teapot and two mugs please")
+    assert "Added 1 × Teapot — 25.00 USD" in both.text and "Added 2 × Mug — 18.00 USD" in both.text
+    assert "Cart total: 43.00 USD" in both.text
+    mixed = await chat.ask("put two scarves in, and do you ship abroad?")
+    assert "Added 2 × Wool Scarf — 60.00 USD" in mixed.text and "we ship to 30 countries" in mixed.text
+    more = await chat.ask("and a teapot")
+    assert "Added 1 × Teapot" in more.text and "Cart total: 128.00 USD" in more.text
+
+
+async def test_buttons_carry_references_and_the_web_chat_sends_them_back(sessionmaker) -> None:
+    chat = Chat(sessionmaker, await apparel(sessionmaker))
+    asked = await chat.ask("add 2 varsity tops")
+    payloads = [b["payload"] for b in asked.buttons]
+    assert all(len(p.encode()) <= MAX_BYTES and " " not in p for p in payloads)  # references, not phrases
+    pressed = await chat.press(asked, "Large")
+    assert "Added 2 × Classic Varsity Top (Large) — 120.00 USD" in pressed.text
+    cart = await chat.press(pressed, "Cart")
+    assert "Total: 120.00 USD" in cart.text
+
+
+async def test_russian_items_in_one_message(sessionmaker) -> None:
+    chat = Chat(sessionmaker, await florist(sessionmaker), contact="dasha")
+    reply = await chat.ask("добавь пион и букет нежность")
+    assert "1 × Пион — 450,00 ₽" in reply.text and "1 × Букет «Нежность» — 2 490,00 ₽" in reply.text
+    assert titles(reply)[0] == "Оформить заказ"
