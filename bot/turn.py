@@ -15,7 +15,6 @@ from bot import texts
 from bot.messages import Button, InboundMessage, OutboundMessage
 from bot.state import DialogueState, Pending, Step
 from core.models import Company, Conversation
-from core.money import format_money
 from core.tenancy import TenantScope
 from core.timeutil import utcnow
 from knowledge.search import KnowledgeIndex
@@ -54,7 +53,7 @@ class Turn:
 
     def money(self, amount_minor: int, currency: str) -> str:
         """An amount in minor units of ISO-4217 ``currency`` formatted for the reply language."""
-        return format_money(amount_minor, currency, language=self.language)
+        return texts.money(amount_minor, currency, self.language)
 
     def reply(self, *parts: str, buttons: list[Button] | tuple[Button, ...] = (), url: str | None = None,
               image_url: str | None = None) -> list[OutboundMessage]:
