@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from sqlalchemy import func, select
+
 from bot.actions import results as r
 from bot.booking import BookingDialogue, booking_of_order, link_ttl
 from bot.buttons import is_reference
@@ -131,8 +133,8 @@ class Actions:
             case Cancel():
                 return await self._cancel(turn)
             case ShowCatalog():
-                items = await _company_items(turn)
-                return r.CatalogShown(tuple(items[:CATALOG_PAGE]), len(items))
+                return r.CatalogShown(tuple(await _company_items(turn, limit=CATALOG_PAGE)),
+                                      await _company_item_count(turn))
             case AnswerFaq(faq_id=faq_id):
                 return self._faq(turn, faq_id)
             case ShowItem(item_id=item_id, variant_id=variant_id, aspect=aspect):
@@ -508,11 +510,20 @@ async def _load_item(turn: Turn, item_id: uuid.UUID) -> KnowledgeItem | None:
         KnowledgeItem, KnowledgeItem.id == item_id, KnowledgeItem.company_id == turn.company.id))).scalar_one_or_none()
 
 
-async def _company_items(turn: Turn) -> list[KnowledgeItem]:
+async def _company_items(turn: Turn, *, limit: int) -> list[KnowledgeItem]:
+    """The first ``limit`` items of the catalogue (in the owner's order)."""
     return list((await turn.session.execute(
         turn.scope.select(KnowledgeItem, KnowledgeItem.company_id == turn.company.id)
-        .order_by(KnowledgeItem.position, KnowledgeItem.name)
+        .order_by(KnowledgeItem.position, KnowledgeItem.name).limit(limit)
     )).scalars())
+
+
+async def _company_item_count(turn: Turn) -> int:
+    """How many items the catalogue has."""
+    return int((await turn.session.execute(
+        select(func.count()).select_from(KnowledgeItem)
+        .where(KnowledgeItem.tenant_id == turn.scope.tenant_id, KnowledgeItem.company_id == turn.company.id)
+    )).scalar_one())
 
 
 def _variant(item: KnowledgeItem, variant_id: uuid.UUID | None) -> KnowledgeVariant | None:

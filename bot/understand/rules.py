@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import uuid
+import weakref
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -490,9 +491,16 @@ def _resolve_items(index: KnowledgeIndex, text: str, state: DialogueState) -> _I
     return _Items(hits=hits, item_id=item_id, variant_id=index.match_variant(item_id, text), options=())
 
 
+_SERVICES: weakref.WeakKeyDictionary[KnowledgeIndex, bool] = weakref.WeakKeyDictionary()
+
+
 def has_services(index: KnowledgeIndex) -> bool:
-    """Whether the company sells services (items of kind ``"service"``), i.e. takes bookings."""
-    return any(item.kind == "service" for item in index.items())
+    """Whether the company sells services (items of kind ``"service"``), i.e. takes bookings
+    (remembered per index: an index never changes, a new one is built when the knowledge base does)."""
+    known = _SERVICES.get(index)
+    if known is None:
+        known = _SERVICES[index] = any(item.kind == "service" for item in index.items())
+    return known
 
 
 def speaks_of_time(text: str) -> bool:
