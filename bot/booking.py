@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot import texts
+from bot.buttons import option, reference
+from bot.commands import FindSlots
 from bot.messages import Button, OutboundMessage
 from bot.state import BookingDraft, Offer, Step
 from bot.understand.rules import Understanding, speaks_of_time
@@ -75,13 +77,14 @@ class BookingDialogue:
 
     # -- a new booking ------------------------------------------------------------------------------
 
-    async def book(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+    async def book(self, turn: Turn, nlu: Understanding, *, when: WhenQuery | None = None) -> list[OutboundMessage]:
         """"A haircut tomorrow afternoon", "book a manicure on Friday after 3pm", "можно завтра утром?":
-        offer free times of the service (asking which service when it is not clear)."""
+        offer free times of the service (asking which service when it is not clear). ``when`` is the
+        time asked for when a command already carries it (else it is read from ``nlu.text``)."""
         if turn.asked == Step.BOOKING_NAME:  # a new request instead of the name: give the unnamed hold back
             await self._release_unnamed(turn)
         previous = turn.state.booking if turn.asked in ARRANGING else None
-        query = self._when(turn, nlu.text)
+        query = when if when is not None else self._when(turn, nlu.text)
         if previous is not None and previous.mode == "move" and previous.booking_id is not None:
             booking = await _load_booking(turn, previous.booking_id)
             if booking is not None and booking.status in ("held", "confirmed"):
@@ -110,7 +113,9 @@ class BookingDialogue:
                                           candidates=[s.id for s in services])
         lines = [turn.t("which_service")]
         lines += [texts.bullet(s.name, _details(turn, s)) for s in services]
-        buttons = [texts.book_button(turn.language, name=s.name, title=s.name) for s in services]
+        buttons = [Button(title=s.name, payload=reference(FindSlots(
+                       service_id=s.id, day=day, day_part=part, time=texts.clock(after) if after else None)))
+                   for s in services]
         return turn.reply(*lines, buttons=buttons[:MAX_SLOT_BUTTONS])
 
     async def _offer(self, turn: Turn, service: KnowledgeItem, *, day: date | None, part: PartOfDay | None,
@@ -140,7 +145,7 @@ class BookingDialogue:
                             day=texts.day_label(day, turn.language) + texts.part_label(
                                 turn.language, part_of_day=part, after=after))
             return turn.reply(*head, header, turn.t("slots_hint"),
-                              buttons=[Button(title=o.title, payload=o.title) for o in draft.offers])
+                              buttons=[Button(title=o.title, payload=option(n)) for n, o in enumerate(draft.offers, 1)])
         days = await self._nearest(turn, service, after_day=day, part=part, after=after, resource=resource,
                                    booking=booking)
         if not days:
@@ -148,9 +153,8 @@ class BookingDialogue:
             return turn.reply(*head, turn.t("slots_none", service=service.name), buttons=[turn.button("human")])
         text = turn.t("slots_none_days", service=service.name, day=texts.day_label(day, turn.language),
                       part=texts.part_label(turn.language, part_of_day=part, after=after))
-        buttons = [Button(title=texts.day_label(d, turn.language),
-                          payload=texts.when_words(turn.language, day=d, part_of_day=part, after=after))
-                   for d in days]
+        buttons = [Button(title=texts.day_label(d, turn.language), payload=reference(FindSlots(
+                       day=d, day_part=part, time=texts.clock(after) if after else None))) for d in days]
         return turn.reply(*head, text, buttons=buttons)
 
     async def _free(self, turn: Turn, service: KnowledgeItem, *, day: date, part: PartOfDay | None,
@@ -350,7 +354,7 @@ class BookingDialogue:
         turn.state.booking = BookingDraft(mode=mode, offers=offers)
         turn.state.step = Step.CHOOSE_BOOKING
         return turn.reply(turn.t("which_booking_cancel" if mode == "cancel" else "which_booking_move"),
-                          buttons=[Button(title=o.title, payload=o.title) for o in offers])
+                          buttons=[Button(title=o.title, payload=option(n)) for n, o in enumerate(offers, 1)])
 
     async def cancel(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
         """"Cancel my booking": ask to confirm, saying whether the prepayment is refundable."""
@@ -395,12 +399,13 @@ class BookingDialogue:
             return turn.reply(turn.t("ok"), buttons=[turn.button("my_booking")])
         return turn.reply(turn.t("booking_kept", **_facts(turn, booking)), buttons=[turn.button("my_booking")])
 
-    async def move(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
-        """"Move my booking to Saturday": offer free times that day (or ask which day)."""
+    async def move(self, turn: Turn, nlu: Understanding, *, when: WhenQuery | None = None) -> list[OutboundMessage]:
+        """"Move my booking to Saturday": offer free times that day (or ask which day); ``when`` as in
+        ``book``."""
         target = await self._target(turn, nlu, "move")
         if not isinstance(target, Booking):
             return target
-        query = self._when(turn, nlu.text) if nlu.offer is None else None
+        query = (when if when is not None else self._when(turn, nlu.text)) if nlu.offer is None else None
         return await self._move_offer(turn, target, query, None)
 
     async def _move_offer(self, turn: Turn, booking: Booking, query: WhenQuery | None,

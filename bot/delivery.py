@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from bot import texts
+from bot.buttons import option
 from bot.messages import Button, OutboundMessage
 from bot.state import DeliveryDraft, Offer, Step
 from bot.understand.rules import Understanding
@@ -84,7 +85,7 @@ class DeliveryDialogue:
         turn.state.delivery = DeliveryDraft(order_id=order.id, city=city, offers=shown)
         turn.state.step = Step.CHOOSE_WINDOW
         return turn.reply(*head, turn.t("delivery_windows", number=order.number),
-                          buttons=[Button(title=o.title, payload=o.title) for o in shown])
+                          buttons=[Button(title=o.title, payload=option(n)) for n, o in enumerate(shown, 1)])
 
     async def choose(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
         """An offered window was chosen: record it (``choose_window``); a full one is refused."""

@@ -84,7 +84,8 @@ class DialogueEngine:
         state = load_state(conversation)
         typed = inbound.text.strip()
         text, pressed = _pressed(typed, state)
-        chosen = pressed is not None or text != typed or any(text.casefold() == c.casefold() for c in state.choices)
+        offered = [*state.choices, *(o.title for o in state.offered())]
+        chosen = pressed is not None or text != typed or any(text.casefold() == c.casefold() for c in offered)
         language = _language(text, chosen=chosen, state=state, conversation=conversation, company=company)
         conversation.language = language
         index = await self._index_cache.get(session, company)

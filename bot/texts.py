@@ -149,13 +149,6 @@ def bullet(label: str, value: str | None = None) -> str:
     return f"• {label} — {value}" if value else f"• {label}"
 
 
-def book_button(language: str, *, name: str, title: str | None = None, when: str = "") -> Button:
-    """A button booking service ``name`` (``book Colouring`` / ``запишите на Маникюр``), optionally
-    for the time words ``when`` ("Sat 14 Mar afternoon")."""
-    verb = "запишите на" if lang_of(language) == "ru" else "book"
-    return Button(title=title or t("button:book_item", language), payload=" ".join(p for p in (verb, name, when) if p))
-
-
 def day_label(day: date, language: str) -> str:
     """A local date for customers: ``Fri 13 Mar`` / ``пт 13 марта``."""
     return format_date(day, t("format:day", language), locale=lang_of(language))
@@ -195,14 +188,3 @@ def part_label(language: str, *, part_of_day: str | None, after: time | None) ->
     if after is not None:
         parts.append(t("after", language, time=clock(after)))
     return "".join(f" {p}" for p in parts)
-
-
-def when_words(language: str, *, day: date, part_of_day: str | None, after: time | None) -> str:
-    """Words the NLU reads back as this day and time: ``Sat 14 Mar afternoon after 15:00`` /
-    ``сб 14 марта днём после 15:00`` (used in button payloads)."""
-    words = [day_label(day, language)]
-    if part_of_day in ("morning", "afternoon", "evening"):
-        words.append(t(f"part_word:{part_of_day}", language))
-    if after is not None:
-        words.append(t("after", language, time=clock(after)))
-    return " ".join(words)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from pydantic import ValidationError
@@ -15,6 +15,7 @@ from bot.commands import (
     AddToCart,
     Cancel,
     Choose,
+    FindSlots,
     GiveDetails,
     RemoveLine,
     SetQuantity,
@@ -59,7 +60,9 @@ def test_button_references_fit_telegram_and_decode_to_the_same_command() -> None
     item, variant = uuid.uuid4(), uuid.uuid4()
     for command in (AddToCart(item_id=item, variant_id=variant, quantity=999), SetQuantity(item_id=item, quantity=7),
                     RemoveLine(item_id=item, variant_id=variant), ShowItem(item_id=item), ShowCart(),
-                    StartCheckout(), Choose(option=3)):
+                    StartCheckout(), Choose(option=3), FindSlots(service_id=item, day=date(2026, 3, 14),
+                                                                 day_part="afternoon", time="15:30"),
+                    FindSlots(day=date(2026, 3, 16))):
         ref = reference(command)
         assert len(ref.encode()) <= MAX_BYTES
         assert decode(ref) == command
@@ -186,3 +189,15 @@ async def test_russian_items_in_one_message(sessionmaker) -> None:
     reply = await chat.ask("добавь пион и букет нежность")
     assert "1 × Пион — 450,00 ₽" in reply.text and "1 × Букет «Нежность» — 2 490,00 ₽" in reply.text
     assert titles(reply)[0] == "Оформить заказ"
+
+
+async def test_booking_buttons_carry_references_and_a_choice_can_be_typed_or_pressed(sessionmaker) -> None:
+    from tests.test_bot_booking import chat_with, salon
+
+    chat = chat_with(sessionmaker, await salon(sessionmaker))
+    card = await chat.ask("manicure")
+    slots = await chat.press(card, "Book")
+    assert [b["payload"] for b in slots.buttons][:3] == ["o:1", "o:2", "o:3"]
+    second = titles(slots)[1].removeprefix("Tue ")
+    held = await chat.ask("2")  # a numbered list on channels without buttons
+    assert f"Manicure, Tue 9 Mar, {second} with Anna: I'm holding this time" in held.text

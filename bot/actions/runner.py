@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import time, timedelta
 
 from sqlalchemy import func, select
 
@@ -52,6 +52,7 @@ from commerce.errors import (
 from commerce.orders import checkout
 from commerce.payments import PaymentStateError, issue_payment_link
 from commerce.providers import ProviderRegistry
+from commerce.when import WhenQuery
 from core.models import Cart, Contact, KnowledgeItem, KnowledgeVariant, Order
 from knowledge.search import ItemHit, KnowledgeIndex
 
@@ -109,11 +110,11 @@ class Actions:
         text = "" if is_reference(turn.text) else turn.text
         if isinstance(command, FindSlots):
             reading = read(text, index=turn.index, state=turn.state) if text else None
-            if reading is None or reading.intent != Intent.BOOK:
+            if reading is None or reading.intent != Intent.BOOK or command.service_id is not None:
                 reading = Understanding(Intent.BOOK, text, item_id=command.service_id)
-            return await self._booking.book(turn, reading)
+            return await self._booking.book(turn, reading, when=_when(command))
         if isinstance(command, MoveBooking):
-            return await self._booking.move(turn, Understanding(Intent.BOOKING_MOVE, text))
+            return await self._booking.move(turn, Understanding(Intent.BOOKING_MOVE, text), when=_when(command))
         if isinstance(command, CancelBooking):
             return await self._booking.cancel(turn, Understanding(Intent.BOOKING_CANCEL, text))
         return await self._booking.status(turn, Understanding(Intent.BOOKING_STATUS, text))
@@ -409,6 +410,13 @@ class Actions:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+
+
+def _when(command: FindSlots | MoveBooking) -> WhenQuery | None:
+    """The time a booking command asks for (``None``: none said)."""
+    query = WhenQuery(day=command.day, part_of_day=command.day_part,
+                      after=time.fromisoformat(command.time) if command.time else None)
+    return None if query.is_empty else query
 
 
 async def current_order(turn: Turn) -> Order | None:

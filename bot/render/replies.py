@@ -13,7 +13,7 @@ from bot import texts
 from bot.actions import results as r
 from bot.booking import duration_answer, prepay_answer, service_lines
 from bot.buttons import reference
-from bot.commands import AddToCart, RemoveLine, SetQuantity, ShowItem
+from bot.commands import AddToCart, FindSlots, RemoveLine, SetQuantity, ShowItem
 from bot.messages import Button, OutboundMessage
 from bot.turn import Turn
 from commerce.cart import PricedLine
@@ -475,7 +475,8 @@ def _item_buttons(turn: Turn, item: KnowledgeItem, variant: KnowledgeVariant | N
     """Buttons under an item answer: add the variant (or one per available variant), then the cart;
     for a service: book it."""
     if item.kind == "service":
-        return [texts.book_button(turn.language, name=item.name), _catalog_button(turn), _cart_or_booking(turn)]
+        book = Button(title=turn.t("button:book_item"), payload=reference(FindSlots(service_id=item.id)))
+        return [book, _catalog_button(turn), _cart_or_booking(turn)]
     buttons: list[Button] = []
     if variant is not None:
         if _unit_price(item, variant) is not None and (variant.stock is None or variant.stock > 0):
