@@ -138,8 +138,9 @@ def test_checkout_steps_take_free_text_as_the_answer_and_let_commands_through() 
     phone = DialogueState(step=Step.CHECKOUT_PHONE)
     [action] = decide(phone, [Skip()], text="skip")
     assert (action.kind, action.field, action.value) == ("detail", "phone", "")
-    [action] = decide(phone, [GiveDetails(phone="+15035550142")], text="503 555 0142")
-    assert action.value == "+15035550142"
+    given = GiveDetails(name="Li Wei", phone="+15035550142")
+    [action] = decide(phone, [given], text="Li Wei, 503 555 0142")
+    assert (action.kind, action.command) == ("details", given)  # every answer given is taken
     # Outside checkout the same "skip" is only an acknowledgement.
     [action] = decide(DialogueState(), [Skip()], text="skip")
     assert action.kind == "run" and action.command == Skip()
@@ -201,3 +202,77 @@ async def test_booking_buttons_carry_references_and_a_choice_can_be_typed_or_pre
     second = titles(slots)[1].removeprefix("Tue ")
     held = await chat.ask("2")  # a numbered list on channels without buttons
     assert f"Manicure, Tue 9 Mar, {second} with Anna: I'm holding this time" in held.text
+
+
+class DetailsUnderstander:
+    """Test double of an ``Understander`` (a language model's, say) that reads checkout details the
+    rules do not: it answers ``details`` for one exact text and defers to the rules otherwise."""
+
+    def __init__(self, text: str, details: GiveDetails) -> None:
+        self.text, self.details, self.rules = text, details, RuleUnderstander()
+
+    def understand(self, text: str, *, state: DialogueState, context: UnderstandingContext) -> list:
+        return [self.details] if text == self.text else self.rules.understand(text, state=state, context=context)
+
+
+async def test_details_in_one_line_and_before_checkout_are_all_taken(sessionmaker) -> None:
+    from tests.test_bot import make_engine, orders_of
+
+    line = "Li Wei, 4 Cedar Lane, Portland OR 97205, 503 555 0142"
+    details = GiveDetails(name="Li Wei", address="4 Cedar Lane, Portland OR 97205", phone="+15035550142")
+    shop = await apparel(sessionmaker)
+    chat = Chat(sessionmaker, shop, engine=make_engine(understander=DetailsUnderstander(line, details)))
+    await chat.ask("add ocean blue shirt")
+    assert "What name" in (await chat.ask("checkout")).text
+    link = await chat.ask(line)  # name, address and phone at once: no more questions
+    assert link.url and "Order #1001" in link.text
+    [order] = await orders_of(sessionmaker, shop)
+    assert (order.customer_name, order.delivery_address, order.phone) == (
+        "Li Wei", "4 Cedar Lane, Portland OR 97205", "+15035550142")
+
+    early = Chat(sessionmaker, shop, engine=make_engine(understander=DetailsUnderstander(line, details)),
+                 contact="early")
+    await early.ask("add white cotton shirt")
+    assert "noted your details" in (await early.ask(line)).text
+    placed = await early.ask("checkout")  # everything is known already
+    assert placed.url and "Order #1002" in placed.text
+
+
+class ScriptedUnderstander:
+    """Test double of an ``Understander``: fixed commands for given texts, the rules otherwise."""
+
+    def __init__(self, script: dict[str, list]) -> None:
+        self.script, self.rules = script, RuleUnderstander()
+
+    def understand(self, text: str, *, state: DialogueState, context: UnderstandingContext) -> list:
+        if text in self.script:
+            return self.script[text]
+        return self.rules.understand(text, state=state, context=context)
+
+
+async def test_budget_searches_unknown_facts_and_items_not_sold(sessionmaker) -> None:
+    from bot.commands import NotSold, SearchCatalog, UnknownFact
+    from tests.test_bot import make_engine
+
+    shop = await apparel(sessionmaker)
+    async with sessionmaker() as s:
+        from sqlalchemy import select
+
+        from core.models import KnowledgeItem
+        jumper = (await s.execute(select(KnowledgeItem.id).where(KnowledgeItem.name == "Yellow Wool Jumper"))).scalar()
+    script = {
+        "a shirt under 40 dollars": [SearchCatalog(query="shirt", max_price_minor=4000)],
+        "anything for 10 dollars": [SearchCatalog(query="", max_price_minor=1000)],
+        "does it come gift-wrapped?": [UnknownFact(item_id=jumper, question="does it come gift-wrapped?")],
+        "do you sell winter boots?": [NotSold(query="winter boots")],
+    }
+    chat = Chat(sessionmaker, shop, engine=make_engine(understander=ScriptedUnderstander(script)))
+    cheap = await chat.ask("a shirt under 40 dollars")
+    assert "Here is what I found for up to 40.00 USD:" in cheap.text
+    assert "• White Cotton Shirt — 30.00 USD" in cheap.text and "Ocean Blue Shirt" not in cheap.text
+    nothing = await chat.ask("anything for 10 dollars")
+    assert "nothing fits that budget" in nothing.text and "White Cotton Shirt" in nothing.text  # the cheapest
+    fact = await chat.ask("does it come gift-wrapped?")
+    assert "about Yellow Wool Jumper, but a manager can tell you" in fact.text and "Talk to a human" in titles(fact)
+    boots = await chat.ask("do you sell winter boots?")
+    assert "couldn't find that" in boots.text and "Soft Winter Jacket" in titles(boots)

@@ -74,10 +74,39 @@ class ItemGone:
 @dataclass(frozen=True, slots=True)
 class NotFound:
     """Nothing in the catalogue matches ``query`` (``""``: no item was named at all); ``adding`` when
-    the customer wanted to add it."""
+    the customer wanted to add it; ``alternatives`` the closest items (id, name), best first."""
 
     query: str
     adding: bool = False
+    alternatives: tuple[tuple[uuid.UUID, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """Items matching a search within a budget (minor units of the company's currency), best matches
+    first; ``closest`` when none fit the budget and these are the nearest in price."""
+
+    items: tuple[KnowledgeItem, ...]
+    max_price_minor: int | None = None
+    min_price_minor: int | None = None
+    closest: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FactUnknown:
+    """A question the knowledge base cannot answer (about ``item`` when known): a manager is offered."""
+
+    item: KnowledgeItem | None
+    question: str
+
+
+@dataclass(frozen=True, slots=True)
+class DetailsNoted:
+    """Checkout details given before checkout, kept for it."""
+
+    name: str | None
+    address: str | None
+    phone: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,10 +210,12 @@ class QuantityNeeded:
 
 @dataclass(frozen=True, slots=True)
 class CheckoutStarted:
-    """Checkout began with ``lines``; ``suggestion`` is a name known from before."""
+    """Checkout began with ``lines``; ``ask`` is the first question without an answer (``name``,
+    ``address`` or ``phone``), ``suggestion`` its answer known from before."""
 
     lines: tuple[PricedLine, ...]
     suggestion: str | None
+    ask: str = "name"
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +299,11 @@ class Replied:
     replies: tuple[OutboundMessage, ...]
 
 
-Result = (Chatted | HandedOff | Cancelled | NotUnderstood | FaqAnswered | CatalogShown | ItemShown | ItemGone
-          | NotFound | ItemChoices | NothingToAdd | VariantNeeded | Added | AddRefused | CartShown | CartCleared
-          | WhichLine | NotInCart | QuantityNeeded | CheckoutStarted | CheckoutEmpty | DetailTaken | DetailRejected
-          | PriceMissing | CheckoutShortage | OrderPlaced | OrderStatusShown | LinkSent | LinkRefused | Replied)
+Result = (
+    Chatted | HandedOff | Cancelled | NotUnderstood | FaqAnswered | CatalogShown | ItemShown | ItemGone | NotFound
+    | Found | FactUnknown | DetailsNoted | ItemChoices | NothingToAdd | VariantNeeded | Added | AddRefused | CartShown
+    | CartCleared | WhichLine | NotInCart | QuantityNeeded | CheckoutStarted | CheckoutEmpty | DetailTaken
+    | DetailRejected | PriceMissing | CheckoutShortage | OrderPlaced | OrderStatusShown | LinkSent | LinkRefused
+    | Replied
+)
+"""Any action result."""

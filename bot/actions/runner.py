@@ -17,6 +17,7 @@ from bot.commands import (
     CancelBooking,
     ClearCart,
     FindSlots,
+    GiveDetails,
     Handoff,
     Help,
     MoveBooking,
@@ -24,6 +25,7 @@ from bot.commands import (
     NotSold,
     OrderStatus,
     RemoveLine,
+    SearchCatalog,
     SetQuantity,
     ShowBooking,
     ShowCart,
@@ -32,6 +34,7 @@ from bot.commands import (
     Skip,
     SmallTalk,
     StartCheckout,
+    UnknownFact,
 )
 from bot.delivery import DeliveryDialogue
 from bot.policy import Action
@@ -57,8 +60,9 @@ from core.models import Cart, Contact, KnowledgeItem, KnowledgeVariant, Order
 from knowledge.search import ItemHit, KnowledgeIndex
 
 CATALOG_PAGE = 10  # items listed by "catalogue"
+SEARCH_LIMIT = 30  # items a catalogue search ranks
 MAX_SUGGESTIONS = 4
-_NEXT_FIELD = {"name": "address", "address": "phone", "phone": ""}
+CHECKOUT_FIELDS = ("name", "address", "phone")
 
 
 class Actions:
@@ -77,9 +81,13 @@ class Actions:
         kind, text = action.kind, turn.text
         if kind == "run":
             return [await self._command(turn, action.command)]
-        if kind in ("detail", "ask_again"):
-            return await self._detail(turn, action.field or "", action.value if kind == "detail" else "",
-                                      skipped=isinstance(action.command, Skip))
+        if kind == "ask_again":
+            return [r.DetailRejected(action.field or "name")]
+        if kind == "detail":
+            return await self._details(turn, {action.field or "name": action.value})
+        if kind == "details" and isinstance(action.command, GiveDetails):
+            given = action.command.model_dump(include={"name", "address", "phone"}, exclude_none=True)
+            return await self._details(turn, given)
         booking, delivery = self._booking, self._delivery
         if kind == "booking_name":
             replies = await booking.answer_name(turn, Understanding(Intent.BOOK, action.value))
@@ -144,7 +152,13 @@ class Actions:
                     return r.ItemGone()
                 return r.ItemShown(item, _variant(item, variant_id), aspect)
             case NotSold(query=query):
-                return r.NotFound(query)
+                return r.NotFound(query, alternatives=_alternatives(turn, query))
+            case SearchCatalog():
+                return await self._search(turn, command)
+            case UnknownFact(item_id=item_id, question=question):
+                return r.FactUnknown(await _load_item(turn, item_id) if item_id else None, question)
+            case GiveDetails(name=name, address=address, phone=phone):
+                return r.DetailsNoted(name, address, phone)
             case AddToCart(item_id=item_id, variant_id=variant_id, quantity=quantity):
                 return await self._add(turn, item_id, variant_id, quantity)
             case SetQuantity(item_id=item_id, variant_id=variant_id, quantity=quantity):
@@ -199,6 +213,29 @@ class Actions:
     def _faq(self, turn: Turn, faq_id: uuid.UUID) -> r.Result:
         answer = next((f.answer for f in turn.index.faq() if f.id == faq_id), None)
         return r.FaqAnswered(answer) if answer is not None else self._not_understood(turn)
+
+    async def _search(self, turn: Turn, command: SearchCatalog) -> r.Result:
+        """Items matching ``query`` within the budget, best matches first (the whole catalogue when the
+        query names nothing); when none fits, the ones nearest in price."""
+        hits = turn.index.search_items(command.query, limit=SEARCH_LIMIT) if command.query.strip() else []
+        ranked = [turn.index.item(h.item_id) for h in hits] or turn.index.items()
+        low, high = command.min_price_minor, command.max_price_minor
+
+        def price(view: object) -> int | None:
+            prices = [p for p in (getattr(view, "price_minor", None),
+                                  *(v.price_minor for v in getattr(view, "variants", ()))) if p is not None]
+            return min(prices) if prices else None
+
+        fitting = [v for v in ranked if (p := price(v)) is not None and (low is None or p >= low)
+                   and (high is None or p <= high)]
+        closest = not fitting
+        if closest:
+            target = high if high is not None else low or 0
+            fitting = sorted((v for v in ranked if price(v) is not None), key=lambda v: abs(price(v) - target))
+        items = [it for it in [await _load_item(turn, v.id) for v in fitting[:CATALOG_PAGE]] if it is not None]
+        if not items:
+            return r.NotFound(command.query, alternatives=_alternatives(turn, command.query))
+        return r.Found(tuple(items[:MAX_SUGGESTIONS + 2]), high, low, closest)
 
     async def _choices(self, turn: Turn, ref: Unresolved) -> r.Result:
         """Several items match: they are offered (the first one when they are all one item)."""
@@ -304,37 +341,39 @@ class Actions:
     # -- checkout -----------------------------------------------------------------------------------
 
     async def _checkout(self, turn: Turn) -> r.Result:
+        """Start checkout: the first question whose answer is not known yet (details given earlier
+        are kept), or the order at once when every answer is known."""
         cart = await open_cart(turn.session, turn.conversation)
         lines = await _priced(turn, cart)
         if lines is None:
             return r.PriceMissing("?")
         if not lines:
             return r.CheckoutEmpty(has_order=await current_order(turn) is not None)
+        known = _known(turn, {})
+        ask = _missing(known)
+        if not ask:
+            return await self._place_order(turn, known["name"], known["address"], known["phone"])
         contact = await turn.session.get(Contact, turn.conversation.contact_id)
-        suggestion = turn.state.profile.name or (contact.name if contact is not None else None)
-        return r.CheckoutStarted(tuple(lines), suggestion)
+        suggestion = {"name": turn.state.profile.name or (contact.name if contact is not None else None),
+                      "address": turn.state.profile.address}.get(ask)
+        return r.CheckoutStarted(tuple(lines), suggestion, ask)
 
-    async def _detail(self, turn: Turn, field: str, answer: str, *, skipped: bool) -> list[r.Result]:
-        """The answer to checkout question ``field``: validated, then the next question or the order."""
-        draft = turn.state.checkout
-        if field == "name" and (not answer or len(answer) > 200 or not any(ch.isalpha() for ch in answer)):
-            return [r.DetailRejected("name")]
-        if field == "address" and (len(answer) < 2 or len(answer) > 500 or not any(ch.isalnum() for ch in answer)):
-            return [r.DetailRejected("address")]
-        if field == "phone" and not skipped and not _valid_phone(answer):
-            return [r.DetailRejected("phone")]
-        value = "" if skipped else answer
-        next_field = _NEXT_FIELD[field]
-        if next_field == "phone" and turn.inbound.phone:  # known from the channel: not asked
-            taken = [r.DetailTaken(field, value, "phone"), r.DetailTaken("phone", turn.inbound.phone, "")]
-        else:
-            suggestion = turn.state.profile.address if next_field == "address" else None
-            taken = [r.DetailTaken(field, value, next_field, suggestion)]
-        if taken[-1].next_field:
+    async def _details(self, turn: Turn, given: dict[str, str]) -> list[r.Result]:
+        """Checkout answers (``name``, ``address``, ``phone``; a ``""`` phone: skipped), validated,
+        then the next question or, when every answer is known, the order."""
+        for field, value in given.items():
+            if not _valid_detail(field, value):
+                return [r.DetailRejected(field)]
+        known = _known(turn, given)
+        if "phone" not in given and turn.state.checkout.phone is None and known["phone"] is not None:
+            given = {**given, "phone": known["phone"]}  # known from the channel: not asked
+        ask = _missing(known)
+        suggestion = turn.state.profile.address if ask == "address" else None
+        taken = [r.DetailTaken(f, v, "") for f, v in given.items()]
+        taken[-1] = r.DetailTaken(taken[-1].field, taken[-1].value, ask, suggestion)
+        if ask:
             return taken
-        details = {"name": draft.name, "address": draft.address, "phone": draft.phone}
-        details.update({t.field: t.value for t in taken})
-        return [*taken, await self._place_order(turn, details["name"], details["address"], details["phone"])]
+        return [*taken, await self._place_order(turn, known["name"], known["address"], known["phone"])]
 
     async def _place_order(self, turn: Turn, name: str | None, address: str | None, phone: str | None) -> r.Result:
         cart = await open_cart(turn.session, turn.conversation)
@@ -432,6 +471,30 @@ async def current_order(turn: Turn) -> Order | None:
     )).scalar_one_or_none()
 
 
+def _known(turn: Turn, given: dict[str, str]) -> dict[str, str | None]:
+    """The checkout answers known with ``given``: the draft's, then the phone the channel knows."""
+    draft = turn.state.checkout
+    known: dict[str, str | None] = {"name": draft.name, "address": draft.address, "phone": draft.phone, **given}
+    if known["phone"] is None and turn.inbound.phone:
+        known["phone"] = turn.inbound.phone
+    return known
+
+
+def _missing(known: dict[str, str | None]) -> str:
+    """The first checkout question without an answer (``""``: none)."""
+    return next((f for f in CHECKOUT_FIELDS if known[f] is None), "")
+
+
+def _valid_detail(field: str, value: str) -> bool:
+    """A name has a letter (≤ 200 characters); an address a letter or digit (2–500); a phone 7–15
+    digits, or ``""`` (skipped)."""
+    if field == "name":
+        return bool(value) and len(value) <= 200 and any(ch.isalpha() for ch in value)
+    if field == "address":
+        return 2 <= len(value) <= 500 and any(ch.isalnum() for ch in value)
+    return value == "" or _valid_phone(value)
+
+
 def _variant_needed(item: KnowledgeItem, quantity: int | None) -> r.Result:
     available = tuple(v for v in item.variants if v.stock is None or v.stock > 0)
     return r.VariantNeeded(item, available, quantity)
@@ -493,6 +556,14 @@ async def _priced(turn: Turn, cart: Cart) -> tuple[PricedLine, ...] | None:
         return tuple(await priced_lines(turn.session, cart))
     except PriceMissing:
         return None
+
+
+def _alternatives(turn: Turn, query: str) -> tuple[tuple[uuid.UUID, str], ...]:
+    """The items closest to something the shop does not sell (id, name), best first."""
+    names: dict[str, uuid.UUID] = {}
+    for hit in _closest(turn.index, query) if query else []:
+        names.setdefault(hit.name, hit.item_id)
+    return tuple((item_id, name) for name, item_id in list(names.items())[:MAX_SUGGESTIONS])
 
 
 def _closest(index: KnowledgeIndex, text: str) -> list[ItemHit]:

@@ -76,13 +76,10 @@ def _checkout(step: Step, commands: list[Understood], text: str) -> list[Action]
     if any(isinstance(c, Cancel) for c in commands):
         return [Action("run", command=Cancel())]
     if step == Step.CHECKOUT_PHONE and any(isinstance(c, Skip) for c in commands):
-        return [Action("detail", field="phone", value="", command=Skip())]
+        return [Action("detail", field="phone", value="", command=Skip())]  # "" : skipped
     details = [c for c in commands if isinstance(c, GiveDetails)]
-    if details:
-        given = details[0]
-        value = {"name": given.name, "address": given.address, "phone": given.phone}[field]
-        if value:
-            return [Action("detail", field=field, value=value, command=given)]
+    if details:  # "Li Wei, 4 Cedar Lane, Portland OR 97205, 503 555 0142": every answer at once
+        return [Action("details", command=details[0])]
     if bare_command(text):
         return [Action("ask_again", field=field)]
     return [Action("detail", field=field, value=" ".join(text.split()))]

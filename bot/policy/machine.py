@@ -43,9 +43,11 @@ def advance(state: DialogueState, result: r.Result, *, asked: Step | None) -> No
                 state.delivery = None
             if asked in CHECKOUT_STEPS:
                 state.checkout = CheckoutDraft()
-        case r.CheckoutStarted():
-            state.checkout = CheckoutDraft()
-            state.step = Step.CHECKOUT_NAME
+        case r.CheckoutStarted(ask=ask):
+            state.step = _FIELD_STEP[ask]  # answers given before checkout are kept
+        case r.DetailsNoted(name=name, address=address, phone=phone):
+            draft = state.checkout
+            draft.name, draft.address, draft.phone = name or draft.name, address or draft.address, phone or draft.phone
         case r.DetailRejected(field=field):
             state.step = _FIELD_STEP[field]
         case r.DetailTaken(field=field, value=value, next_field=next_field):

@@ -69,10 +69,17 @@ def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: 
             return turn.reply(t("item_unavailable"), buttons=[_catalog_button(turn)])
         case r.NotFound(query=""):
             return turn.reply(t("info_which_item"), buttons=[_catalog_button(turn)])
-        case r.NotFound(adding=True):
-            return turn.reply(t("not_found"), buttons=[button("catalog"), button("cart")])
-        case r.NotFound():
-            return turn.reply(t("not_found"), buttons=[_catalog_button(turn), button("human")])
+        case r.NotFound(adding=adding, alternatives=alternatives):
+            others = [_show_button(name, item_id) for item_id, name in alternatives]
+            tail = [button("catalog"), button("cart")] if adding else [_catalog_button(turn), button("human")]
+            return turn.reply(t("not_found"), t("closest") if others else "", buttons=[*others, *tail])
+        case r.Found():
+            return _found(turn, result)
+        case r.FactUnknown(item=item):
+            text = t("fact_unknown_item", name=item.name) if item is not None else t("fact_unknown")
+            return turn.reply(text, buttons=[button("human"), _catalog_button(turn)])
+        case r.DetailsNoted():
+            return turn.reply(t("details_noted"), buttons=[button("checkout"), button("cart")])
         case r.ItemChoices():
             return _choices(turn, result)
         case r.NothingToAdd():
@@ -111,9 +118,10 @@ def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: 
         case r.CheckoutEmpty(has_order=has_order):
             return turn.reply(t("checkout_empty"),
                               buttons=[button("catalog"), *([button("status")] if has_order else [])])
-        case r.CheckoutStarted(lines=lines, suggestion=suggestion):
-            return turn.reply(t("checkout_intro"), *_cart_text(turn, list(lines))[1:], t("ask_name"),
-                              buttons=_suggest(turn, suggestion))
+        case r.CheckoutStarted(lines=lines, suggestion=suggestion, ask=ask):
+            buttons = [button("skip"), button("cancel")] if ask == "phone" else _suggest(turn, suggestion)
+            return turn.reply(t("checkout_intro"), *_cart_text(turn, list(lines))[1:], t(f"ask_{ask}"),
+                              buttons=buttons)
         case r.DetailRejected(field=field):
             buttons = [button("skip"), button("cancel")] if field == "phone" else [button("cancel")]
             return turn.reply(t(f"bad_{field}"), buttons=buttons)
@@ -171,6 +179,25 @@ def _item(turn: Turn, result: r.ItemShown) -> list[OutboundMessage]:
     body = answer(turn, item, variant) or _card(turn, item, variant)
     image = (variant.image_url if variant and variant.image_url else None) or item.image_url
     return turn.reply(*body, buttons=_item_buttons(turn, item, variant), image_url=image)
+
+
+def _found(turn: Turn, result: r.Found) -> list[OutboundMessage]:
+    currency = result.items[0].currency if result.items else turn.company.currency
+    low = turn.money(result.min_price_minor, currency) if result.min_price_minor is not None else None
+    high = turn.money(result.max_price_minor, currency) if result.max_price_minor is not None else None
+    if result.closest and (low or high):
+        head = turn.t("found_nothing_budget")
+    elif low and high:
+        head = turn.t("found_budget_range", min=low, max=high)
+    elif high:
+        head = turn.t("found_budget", max=high)
+    elif low:
+        head = turn.t("found_budget_min", min=low)
+    else:
+        head = turn.t("found_several")
+    lines = [texts.bullet(it.name, _price_label(turn, it)) for it in result.items]
+    buttons = [_show_button(it.name, it.id) for it in result.items][:MAX_ITEM_BUTTONS]
+    return turn.reply(head, *lines, buttons=[*buttons, _cart_or_booking(turn)])
 
 
 def _choices(turn: Turn, result: r.ItemChoices) -> list[OutboundMessage]:
