@@ -276,3 +276,15 @@ async def test_budget_searches_unknown_facts_and_items_not_sold(sessionmaker) ->
     assert "about Yellow Wool Jumper, but a manager can tell you" in fact.text and "Talk to a human" in titles(fact)
     boots = await chat.ask("do you sell winter boots?")
     assert "couldn't find that" in boots.text and "Soft Winter Jacket" in titles(boots)
+
+
+async def test_offered_items_are_picked_by_place_or_as_the_cheaper_one(sessionmaker) -> None:
+    chat = Chat(sessionmaker, await apparel(sessionmaker))
+    which = await chat.ask("add 2 shirts")
+    assert "Which one do you mean?" in which.text
+    second = titles(which)[1]
+    assert f"Added 2 × {second}" in (await chat.ask("the second one")).text
+    await chat.ask("add a shirt")
+    assert "Added 1 × White Cotton Shirt — 30.00 USD" in (await chat.ask("the cheaper one")).text
+    together = await chat.ask("how much is it all together?")
+    assert "Your cart:" in together.text and "Total:" in together.text

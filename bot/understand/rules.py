@@ -185,7 +185,21 @@ CHECKOUT_STRONG = _rx(
 CHECKOUT_WEAK = _rx(r"^(buy|order|buy now|order now|i want to (buy|order)|pay|купить|заказать|закажу|куплю|"
                     r"хочу (заказать|купить)|хочу оплатить|оплатить)$")
 CART_SHOW = _rx(r"\b(cart|basket|bag)\b", r"\bwhat did i (add|order|choose)\b", r"\bкорзин\w*",
-                r"\bчто (я )?(заказал|выбрал|добавил)\w*")
+                r"\bчто (я )?(заказал|выбрал|добавил)\w*",
+                r"\bhow much (is it |is that |does it come to |do i owe )?(all )?(together|altogether|in total)\b",
+                r"\b(what s|whats|what is) (my|the) total\b", r"\bсколько (это |будет |с меня )?(всего|вместе|итого)\b",
+                r"\bкакая (итоговая )?сумма\b")
+# "the second", "the last one", "вторую": an option offered last, by its position.
+ORDINAL = re.compile(
+    r"^(?:(?:i ll take|ill take|i ll have|ill have|give me|add|the|давайте|дайте|возьму|беру)\s+)*"
+    r"(?:the\s+)?(first|second|third|fourth|fifth|last|1st|2nd|3rd|4th|5th|"
+    r"перв\w+|втор\w+|трет\w+|четв[её]рт\w+|пят\w+|последн\w+)(?:\s+(?:one|option|one please|please|пожалуйста))?$")
+_ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "fifth": 5,
+             "5th": 5, "перв": 1, "втор": 2, "трет": 3, "четв": 4, "пят": 5}
+# "the cheaper one", "подешевле": the cheapest of the items offered last.
+CHEAPEST = _rx(r"^(the )?(cheaper|cheapest|less expensive|least expensive)( one| option)?( please)?$",
+               r"^(что[- ]?нибудь |какой[- ]?нибудь |какую[- ]?нибудь )?"
+               r"(подешевле|дешевле|самый дешевый|самую дешевую)$")
 CATALOG = _rx(
     r"\b(catalog|catalogue|menu|assortment|range|products|all items|price list|pricelist|services|treatments)\b",
     r"\bwhat (else )?(do|can) (you|i) (have|sell|offer|buy|get)\b", r"\bwhat have you got\b",
@@ -542,6 +556,32 @@ def match_offer(text: str, offers: list[Offer]) -> int | None:
     return max(found)[2] if found else None
 
 
+def _picked(norm: str, index: KnowledgeIndex, state: DialogueState, offered: int) -> int | None:
+    """The 0-based position of the option offered last that ``norm`` picks by its place ("the second",
+    "последний") or as the cheapest ("the cheaper one"); ``None`` when it picks none."""
+    items = state.offered_items()
+    count = offered or len(items)
+    if not count:
+        return None
+    match = ORDINAL.match(norm)
+    if match:
+        word = match.group(1)
+        if word == "last" or word.startswith("последн"):
+            return count - 1
+        n = _ORDINALS.get(word) or next((v for k, v in _ORDINALS.items() if word.startswith(k) and len(k) >= 4), None)
+        return n - 1 if n is not None and n <= count else None
+    if items and CHEAPEST.search(norm):
+        def price(item_id: uuid.UUID) -> int:
+            try:
+                item = index.item(item_id)
+            except KeyError:
+                return 1 << 62
+            prices = [p for p in (item.price_minor, *(v.price_minor for v in item.variants)) if p is not None]
+            return min(prices) if prices else 1 << 62
+        return min(range(len(items)), key=lambda i: price(items[i]))
+    return None
+
+
 def not_a_name(text: str) -> bool:
     """Whether an answer to "what name?" is rather a request (a time, a booking command, a question)."""
     norm = normalize(text)
@@ -571,6 +611,9 @@ def read(text: str, *, index: KnowledgeIndex, state: DialogueState) -> Understan
         chosen = match_offer(text, offers)
         if chosen is not None:
             return Understanding(Intent.CHOOSE_OFFER, text, offer=chosen)
+    picked = _picked(norm, index, state, len(offers))
+    if picked is not None:
+        return Understanding(Intent.CHOOSE_OFFER, text, offer=picked)
     if CANCEL.fullmatch(norm):
         return Understanding(Intent.CANCEL, text)
     if SKIP.fullmatch(norm) or KEEP.fullmatch(norm):
