@@ -288,3 +288,20 @@ async def test_offered_items_are_picked_by_place_or_as_the_cheaper_one(sessionma
     assert "Added 1 × White Cotton Shirt — 30.00 USD" in (await chat.ask("the cheaper one")).text
     together = await chat.ask("how much is it all together?")
     assert "Your cart:" in together.text and "Total:" in together.text
+
+
+async def test_corrections_swaps_and_greetings_with_small_talk(sessionmaker) -> None:
+    items = [{"name": "Teapot", "price": 2500}, {"name": "Mug", "price": 900}, {"name": "Wool Scarf", "price": 3000}]
+    chat = Chat(sessionmaker, await create_shop(sessionmaker, slug="shelf", name="Shelf", items=items))
+    hello = await chat.ask("good morning! busy day?")
+    assert "Hello! This is Shelf." in hello.text
+    both = await chat.ask("a teapot and two mugs")
+    assert both.text.count("Cart total") == 1 and "Cart total: 43.00 USD" in both.text
+    assert "6 × Mug — 54.00 USD" in (await chat.ask("no, 6 instead")).text
+    swapped = await chat.ask("swap the teapot for a scarf")
+    assert "Removed Teapot" in swapped.text and "Added 1 × Wool Scarf" in swapped.text
+    assert "Cart total: 84.00 USD" in swapped.text and "Your cart:" not in swapped.text
+    ru = Chat(sessionmaker, await florist(sessionmaker), contact="rita")
+    await ru.ask("добавь 2 пиона")
+    better = await ru.ask("нет, лучше 3 штуки")
+    assert "Изменено: 3 × Пион — 1 350,00 ₽" in better.text and "Чем ещё помочь" not in better.text

@@ -163,10 +163,12 @@ class AddRefused:
 
 @dataclass(frozen=True, slots=True)
 class CartShown:
-    """The cart (``lines``; ``None`` when an item lost its price), after ``change`` when one was made."""
+    """The cart (``lines``; ``None`` when an item lost its price), after ``change`` when one was made;
+    ``brief``: only the change is said (another result of the turn shows the cart)."""
 
     lines: tuple[PricedLine, ...] | None
     change: CartChange | None = None
+    brief: bool = False  # only the change (another result of the turn shows the cart)
 
 
 @dataclass(frozen=True, slots=True)

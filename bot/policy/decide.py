@@ -65,9 +65,8 @@ def decide(state: DialogueState, commands: list[Understood], *, text: str = "") 
         if any(isinstance(c, CancelBooking) or (isinstance(c, SmallTalk) and c.kind == "ack") for c in commands):
             return [Action("confirm_cancel_booking")]
     actions = [_general(state, c) for c in commands]
-    if len(actions) > 1:  # "hi, how much is the shirt?": the request is the answer
-        actions = [a for a in actions if not (isinstance(a.command, SmallTalk) and a.command.kind == "greet")] \
-            or actions[:1]
+    if len(actions) > 1:  # "hi, how much is the shirt?", "no, better 8": the request is the answer
+        actions = [a for a in actions if not isinstance(a.command, (SmallTalk, Skip))] or actions[:1]
     return actions
 
 

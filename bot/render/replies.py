@@ -27,7 +27,18 @@ MAX_DESCRIPTION = 600  # characters of a description shown in an item card
 def render(turn: Turn, results: list[r.Result]) -> list[OutboundMessage]:
     """The replies to ``results``, in order (``Replied`` results pass through as written)."""
     replies: list[OutboundMessage] = []
+    added = [res for res in results if isinstance(res, r.Added)]
     for result in results:
+        if isinstance(result, r.Added) and len(added) > 1:
+            if result is added[-1]:  # several items added at once: one line each, then one total
+                lines = [turn.t("added", line=texts.line(a.quantity, a.item.name, a.variant.name if a.variant else None,
+                                                          turn.money(a.unit_price_minor * a.quantity, a.item.currency)))
+                         for a in added]
+                replies += turn.reply(*lines, turn.t("cart_total", total=_total(turn, result.lines)),
+                                      buttons=[turn.button("checkout"), turn.button("cart"), turn.button("continue")])
+            continue
+        if isinstance(result, r.CartShown) and result.change is not None and result is not results[-1]:
+            result = r.CartShown(lines=(), change=result.change, brief=True)  # the next result says the rest
         replies += render_one(turn, result)
     return replies
 
@@ -243,6 +254,8 @@ def _cart(turn: Turn, result: r.CartShown) -> list[OutboundMessage]:
         pl = change.lines[0]
         head = turn.t("cart_updated", line=texts.line(change.quantity, pl.name, pl.variant,
                                                       turn.money(pl.unit_price_minor * change.quantity, pl.currency)))
+    if result.brief:
+        return turn.reply(head)
     if not lines:
         return turn.reply(head, turn.t("cart_empty"), buttons=[turn.button("catalog")])
     return turn.reply(head, *_cart_text(turn, list(lines)),

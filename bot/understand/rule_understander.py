@@ -37,7 +37,7 @@ from bot.commands import (
 )
 from bot.state import DialogueState
 from bot.understand.base import DeliveryStatus, UnderstandingContext, Understood, Unresolved
-from bot.understand.rules import Aspect, Intent, Understanding, is_bare, read
+from bot.understand.rules import SWAP, Aspect, Intent, Understanding, is_bare, read
 from commerce.when import parse_when
 from knowledge.text import detect_language, normalize
 
@@ -55,6 +55,9 @@ class RuleUnderstander:
 
     def understand(self, text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
         """The commands of ``text`` in the order said; ``[NotUnderstood(text)]`` when the rules find none."""
+        swap = _swap(text, state=state, context=context)
+        if swap:
+            return swap
         whole = self._one(text, state=state, context=context)
         parts = [p for p in _SPLIT.split(text) if p and p.strip(" ,.!?")]
         if 1 < len(parts) <= MAX_PARTS and not _names_one_item(whole, context):
@@ -78,6 +81,33 @@ class RuleUnderstander:
                 shown = commands[0]
                 return [AddToCart(item_id=shown.item_id, variant_id=shown.variant_id, quantity=reading.quantity or 1)]
         return commands
+
+
+def _swap(text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
+    """"Swap it for the red one", "replace the mug with a teapot": remove the old line, add the new
+    item (or the same item in the variant named); ``[]`` when ``text`` is no such swap."""
+    match = SWAP.match(normalize(text))
+    if match is None:
+        return []
+    old = read(f"remove {match['old']}", index=context.index, state=state)
+    item_id = old.item_id if old.item_id is not None else state.last_item_id
+    if item_id is None or not _is_product(context, item_id):
+        return []
+    variant_id = old.variant_id if old.item_id is not None else state.last_variant_id
+    remove = RemoveLine(item_id=item_id, variant_id=variant_id)
+    variant = context.index.match_variant(item_id, match["new"])
+    if variant is not None and not _names_other_item(match["new"], item_id, context):
+        return [remove, AddToCart(item_id=item_id, variant_id=variant)]
+    new = read(f"add {match['new']}", index=context.index, state=DialogueState())
+    if new.intent != Intent.ADD or new.item_id is None or new.item_id == item_id and new.variant_id is None:
+        return []
+    return [remove, AddToCart(item_id=new.item_id, variant_id=new.variant_id, quantity=new.quantity or 1)]
+
+
+def _names_other_item(text: str, item_id: object, context: UnderstandingContext) -> bool:
+    hits = context.index.search_items(text, limit=1)
+    return bool(hits) and hits[0].item_id != item_id and hits[0].score > 0 and any(
+        w in normalize(hits[0].name) for w in normalize(text).split() if len(w) > 3)
 
 
 def _is_product(context: UnderstandingContext, item_id: object) -> bool:

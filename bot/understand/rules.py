@@ -161,8 +161,12 @@ CART_REMOVE = _rx(
 CART_SET = _rx(
     r"\b(change|make it|make that|make them|set|update|adjust|instead of|only want|i want only)\b",
     r"\bизмен\w*", r"\bпомен\w*", r"\bсдела\w*", r"\bисправ\w*", r"\bпусть будет\b", r"\bвместо\b",
-    r"\bколичеств\w*",
+    r"\bколичеств\w*", r"^(no |nah |actually )*(better |rather )?\d+ (instead|then)\b",
+    r"^(нет |не )?(лучше|давайте|пусть) \d+( штук\w*| шт)?$",
 )
+# "swap it for the red one", "replace the mug with a teapot", "поменяй розу на тюльпан": one line for another.
+SWAP = re.compile(r"^(?:please |можно )?(?:swap|switch|exchange|replace|trade|поменяй\w*|замени\w*|смени\w*)\s+"
+                  r"(?P<old>.+?)\s+(?:for|with|to|на)\s+(?P<new>.+)$")
 ADD_STRONG = _rx(
     r"\b(add|put|include|throw in)\b", r"\b(i ?ll|i will|i d|id|lets|i) take\b",
     r"\btake (it|them|this|that|these|those|the|one|\d+)\b", r"\b(to|into) (my |the )?(cart|basket)\b",
@@ -627,7 +631,9 @@ def read(text: str, *, index: KnowledgeIndex, state: DialogueState) -> Understan
         rest = _strip_fillers(norm[greeting.end():].strip())
         if not rest:
             return Understanding(Intent.GREET, text)
-        text = norm = rest  # "hi, how much is the shirt?" is a question about the shirt
+        # "hi, how much is the shirt?" is a question about the shirt; "good morning! busy day?" a greeting
+        reading = read(rest, index=index, state=state)
+        return reading if reading.intent != Intent.FALLBACK else Understanding(Intent.GREET, text)
     if CART_CLEAR.search(norm):
         return Understanding(Intent.CART_CLEAR, text)
     if has_services(index):
