@@ -25,12 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.actions import Actions
+from bot.actions.delivery import DeliveryActions
 from bot.actions.results import Result
 from bot.actions.runner import current_order
 from bot.booking import BookingDialogue
 from bot.buttons import decode
 from bot.commands import NotUnderstood
-from bot.delivery import DeliveryDialogue
 from bot.messages import InboundMessage, OutboundMessage
 from bot.policy import Action, decide
 from bot.policy.machine import advance
@@ -71,7 +71,7 @@ class DialogueEngine:
         self._index_cache = index_cache
         self._clock = clock or utcnow
         self._understander: Understander = understander or RuleUnderstander()
-        self._delivery = DeliveryDialogue()
+        self._delivery = DeliveryActions()
         self._actions = Actions(providers=providers, payment_ttl=payment_ttl,
                                 booking=BookingDialogue(providers=providers), delivery=self._delivery)
 
@@ -104,7 +104,7 @@ class DialogueEngine:
         results: list[Result] = []
         for action in actions:
             for result in await self._actions.run(turn, action):
-                advance(state, result, asked=turn.asked)
+                advance(state, result, asked=turn.asked, language=language)
                 results.append(result)
         replies = _merged(render(turn, results))
         replies = await self._ask_delivery(turn, actions, replies)
@@ -124,7 +124,9 @@ class DialogueEngine:
         if not await self._delivery.due(turn, order):
             return replies
         assert order is not None
-        question = await self._delivery.prompt(turn, order)
+        result = await self._delivery.prompt(turn, order)
+        advance(turn.state, result, asked=turn.asked, language=turn.language)
+        [question] = render(turn, [result])
         last = replies[-1]
         merged = OutboundMessage(text="\n\n".join(p for p in (last.text, question.text) if p),
                                  buttons=question.buttons, url=last.url, image_url=last.image_url)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from bot.messages import OutboundMessage
 from commerce.cart import PricedLine
+from commerce.delivery import WindowOffer
 from core.models import KnowledgeItem, KnowledgeVariant, Order
 
 
@@ -295,6 +298,71 @@ class LinkRefused:
 
 
 @dataclass(frozen=True, slots=True)
+class WindowsOffered:
+    """Free delivery windows of ``city`` for paid ``order`` (earliest first; times aware UTC, shown in
+    ``tz``); ``prompted`` when asked unprompted after payment, ``full`` when the one chosen filled up."""
+
+    order: Order
+    city: str
+    offers: tuple[WindowOffer, ...]
+    tz: ZoneInfo
+    prompted: bool = False
+    full: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CityNeeded:
+    """Which city to deliver ``order`` to (one of ``cities``); ``again`` when the answer was empty."""
+
+    order: Order
+    cities: tuple[str, ...]
+    prompted: bool = False
+    again: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NoWindows:
+    """No free window in ``city``: a manager arranges the delivery (flagged); ``prompted`` is the
+    order asked about unprompted after payment (asked once)."""
+
+    city: str
+    full: bool = False
+    prompted: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CityUnknown:
+    """No delivery windows for the city answered: a manager arranges the delivery (flagged)."""
+
+    city: str
+
+
+@dataclass(frozen=True, slots=True)
+class WindowChosen:
+    """``order`` is delivered in ``city`` between ``start`` and ``end`` (aware UTC, shown in ``tz``);
+    ``earlier`` when it was chosen before ("when will my order arrive?")."""
+
+    order: Order
+    start: datetime
+    end: datetime
+    city: str
+    tz: ZoneInfo
+    earlier: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryDropped:
+    """The window could not be recorded because the order is no longer paid (refunded meanwhile)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryByManager:
+    """A paid order whose delivery a manager arranges."""
+
+    order: Order
+
+
+@dataclass(frozen=True, slots=True)
 class Replied:
     """Replies written by a dialogue that still renders itself (bookings, delivery windows)."""
 
@@ -306,6 +374,7 @@ Result = (
     | Found | FactUnknown | DetailsNoted | ItemChoices | NothingToAdd | VariantNeeded | Added | AddRefused | CartShown
     | CartCleared | WhichLine | NotInCart | QuantityNeeded | CheckoutStarted | CheckoutEmpty | DetailTaken
     | DetailRejected | PriceMissing | CheckoutShortage | OrderPlaced | OrderStatusShown | LinkSent | LinkRefused
+    | WindowsOffered | CityNeeded | NoWindows | CityUnknown | WindowChosen | DeliveryDropped | DeliveryByManager
     | Replied
 )
 """Any action result."""

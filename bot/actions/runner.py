@@ -8,6 +8,7 @@ from datetime import time, timedelta
 from sqlalchemy import func, select
 
 from bot.actions import results as r
+from bot.actions.delivery import DeliveryActions
 from bot.booking import BookingDialogue, booking_of_order, link_ttl
 from bot.buttons import is_reference
 from bot.commands import (
@@ -36,7 +37,6 @@ from bot.commands import (
     StartCheckout,
     UnknownFact,
 )
-from bot.delivery import DeliveryDialogue
 from bot.policy import Action
 from bot.state import CHECKOUT_STEPS, Step
 from bot.turn import Turn
@@ -67,10 +67,10 @@ CHECKOUT_FIELDS = ("name", "address", "phone")
 
 class Actions:
     """Runs actions for any company. ``providers`` issue payment links valid for ``payment_ttl``;
-    ``booking`` and ``delivery`` are the (not yet split) booking and delivery dialogues."""
+    ``booking`` is the (not yet split) booking dialogue, ``delivery`` the delivery-window actions."""
 
     def __init__(self, *, providers: ProviderRegistry, payment_ttl: timedelta, booking: BookingDialogue,
-                 delivery: DeliveryDialogue) -> None:
+                 delivery: DeliveryActions) -> None:
         self._providers = providers
         self._payment_ttl = payment_ttl
         self._booking = booking
@@ -94,7 +94,7 @@ class Actions:
         elif kind == "release_held":
             replies = await booking.release_held(turn)
         elif kind == "delivery_city":
-            replies = await delivery.city(turn, Understanding(Intent.DELIVERY_STATUS, action.value))
+            return [await delivery.city(turn, action.value)]
         elif kind == "keep_booking":
             replies = await booking.keep(turn, Understanding(Intent.BOOKING_CANCEL, text))
         elif kind == "confirm_cancel_booking":
@@ -106,7 +106,7 @@ class Actions:
             handler = booking.move if draft is not None and draft.mode == "move" else booking.cancel
             replies = await handler(turn, Understanding(Intent.CHOOSE_OFFER, text, offer=action.offer))
         elif kind == "choose_window":
-            replies = await delivery.choose(turn, Understanding(Intent.CHOOSE_OFFER, text, offer=action.offer))
+            return [await delivery.choose(turn, action.offer)]
         elif kind == "booking":
             replies = await self._booking_command(turn, action.command)
         else:
@@ -424,7 +424,7 @@ class Actions:
         if order is None:
             return self._faq(turn, faq_id) if faq_id is not None else r.OrderStatusShown(None)
         answer = await self._delivery.status(turn, order)
-        return r.Replied(tuple(answer)) if answer is not None else await self._order_status(turn)
+        return answer if answer is not None else await self._order_status(turn)
 
     async def _link(self, turn: Turn, order: Order, *, waiting: bool) -> r.Result:
         """The order's live payment link (a new one when it expired)."""

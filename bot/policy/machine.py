@@ -8,14 +8,17 @@ The booking and delivery dialogues still set their own steps (their results come
 
 from __future__ import annotations
 
+from bot import texts
 from bot.actions import results as r
-from bot.state import CHECKOUT_STEPS, CheckoutDraft, DialogueState, Pending, Step
+from bot.state import CHECKOUT_STEPS, CheckoutDraft, DeliveryDraft, DialogueState, Offer, Pending, Step
 
 _FIELD_STEP = {"name": Step.CHECKOUT_NAME, "address": Step.CHECKOUT_ADDRESS, "phone": Step.CHECKOUT_PHONE}
 
 
-def advance(state: DialogueState, result: r.Result, *, asked: Step | None) -> None:  # noqa: C901 - one case per result
-    """Apply ``result`` to ``state`` (``asked``: the step that was open before this message)."""
+def advance(state: DialogueState, result: r.Result, *, asked: Step | None,  # noqa: C901 - one case per result
+            language: str = "en") -> None:
+    """Apply ``result`` to ``state`` (``asked``: the step that was open before this message;
+    ``language``: the reply language, for the titles of offered options typed back)."""
     match result:
         case r.ItemShown(item=item, variant=variant):
             state.last_item_id, state.last_variant_id = item.id, variant.id if variant else None
@@ -60,5 +63,23 @@ def advance(state: DialogueState, result: r.Result, *, asked: Step | None) -> No
             state.checkout = CheckoutDraft()
         case r.LinkSent(order=order):
             state.order_id = order.id
+        case r.WindowsOffered(order=order, city=city, offers=offers, tz=tz, prompted=prompted):
+            state.delivery = DeliveryDraft(order_id=order.id, city=city, offers=[
+                Offer(title=texts.window_label(o.start.astimezone(tz), o.end.astimezone(tz), language),
+                      ref=o.window_id, day=o.day.isoformat()) for o in offers])
+            state.step = Step.CHOOSE_WINDOW
+            if prompted:
+                state.delivery_prompted = order.id
+        case r.CityNeeded(order=order, prompted=prompted):
+            state.delivery = DeliveryDraft(order_id=order.id)
+            state.step = Step.DELIVERY_CITY
+            if prompted:
+                state.delivery_prompted = order.id
+        case r.NoWindows(prompted=prompted):
+            state.delivery = None
+            if prompted is not None:
+                state.delivery_prompted = prompted
+        case r.CityUnknown() | r.DeliveryDropped() | r.WindowChosen(earlier=False):
+            state.delivery = None
         case _:
             pass

@@ -12,7 +12,7 @@ import uuid
 from bot import texts
 from bot.actions import results as r
 from bot.booking import duration_answer, prepay_answer, service_lines
-from bot.buttons import reference
+from bot.buttons import option, reference
 from bot.commands import AddToCart, FindSlots, RemoveLine, SetQuantity, ShowItem
 from bot.messages import Button, OutboundMessage
 from bot.turn import Turn
@@ -166,6 +166,27 @@ def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: 
             total = turn.money(order.total_minor, order.currency)
             return turn.reply(t("status_refunded" if reason == "refunded" else "already_paid", number=order.number,
                                 total=total), buttons=[button("human")])
+        case r.WindowsOffered(order=order, offers=offers, tz=tz, full=full):
+            buttons = [Button(title=texts.window_label(o.start.astimezone(tz), o.end.astimezone(tz), turn.language),
+                              payload=option(n)) for n, o in enumerate(offers, 1)]
+            return turn.reply(t("delivery_full") if full else "", t("delivery_windows", number=order.number),
+                              buttons=buttons)
+        case r.CityNeeded(order=order, cities=cities, again=again):
+            buttons = [button("cancel")] if again else [Button(title=c, payload=c) for c in cities[:6]]
+            return turn.reply(t("delivery_ask_city", number=order.number, cities=", ".join(cities)), buttons=buttons)
+        case r.NoWindows(city=city, full=full):
+            return turn.reply(t("delivery_full") if full else "", t("delivery_none_free", city=city),
+                              buttons=[button("human")])
+        case r.CityUnknown(city=city):
+            return turn.reply(t("delivery_no_city", city=city), buttons=[button("human")])
+        case r.WindowChosen(order=order, start=start, end=end, city=city, tz=tz, earlier=earlier):
+            window = texts.window_label(start.astimezone(tz), end.astimezone(tz), turn.language)
+            key = "delivery_status" if earlier else "delivery_chosen"
+            return turn.reply(t(key, number=order.number, window=window, city=city), buttons=[button("catalog")])
+        case r.DeliveryDropped():
+            return turn.reply(t("ok"), buttons=[button("status")])
+        case r.DeliveryByManager(order=order):
+            return turn.reply(t("delivery_manager", number=order.number), buttons=[button("human")])
     raise TypeError(f"no rendering for {result!r}")
 
 
