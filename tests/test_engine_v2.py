@@ -305,3 +305,11 @@ async def test_corrections_swaps_and_greetings_with_small_talk(sessionmaker) -> 
     await ru.ask("добавь 2 пиона")
     better = await ru.ask("нет, лучше 3 штуки")
     assert "Изменено: 3 × Пион — 1 350,00 ₽" in better.text and "Чем ещё помочь" not in better.text
+
+
+def test_items_named_in_a_question_are_asked_about_not_added() -> None:
+    index = _index()
+    teapot, mug = _named(index, "Teapot"), _named(index, "Mug")
+    assert _understand("how much is the teapot and the mug") == [ShowItem(item_id=teapot, aspect="price"),
+                                                                  ShowItem(item_id=mug, aspect="price")]
+    assert _understand("add a teapot, and a mug") == [AddToCart(item_id=teapot), AddToCart(item_id=mug)]

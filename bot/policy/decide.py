@@ -20,7 +20,7 @@ from bot.commands import (
     SmallTalk,
 )
 from bot.state import CHECKOUT_STEPS, DialogueState, Step
-from bot.understand.base import Understood, Unresolved
+from bot.understand.base import Understood
 from bot.understand.rules import bare_command, not_a_name
 
 _CHECKOUT_FIELD = {Step.CHECKOUT_NAME: "name", Step.CHECKOUT_ADDRESS: "address", Step.CHECKOUT_PHONE: "phone"}
@@ -104,6 +104,4 @@ def _general(state: DialogueState, command: Understood) -> Action:
         return Action("run", command=NotUnderstood(text=str(command.option)))
     if isinstance(command, _BOOKING):
         return Action("booking", command=command)
-    if isinstance(command, Unresolved) and command.then == "add" and not command.candidates:
-        return Action("run", command=command)
     return Action("run", command=command)

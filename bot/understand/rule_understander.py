@@ -61,26 +61,47 @@ class RuleUnderstander:
         whole = self._one(text, state=state, context=context)
         parts = [p for p in _SPLIT.split(text) if p and p.strip(" ,.!?")]
         if 1 < len(parts) <= MAX_PARTS and not _names_one_item(whole, context):
-            split: list[Understood] = []
-            for part in parts:
-                split += self._one(part, state=state, context=context, shopping=True)
+            readings = [read(part, index=context.index, state=state) for part in parts]
+            said = [_commands(reading, text=part, state=state, context=context)
+                    for reading, part in zip(readings, parts, strict=True)]
+            split = _parts(said, [reading.quantity for reading in readings], context)
             if (not any(isinstance(c, NotUnderstood) for c in split)
                     and sum(isinstance(c, _ITEM_COMMANDS) for c in split) >= 1 and len(split) > 1):
                 return split
         return whole
 
-    def _one(self, text: str, *, state: DialogueState, context: UnderstandingContext,
-             shopping: bool = False) -> list[Understood]:
-        also = _ALSO.match(text)
+    def _one(self, text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
         reading = read(text, index=context.index, state=state)
         commands = _commands(reading, text=text, state=state, context=context)
-        if (also or shopping) and len(commands) == 1 and isinstance(commands[0], ShowItem) \
-                and commands[0].aspect is None and _is_product(context, commands[0].item_id) and (also or shopping):
-            # "and a teapot" / "a teapot and two mugs": adding, not asking about it
-            if also or reading.quantity is not None or shopping:
-                shown = commands[0]
-                return [AddToCart(item_id=shown.item_id, variant_id=shown.variant_id, quantity=reading.quantity or 1)]
+        if _ALSO.match(text) and _bare_item(commands, context):  # "and a teapot": adding, not asking
+            shown = commands[0]
+            return [AddToCart(item_id=shown.item_id, variant_id=shown.variant_id, quantity=reading.quantity or 1)]
         return commands
+
+
+def _bare_item(commands: list[Understood], context: UnderstandingContext) -> bool:
+    """Whether ``commands`` is a product named with nothing asked about it ("a teapot", "two mugs")."""
+    return (len(commands) == 1 and isinstance(commands[0], ShowItem) and commands[0].aspect is None
+            and _is_product(context, commands[0].item_id))
+
+
+def _parts(parts: list[list[Understood]], quantities: list[int | None],
+           context: UnderstandingContext) -> list[Understood]:
+    """The commands of a message said in parts: a product named bare ("a teapot and two mugs") is
+    added when the other parts add or name products too, and asked about like the others when they
+    ask ("how much are the teapot and the mug?")."""
+    asked = next((c.aspect for part in parts for c in part if isinstance(c, ShowItem) and c.aspect), None)
+    out: list[Understood] = []
+    for part, quantity in zip(parts, quantities, strict=True):
+        if _bare_item(part, context):
+            shown = part[0]
+            if asked is not None:
+                out.append(ShowItem(item_id=shown.item_id, variant_id=shown.variant_id, aspect=asked))
+            else:
+                out.append(AddToCart(item_id=shown.item_id, variant_id=shown.variant_id, quantity=quantity or 1))
+        else:
+            out += part
+    return out
 
 
 def _swap(text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
