@@ -25,10 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.actions import Actions
+from bot.actions.booking import BookingActions
 from bot.actions.delivery import DeliveryActions
 from bot.actions.results import Result
 from bot.actions.runner import current_order
-from bot.booking import BookingDialogue
 from bot.buttons import decode
 from bot.commands import NotUnderstood
 from bot.messages import InboundMessage, OutboundMessage
@@ -73,7 +73,7 @@ class DialogueEngine:
         self._understander: Understander = understander or RuleUnderstander()
         self._delivery = DeliveryActions()
         self._actions = Actions(providers=providers, payment_ttl=payment_ttl,
-                                booking=BookingDialogue(providers=providers), delivery=self._delivery)
+                                booking=BookingActions(providers=providers), delivery=self._delivery)
 
     async def respond(
         self, session: AsyncSession, *, inbound: InboundMessage, conversation: Conversation, company: Company

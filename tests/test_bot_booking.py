@@ -1,4 +1,4 @@
-"""Bookings of services and delivery windows of paid orders in the dialogue (``bot.booking``,
+"""Bookings of services and delivery windows of paid orders in the dialogue (``bot.actions.booking``,
 ``bot.actions.delivery``), in English and Russian, on SQLite and PostgreSQL.
 
 Conversations run through the real inbound pipeline with ``DialogueEngine`` and a fixed clock

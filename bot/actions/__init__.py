@@ -2,9 +2,8 @@
 
 ``Actions.run(turn, action)`` changes carts, orders, payments and conversation flags, never the
 dialogue step (``bot.policy.machine.advance`` does, from the results) and never writes text (``bot.render``
-does). Delivery windows have their actions in ``bot.actions.delivery``. The booking dialogue
-(``bot.booking``) is not split yet: it still writes its replies and steps itself and comes back as
-``Replied``.
+does). The product flow is ``runner``; bookings of services are ``bot.actions.booking``; delivery
+windows of paid orders ``bot.actions.delivery``.
 """
 
 from bot.actions.runner import Actions

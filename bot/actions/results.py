@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from bot.messages import OutboundMessage
 from commerce.cart import PricedLine
 from commerce.delivery import WindowOffer
-from core.models import KnowledgeItem, KnowledgeVariant, Order
+from commerce.schedule import Slot
+from core.models import Booking, KnowledgeItem, KnowledgeVariant, Order
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,11 +362,220 @@ class DeliveryByManager:
     order: Order
 
 
-@dataclass(frozen=True, slots=True)
-class Replied:
-    """Replies written by a dialogue that still renders itself (bookings, delivery windows)."""
+# --- bookings -----------------------------------------------------------------------------------------
 
-    replies: tuple[OutboundMessage, ...]
+
+@dataclass(frozen=True, slots=True)
+class NoServices:
+    """The company has no bookable services (or no schedule): a manager helps."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceGone:
+    """The service is no longer offered; ``human`` when a manager should help (a booking being moved)."""
+
+    human: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceChoices:
+    """Which service to book: ``services``; the time asked for so far is kept."""
+
+    services: tuple[KnowledgeItem, ...]
+    day: date | None
+    part: str | None
+    after: time | None
+
+
+@dataclass(frozen=True, slots=True)
+class SlotsOffered:
+    """Free times of ``service`` on ``day`` (``part``/``after`` as asked; shown in ``tz``); ``moving``
+    the booking being moved; ``several`` when staff differ (their names are shown)."""
+
+    service: KnowledgeItem
+    slots: tuple[Slot, ...]
+    tz: ZoneInfo
+    day: date
+    part: str | None
+    after: time | None
+    resource: str | None
+    moving: uuid.UUID | None
+    several: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NearestDays:
+    """No free time on ``day``: the nearest ``days`` that have some."""
+
+    service: KnowledgeItem
+    days: tuple[date, ...]
+    day: date
+    part: str | None
+    after: time | None
+    resource: str | None
+    moving: uuid.UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class SlotsNone:
+    """No free time of ``service`` in the weeks ahead: a manager helps."""
+
+    service: KnowledgeItem
+
+
+@dataclass(frozen=True, slots=True)
+class SlotLost:
+    """The time chosen (``start``, shown in ``tz``) was taken meanwhile."""
+
+    start: datetime
+    tz: ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class HoldExpired:
+    """The hold on ``start`` ran out before the name or the payment came."""
+
+    start: datetime
+    tz: ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class SlotHeld:
+    """``booking`` holds the chosen time; ``ask_name`` when its name is still needed."""
+
+    booking: Booking
+    tz: ZoneInfo
+    ask_name: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BookingNamed:
+    """The name (and phone) given for the booking, kept for next time."""
+
+    name: str
+    phone: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BookingNameRejected:
+    """The answer to "what name?" had no name in it: asked again."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookingSettled:
+    """The named booking: ``confirmed`` (nothing to prepay), ``link`` (prepay at ``url``), ``no_link``
+    (online payment unavailable, flagged), ``paid`` or ``reserved``."""
+
+    booking: Booking
+    tz: ZoneInfo
+    outcome: Literal["confirmed", "link", "no_link", "paid", "reserved"]
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BookingPriceMissing:
+    """The service has no price, so it cannot be held."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class BookingNotActive:
+    """The booking meant is no longer active; ``book`` offers to book again; ``drop_draft`` ends what
+    was being arranged."""
+
+    book: bool = False
+    drop_draft: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BookingNotUnderstood:
+    """A choice among times that were not offered."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookingReleased:
+    """The time just held was given back."""
+
+
+@dataclass(frozen=True, slots=True)
+class NoBookings:
+    """The customer has no upcoming bookings."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookingsShown:
+    """The customer's upcoming ``bookings``; ``url`` the live prepayment link of a held one."""
+
+    bookings: tuple[Booking, ...]
+    tz: ZoneInfo
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WhichBooking:
+    """Several bookings: which one to ``cancel`` or ``move``."""
+
+    bookings: tuple[Booking, ...]
+    tz: ZoneInfo
+    mode: Literal["cancel", "move"]
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAsked:
+    """"Cancel this booking?"; ``prepaid`` whether it was paid, ``late`` when inside the last
+    ``cancel_hours`` (the prepayment is not refunded)."""
+
+    booking: Booking
+    tz: ZoneInfo
+    prepaid: bool
+    late: bool
+    cancel_hours: int
+
+
+@dataclass(frozen=True, slots=True)
+class BookingCancelled:
+    """Cancelled; ``refund_minor`` refunded (``None``: nothing), ``paid`` whether it was prepaid."""
+
+    booking: Booking
+    tz: ZoneInfo
+    refund_minor: int | None
+    paid: bool
+    cancel_hours: int
+
+
+@dataclass(frozen=True, slots=True)
+class BookingKept:
+    """The booking stays (``None``: it was not found)."""
+
+    booking: Booking | None
+    tz: ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class AskMoveDay:
+    """Which day to move ``booking`` (of service ``service_id``) to."""
+
+    booking: Booking
+    service_id: uuid.UUID
+    tz: ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class MoveTooLate:
+    """Too late to move: inside the last ``cancel_hours``."""
+
+    cancel_hours: int
+    drop_draft: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BookingMoved:
+    """The booking now starts at its new time."""
+
+    booking: Booking
+    tz: ZoneInfo
+
 
 
 Result = (
@@ -374,7 +583,10 @@ Result = (
     | Found | FactUnknown | DetailsNoted | ItemChoices | NothingToAdd | VariantNeeded | Added | AddRefused | CartShown
     | CartCleared | WhichLine | NotInCart | QuantityNeeded | CheckoutStarted | CheckoutEmpty | DetailTaken
     | DetailRejected | PriceMissing | CheckoutShortage | OrderPlaced | OrderStatusShown | LinkSent | LinkRefused
+    | NoServices | ServiceGone | ServiceChoices | SlotsOffered | NearestDays | SlotsNone | SlotLost | HoldExpired
+    | SlotHeld | BookingNamed | BookingNameRejected | BookingSettled | BookingPriceMissing | BookingNotActive
+    | BookingNotUnderstood | BookingReleased | NoBookings | BookingsShown | WhichBooking | CancelAsked
+    | BookingCancelled | BookingKept | AskMoveDay | MoveTooLate | BookingMoved
     | WindowsOffered | CityNeeded | NoWindows | CityUnknown | WindowChosen | DeliveryDropped | DeliveryByManager
-    | Replied
 )
 """Any action result."""

@@ -8,8 +8,8 @@ from datetime import time, timedelta
 from sqlalchemy import func, select
 
 from bot.actions import results as r
+from bot.actions.booking import BookingActions, booking_of_order, link_ttl
 from bot.actions.delivery import DeliveryActions
-from bot.booking import BookingDialogue, booking_of_order, link_ttl
 from bot.buttons import is_reference
 from bot.commands import (
     AddToCart,
@@ -67,9 +67,9 @@ CHECKOUT_FIELDS = ("name", "address", "phone")
 
 class Actions:
     """Runs actions for any company. ``providers`` issue payment links valid for ``payment_ttl``;
-    ``booking`` is the (not yet split) booking dialogue, ``delivery`` the delivery-window actions."""
+    ``booking`` and ``delivery`` are the booking and delivery-window actions."""
 
-    def __init__(self, *, providers: ProviderRegistry, payment_ttl: timedelta, booking: BookingDialogue,
+    def __init__(self, *, providers: ProviderRegistry, payment_ttl: timedelta, booking: BookingActions,
                  delivery: DeliveryActions) -> None:
         self._providers = providers
         self._payment_ttl = payment_ttl
@@ -77,10 +77,11 @@ class Actions:
         self._delivery = delivery
 
     async def run(self, turn: Turn, action: Action) -> list[r.Result]:
-        """The results of one action (usually one; a booking action's replies come as ``Replied``)."""
+        """The results of one action (usually one; a time lost and the times still free are two)."""
         kind, text = action.kind, turn.text
         if kind == "run":
-            return [await self._command(turn, action.command)]
+            done = await self._command(turn, action.command)
+            return done if isinstance(done, list) else [done]
         if kind == "ask_again":
             return [r.DetailRejected(action.field or "name")]
         if kind == "detail":
@@ -90,31 +91,30 @@ class Actions:
             return await self._details(turn, given)
         booking, delivery = self._booking, self._delivery
         if kind == "booking_name":
-            replies = await booking.answer_name(turn, Understanding(Intent.BOOK, action.value))
-        elif kind == "release_held":
-            replies = await booking.release_held(turn)
-        elif kind == "delivery_city":
+            return await booking.answer_name(turn, action.value)
+        if kind == "release_held":
+            return await booking.release_held(turn)
+        if kind == "delivery_city":
             return [await delivery.city(turn, action.value)]
-        elif kind == "keep_booking":
-            replies = await booking.keep(turn, Understanding(Intent.BOOKING_CANCEL, text))
-        elif kind == "confirm_cancel_booking":
-            replies = await booking.cancel_confirmed(turn, Understanding(Intent.BOOKING_CANCEL, text))
-        elif kind == "choose_slot":
-            replies = await booking.choose_slot(turn, Understanding(Intent.CHOOSE_OFFER, text, offer=action.offer))
-        elif kind == "choose_booking":
+        if kind == "keep_booking":
+            return await booking.keep(turn)
+        if kind == "confirm_cancel_booking":
+            return await booking.cancel_confirmed(turn)
+        if kind == "choose_slot":
+            return await booking.choose_slot(turn, action.offer)
+        if kind == "choose_booking":
             draft = turn.state.booking
-            handler = booking.move if draft is not None and draft.mode == "move" else booking.cancel
-            replies = await handler(turn, Understanding(Intent.CHOOSE_OFFER, text, offer=action.offer))
-        elif kind == "choose_window":
+            if draft is not None and draft.mode == "move":
+                return await booking.move(turn, text, action.offer)
+            return await booking.cancel(turn, action.offer)
+        if kind == "choose_window":
             return [await delivery.choose(turn, action.offer)]
-        elif kind == "booking":
-            replies = await self._booking_command(turn, action.command)
-        else:
-            raise ValueError(f"unknown action {kind!r}")
-        return [r.Replied(tuple(replies))]
+        if kind == "booking":
+            return await self._booking_command(turn, action.command)
+        raise ValueError(f"unknown action {kind!r}")
 
-    async def _booking_command(self, turn: Turn, command: object) -> list:
-        """Booking commands, through the booking dialogue (which still reads the time from the text)."""
+    async def _booking_command(self, turn: Turn, command: object) -> list[r.Result]:
+        """Booking commands (the booking dialogue still reads which service from the text's reading)."""
         text = "" if is_reference(turn.text) else turn.text
         if isinstance(command, FindSlots):
             reading = read(text, index=turn.index, state=turn.state) if text else None
@@ -122,12 +122,12 @@ class Actions:
                 reading = Understanding(Intent.BOOK, text, item_id=command.service_id)
             return await self._booking.book(turn, reading, when=_when(command))
         if isinstance(command, MoveBooking):
-            return await self._booking.move(turn, Understanding(Intent.BOOKING_MOVE, text), when=_when(command))
+            return await self._booking.move(turn, text, when=_when(command))
         if isinstance(command, CancelBooking):
-            return await self._booking.cancel(turn, Understanding(Intent.BOOKING_CANCEL, text))
-        return await self._booking.status(turn, Understanding(Intent.BOOKING_STATUS, text))
+            return await self._booking.cancel(turn)
+        return await self._booking.status(turn)
 
-    async def _command(self, turn: Turn, command: object) -> r.Result:  # noqa: C901 - one case per command
+    async def _command(self, turn: Turn, command: object) -> r.Result | list[r.Result]:  # noqa: C901
         match command:
             case SmallTalk(kind=kind):
                 return r.Chatted(kind)
@@ -190,14 +190,14 @@ class Actions:
             case DeliveryStatus(faq_id=faq_id):
                 return await self._delivery_status(turn, faq_id)
             case FindSlots() | MoveBooking() | CancelBooking() | ShowBooking():
-                return r.Replied(tuple(await self._booking_command(turn, command)))
+                return await self._booking_command(turn, command)
         return self._not_understood(turn)
 
     # -- conversation -------------------------------------------------------------------------------
 
     async def _cancel(self, turn: Turn) -> r.Result:
         if turn.asked == Step.BOOKING_NAME:
-            return r.Replied(tuple(await self._booking.release_held(turn)))
+            return await self._booking.release_held(turn)
         if turn.asked in CHECKOUT_STEPS:
             return r.Cancelled("checkout")
         return r.Cancelled("question" if turn.asked else "nothing")
@@ -268,8 +268,7 @@ class Actions:
         if item is None:
             return r.AddRefused("gone")
         if item.kind == "service":  # services are booked, not put in the cart
-            return r.Replied(tuple(await self._booking.book(turn, Understanding(Intent.BOOK, turn.text,
-                                                                                item_id=item.id))))
+            return await self._booking.book(turn, Understanding(Intent.BOOK, turn.text, item_id=item.id))
         variant = _variant(item, variant_id)
         if variant is None and len(item.variants) == 1:
             variant = item.variants[0]
@@ -435,7 +434,7 @@ class Actions:
         if booking is not None:  # a prepayment: its link must not outlive the hold
             booking_ttl = link_ttl(turn, booking)
             if booking_ttl is None:
-                return r.Replied(tuple(await self._booking.lost(turn, booking)))
+                return await self._booking.lost(turn, booking)
             ttl = booking_ttl
         try:
             payment = await issue_payment_link(turn.session, order=order, company=turn.company,

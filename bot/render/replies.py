@@ -11,10 +11,10 @@ import uuid
 
 from bot import texts
 from bot.actions import results as r
-from bot.booking import duration_answer, prepay_answer, service_lines
 from bot.buttons import option, reference
 from bot.commands import AddToCart, FindSlots, RemoveLine, SetQuantity, ShowItem
 from bot.messages import Button, OutboundMessage
+from bot.render.booking import duration_answer, prepay_answer, render_booking, service_lines
 from bot.turn import Turn
 from commerce.cart import PricedLine
 from core.models import KnowledgeItem, KnowledgeVariant, Order
@@ -25,7 +25,7 @@ MAX_DESCRIPTION = 600  # characters of a description shown in an item card
 
 
 def render(turn: Turn, results: list[r.Result]) -> list[OutboundMessage]:
-    """The replies to ``results``, in order (``Replied`` results pass through as written)."""
+    """The replies to ``results``, in order (several adds are said as one block with one total)."""
     replies: list[OutboundMessage] = []
     added = [res for res in results if isinstance(res, r.Added)]
     for result in results:
@@ -45,10 +45,11 @@ def render(turn: Turn, results: list[r.Result]) -> list[OutboundMessage]:
 
 def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: C901 - one case per result
     """The reply to one result."""
+    booking = render_booking(turn, result)
+    if booking is not None:
+        return booking
     t, button = turn.t, turn.button
     match result:
-        case r.Replied(replies=replies):
-            return list(replies)
         case r.Chatted(kind="greet"):
             key = {"service": "greeting_service", "hybrid": "greeting_hybrid"}.get(turn.company.type, "greeting")
             return turn.reply(t(key, company=turn.company.name), buttons=_menu(turn))
