@@ -1,4 +1,4 @@
-"""Results → replies: every customer-facing text of the product flow is written here.
+"""Results → replies: every text the engine sends is written here (bookings in ``bot.render.booking``).
 
 ``render(turn, results)`` turns the actions' typed results (``bot.actions.results``) into
 ``OutboundMessage``s in the reply language, through the message catalogue (``bot.texts``); buttons
