@@ -49,6 +49,7 @@ from commerce.errors import (
 from commerce.orders import checkout
 from commerce.payments import PaymentStateError, issue_payment_link
 from commerce.providers import ProviderRegistry
+from core.alerts import record_alert
 from core.models import Cart, Company, Contact, Conversation, KnowledgeItem, KnowledgeVariant, Order
 from core.money import format_money
 from core.tenancy import TenantScope
@@ -240,6 +241,13 @@ class DialogueEngine:
         return turn.reply(turn.t("anything_else"), buttons=_menu(turn))
 
     async def _handoff(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+        if not turn.conversation.handoff:  # the staff hear of it once, in this transaction (core.alerts)
+            await record_alert(
+                turn.session, tenant_id=turn.conversation.tenant_id, company_id=turn.company.id,
+                kind="handoff.requested", conversation_id=turn.conversation.id,
+                data={"conversation_id": str(turn.conversation.id), "channel": turn.inbound.channel,
+                      "text": turn.inbound.text[:500]},
+            )
         turn.conversation.handoff = True
         turn.conversation.status = "pending"
         return turn.reply(turn.t("handoff"))
