@@ -8,18 +8,25 @@ pipeline and the web-chat visitor signer, and closes them again. Nothing is buil
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.realtime import EventBus, install_session_hooks
+from api.telemetry import Telemetry
 from api.visitor_tokens import VisitorSigner
 from bot.engine import DialogueEngine
 from bot.messages import Responder
-from channels.pipeline import ChannelFactory, Pipeline
+from channels.alert_senders import SmtpConfig
+from channels.alerts import AlertDispatcher
+from channels.pipeline import ChannelFactory, Pipeline, Reply
 from channels.registry import ChannelRegistry
 from commerce.providers import ProviderRegistry
 from commerce.stripe_provider import StripeApi, StripeConfig, StripeProvider
@@ -47,6 +54,9 @@ class Runtime:
     channel_factory: ChannelFactory
     pipeline: Pipeline
     visitor_signer: VisitorSigner
+    events: EventBus
+    telemetry: Telemetry
+    alerts: AlertDispatcher
     stripe_config: StripeConfig | None = None
     stripe_api: StripeApi | None = None
 
@@ -56,8 +66,9 @@ class Runtime:
         return timedelta(minutes=self.settings.payment_link_ttl_minutes)
 
     async def aclose(self) -> None:
-        """Cancel the pipeline's buffer timers and dispose of the database engine."""
+        """Cancel the pipeline's buffer timers, close the alert dispatcher and dispose of the database engine."""
         await self.pipeline.close()
+        await self.alerts.aclose()
         if self.stripe_api is not None:
             await self.stripe_api.aclose()
         await self.engine.dispose()
@@ -87,9 +98,15 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
         responder = DialogueEngine(index_cache=index_cache, providers=providers, payment_ttl=payment_ttl)
     channels = ChannelRegistry.default()
     channel_factory = ChannelFactory(channels=channels, decrypt=secret_box.decrypt)
-    pipeline = Pipeline(
-        sessionmaker=sessionmaker, responder=responder, channels=channels, channel_factory=channel_factory
+    telemetry = Telemetry(channel_kinds=tuple(channels.kinds()))
+    pipeline = TimedPipeline(
+        sessionmaker=sessionmaker, responder=responder, channels=channels, channel_factory=channel_factory,
+        telemetry=telemetry,
     )
+    alerts = alert_dispatcher_from(settings, sessionmaker=sessionmaker, decrypt=secret_box.decrypt,
+                                   on_result=telemetry.alert_result)
+    events = EventBus()
+    install_session_hooks(sessionmaker, bus=events, telemetry=telemetry, on_alert=alerts.wake)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -102,8 +119,52 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
         channel_factory=channel_factory,
         pipeline=pipeline,
         visitor_signer=visitor_signer,
+        events=events,
+        telemetry=telemetry,
+        alerts=alerts,
         stripe_config=stripe_config,
         stripe_api=stripe_api,
+    )
+
+
+class TimedPipeline(Pipeline):
+    """The pipeline, with ``Pipeline.process`` timed into ``chatcommerce_pipeline_seconds``."""
+
+    def __init__(self, *, telemetry: Telemetry, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._telemetry = telemetry
+
+    async def process(self, *, conversation_id: uuid.UUID) -> list[Reply]:
+        started = time.perf_counter()
+        replies = await super().process(conversation_id=conversation_id)
+        if replies:  # only conversations that were answered (not empty recover passes)
+            self._telemetry.pipeline_seconds.observe(time.perf_counter() - started)
+        return replies
+
+
+def smtp_config_from(settings: Settings) -> SmtpConfig | None:
+    """Outgoing mail settings (``CHATCOMMERCE_SMTP_*``), ``None`` without a host and From address."""
+    if not settings.smtp_host or not settings.smtp_from:
+        return None
+    return SmtpConfig(
+        host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_from,
+        username=settings.smtp_username or None,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        starttls=settings.smtp_starttls,
+    )
+
+
+def alert_dispatcher_from(
+    settings: Settings, *, sessionmaker: async_sessionmaker[AsyncSession], decrypt: Callable[[str], str],
+    on_result: Callable[[str, str], None] | None = None,
+) -> AlertDispatcher:
+    """The alert dispatcher configured from ``CHATCOMMERCE_SMTP_*`` and ``CHATCOMMERCE_ALERTS_*``."""
+    token = settings.alerts_telegram_bot_token.get_secret_value() if settings.alerts_telegram_bot_token else None
+    return AlertDispatcher(
+        sessionmaker=sessionmaker, decrypt=decrypt, smtp=smtp_config_from(settings),
+        telegram_bot_token=token or None, telegram_api_base=settings.alerts_telegram_api_base,
+        attempts=settings.alerts_attempts, retry_seconds=settings.alerts_retry_seconds,
+        timeout_seconds=settings.alerts_timeout_seconds, on_result=on_result,
     )
 
 

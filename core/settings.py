@@ -61,6 +61,37 @@ class Settings(BaseSettings):
     google_oauth_token_uri: str = "https://oauth2.googleapis.com/token"
     google_calendar_sync_seconds: float = 300
 
+    # Outgoing e-mail (alerts to staff; shared with account mails). Unset host: e-mail alerts fail
+    # with "SMTP is not configured" in the delivery log.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = Field(default=None, description="From address of mails the platform sends.")
+    smtp_starttls: bool = Field(default=True, description="Upgrade the SMTP connection with STARTTLS.")
+
+    # Alerts to a company's staff (core.alerts, channels.alerts).
+    alerts_telegram_bot_token: SecretStr | None = Field(
+        default=None,
+        description="Platform bot that sends Telegram alerts (recipients /start it and give their chat id); "
+                    "unset: the company's own Telegram inbox bot sends them.",
+    )
+    alerts_telegram_api_base: str = "https://api.telegram.org"
+    alerts_attempts: int = Field(default=5, ge=1, le=20, description="Calls per alert delivery before it fails.")
+    alerts_retry_seconds: float = Field(
+        default=1.0, ge=0, description="First back-off between attempts (doubles each time, capped at 60 s)."
+    )
+    alerts_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one webhook/Telegram call.")
+    alerts_allow_private_webhooks: bool = Field(
+        default=False, description="Accept webhook targets on loopback/private addresses (tests, LAN set-ups)."
+    )
+    alerts_seconds: float = Field(default=1.0, gt=0, description="How often pending alerts are dispatched.")
+
+    # Operators' Prometheus endpoint (/metrics): open unless a token is set.
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token required by /metrics; unset leaves it open (bind it privately)."
+    )
+
     @cached_property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

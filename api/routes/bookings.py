@@ -231,8 +231,8 @@ async def _booking(session: AsyncSession, scope: TenantScope, company: Company, 
 async def list_bookings_route(
     company: CompanyDep,
     session: SessionDep,
-    status_: Annotated[list[str] | None, Query(alias="status", description="held, confirmed, released, cancelled, no_show "
-                                                                           "(repeat for several; default all)")] = None,
+    status_: Annotated[list[str] | None, Query(alias="status", description="held, confirmed, released, cancelled, "
+                                                                           "no_show (repeat; default all)")] = None,
     day: Annotated[date | None, Query(alias="date", description="One local day (company timezone).")] = None,
     from_: Annotated[date | None, Query(alias="from", description="First local day.")] = None,
     to: Annotated[date | None, Query(description="Last local day (inclusive).")] = None,
