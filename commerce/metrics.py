@@ -133,14 +133,14 @@ async def company_metrics(session: AsyncSession, *, company: Company, start: dat
 
     conversations = list((await session.execute(
         select(Conversation.id, Conversation.handoff)
-        .where(*in_company, Conversation.created_at >= start, Conversation.created_at < end))).tuples())
+        .where(*in_company, Conversation.created_at >= start, Conversation.created_at < end))).all())
     cohort = {c for c, _ in conversations}
     messages = list((await session.execute(
         select(Message.conversation_id, Message.channel, Message.direction, Message.sender, Message.created_at)
         .join(Conversation, Conversation.id == Message.conversation_id)
         .where(*in_company, Message.tenant_id == tid, Message.created_at >= start,
                Message.created_at < end + REPLY_LOOKAHEAD)
-        .order_by(Message.conversation_id, Message.seq))).tuples())
+        .order_by(Message.conversation_id, Message.seq))).all())
     asked = set((await session.execute(
         select(AlertEvent.conversation_id).where(
             AlertEvent.tenant_id == tid, AlertEvent.company_id == cid, AlertEvent.kind == "handoff.requested",
@@ -149,18 +149,18 @@ async def company_metrics(session: AsyncSession, *, company: Company, start: dat
         select(Order.conversation_id, Payment.created_at)
         .join(Order, Order.id == Payment.order_id)
         .where(Order.tenant_id == tid, Order.company_id == cid, Payment.tenant_id == tid,
-               Payment.checkout_url.is_not(None), Payment.created_at < end))).tuples())
+               Payment.checkout_url.is_not(None), Payment.created_at < end))).all())
     paid = list((await session.execute(
         select(Order.conversation_id, Order.paid_at, Order.total_minor, Order.currency)
         .where(Order.tenant_id == tid, Order.company_id == cid, Order.payment_status == "paid",
-               Order.paid_at.is_not(None), Order.paid_at < end))).tuples())
+               Order.paid_at.is_not(None), Order.paid_at < end))).all())
     bookings = list((await session.execute(
         select(Booking.conversation_id, Booking.status, Booking.created_at, Booking.confirmed_at,
                Booking.cancelled_at, Booking.start_at)
         .where(Booking.tenant_id == tid, Booking.company_id == cid,
                or_(and_(Booking.created_at >= start, Booking.created_at < end),
                    and_(Booking.cancelled_at >= start, Booking.cancelled_at < end),
-                   and_(Booking.start_at >= start, Booking.start_at < end))))).tuples())
+                   and_(Booking.start_at >= start, Booking.start_at < end))))).all())
 
     referenced = cohort | {m[0] for m in messages} | {c for c, _ in links if c} | {p[0] for p in paid if p[0]} \
         | {b[0] for b in bookings if b[0]}

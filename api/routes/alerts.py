@@ -147,10 +147,10 @@ async def list_deliveries(
                                                       error=a.error, created_at=a.created_at))
         event_ids = {d.event_id for d in rows}
         kinds = dict((await session.execute(select(AlertEvent.id, AlertEvent.kind).where(
-            AlertEvent.tenant_id == scope.tenant_id, AlertEvent.id.in_(event_ids)))).tuples().all())
+            AlertEvent.tenant_id == scope.tenant_id, AlertEvent.id.in_(event_ids)))).all())
         sub_ids = {d.subscription_id for d in rows}
         channels = dict((await session.execute(select(AlertSubscription.id, AlertSubscription.kind).where(
-            AlertSubscription.tenant_id == scope.tenant_id, AlertSubscription.id.in_(sub_ids)))).tuples().all())
+            AlertSubscription.tenant_id == scope.tenant_id, AlertSubscription.id.in_(sub_ids)))).all())
     return [DeliveryOut(id=d.id, event_id=d.event_id, event_kind=kinds.get(d.event_id, "?"),
                         subscription_id=d.subscription_id, channel=channels.get(d.subscription_id, "?"),
                         status=d.status, attempts=d.attempts, status_code=d.status_code, error=d.error,
