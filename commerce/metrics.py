@@ -210,10 +210,14 @@ async def company_metrics(session: AsyncSession, *, company: Company, start: dat
             block.converted += int(conv_id in paid_convs)
 
     for conv_id, status, created, confirmed_at, cancelled_at, start_at in bookings:
-        for block in report.blocks(conv_id):
-            block.bookings += int(confirmed_at is not None and start <= created < end)
-            block.cancelled += int(status == "cancelled" and cancelled_at is not None and start <= cancelled_at < end)
-            block.no_shows += int(status == "no_show" and start <= start_at < end)
+        made = int(confirmed_at is not None and start <= created < end)
+        cancelled = int(status == "cancelled" and cancelled_at is not None and start <= cancelled_at < end)
+        no_show = int(status == "no_show" and start <= start_at < end)
+        if made or cancelled or no_show:
+            for block in report.blocks(conv_id):
+                block.bookings += made
+                block.cancelled += cancelled
+                block.no_shows += no_show
 
     return {
         "from": start.isoformat(), "to": end.isoformat(),
