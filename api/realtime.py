@@ -7,22 +7,25 @@ counts them in ``Telemetry``; a rollback drops them. So whatever code path write
 pipeline, a manager's reply, a payment confirmation), open views hear of it exactly when it is
 committed, and nothing rolled back is ever shown or counted.
 
-``EventBus`` is in-process pub/sub keyed by ``(tenant_id, company_id)``: a subscriber only ever
-receives its own company's events. Limitation: with several server processes each has its own bus,
-so a view sees the events committed by the process it is connected to (run one web process, or put
-a shared broker such as Redis pub/sub behind ``EventBus.publish``; ``CHATCOMMERCE_REDIS_URL`` is not
-used for this yet). A view that reconnects should reload its list (events are not replayed).
+``EventBus`` is pub/sub keyed by ``(tenant_id, company_id)``: a subscriber only ever receives its own
+company's events. In one process it is in memory. With ``CHATCOMMERCE_REDIS_URL`` set, the app's bus
+relays every event through one Redis pub/sub channel (``RedisRelay``, started in the app's lifespan),
+so a view connected to any server process sees events committed by any other (the CLI, a second web
+process, a worker). Redis pub/sub is fire-and-forget: a view that reconnects should reload its list
+(events are not replayed), and events published while Redis is unreachable reach local views only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from sqlalchemy import event, inspect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -32,6 +35,7 @@ from api.telemetry import Telemetry
 from core.models import AlertEvent, Conversation, KnowledgeImport, Message
 
 _INFO_KEY = "chatcommerce.live_events"
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +65,23 @@ class Subscription:
 
 
 class EventBus:
-    """In-process publish/subscribe of ``LiveEvent`` per company (see the module docstring)."""
+    """Publish/subscribe of ``LiveEvent`` per company (see the module docstring). ``redis_url`` makes
+    ``start()`` relay events through Redis; without it (or before ``start``) events stay in-process."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, redis_url: str | None = None, redis_channel: str = "chatcommerce:live") -> None:
         self._subs: dict[tuple[uuid.UUID, uuid.UUID], set[Subscription]] = {}
+        self._relay = RedisRelay(url=redis_url, channel=redis_channel, deliver=self.publish_local) \
+            if redis_url else None
+
+    async def start(self) -> None:
+        """Connect the Redis relay (when configured); returns once it listens."""
+        if self._relay is not None:
+            await self._relay.start()
+
+    async def aclose(self) -> None:
+        """Stop the Redis relay (when running)."""
+        if self._relay is not None:
+            await self._relay.stop()
 
     @contextmanager
     def subscribe(self, *, tenant_id: uuid.UUID, company_id: uuid.UUID) -> Iterator[Subscription]:
@@ -81,8 +98,16 @@ class EventBus:
                 if not subs:
                     del self._subs[key]
 
-    def publish(self, live: LiveEvent) -> int:
-        """Hand ``live`` to the subscribers of its company (never to another's); returns how many."""
+    def publish(self, live: LiveEvent) -> None:
+        """Publish ``live`` to its company's views: through Redis when the relay runs (every process,
+        this one included, receives it back), else directly to this process's subscribers."""
+        if self._relay is not None and self._relay.running:
+            self._relay.send(live)
+        else:
+            self.publish_local(live)
+
+    def publish_local(self, live: LiveEvent) -> int:
+        """Hand ``live`` to this process's subscribers of its company (never to another's); returns how many."""
         delivered = 0
         for sub in self._subs.get((live.tenant_id, live.company_id), ()):
             try:
@@ -95,6 +120,86 @@ class EventBus:
     def subscribers(self) -> int:
         """How many views are subscribed (all companies)."""
         return sum(len(s) for s in self._subs.values())
+
+
+class RedisRelay:
+    """Carries ``LiveEvent`` between processes over one Redis pub/sub ``channel`` (JSON messages
+    ``{"tenant_id", "company_id", "type", "data"}``); what arrives is handed to ``deliver``. The
+    listener reconnects after a lost connection (one second apart)."""
+
+    def __init__(self, *, url: str, channel: str, deliver: Callable[[LiveEvent], Any]) -> None:
+        self._url = url
+        self._channel = channel
+        self._deliver = deliver
+        self._client: Any = None
+        self._listener: asyncio.Task[None] | None = None
+        self._sends: set[asyncio.Task[Any]] = set()
+        self._ready = asyncio.Event()
+
+    @property
+    def running(self) -> bool:
+        return self._listener is not None and not self._listener.done()
+
+    async def start(self, timeout: float = 5.0) -> None:
+        import redis.asyncio as redis_asyncio  # optional dependency: only with CHATCOMMERCE_REDIS_URL
+
+        self._client = redis_asyncio.from_url(self._url)
+        self._listener = asyncio.get_running_loop().create_task(self._listen(), name="chatcommerce-live-relay")
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, *self._sends, return_exceptions=True)
+            self._listener = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def send(self, live: LiveEvent) -> None:
+        """Publish without waiting (called from a commit hook); a failure falls back to local delivery."""
+        payload = json.dumps({"tenant_id": str(live.tenant_id), "company_id": str(live.company_id),
+                              "type": live.type, "data": live.data}, default=str)
+
+        async def _send() -> None:
+            try:
+                await self._client.publish(self._channel, payload)
+            except Exception:  # noqa: BLE001 - Redis down: this process's views still get it
+                log.warning("live_relay_publish_failed")
+                self._deliver(live)
+
+        task = asyncio.get_running_loop().create_task(_send())
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with self._client.pubsub() as pubsub:
+                    await pubsub.subscribe(self._channel)
+                    self._ready.set()
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self._receive(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - reconnect after a lost connection
+                log.warning("live_relay_disconnected")
+                await asyncio.sleep(1.0)
+
+    def _receive(self, raw: bytes | str) -> None:
+        try:
+            payload = json.loads(raw)
+            live = LiveEvent(tenant_id=uuid.UUID(payload["tenant_id"]), company_id=uuid.UUID(payload["company_id"]),
+                             type=str(payload["type"]), data=dict(payload["data"]))
+        except (ValueError, KeyError, TypeError):
+            log.warning("live_relay_bad_message")
+            return
+        self._deliver(live)
 
 
 def _company_of(session: Session, message: Message) -> uuid.UUID | None:

@@ -69,6 +69,7 @@ class Runtime:
         """Cancel the pipeline's buffer timers, close the alert dispatcher and dispose of the database engine."""
         await self.pipeline.close()
         await self.alerts.aclose()
+        await self.events.aclose()
         if self.stripe_api is not None:
             await self.stripe_api.aclose()
         await self.engine.dispose()
@@ -105,7 +106,7 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
     )
     alerts = alert_dispatcher_from(settings, sessionmaker=sessionmaker, decrypt=secret_box.decrypt,
                                    on_result=telemetry.alert_result)
-    events = EventBus()
+    events = EventBus(redis_url=settings.redis_url)
     install_session_hooks(sessionmaker, bus=events, telemetry=telemetry, on_alert=alerts.wake)
     return Runtime(
         settings=settings,
@@ -165,6 +166,7 @@ def alert_dispatcher_from(
         telegram_bot_token=token or None, telegram_api_base=settings.alerts_telegram_api_base,
         attempts=settings.alerts_attempts, retry_seconds=settings.alerts_retry_seconds,
         timeout_seconds=settings.alerts_timeout_seconds, on_result=on_result,
+        allow_private_webhooks=settings.alerts_allow_private_webhooks,
     )
 
 

@@ -11,6 +11,8 @@
    is committed *before* the provider is called, so no delivery is ever sent twice. The call is retried
    with exponential back-off (tenacity) while failures are transient; every attempt is a row in
    ``alert_delivery_attempts`` (status code or error); the delivery ends ``sent`` or ``failed``.
+   Webhook hosts that resolve to a loopback/private address are refused at send time unless
+   ``allow_private_webhooks``.
 3. A delivery left ``sending`` by a process that died mid-call (older than ``stale_after``) is marked
    ``failed`` with the reason, not re-sent (the provider may have accepted it).
 
@@ -24,6 +26,7 @@ the ``target``).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import time
 import uuid
@@ -31,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -111,6 +115,21 @@ def webhook_body(event: AlertEvent, company: Company, *, delivery_id: uuid.UUID,
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+async def _refuse_private_host(url: str) -> None:
+    """Raise a permanent ``AlertSendError`` when ``url``'s host resolves to a non-public address
+    (loopback, private, link-local...): a tenant must not aim webhooks at the platform's network.
+    Checked at send time as DNS may change after the subscription was made."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError:
+        raise AlertSendError(f"webhook host {host!r} does not resolve", transient=True) from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if not address.is_global:
+            raise AlertSendError(f"webhook host {host!r} resolves to a non-public address", transient=False)
+
+
 @dataclass(frozen=True, slots=True)
 class _Job:
     delivery_id: uuid.UUID
@@ -143,8 +162,10 @@ class AlertDispatcher:
         concurrency: int = 8,
         batch: int = 200,
         on_result: Callable[[str, str], None] | None = None,
+        allow_private_webhooks: bool = False,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._allow_private = allow_private_webhooks
         self._decrypt = decrypt
         self._smtp = smtp
         self._telegram_token = telegram_bot_token
@@ -305,6 +326,8 @@ class AlertDispatcher:
         if job.kind == "webhook":
             if not job.secret:
                 raise AlertSendError("webhook subscription has no secret", transient=False)
+            if not self._allow_private:
+                await _refuse_private_host(job.subscription.target)
             timestamp = int(time.time())
             body = webhook_body(job.event, job.company, delivery_id=job.delivery_id, timestamp=timestamp)
             return await send_webhook(self.http, url=job.subscription.target, secret=job.secret, body=body,

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     )
     alerts_seconds: float = Field(default=1.0, gt=0, description="How often pending alerts are dispatched.")
 
+    redis_url: str | None = Field(
+        default=None, description="redis://host:6379/0 — relays live inbox events (SSE) between server processes."
+    )
+
     # Operators' Prometheus endpoint (/metrics): open unless a token is set.
     metrics_token: SecretStr | None = Field(
         default=None, description="Bearer token required by /metrics; unset leaves it open (bind it privately)."

@@ -348,3 +348,30 @@ async def env(database_url: str, tmp_path: Path) -> AsyncIterator[Env]:
     async with running(make_settings(database_url, tmp_path)) as e:
         yield e
 
+
+
+async def test_webhook_to_a_private_address_is_refused_at_send_time(database_url: str, tmp_path: Path) -> None:
+    """Accepted when the subscription was made (private targets were allowed then), refused when the
+    platform no longer allows them: the host resolves to loopback, nothing is posted."""
+    from api.services import alert_dispatcher_from
+
+    with smtp_server() as smtp:
+        async with FakeBotAPI() as bot, WebhookReceiver() as hook, alert_app(database_url, tmp_path, smtp, bot) as env:
+            c = env.client
+            await make_company(c, "alpha", "shop-a")
+            await subscribe(env, "alpha", "shop-a", "webhook", f"{hook.url.replace('127.0.0.1', 'localhost')}/in",
+                            ["order.paid"])
+            chat = await say(c, "shop-a", "ann", "hello")
+            placed = await place_order(env.runtime, chat["conversation_id"])
+            await c.post(f"/api/v1/tenants/alpha/companies/shop-a/orders/{placed.order_id}/mark-paid",
+                         json={"method": "cash"}, headers=AUTH)
+            rt = env.runtime
+            strict = alert_dispatcher_from(rt.settings.model_copy(update={"alerts_allow_private_webhooks": False}),
+                                           sessionmaker=rt.sessionmaker, decrypt=rt.secret_box.decrypt)
+            try:
+                done = await strict.dispatch_once()
+            finally:
+                await strict.aclose()
+            assert (done["sent"], done["failed"]) == (0, 1) and hook.deliveries == []
+            log = (await c.get("/api/v1/tenants/alpha/companies/shop-a/alert-deliveries", headers=AUTH)).json()
+            assert "non-public address" in log[0]["error"]

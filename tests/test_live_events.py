@@ -29,8 +29,9 @@ def _free_port() -> int:
 
 
 @asynccontextmanager
-async def served(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
-    app = create_app(make_settings(database_url, tmp_path, workers_enabled=False), responder=EchoResponder())
+async def served(database_url: str, tmp_path: Path, **overrides: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    app = create_app(make_settings(database_url, tmp_path, workers_enabled=False, **overrides),
+                     responder=EchoResponder())
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
@@ -132,8 +133,80 @@ async def test_bus_keys_by_tenant_and_company() -> None:
     t1, t2, company = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     with bus.subscribe(tenant_id=t1, company_id=company) as mine, \
             bus.subscribe(tenant_id=t2, company_id=company) as same_company_id_other_tenant:
-        assert bus.publish(LiveEvent(tenant_id=t1, company_id=company, type="order.paid", data={"n": 1})) == 1
+        assert bus.publish_local(LiveEvent(tenant_id=t1, company_id=company, type="order.paid", data={"n": 1})) == 1
         assert (await mine.get()).data == {"n": 1}
         assert same_company_id_other_tenant.queue.empty()
     assert bus.subscribers() == 0
-    assert bus.publish(LiveEvent(tenant_id=t1, company_id=company, type="order.paid", data={})) == 0
+    assert bus.publish_local(LiveEvent(tenant_id=t1, company_id=company, type="order.paid", data={})) == 0
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+async def _redis_available() -> bool:
+    import redis.asyncio as redis_asyncio
+
+    client = redis_asyncio.from_url(REDIS_URL)
+    try:
+        return bool(await client.ping())
+    except OSError:
+        return False
+    finally:
+        await client.aclose()
+
+
+async def test_redis_relay_carries_events_between_processes() -> None:
+    """Two buses (two server processes) on one Redis: an event published by one reaches the other's
+    subscriber of that company, and no other company's."""
+    import uuid
+
+    import pytest
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    try:
+        if not await _redis_available():
+            pytest.skip("Redis not reachable at " + REDIS_URL)
+    except RedisConnectionError:
+        pytest.skip("Redis not reachable at " + REDIS_URL)
+    channel = f"chatcommerce:test:{uuid.uuid4().hex}"
+    one, two = EventBus(redis_url=REDIS_URL, redis_channel=channel), EventBus(redis_url=REDIS_URL,
+                                                                              redis_channel=channel)
+    await one.start()
+    await two.start()
+    tenant, company, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    try:
+        with two.subscribe(tenant_id=tenant, company_id=company) as view, \
+                two.subscribe(tenant_id=tenant, company_id=other) as elsewhere, \
+                one.subscribe(tenant_id=tenant, company_id=company) as local_view:
+            one.publish(LiveEvent(tenant_id=tenant, company_id=company, type="order.paid", data={"order": 1}))
+            got = await asyncio.wait_for(view.get(), 5)
+            assert (got.type, got.data, got.company_id) == ("order.paid", {"order": 1}, company)
+            assert (await asyncio.wait_for(local_view.get(), 5)).data == {"order": 1}  # the sender's own views too
+            one.publish(LiveEvent(tenant_id=tenant, company_id=other, type="order.paid", data={"order": 2}))
+            assert (await asyncio.wait_for(elsewhere.get(), 5)).data == {"order": 2}
+            assert view.queue.empty()
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+
+async def test_two_server_processes_share_live_events_through_redis(database_url: str, tmp_path: Path) -> None:
+    """A view connected to one server sees a message another server stored (CHATCOMMERCE_REDIS_URL)."""
+    import pytest
+
+    if not await _redis_available():
+        pytest.skip("Redis not reachable at " + REDIS_URL)
+    async with served(database_url, tmp_path, redis_url=REDIS_URL) as (first, _), \
+            served(database_url, tmp_path, redis_url=REDIS_URL) as (second, _):
+        await make_company(first, "alpha", "shop-a")
+        view = Stream(second, EVENTS.format(t="alpha", c="shop-a"))
+        try:
+            assert (await view.next())[0] == "ready"
+            sent = await say(first, "shop-a", "ann", "via the other process")
+            got = await view.until(lambda e, d: e == "message.created" and d["direction"] == "out")
+            assert [d["text"] for e, d in got if e == "message.created"] == ["via the other process",
+                                                                              "echo: via the other process"]
+            assert all(d["conversation_id"] == sent["conversation_id"] for _, d in got)
+        finally:
+            await view.close()
