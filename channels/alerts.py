@@ -268,10 +268,16 @@ class AlertDispatcher:
 
     async def fail_stale(self) -> int:
         """Mark deliveries claimed longer than ``stale_after`` ago and still ``sending`` as failed."""
+        cutoff = utcnow() - self._stale_after
+        async with self._sessionmaker() as session:  # a read first: no write transaction every second
+            stale = (await session.execute(select(AlertDelivery.id).where(
+                AlertDelivery.status == "sending", AlertDelivery.claimed_at < cutoff).limit(1))).first()
+        if stale is None:
+            return 0
         async with self._sessionmaker() as session, session.begin():
             result = await session.execute(
                 update(AlertDelivery)
-                .where(AlertDelivery.status == "sending", AlertDelivery.claimed_at < utcnow() - self._stale_after)
+                .where(AlertDelivery.status == "sending", AlertDelivery.claimed_at < cutoff)
                 .values(status="failed", finished_at=utcnow(),
                         error="interrupted: the process stopped during the send (not repeated to avoid a duplicate)")
             )

@@ -169,7 +169,7 @@ def test_migration_hashes_existing_tokens_so_old_links_keep_working(empty_databa
     upgrade(url, "0004")
     pay_token, feed_token = "old-pay-token-from-an-earlier-release", "old-feed-token-from-an-earlier-release"
     ids = _rows_at_0004(url, pay_token=pay_token, feed_token=feed_token)
-    upgrade(url, "head")
+    upgrade(url, "heads")
 
     async def check() -> None:
         engine = create_engine(url)
@@ -195,7 +195,7 @@ def test_migration_hashes_existing_tokens_so_old_links_keep_working(empty_databa
     asyncio.run(check())
     # And back: the downgrade restores the columns (with fresh tokens: a hash gives none back).
     command.downgrade(alembic_config(url), "0004")
-    upgrade(url, "head")
+    upgrade(url, "heads")
 
 
 # -- the access log --------------------------------------------------------------------------------
