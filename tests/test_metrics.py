@@ -42,7 +42,7 @@ from core.models import (
     Resource,
 )
 from core.timeutil import utcnow
-from tests.test_api import AUTH, Env, make_company, make_settings, running, say
+from tests.test_api import AUTH, Env, make_company, make_settings, running, say, upload
 
 METRICS = "/api/v1/tenants/acme/companies/shop/metrics"
 
@@ -322,6 +322,10 @@ async def test_prometheus_metrics_count_without_tenant_data(database_url: str, t
                           credentials=env.runtime.secret_box.encrypt('{"bot_token": "1:x", "webhook_secret": "s"}'),
                           settings={})
             s.add(inbox)
+        faq = b"Question,Answer\nHow long is delivery?,Two days.\n"
+        assert (await upload(c, "acme-secret-tenant", "hidden-shop", "faq.csv", faq)).status_code == 200
+        broken = b"Question,Answer\n,\n"
+        assert (await upload(c, "acme-secret-tenant", "hidden-shop", "faq.csv", broken)).status_code == 422
         refused = await c.post(f"/webhooks/telegram/{inbox.id}", json={"update_id": 1},
                                headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"})
         assert refused.status_code == 401
@@ -334,5 +338,7 @@ async def test_prometheus_metrics_count_without_tenant_data(database_url: str, t
         assert 'chatcommerce_messages_sent_total{channel="webchat"} 2.0' in text
         assert 'chatcommerce_webhook_refusals_total{channel="telegram"} 1.0' in text
         assert "chatcommerce_pipeline_seconds_count 2.0" in text
+        assert 'chatcommerce_import_jobs_total{outcome="ok"} 1.0' in text
+        assert 'chatcommerce_import_jobs_total{outcome="failed"} 1.0' in text
         for secret in ("acme-secret-tenant", "hidden-shop", str(company.id), str(company.tenant_id), str(inbox.id)):
             assert secret not in text
