@@ -80,6 +80,8 @@ def check_subscription(*, kind: str, target: str, events: list[str], allow_priva
     ``events`` is a non-empty subset of ``ALERT_KINDS``. Raises ``core.accounts.ValidationError``.
     """
     target = (target or "").strip()
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        raise ValidationError("target must not contain control characters")
     if kind not in SUBSCRIPTION_KINDS:
         raise ValidationError(f"kind must be one of {', '.join(SUBSCRIPTION_KINDS)}, not {kind!r}")
     if not events:

@@ -328,6 +328,8 @@ async def test_subscription_validation(env: Env) -> None:
         {"kind": "webhook", "target": "http://localhost/hook", "events": ["order.paid"]},
         {"kind": "email", "target": "a@b.co", "events": []},
         {"kind": "email", "target": "a@b.co", "events": ["order.shipped"]},
+        {"kind": "email", "target": "a\x00b@b.co", "events": ["order.paid"]},
+        {"kind": "webhook", "target": "https://hooks.example.com/\x00", "events": ["order.paid"]},
     ]
     for body in bad:
         r = await c.post(url, json=body, headers=AUTH)

@@ -229,6 +229,10 @@ async def test_metrics_range_and_tenant_checks(env: Env) -> None:
     assert (await c.get(METRICS, params={"from": "2026-03-02", "to": "2026-03-01"}, headers=AUTH)).status_code == 422
     assert (await c.get(METRICS, params={"from": "2024-01-01", "to": "2026-03-01"}, headers=AUTH)).status_code == 422
     assert (await c.get(METRICS, params={"from": "March"}, headers=AUTH)).status_code == 422
+    edge = await c.get(METRICS, params={"from": "9999-12-31", "to": "9999-12-31"}, headers=AUTH)
+    assert edge.status_code == 422
+    first_day = await c.get(METRICS, params={"from": "0001-01-01", "to": "0001-01-01"}, headers=AUTH)
+    assert first_day.status_code == 200 and first_day.json()["total"]["conversations"] == 0
     assert (await c.get("/api/v1/tenants/other/companies/shop/metrics", headers=AUTH)).status_code == 404
     assert (await c.get(METRICS)).status_code == 401
     default = (await c.get(METRICS, headers=AUTH)).json()
