@@ -9,8 +9,9 @@
    event and subscription).
 2. *Deliver*: each ``pending`` delivery is claimed the same way (``pending`` → ``sending``) and the claim
    is committed *before* the provider is called, so no delivery is ever sent twice. The call is retried
-   with exponential back-off (tenacity) while failures are transient; every attempt is a row in
-   ``alert_delivery_attempts`` (status code or error); the delivery ends ``sent`` or ``failed``.
+   with exponential back-off (tenacity) while failures are transient; every attempt becomes a row in
+   ``alert_delivery_attempts`` (status code or error), written with the outcome (``sent`` or
+   ``failed``) in one transaction.
    Webhook hosts that resolve to a loopback/private address are refused at send time unless
    ``allow_private_webhooks``.
 3. A delivery left ``sending`` by a process that died mid-call (older than ``stale_after``) is marked
@@ -33,7 +34,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -219,36 +219,40 @@ class AlertDispatcher:
         stale = await self.fail_stale()
         return {"events": events, "sent": sent, "failed": failed, "stale": stale}
 
-    async def fan_out(self) -> int:
-        """Claim each pending event and create its deliveries; returns how many events were claimed."""
+    async def fan_out(self, chunk: int = 50) -> int:
+        """Claim each pending event and create its deliveries; returns how many events were claimed.
+        Events are claimed ``chunk`` at a time in one transaction (each by its own conditional UPDATE)."""
         async with self._sessionmaker() as session:
             ids = list((await session.execute(
                 select(AlertEvent.id).where(AlertEvent.status == "pending")
                 .order_by(AlertEvent.created_at).limit(self._batch))).scalars())
         claimed = 0
-        for event_id in ids:
+        for first in range(0, len(ids), chunk):
             async with self._sessionmaker() as session, session.begin():
-                result = await session.execute(
-                    update(AlertEvent).where(AlertEvent.id == event_id, AlertEvent.status == "pending")
-                    .values(status="dispatched", dispatched_at=utcnow())
-                )
-                if result.rowcount != 1:
-                    continue  # another dispatcher got it
-                claimed += 1
-                event = await session.get(AlertEvent, event_id)
-                assert event is not None
-                subs = (await session.execute(
-                    select(AlertSubscription).where(
-                        AlertSubscription.tenant_id == event.tenant_id,
-                        AlertSubscription.company_id == event.company_id,
-                        AlertSubscription.active.is_(True),
-                    ).order_by(AlertSubscription.created_at))).scalars()
-                for sub in subs:
-                    if event.kind in (sub.events or []):
-                        session.add(AlertDelivery(tenant_id=event.tenant_id, event_id=event.id,
-                                                  subscription_id=sub.id, company_id=event.company_id,
-                                                  status="pending", attempts=0))
+                for event_id in ids[first:first + chunk]:
+                    claimed += await self._fan_out_one(session, event_id)
         return claimed
+
+    async def _fan_out_one(self, session: AsyncSession, event_id: uuid.UUID) -> int:
+        result = await session.execute(
+            update(AlertEvent).where(AlertEvent.id == event_id, AlertEvent.status == "pending")
+            .values(status="dispatched", dispatched_at=utcnow())
+        )
+        if result.rowcount != 1:
+            return 0  # another dispatcher got it
+        event = await session.get(AlertEvent, event_id)
+        assert event is not None
+        subs = (await session.execute(
+            select(AlertSubscription).where(
+                AlertSubscription.tenant_id == event.tenant_id,
+                AlertSubscription.company_id == event.company_id,
+                AlertSubscription.active.is_(True),
+            ).order_by(AlertSubscription.created_at))).scalars()
+        for sub in subs:
+            if event.kind in (sub.events or []):
+                session.add(AlertDelivery(tenant_id=event.tenant_id, event_id=event.id, subscription_id=sub.id,
+                                          company_id=event.company_id, status="pending", attempts=0))
+        return 1
 
     async def deliver_pending(self) -> tuple[int, int]:
         """Deliver every pending delivery (up to ``batch``, ``concurrency`` at a time); returns
@@ -341,19 +345,17 @@ class AlertDispatcher:
                                       delivery_id=str(job.delivery_id))
         raise AlertSendError(f"unknown subscription kind {job.kind!r}", transient=False)
 
-    async def _log_attempt(self, job: _Job, number: int, *, ok: bool, status_code: int | None,
-                           error: str | None) -> None:
-        async with self._sessionmaker() as session, session.begin():
-            session.add(AlertDeliveryAttempt(tenant_id=job.tenant_id, delivery_id=job.delivery_id, number=number,
-                                             ok=ok, status_code=status_code, error=error))
-            await session.execute(update(AlertDelivery).where(AlertDelivery.id == job.delivery_id)
-                                  .values(attempts=number, status_code=status_code, error=error))
-
     async def _deliver(self, delivery_id: uuid.UUID) -> str | None:
         job = await self._claim(delivery_id)
         if job is None:
             return None
         outcome = "failed"
+        attempts: list[AlertDeliveryAttempt] = []
+
+        def note(number: int, *, ok: bool, status_code: int | None, error: str | None) -> None:
+            attempts.append(AlertDeliveryAttempt(tenant_id=job.tenant_id, delivery_id=delivery_id, number=number,
+                                                 ok=ok, status_code=status_code, error=error))
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._attempts),
             wait=wait_exponential(multiplier=self._retry_seconds, max=60),
@@ -367,20 +369,21 @@ class AlertDispatcher:
                     try:
                         code = await self._send(job)
                     except AlertSendError as exc:
-                        await self._log_attempt(job, number, ok=False, status_code=exc.status_code, error=str(exc))
+                        note(number, ok=False, status_code=exc.status_code, error=str(exc))
                         raise
                     except Exception as exc:  # noqa: BLE001 - an unexpected error is logged and not retried
-                        await self._log_attempt(job, number, ok=False, status_code=None, error=repr(exc)[:300])
+                        note(number, ok=False, status_code=None, error=repr(exc)[:300])
                         raise AlertSendError(repr(exc)[:300], transient=False) from None
-                    await self._log_attempt(job, number, ok=True, status_code=code, error=None)
+                    note(number, ok=True, status_code=code, error=None)
                     outcome = "sent"
         except AlertSendError as exc:
             log.warning("alert_failed", delivery_id=str(delivery_id), kind=job.kind, error=str(exc))
+        last = attempts[-1]
         async with self._sessionmaker() as session, session.begin():
-            values: dict[str, Any] = {"status": outcome, "finished_at": utcnow()}
-            if outcome == "sent":
-                values["error"] = None
-            await session.execute(update(AlertDelivery).where(AlertDelivery.id == delivery_id).values(**values))
+            session.add_all(attempts)
+            await session.execute(update(AlertDelivery).where(AlertDelivery.id == delivery_id).values(
+                status=outcome, finished_at=utcnow(), attempts=len(attempts), status_code=last.status_code,
+                error=last.error))
         if self._on_result is not None:
             self._on_result(job.kind, outcome)
         return outcome
