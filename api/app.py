@@ -43,10 +43,6 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
         async with open_runtime(cfg, responder=responder) as runtime:
             app.state.runtime = runtime
             try:
-                await runtime.events.start()
-            except Exception:  # noqa: BLE001 - without Redis, live events stay in this process
-                log.exception("live_relay_failed")
-            try:
                 recovered = await runtime.pipeline.recover()
                 if recovered:
                     log.info("recovered_conversations", count=recovered)

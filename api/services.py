@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -34,6 +35,8 @@ from core.db import create_engine, create_sessionmaker
 from core.security import SecretBox, key_material
 from core.settings import Settings
 from knowledge.search import KnowledgeIndexCache
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(kw_only=True)
@@ -190,9 +193,15 @@ def stripe_config_from(settings: Settings) -> StripeConfig | None:
 
 @asynccontextmanager
 async def open_runtime(settings: Settings, *, responder: Responder | None = None) -> AsyncIterator[Runtime]:
-    """``build_runtime`` as an async context manager that closes the runtime on exit."""
+    """``build_runtime`` as an async context manager that closes the runtime on exit. With
+    ``CHATCOMMERCE_REDIS_URL`` it also connects the live-event relay (``api.realtime``), so what the
+    server or a CLI command commits reaches views connected to any server process."""
     runtime = build_runtime(settings, responder=responder)
     try:
+        try:
+            await runtime.events.start()
+        except Exception:  # noqa: BLE001 - without Redis, live events stay in this process
+            log.exception("live_relay_failed")
         yield runtime
     finally:
         await runtime.aclose()
