@@ -3,7 +3,9 @@
 ``open_runtime`` is the one builder used by the app's lifespan (``api.app``) and by every CLI command
 (``api.cli``): it creates the database engine, the session factory, the secret box, the payment
 providers, the knowledge index cache, the dialogue engine, the channel registry, the inbound
-pipeline and the web-chat visitor signer, and closes them again. Nothing is built at import time.
+pipeline (timed for Prometheus), the web-chat visitor signer, the alert dispatcher, the live-event bus
+and the process's Prometheus series (``api.telemetry``), hooks the session factory so commits feed the
+bus and the counters (``api.realtime``), and closes them again. Nothing is built at import time.
 """
 
 from __future__ import annotations
