@@ -155,7 +155,7 @@ def smtp_config_from(settings: Settings) -> SmtpConfig | None:
     return SmtpConfig(
         host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_from,
         username=settings.smtp_username or None,
-        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        password=(settings.smtp_password.get_secret_value() or None) if settings.smtp_password else None,
         starttls=settings.smtp_starttls,
     )
 
