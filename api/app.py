@@ -22,7 +22,19 @@ from api.body_limit import BodyAllowance, BodyLimitMiddleware
 from api.deps import RuntimeDep
 from api.jobs import BackgroundWorkers
 from api.ratelimit import RateLimits
-from api.routes import accounts, admin, auth, bookings, channels, pay, stripe_admin, stripe_webhook, webchat
+from api.routes import (
+    accounts,
+    admin,
+    alerts,
+    auth,
+    bookings,
+    channels,
+    metrics,
+    pay,
+    stripe_admin,
+    stripe_webhook,
+    webchat,
+)
 from api.security_headers import SecurityHeadersMiddleware
 from api.services import open_runtime
 from bot.messages import Responder
@@ -127,6 +139,9 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
     app.include_router(bookings.router)
     app.include_router(auth.router)
     app.include_router(accounts.router)
+    app.include_router(alerts.router)
+    app.include_router(metrics.router)
+    app.include_router(metrics.ops_router)
     return app
 
 

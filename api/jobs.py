@@ -4,6 +4,8 @@
   answer inbound messages left unanswered by a process that died, release expired booking holds,
   flag silent WhatsApp inboxes, fail knowledge-base import jobs whose process stopped (no heartbeat
   for ``knowledge.import_jobs.STALE_AFTER``), and keep one IMAP watcher per active e-mail inbox.
+* Alerts (``channels.alerts``): every ``CHATCOMMERCE_ALERTS_SECONDS``, and at once when a commit
+  recorded an alert event, pending alert events are fanned out and delivered (the sweep does it too).
 * E-mail watchers: IMAP IDLE (or polling) per inbox; each mail is stored through the pipeline and
   only then marked seen, so a crash re-reads it and the ``Message-ID`` dedupe drops the copy.
 
@@ -42,18 +44,20 @@ class BackgroundWorkers:
         self._interval = interval_seconds
         self._stop = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
+        self._alerter: asyncio.Task[None] | None = None
         self._watchers: dict[uuid.UUID, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._calendar_factory = client_factory_from_settings(runtime.settings, decrypt=runtime.secret_box.decrypt)
         self._calendar_due = 0.0
 
     def start(self) -> None:
         self._sweeper = asyncio.get_running_loop().create_task(self._run(), name="chatcommerce-sweep")
+        self._alerter = asyncio.get_running_loop().create_task(self._run_alerts(), name="chatcommerce-alerts")
 
     async def stop(self) -> None:
         self._stop.set()
         for _task, stop in self._watchers.values():
             stop.set()
-        tasks = [t for t, _ in self._watchers.values()] + ([self._sweeper] if self._sweeper else [])
+        tasks = [t for t, _ in self._watchers.values()] + [t for t in (self._sweeper, self._alerter) if t]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -72,6 +76,17 @@ class BackgroundWorkers:
             except Exception:  # noqa: BLE001 - one failed sweep must not stop the next
                 log.exception("sweep_failed")
 
+    async def _run_alerts(self) -> None:
+        interval = self._runtime.settings.alerts_seconds
+        while not self._stop.is_set():
+            await self._runtime.alerts.wait(interval)
+            if self._stop.is_set():
+                return
+            try:
+                await self._runtime.alerts.dispatch_once()
+            except Exception:  # noqa: BLE001 - one failed dispatch must not stop the next
+                log.exception("alerts_dispatch_failed")
+
     async def sweep_once(self) -> dict[str, Any]:
         """One pass; returns what it did (counts) for logs and tests."""
         rt = self._runtime
@@ -86,7 +101,8 @@ class BackgroundWorkers:
             stale_imports = await fail_stale_import_jobs(session, now=utcnow(), data_dir=rt.settings.data_dir)
         watching = await self._refresh_email_watchers()
         calendars = await self._sync_calendars()
-        return {"recovered": recovered, "delivered": delivered, "released_holds": released,
+        alerts = await rt.alerts.dispatch_once()
+        return {"alerts": alerts, "recovered": recovered, "delivered": delivered, "released_holds": released,
                 "expired_links": expired_links,
                 "silent_inboxes": silent, "stale_imports": stale_imports,
                 "email_watchers": watching, "calendar_syncs": calendars}

@@ -132,6 +132,28 @@ class Settings(BaseSettings):
         enabled = self.demo_mode if self.admin_token_enabled is None else self.admin_token_enabled
         return bool(enabled and self.admin_token and self.admin_token.get_secret_value())
 
+    # Alerts to a company's staff (core.alerts, channels.alerts).
+    alerts_telegram_bot_token: SecretStr | None = Field(
+        default=None,
+        description="Platform bot that sends Telegram alerts (recipients /start it and give their chat id); "
+                    "unset: the company's own Telegram inbox bot sends them.",
+    )
+    alerts_telegram_api_base: str = "https://api.telegram.org"
+    alerts_attempts: int = Field(default=5, ge=1, le=20, description="Calls per alert delivery before it fails.")
+    alerts_retry_seconds: float = Field(
+        default=1.0, ge=0, description="First back-off between attempts (doubles each time, capped at 60 s)."
+    )
+    alerts_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one webhook/Telegram call.")
+    alerts_allow_private_webhooks: bool = Field(
+        default=False, description="Accept webhook targets on loopback/private addresses (tests, LAN set-ups)."
+    )
+    alerts_seconds: float = Field(default=1.0, gt=0, description="How often pending alerts are dispatched.")
+
+    # Operators' Prometheus endpoint (/metrics): open unless a token is set.
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token required by /metrics; unset leaves it open (bind it privately)."
+    )
+
     @cached_property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

@@ -142,6 +142,7 @@ async def channel_webhook(kind: str, inbox_id: uuid.UUID, request: Request, sess
             await channel.verify(raw)
         except SignatureError as exc:
             log.warning("webhook_refused", inbox_id=str(inbox.id), kind=kind, reason=str(exc))
+            runtime.telemetry.webhook_refused(inbox.kind)
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "signature or secret does not match") from None
         try:
             messages, reported = await channel.parse_delivery(raw)

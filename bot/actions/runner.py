@@ -56,6 +56,7 @@ from commerce.orders import checkout
 from commerce.payments import PaymentStateError, issue_payment_link
 from commerce.providers import ProviderRegistry
 from commerce.when import WhenQuery
+from core.alerts import record_alert
 from core.models import Cart, Contact, KnowledgeItem, KnowledgeVariant, Order
 from knowledge.search import ItemHit, KnowledgeIndex
 
@@ -136,6 +137,13 @@ class Actions:
             case Help():
                 return r.Chatted("help")
             case Handoff():
+                if not turn.conversation.handoff:  # the staff hear of it once, in this transaction (core.alerts)
+                    await record_alert(
+                        turn.session, tenant_id=turn.conversation.tenant_id, company_id=turn.company.id,
+                        kind="handoff.requested", conversation_id=turn.conversation.id,
+                        data={"conversation_id": str(turn.conversation.id), "channel": turn.inbound.channel,
+                              "text": turn.inbound.text[:500]},
+                    )
                 turn.conversation.handoff = True
                 turn.conversation.status = "pending"
                 return r.HandedOff()
