@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from api.deps import RuntimeDep
 from api.jobs import BackgroundWorkers
-from api.routes import admin, bookings, channels, pay, stripe_admin, stripe_webhook, webchat
+from api.routes import admin, bookings, channels, pay, stripe_admin, stripe_webhook, tenant_data, webchat
 from api.services import open_runtime
 from bot.messages import Responder
 from commerce.payments import PaymentStateError
@@ -95,4 +95,5 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
     app.include_router(stripe_webhook.runtime_router)
     app.include_router(stripe_admin.admin_router)
     app.include_router(bookings.router)
+    app.include_router(tenant_data.router)
     return app

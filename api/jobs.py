@@ -2,7 +2,8 @@
 
 * The sweep (every ``CHATCOMMERCE_SWEEP_SECONDS``): deliver pending outbound messages (the outbox),
   answer inbound messages left unanswered by a process that died, release expired booking holds,
-  flag silent WhatsApp inboxes, and keep one IMAP watcher per active e-mail inbox.
+  flag silent WhatsApp inboxes, keep one IMAP watcher per active e-mail inbox, and delete resolved
+  conversations older than their company's retention (``api.tenant_data.sweep_retention``).
 * E-mail watchers: IMAP IDLE (or polling) per inbox; each mail is stored through the pipeline and
   only then marked seen, so a crash re-reads it and the ``Message-ID`` dedupe drops the copy.
 
@@ -13,13 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from sqlalchemy import select
 
 from api.services import Runtime
+from api.tenant_data import sweep_retention
 from channels.inboxes import flag_silent_inboxes
 from commerce.bookings import open_links_of_released_holds, release_expired_holds
 from commerce.calendar_sync import sync_all_calendars
@@ -33,10 +36,13 @@ log = structlog.get_logger(__name__)
 
 class BackgroundWorkers:
     """The sweep and the e-mail watchers of one process. ``start()`` in the lifespan, ``stop()`` at
-    shutdown; ``sweep_once()`` is the unit of work (tests call it directly)."""
+    shutdown; ``sweep_once()`` is the unit of work (tests call it directly). ``clock`` gives the
+    current aware UTC instant for the retention pass (tests fix it)."""
 
-    def __init__(self, *, runtime: Runtime, interval_seconds: float) -> None:
+    def __init__(self, *, runtime: Runtime, interval_seconds: float,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self._runtime = runtime
+        self._clock = clock
         self._interval = interval_seconds
         self._stop = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
@@ -82,9 +88,11 @@ class BackgroundWorkers:
             silent = len(await flag_silent_inboxes(session))
         watching = await self._refresh_email_watchers()
         calendars = await self._sync_calendars()
+        retention = await sweep_retention(rt, now=self._clock())
         return {"recovered": recovered, "delivered": delivered, "released_holds": released,
                 "expired_links": expired_links,
-                "silent_inboxes": silent, "email_watchers": watching, "calendar_syncs": calendars}
+                "silent_inboxes": silent, "email_watchers": watching, "calendar_syncs": calendars,
+                "retention": retention.as_dict()}
 
     async def _sync_calendars(self) -> int:
         """Sync connected Google Calendars every ``google_calendar_sync_seconds`` (not every sweep)."""
