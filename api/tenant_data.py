@@ -73,7 +73,9 @@ class DeletionReport:
 async def _disconnect_channels(runtime: Runtime, *, scope: TenantScope,
                                company_id: uuid.UUID | None) -> list[dict[str, Any]]:
     """Unregister every active provider inbox (Telegram ``deleteWebhook``, WAHA logout and stop)
-    of the tenant or of one company through ``channels.inboxes.disconnect_inbox``."""
+    of the tenant or of one company through ``channels.inboxes.disconnect_inbox``. An inbox that
+    cannot be disconnected (provider down, adapter unknown, credentials unreadable) is reported with
+    ``error`` and the deletion goes on: the owner asked for the data to go."""
     done: list[dict[str, Any]] = []
     async with runtime.sessionmaker() as session, session.begin():
         where = [Inbox.active.is_(True), Inbox.kind.not_in(BUILTIN_KINDS)]
@@ -83,8 +85,9 @@ async def _disconnect_channels(runtime: Runtime, *, scope: TenantScope,
         for inbox in inboxes:
             try:
                 error = await disconnect_inbox(session, inbox=inbox, factory=runtime.channel_factory)
-            except ValueError as exc:  # credentials no configured key can read: nothing to call
+            except Exception as exc:  # noqa: BLE001 - unknown kind, unreadable credentials: delete anyway
                 error = type(exc).__name__
+                log.warning("inbox_disconnect_skipped", inbox_id=str(inbox.id), error=error)
             done.append({"inbox_id": str(inbox.id), "kind": inbox.kind, "error": error})
     return done
 

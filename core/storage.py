@@ -8,6 +8,7 @@ Layout: ``<data_dir>/tenants/<tenant uuid>/`` and ``<data_dir>/tenants/<tenant u
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -40,10 +41,13 @@ def remove_tree(root: Path, *, data_dir: Path) -> RemovedFiles:
         return RemovedFiles(files=(), bytes=0)
     files: list[str] = []
     size = 0
-    for path in sorted(root.rglob("*")):
-        if path.is_symlink() or path.is_file():
+    if root.is_symlink():
+        files.append(str(root.relative_to(data_dir)))
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        for name in sorted(names) + sorted(d for d in dirs if (Path(folder) / d).is_symlink()):
+            path = Path(folder) / name
             files.append(str(path.relative_to(data_dir)))
-            size += 0 if path.is_symlink() else path.stat().st_size
+            size += 0 if path.is_symlink() else path.lstat().st_size
     if root.is_symlink():
         root.unlink()
     else:
