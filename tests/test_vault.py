@@ -154,7 +154,8 @@ def test_cli_keys_rotate_in_batches_prints_counts_per_column(database_url: str, 
 
     old_env = {"CHATCOMMERCE_SECRET_KEY": OLD}
     assert run("tenants", "create", "--name", "Acme", "--slug", "acme", env=old_env).exit_code == 0
-    assert run("companies", "create", "--tenant", "acme", "--slug", "shop", "--name", "Shop", env=old_env).exit_code == 0
+    made = run("companies", "create", "--tenant", "acme", "--slug", "shop", "--name", "Shop", env=old_env)
+    assert made.exit_code == 0
 
     async def seed() -> None:
         engine = create_engine(database_url)
