@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, MetaData, Table, delete, func, or_, select
+from sqlalchemy import ColumnElement, MetaData, Table, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import Base, Company, Tenant
@@ -82,9 +82,11 @@ async def count_rows(session: AsyncSession, conditions: dict[Table, ColumnElemen
 
 async def delete_rows(session: AsyncSession, conditions: dict[Table, ColumnElement[bool]]) -> dict[str, int]:
     """Delete the selected rows, children first; returns rows deleted per table (tables with none
-    left out). Raises ``sqlalchemy.exc.IntegrityError`` when a row outside the selection still
-    points at a deleted one through a restricting foreign key (nothing is then deleted once the
-    caller rolls back)."""
+    left out). Nullable restricting foreign keys pointing at deleted rows are set to NULL first.
+    Raises ``sqlalchemy.exc.IntegrityError`` when a row outside the selection still points at a
+    deleted one through a NOT NULL restricting foreign key (nothing is deleted once the caller rolls
+    back)."""
+    await _detach(session, conditions)
     removed: dict[str, int] = {}
     for table in reversed(list(conditions)):
         result = await session.execute(delete(table).where(conditions[table]))
@@ -92,3 +94,25 @@ async def delete_rows(session: AsyncSession, conditions: dict[Table, ColumnEleme
         if count:
             removed[table.name] = count
     return removed
+
+
+async def _detach(session: AsyncSession, conditions: dict[Table, ColumnElement[bool]]) -> None:
+    """NULL every nullable, non-cascading foreign key that points at a row about to be deleted, so a
+    restricting key (no ``ON DELETE``) does not block the deletion; ``SET NULL`` keys would end the
+    same way. Such keys never decide ownership (see :func:`ownership`), so this changes no selection."""
+    for table in _all_tables(conditions):
+        for fk in table.foreign_keys:
+            parent = fk.column.table
+            if parent not in conditions or parent is table or not fk.parent.nullable:
+                continue
+            if (fk.ondelete or "").upper() in ("CASCADE", "SET NULL"):
+                continue
+            await session.execute(update(table).where(fk.parent.in_(select(fk.column).where(conditions[parent])))
+                                  .values({fk.parent.name: None}))
+
+
+def _all_tables(conditions: dict[Table, ColumnElement[bool]]) -> list[Table]:
+    """Every table of the metadata the selected tables belong to."""
+    if not conditions:
+        return []
+    return list(next(iter(conditions)).metadata.sorted_tables)
