@@ -23,9 +23,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, MetaData, Table, select, update
+from sqlalchemy import Column, MetaData, Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.db import begin_write
 from core.models import Base, EncryptedText
 from core.security import SecretBox, mask_secret
 
@@ -125,9 +126,14 @@ async def rotate_column(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     result = ColumnRotation(column=target.name)
+    statement = (update(target.table)
+                 .where(target.key == bindparam("_key"), target.column == bindparam("_old"))
+                 .values({target.column.name: bindparam("_new")}))
+    params: list[dict[str, Any]] = []
     last: Any = None
     while True:
         async with sessionmaker() as session, session.begin():
+            await begin_write(session)  # SQLite: take the write lock before reading (no stale snapshot)
             query = (select(target.key, target.column).where(target.column.is_not(None))
                      .order_by(target.key).limit(batch_size))
             if last is not None:
@@ -137,6 +143,7 @@ async def rotate_column(
                 return result
             result.batches += 1
             planned = await asyncio.to_thread(_plan_batch, box, rows)
+            changes: dict[Any, str] = {}
             for key, old, new in planned:
                 if new is None:
                     result.unreadable += 1
@@ -144,14 +151,19 @@ async def rotate_column(
                 elif new == old:
                     result.current += 1
                 else:
-                    done = await session.execute(
-                        update(target.table).where(target.key == key, target.column == old)
-                        .values({target.column.name: new})
-                    )
-                    if done.rowcount == 1:  # type: ignore[attr-defined]
-                        result.rotated += 1
-                    else:
-                        result.changed += 1
+                    changes[key] = new
+                    params.append({"_key": key, "_old": old, "_new": new})
+            if params:
+                # One compare-and-set UPDATE per row, sent as one executemany; then read back which
+                # rows now hold the new value (drivers do not all count executemany rows).
+                await session.execute(statement, params)
+                now = dict((await session.execute(
+                    select(target.key, target.column).where(target.key.in_(list(changes)))
+                )).all())
+                done = sum(1 for key, value in changes.items() if now.get(key) == value)
+                result.rotated += done
+                result.changed += len(changes) - done
+                params.clear()
             last = rows[-1][0]
 
 
