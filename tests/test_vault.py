@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from api.cli import CliOptions
 from api.cli import app as cli_app
+from api.visitor_tokens import VisitorSigner
 from core.db import create_engine, create_sessionmaker
 from core.models import GoogleCalendarLink, Inbox
 from core.security import SecretBox, mask_secret
@@ -216,3 +217,13 @@ async def test_no_response_shows_a_secret_or_its_ciphertext(database_url: str, t
                                             "webhook_secret": mask_secret(webhook_secret)}
     assert made["google"]["credentials"] == {"refresh_token": "••••q7Zp", "client_id": "••••.com",
                                              "client_secret": "••••W4kx"}
+
+
+def test_visitor_tokens_signed_with_the_old_key_stay_valid_during_a_rotation() -> None:
+    company = uuid.uuid4()
+    old_token = VisitorSigner(key_material=OLD, max_age_seconds=60).sign(company_id=company, visitor_id="web-ann")
+    rotating = VisitorSigner(key_material=NEW, fallbacks=[OLD], max_age_seconds=60)
+    assert rotating.visitor_of(old_token, company_id=company) == "web-ann"
+    new_token = rotating.sign(company_id=company, visitor_id="web-ann")
+    assert VisitorSigner(key_material=NEW, max_age_seconds=60).visitor_of(new_token, company_id=company) == "web-ann"
+    assert VisitorSigner(key_material=NEW, max_age_seconds=60).visitor_of(old_token, company_id=company) is None
