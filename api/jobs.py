@@ -29,6 +29,7 @@ from commerce.calendar_sync import sync_all_calendars
 from commerce.google_calendar import client_factory_from_settings
 from commerce.payments import expire_payment
 from core.models import Company, Inbox
+from core.retention import RetentionResult
 from core.timeutil import utcnow
 
 log = structlog.get_logger(__name__)
@@ -49,6 +50,7 @@ class BackgroundWorkers:
         self._watchers: dict[uuid.UUID, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._calendar_factory = client_factory_from_settings(runtime.settings, decrypt=runtime.secret_box.decrypt)
         self._calendar_due = 0.0
+        self._retention_due = 0.0
 
     def start(self) -> None:
         self._sweeper = asyncio.get_running_loop().create_task(self._run(), name="chatcommerce-sweep")
@@ -88,11 +90,19 @@ class BackgroundWorkers:
             silent = len(await flag_silent_inboxes(session))
         watching = await self._refresh_email_watchers()
         calendars = await self._sync_calendars()
-        retention = await sweep_retention(rt, now=self._clock())
+        retention = await self._sweep_retention()
         return {"recovered": recovered, "delivered": delivered, "released_holds": released,
                 "expired_links": expired_links,
                 "silent_inboxes": silent, "email_watchers": watching, "calendar_syncs": calendars,
                 "retention": retention.as_dict()}
+
+    async def _sweep_retention(self) -> RetentionResult:
+        """Delete expired conversations every ``retention_sweep_seconds`` (not every sweep)."""
+        loop_now = asyncio.get_running_loop().time()
+        if loop_now < self._retention_due:
+            return RetentionResult()
+        self._retention_due = loop_now + self._runtime.settings.retention_sweep_seconds
+        return await sweep_retention(self._runtime, now=self._clock())
 
     async def _sync_calendars(self) -> int:
         """Sync connected Google Calendars every ``google_calendar_sync_seconds`` (not every sweep)."""

@@ -65,6 +65,8 @@ class DeletionReport:
     bytes: int = 0
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON shape: ``{"deleted": "tenant"|"company", "tenant", "company", "channels", "rows"
+        (per table, sorted), "total_rows", "files", "bytes"}``."""
         return {"deleted": self.kind, "tenant": self.tenant, "company": self.company, "channels": self.channels,
                 "rows": dict(sorted(self.rows.items())), "total_rows": sum(self.rows.values()),
                 "files": self.files, "bytes": self.bytes}

@@ -62,6 +62,7 @@ class RetentionResult:
                                bookings=self.bookings + other.bookings)
 
     def as_dict(self) -> dict[str, Any]:
+        """``{"conversations", "messages", "orders_kept", "bookings_kept"}`` (counts)."""
         return {"conversations": self.conversations, "messages": self.messages, "orders_kept": self.orders,
                 "bookings_kept": self.bookings}
 

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         default=True, description="Run the background sweep (outbox, recovery, holds, e-mail watchers) in `serve`."
     )
     sweep_seconds: float = 5.0
+    retention_sweep_seconds: float = Field(
+        default=600, ge=0,
+        description="Seconds between two passes deleting resolved conversations older than their company's "
+                    "retention_days (run by the background sweep).",
+    )
 
     # Stripe (customer → business payments through each company's connected account).
     stripe_secret_key: SecretStr | None = None

@@ -80,6 +80,7 @@ class ColumnRotation:
     batches: int = 0
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON shape: the counts above, ``unreadable_ids`` and ``batches`` (transactions used)."""
         return {"column": self.column, "rotated": self.rotated, "current": self.current, "changed": self.changed,
                 "unreadable": self.unreadable, "unreadable_ids": self.unreadable_ids, "batches": self.batches}
 

@@ -26,7 +26,7 @@ SHOP = "/api/v1/tenants/acme/companies/shop"
 
 @pytest.fixture
 async def env(database_url: str, tmp_path: Path) -> AsyncIterator[Env]:
-    async with running(make_settings(database_url, tmp_path)) as e:
+    async with running(make_settings(database_url, tmp_path, retention_sweep_seconds=0)) as e:
         yield e
 
 FIXED_NOW = datetime(2031, 3, 1, 9, 30, tzinfo=UTC)
