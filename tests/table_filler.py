@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, TypeDecorator, insert
+from sqlalchemy import Enum, Table, TypeDecorator, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import Base, EncryptedText
@@ -39,6 +39,8 @@ def _value(table: Table, column: Any, *, encrypt: Callable[[str], str]) -> Any:
     if isinstance(column.type, EncryptedText):
         return encrypt(json.dumps({"token": f"filler-secret-{uuid.uuid4().hex}"}))
     sql_type = column.type.impl_instance if isinstance(column.type, TypeDecorator) else column.type
+    if isinstance(sql_type, Enum) and sql_type.enums:
+        return sql_type.enums[0]
     try:
         kind = sql_type.python_type
     except NotImplementedError:
