@@ -33,6 +33,7 @@ from api.routes import (
     pay,
     stripe_admin,
     stripe_webhook,
+    tenant_data,
     webchat,
 )
 from api.security_headers import SecurityHeadersMiddleware
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
     app.include_router(alerts.router)
     app.include_router(metrics.router)
     app.include_router(metrics.ops_router)
+    app.include_router(tenant_data.router)
     return app
 
 

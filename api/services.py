@@ -94,10 +94,11 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
     """
     engine = create_engine(settings.database_url)
     sessionmaker = create_sessionmaker(engine)
-    secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    secret_key, fallbacks = settings.secret_materials()
     keys = key_material(secret_key=secret_key, data_dir=settings.data_dir)
-    secret_box = SecretBox(key_material=keys)
-    visitor_signer = VisitorSigner(key_material=keys, max_age_seconds=settings.webchat_visitor_days * 86400)
+    secret_box = SecretBox(key_material=keys, fallbacks=fallbacks)
+    visitor_signer = VisitorSigner(key_material=keys, fallbacks=fallbacks,
+                                   max_age_seconds=settings.webchat_visitor_days * 86400)
     providers = ProviderRegistry.default(public_base_url=settings.public_base_url)
     stripe_config = stripe_config_from(settings)
     stripe_api = StripeApi(config=stripe_config) if stripe_config else None

@@ -55,6 +55,19 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class EncryptedText(TypeDecorator[str]):
+    """Marks a column that holds ``core.security.SecretBox`` ciphertext (a Fernet token as text).
+
+    The DDL is plain ``TEXT`` and values pass through unchanged (callers encrypt and decrypt with the
+    runtime's box, so the key never reaches the model layer); the marker is how key rotation
+    (``core.vault.encrypted_columns``) and tenant deletion find every encrypted column. Declare every
+    new secret-at-rest column with it.
+    """
+
+    impl = Text
+    cache_ok = True
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime}
 
@@ -209,7 +222,7 @@ class Inbox(TenantOwned, Base):
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
-    credentials: Mapped[str | None] = mapped_column(Text)
+    credentials: Mapped[str | None] = mapped_column(EncryptedText())
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
@@ -523,7 +536,7 @@ class GoogleCalendarLink(TenantOwned, Base):
     calendar_id: Mapped[str] = mapped_column(String(255))
     auth_kind: Mapped[str] = mapped_column(String(16))
     account: Mapped[str | None] = mapped_column(String(320))
-    credentials: Mapped[str] = mapped_column(Text)
+    credentials: Mapped[str] = mapped_column(EncryptedText())
     synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
 

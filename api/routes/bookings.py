@@ -343,10 +343,11 @@ class GoogleCalendarIn(BaseModel):
 
 
 @admin_router.get(_COMPANY + "/google-calendar", dependencies=_OWNER)
-async def get_google_calendar(company: CompanyDep, session: SessionDep) -> dict[str, Any]:
+async def get_google_calendar(company: CompanyDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
     """The connection: ``{"connected": false}`` or the calendar id, auth kind, account (service
-    account e-mail or OAuth client id), last sync time and last error. Never the credentials."""
-    return link_as_dict(await google_calendar_link(session, company=company))
+    account e-mail or OAuth client id), last sync time and last error; ``credentials`` masked to the
+    last 4 characters of each field (never a secret or its ciphertext)."""
+    return link_as_dict(await google_calendar_link(session, company=company), decrypt=runtime.secret_box.decrypt)
 
 
 @admin_router.put(_COMPANY + "/google-calendar", dependencies=_OWNER)
@@ -372,7 +373,7 @@ async def put_google_calendar(
     except (CalendarCredentialsError, ValueError) as exc:
         raise _unprocessable(exc) from exc
     await session.commit()
-    return link_as_dict(link)
+    return link_as_dict(link, decrypt=runtime.secret_box.decrypt)
 
 
 @admin_router.delete(_COMPANY + "/google-calendar", dependencies=_OWNER)
