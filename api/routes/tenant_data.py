@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from api import tenant_data
-from api.deps import AdminDep, CompanyDep, RuntimeDep, TenantScopeDep
+from api.deps import AdminDep, CompanyDep, Requires, RuntimeDep, TenantScopeDep
 from core.retention import MAX_RETENTION_DAYS, RetentionError
 from core.vault import DEFAULT_BATCH_SIZE
 
@@ -30,7 +30,7 @@ class RetentionIn(BaseModel):
     retention_days: int | None = Field(default=None, ge=1, le=MAX_RETENTION_DAYS, examples=[365])
 
 
-@router.delete(_TENANT)
+@router.delete(_TENANT, dependencies=[Depends(Requires("owner", people_only=True))])
 async def delete_tenant_route(scope: TenantScopeDep, runtime: RuntimeDep) -> dict[str, Any]:
     """Delete the tenant and everything of it: its channels are disconnected at the providers
     (Telegram ``deleteWebhook``, WAHA logout), then every row in every table and every file under
@@ -38,14 +38,14 @@ async def delete_tenant_route(scope: TenantScopeDep, runtime: RuntimeDep) -> dic
     return (await tenant_data.delete_tenant(runtime, scope=scope)).as_dict()
 
 
-@router.delete(_COMPANY)
+@router.delete(_COMPANY, dependencies=[Depends(Requires("owner", people_only=True))])
 async def delete_company_route(company: CompanyDep, scope: TenantScopeDep, runtime: RuntimeDep) -> dict[str, Any]:
     """Delete one company of the tenant and everything of it (channels disconnected first; rows,
     files). The tenant's other companies are untouched. The answer is the removal report."""
     return (await tenant_data.delete_company(runtime, scope=scope, company_id=company.id)).as_dict()
 
 
-@router.get(_COMPANY + "/contacts/{contact}/export")
+@router.get(_COMPANY + "/contacts/{contact}/export", dependencies=[Depends(Requires("owner"))])
 async def export_contact_route(contact: str, company: CompanyDep, scope: TenantScopeDep,
                                runtime: RuntimeDep) -> dict[str, Any]:
     """A contact's data as JSON (GDPR access request): the contact, its channel identities,
@@ -60,7 +60,7 @@ async def get_retention_route(company: CompanyDep, scope: TenantScopeDep, runtim
     return await tenant_data.get_retention(runtime, scope=scope, company_id=company.id)
 
 
-@router.put(_COMPANY + "/retention")
+@router.put(_COMPANY + "/retention", dependencies=[Depends(Requires("owner"))])
 async def put_retention_route(body: RetentionIn, company: CompanyDep, scope: TenantScopeDep,
                               runtime: RuntimeDep) -> dict[str, Any]:
     """Set how long resolved conversations are kept after their last activity; the background sweep
@@ -72,7 +72,7 @@ async def put_retention_route(body: RetentionIn, company: CompanyDep, scope: Ten
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
 
-@router.post("/keys/rotate")
+@router.post("/keys/rotate", dependencies=[Depends(Requires("admin", people_only=True))])
 async def rotate_keys_route(
     runtime: RuntimeDep, batch_size: int = Query(default=DEFAULT_BATCH_SIZE, ge=1, le=10000)
 ) -> dict[str, Any]:
