@@ -115,6 +115,24 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", _C + "/exports/orders.csv"): "manager",
     ("GET", _C + "/exports/payments.csv"): "manager",
     ("GET", _C + "/exports/bookings.csv"): "manager",
+    # operations (Prometheus; guarded by CHATCOMMERCE_METRICS_TOKEN when it is set)
+    ("GET", "/metrics"): "public",
+    # platform: re-encrypt every stored secret under the newest key
+    ("POST", "/api/v1/keys/rotate"): "admin+person",
+    # tenant data: deletion and personal-data export
+    ("DELETE", _T): "owner+person",
+    ("DELETE", _C): "owner+person",
+    ("GET", _C + "/contacts/{contact}/export"): "owner",
+    ("GET", _C + "/retention"): "manager",
+    ("PUT", _C + "/retention"): "owner",
+    # the manager's view: alerts, live events, metrics, no-shows
+    ("GET", _C + "/alert-subscriptions"): "manager",
+    ("POST", _C + "/alert-subscriptions"): "manager",
+    ("DELETE", _C + "/alert-subscriptions/{subscription_id}"): "manager",
+    ("GET", _C + "/alert-deliveries"): "manager",
+    ("GET", _C + "/events"): "manager",
+    ("GET", _C + "/metrics"): "manager",
+    ("POST", _C + "/bookings/{booking_id}/no-show"): "manager",
 }
 
 # Pages outside the OpenAPI schema, public too: /chat/{company} (web chat page), /pay/{token},

@@ -25,14 +25,17 @@ from api.ratelimit import RateLimits
 from api.routes import (
     accounts,
     admin,
+    alerts,
     auth,
     bookings,
     channels,
     inbox,
+    metrics,
     pay,
     sales,
     stripe_admin,
     stripe_webhook,
+    tenant_data,
     webchat,
 )
 from api.security_headers import SecurityHeadersMiddleware
@@ -146,6 +149,10 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
     app.include_router(bookings.router)
     app.include_router(auth.router)
     app.include_router(accounts.router)
+    app.include_router(alerts.router)
+    app.include_router(metrics.router)
+    app.include_router(metrics.ops_router)
+    app.include_router(tenant_data.router)
     return app
 
 

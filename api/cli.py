@@ -579,6 +579,7 @@ def _register_subcommands() -> None:
     """Sub-apps defined in their own modules (they import helpers from this one)."""
     from api.cli_bookings import bookings_app
     from api.cli_channels import inboxes_app, payments_app
+    from api.cli_data import contacts_app, keys_app
     from api.cli_inbox import register
     from api.cli_login import register as register_login
 
@@ -587,6 +588,8 @@ def _register_subcommands() -> None:
     register(conversations_app=conversations_app, kb_app=kb_app, orders_app=orders_app, payments_app=payments_app,
              bookings_app=bookings_app)
     app.add_typer(inboxes_app, name="inboxes")
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(contacts_app, name="contacts")
     app.add_typer(payments_app, name="payments")
     app.add_typer(bookings_app, name="bookings")
 

@@ -66,7 +66,8 @@ def inboxes_connect(
                 )
             except InboxError as exc:
                 raise ValueError(str(exc)) from None
-            return {**inbox_as_dict(inbox, public_base_url=rt.settings.public_base_url), "provider": details}
+            return {**inbox_as_dict(inbox, public_base_url=rt.settings.public_base_url,
+                                   decrypt=rt.secret_box.decrypt), "provider": details}
 
     out = _run(work)
     provider = out.get("provider") or {}
@@ -86,7 +87,8 @@ def inboxes_list(company: CompanyOpt, as_json: JsonOpt = False) -> None:
             comp = await cli_company(session, company, "owner")
             rows = await session.execute(
                 TenantScope(comp.tenant_id).select(Inbox, Inbox.company_id == comp.id).order_by(Inbox.created_at))
-            return [inbox_as_dict(i, public_base_url=rt.settings.public_base_url) for i in rows.scalars()]
+            return [inbox_as_dict(i, public_base_url=rt.settings.public_base_url, decrypt=rt.secret_box.decrypt)
+                    for i in rows.scalars()]
 
     rows = _run(work)
     _emit(rows, as_json, lambda: render_table(
@@ -105,7 +107,7 @@ def inboxes_disconnect(company: CompanyOpt, inbox_id: Annotated[uuid.UUID, typer
             comp = await cli_company(session, company, "owner")
             inbox = await tenant_inbox(session, scope=TenantScope(comp.tenant_id), company=comp, inbox_id=inbox_id)
             await disconnect_inbox(session, inbox=inbox, factory=rt.channel_factory)
-            return inbox_as_dict(inbox)
+            return inbox_as_dict(inbox, decrypt=rt.secret_box.decrypt)
 
     out = _run(work)
     _emit(out, as_json, lambda: f"disconnected {out['kind']} inbox {out['id']}")

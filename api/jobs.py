@@ -3,7 +3,10 @@
 * The sweep (every ``CHATCOMMERCE_SWEEP_SECONDS``): deliver pending outbound messages (the outbox),
   answer inbound messages left unanswered by a process that died, release expired booking holds,
   flag silent WhatsApp inboxes, fail knowledge-base import jobs whose process stopped (no heartbeat
-  for ``knowledge.import_jobs.STALE_AFTER``), and keep one IMAP watcher per active e-mail inbox.
+  for ``knowledge.import_jobs.STALE_AFTER``), keep one IMAP watcher per active e-mail inbox, and delete
+  resolved conversations older than their company's retention (``api.tenant_data.sweep_retention``).
+* Alerts (``channels.alerts``): every ``CHATCOMMERCE_ALERTS_SECONDS``, and at once when a commit
+  recorded an alert event, pending alert events are fanned out and delivered (the sweep does it too).
 * E-mail watchers: IMAP IDLE (or polling) per inbox; each mail is stored through the pipeline and
   only then marked seen, so a crash re-reads it and the ``Message-ID`` dedupe drops the copy.
 
@@ -14,19 +17,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from sqlalchemy import select
 
 from api.services import Runtime
+from api.tenant_data import sweep_retention
 from channels.inboxes import flag_silent_inboxes
 from commerce.bookings import open_links_of_released_holds, release_expired_holds
 from commerce.calendar_sync import sync_all_calendars
 from commerce.google_calendar import client_factory_from_settings
 from commerce.payments import expire_payment
 from core.models import Company, Inbox
+from core.retention import RetentionResult
 from core.timeutil import utcnow
 from knowledge.import_jobs import fail_stale_import_jobs
 
@@ -35,25 +41,31 @@ log = structlog.get_logger(__name__)
 
 class BackgroundWorkers:
     """The sweep and the e-mail watchers of one process. ``start()`` in the lifespan, ``stop()`` at
-    shutdown; ``sweep_once()`` is the unit of work (tests call it directly)."""
+    shutdown; ``sweep_once()`` is the unit of work (tests call it directly). ``clock`` gives the
+    current aware UTC instant for the retention pass (tests fix it)."""
 
-    def __init__(self, *, runtime: Runtime, interval_seconds: float) -> None:
+    def __init__(self, *, runtime: Runtime, interval_seconds: float,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self._runtime = runtime
+        self._clock = clock
         self._interval = interval_seconds
         self._stop = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
+        self._alerter: asyncio.Task[None] | None = None
         self._watchers: dict[uuid.UUID, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._calendar_factory = client_factory_from_settings(runtime.settings, decrypt=runtime.secret_box.decrypt)
         self._calendar_due = 0.0
+        self._retention_due = 0.0
 
     def start(self) -> None:
         self._sweeper = asyncio.get_running_loop().create_task(self._run(), name="chatcommerce-sweep")
+        self._alerter = asyncio.get_running_loop().create_task(self._run_alerts(), name="chatcommerce-alerts")
 
     async def stop(self) -> None:
         self._stop.set()
         for _task, stop in self._watchers.values():
             stop.set()
-        tasks = [t for t, _ in self._watchers.values()] + ([self._sweeper] if self._sweeper else [])
+        tasks = [t for t, _ in self._watchers.values()] + [t for t in (self._sweeper, self._alerter) if t]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -72,6 +84,17 @@ class BackgroundWorkers:
             except Exception:  # noqa: BLE001 - one failed sweep must not stop the next
                 log.exception("sweep_failed")
 
+    async def _run_alerts(self) -> None:
+        interval = self._runtime.settings.alerts_seconds
+        while not self._stop.is_set():
+            await self._runtime.alerts.wait(interval)
+            if self._stop.is_set():
+                return
+            try:
+                await self._runtime.alerts.dispatch_once()
+            except Exception:  # noqa: BLE001 - one failed dispatch must not stop the next
+                log.exception("alerts_dispatch_failed")
+
     async def sweep_once(self) -> dict[str, Any]:
         """One pass; returns what it did (counts) for logs and tests."""
         rt = self._runtime
@@ -86,10 +109,20 @@ class BackgroundWorkers:
             stale_imports = await fail_stale_import_jobs(session, now=utcnow(), data_dir=rt.settings.data_dir)
         watching = await self._refresh_email_watchers()
         calendars = await self._sync_calendars()
-        return {"recovered": recovered, "delivered": delivered, "released_holds": released,
+        alerts = await rt.alerts.dispatch_once()
+        retention = await self._sweep_retention()
+        return {"alerts": alerts, "recovered": recovered, "delivered": delivered, "released_holds": released,
                 "expired_links": expired_links,
                 "silent_inboxes": silent, "stale_imports": stale_imports,
-                "email_watchers": watching, "calendar_syncs": calendars}
+                "email_watchers": watching, "calendar_syncs": calendars, "retention": retention.as_dict()}
+
+    async def _sweep_retention(self) -> RetentionResult:
+        """Delete expired conversations every ``retention_sweep_seconds`` (not every sweep)."""
+        loop_now = asyncio.get_running_loop().time()
+        if loop_now < self._retention_due:
+            return RetentionResult()
+        self._retention_due = loop_now + self._runtime.settings.retention_sweep_seconds
+        return await sweep_retention(self._runtime, now=self._clock())
 
     async def _sync_calendars(self) -> int:
         """Sync connected Google Calendars every ``google_calendar_sync_seconds`` (not every sweep)."""

@@ -3,24 +3,35 @@
 ``open_runtime`` is the one builder used by the app's lifespan (``api.app``) and by every CLI command
 (``api.cli``): it creates the database engine, the session factory, the secret box, the payment
 providers, the knowledge index cache, the dialogue engine, the channel registry, the inbound
-pipeline, the web-chat visitor signer and the import runner, and closes them again. Nothing is built at import time.
+pipeline (timed for Prometheus), the web-chat visitor signer, the import runner, the alert dispatcher,
+the live-event bus and the process's Prometheus series (``api.telemetry``), hooks the session factory so
+commits feed the bus and the counters (``api.realtime``), and closes them again. Nothing is built at
+import time.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+import structlog
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.import_runner import ImportRunner
+from api.realtime import EventBus, install_session_hooks
+from api.telemetry import Telemetry
 from api.visitor_tokens import VisitorSigner
 from bot.engine import DialogueEngine
 from bot.messages import Responder
-from channels.pipeline import ChannelFactory, Pipeline
+from channels.alert_senders import SmtpConfig
+from channels.alerts import AlertDispatcher
+from channels.pipeline import ChannelFactory, Pipeline, Reply
 from channels.registry import ChannelRegistry
 from commerce.providers import ProviderRegistry
 from commerce.stripe_provider import StripeApi, StripeConfig, StripeProvider
@@ -28,6 +39,8 @@ from core.db import create_engine, create_sessionmaker
 from core.security import SecretBox, key_material
 from core.settings import Settings
 from knowledge.search import KnowledgeIndexCache
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(kw_only=True)
@@ -49,6 +62,9 @@ class Runtime:
     pipeline: Pipeline
     visitor_signer: VisitorSigner
     imports: ImportRunner
+    events: EventBus
+    telemetry: Telemetry
+    alerts: AlertDispatcher
     stripe_config: StripeConfig | None = None
     stripe_api: StripeApi | None = None
 
@@ -58,9 +74,12 @@ class Runtime:
         return timedelta(minutes=self.settings.payment_link_ttl_minutes)
 
     async def aclose(self) -> None:
-        """Stop the import runner, cancel the pipeline's buffer timers and dispose of the database engine."""
+        """Stop the import runner, cancel the pipeline's buffer timers, close the alert dispatcher and dispose of
+        the database engine."""
         await self.imports.aclose()
         await self.pipeline.close()
+        await self.alerts.aclose()
+        await self.events.aclose()
         if self.stripe_api is not None:
             await self.stripe_api.aclose()
         await self.engine.dispose()
@@ -75,10 +94,11 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
     """
     engine = create_engine(settings.database_url)
     sessionmaker = create_sessionmaker(engine)
-    secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    secret_key, fallbacks = settings.secret_materials()
     keys = key_material(secret_key=secret_key, data_dir=settings.data_dir)
-    secret_box = SecretBox(key_material=keys)
-    visitor_signer = VisitorSigner(key_material=keys, max_age_seconds=settings.webchat_visitor_days * 86400)
+    secret_box = SecretBox(key_material=keys, fallbacks=fallbacks)
+    visitor_signer = VisitorSigner(key_material=keys, fallbacks=fallbacks,
+                                   max_age_seconds=settings.webchat_visitor_days * 86400)
     providers = ProviderRegistry.default(public_base_url=settings.public_base_url)
     stripe_config = stripe_config_from(settings)
     stripe_api = StripeApi(config=stripe_config) if stripe_config else None
@@ -90,9 +110,15 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
         responder = DialogueEngine(index_cache=index_cache, providers=providers, payment_ttl=payment_ttl)
     channels = ChannelRegistry.default()
     channel_factory = ChannelFactory(channels=channels, decrypt=secret_box.decrypt)
-    pipeline = Pipeline(
-        sessionmaker=sessionmaker, responder=responder, channels=channels, channel_factory=channel_factory
+    telemetry = Telemetry(channel_kinds=tuple(channels.kinds()))
+    pipeline = TimedPipeline(
+        sessionmaker=sessionmaker, responder=responder, channels=channels, channel_factory=channel_factory,
+        telemetry=telemetry,
     )
+    alerts = alert_dispatcher_from(settings, sessionmaker=sessionmaker, decrypt=secret_box.decrypt,
+                                   on_result=telemetry.alert_result)
+    events = EventBus(redis_url=settings.redis_url)
+    install_session_hooks(sessionmaker, bus=events, telemetry=telemetry, on_alert=alerts.wake)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -106,8 +132,53 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
         pipeline=pipeline,
         visitor_signer=visitor_signer,
         imports=ImportRunner(settings=settings, sessionmaker=sessionmaker),
+        events=events,
+        telemetry=telemetry,
+        alerts=alerts,
         stripe_config=stripe_config,
         stripe_api=stripe_api,
+    )
+
+
+class TimedPipeline(Pipeline):
+    """The pipeline, with ``Pipeline.process`` timed into ``chatcommerce_pipeline_seconds``."""
+
+    def __init__(self, *, telemetry: Telemetry, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._telemetry = telemetry
+
+    async def process(self, *, conversation_id: uuid.UUID) -> list[Reply]:
+        started = time.perf_counter()
+        replies = await super().process(conversation_id=conversation_id)
+        if replies:  # only conversations that were answered (not empty recover passes)
+            self._telemetry.pipeline_seconds.observe(time.perf_counter() - started)
+        return replies
+
+
+def smtp_config_from(settings: Settings) -> SmtpConfig | None:
+    """Outgoing mail settings (``CHATCOMMERCE_SMTP_*``), ``None`` without a host and From address."""
+    if not settings.smtp_host or not settings.smtp_from:
+        return None
+    return SmtpConfig(
+        host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_from,
+        username=settings.smtp_username or None,
+        password=(settings.smtp_password.get_secret_value() or None) if settings.smtp_password else None,
+        starttls=settings.smtp_starttls,
+    )
+
+
+def alert_dispatcher_from(
+    settings: Settings, *, sessionmaker: async_sessionmaker[AsyncSession], decrypt: Callable[[str], str],
+    on_result: Callable[[str, str], None] | None = None,
+) -> AlertDispatcher:
+    """The alert dispatcher configured from ``CHATCOMMERCE_SMTP_*`` and ``CHATCOMMERCE_ALERTS_*``."""
+    token = settings.alerts_telegram_bot_token.get_secret_value() if settings.alerts_telegram_bot_token else None
+    return AlertDispatcher(
+        sessionmaker=sessionmaker, decrypt=decrypt, smtp=smtp_config_from(settings),
+        telegram_bot_token=token or None, telegram_api_base=settings.alerts_telegram_api_base,
+        attempts=settings.alerts_attempts, retry_seconds=settings.alerts_retry_seconds,
+        timeout_seconds=settings.alerts_timeout_seconds, on_result=on_result,
+        allow_private_webhooks=settings.alerts_allow_private_webhooks,
     )
 
 
@@ -131,9 +202,15 @@ def stripe_config_from(settings: Settings) -> StripeConfig | None:
 
 @asynccontextmanager
 async def open_runtime(settings: Settings, *, responder: Responder | None = None) -> AsyncIterator[Runtime]:
-    """``build_runtime`` as an async context manager that closes the runtime on exit."""
+    """``build_runtime`` as an async context manager that closes the runtime on exit. With
+    ``CHATCOMMERCE_REDIS_URL`` it also connects the live-event relay (``api.realtime``), so what the
+    server or a CLI command commits reaches views connected to any server process."""
     runtime = build_runtime(settings, responder=responder)
     try:
+        try:
+            await runtime.events.start()
+        except Exception:  # noqa: BLE001 - without Redis, live events stay in this process
+            log.exception("live_relay_failed")
         yield runtime
     finally:
         await runtime.aclose()

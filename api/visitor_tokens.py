@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Sequence
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -29,15 +30,17 @@ class VisitorSigner:
 
     ``key_material`` is the process's secret (``core.security.key_material``); ``max_age_seconds`` is
     how long a token stays valid after it was signed (the cookie is re-signed on every message, so
-    an active browser visitor keeps its identity).
+    an active browser visitor keeps its identity). ``fallbacks`` are previous key materials
+    (``CHATCOMMERCE_SECRET_KEY_FALLBACKS``) whose tokens are still accepted during a key rotation;
+    new tokens are signed with ``key_material`` (itsdangerous key rotation: the last key signs).
     """
 
-    def __init__(self, *, key_material: str, max_age_seconds: int) -> None:
-        self._key = key_material
+    def __init__(self, *, key_material: str, max_age_seconds: int, fallbacks: Sequence[str] = ()) -> None:
+        self._keys = [*reversed([m for m in fallbacks if m and m != key_material]), key_material]
         self.max_age_seconds = max_age_seconds
 
     def _serializer(self, company_id: uuid.UUID) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self._key, salt=f"{_SALT}:{company_id}",
+        return URLSafeTimedSerializer(self._keys, salt=f"{_SALT}:{company_id}",
                                       signer_kwargs={"digest_method": hashlib.sha256})
 
     def sign(self, *, company_id: uuid.UUID, visitor_id: str) -> str:

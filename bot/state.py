@@ -239,6 +239,24 @@ class DialogueState:
         self.step = None
         self.pending = None
 
+    # -- references read by understanding (the step itself is the policy's) -------------------------
+
+    def waiting_item(self) -> uuid.UUID | None:
+        """The item whose variant was asked for last, if that is the open question."""
+        return self.pending.item_id if self.step == Step.CHOOSE_VARIANT and self.pending else None
+
+    def offered_items(self) -> list[uuid.UUID]:
+        """The items offered last to choose from (an ambiguous name), best first."""
+        return list(self.pending.candidates) if self.step == Step.CHOOSE_ITEM and self.pending else []
+
+    def offered(self) -> list[Offer]:
+        """The times, bookings or delivery windows offered last to choose from (empty: none)."""
+        if self.step in (Step.CHOOSE_SLOT, Step.CHOOSE_BOOKING) and self.booking is not None:
+            return list(self.booking.offers)
+        if self.step == Step.CHOOSE_WINDOW and self.delivery is not None:
+            return list(self.delivery.offers)
+        return []
+
     def to_json(self) -> dict[str, Any]:
         """The JSON object stored in ``Conversation.state``."""
         return {

@@ -24,6 +24,7 @@ from core.models import Company, Inbox, Message
 from core.security import new_token
 from core.tenancy import NotFound, TenantScope
 from core.timeutil import utcnow
+from core.vault import masked_credentials
 
 log = structlog.get_logger(__name__)
 
@@ -45,8 +46,13 @@ def webhook_url(*, public_base_url: str, inbox: Inbox) -> str:
     return f"{public_base_url.rstrip('/')}/webhooks/{inbox.kind}/{inbox.id}"
 
 
-def inbox_as_dict(inbox: Inbox, *, public_base_url: str | None = None) -> dict[str, Any]:
-    """JSON shape of an inbox for owners: settings and health, never credentials."""
+def inbox_as_dict(
+    inbox: Inbox, *, public_base_url: str | None = None, decrypt: Callable[[str], str] | None = None
+) -> dict[str, Any]:
+    """JSON shape of an inbox for owners: settings and health, never credentials. With ``decrypt``
+    (``SecretBox.decrypt``) ``credentials`` shows each stored credential masked to its last 4
+    characters (``{"bot_token": "••••a1b2"}``, ``core.vault.masked_credentials``); never the
+    secret or its ciphertext."""
     out: dict[str, Any] = {
         "id": str(inbox.id),
         "kind": inbox.kind,
@@ -57,6 +63,8 @@ def inbox_as_dict(inbox: Inbox, *, public_base_url: str | None = None) -> dict[s
         "has_credentials": bool(inbox.credentials),
         "created_at": inbox.created_at.isoformat(),
     }
+    if decrypt is not None:
+        out["credentials"] = masked_credentials(inbox.credentials, decrypt=decrypt)
     if public_base_url and inbox.kind not in NO_WEBHOOK_KINDS:
         out["webhook_url"] = webhook_url(public_base_url=public_base_url, inbox=inbox)
     return out
@@ -110,21 +118,25 @@ async def connect_inbox(
     return inbox, details
 
 
-async def disconnect_inbox(session: AsyncSession, *, inbox: Inbox, factory: ChannelFactory) -> None:
+async def disconnect_inbox(session: AsyncSession, *, inbox: Inbox, factory: ChannelFactory) -> str | None:
     """Unregister the inbox at the provider (``deleteWebhook``, WAHA logout) and deactivate it.
-    A provider error is logged and the inbox is deactivated anyway (the owner asked to stop).
+    A provider error is logged and the inbox is deactivated anyway (the owner asked to stop); its
+    exception class name is returned (``None`` when the provider accepted).
     Raises ``InboxError`` for a built-in inbox (web chat, console): every company keeps those."""
     if inbox.kind in BUILTIN_KINDS:
         raise InboxError(f"the built-in {inbox.kind} inbox stays")
+    error: str | None = None
     channel = factory.build(inbox)
     try:
         await channel.disconnect()
     except Exception as exc:  # noqa: BLE001 - disconnect must succeed locally whatever the provider says
-        log.warning("inbox_disconnect_failed", inbox_id=str(inbox.id), error=type(exc).__name__)
+        error = type(exc).__name__
+        log.warning("inbox_disconnect_failed", inbox_id=str(inbox.id), error=error)
     finally:
         await channel.aclose()
     inbox.active = False
     _set_health(inbox, status="DISCONNECTED")
+    return error
 
 
 def record_status(inbox: Inbox, status: str) -> None:

@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.messages import Button, InboundMessage, OutboundMessage, Responder
 from channels.base import Channel, ParsedInbound
 from channels.registry import ChannelRegistry
+from core.alerts import record_alert
 from core.conversations import append_message
 from core.db import begin_write
 from core.models import Company, Contact, ContactInbox, Conversation, Inbox, Message
@@ -428,6 +429,10 @@ class Pipeline:
             msg.payload = {**(msg.payload or {}), "error": error[:500]}
             if conv is not None:
                 conv.status = "pending"
+                await record_alert(session, tenant_id=conv.tenant_id, company_id=conv.company_id,
+                                   kind="message.failed", conversation_id=conv.id,
+                                   data={"conversation_id": str(conv.id), "message_id": str(msg.id),
+                                         "channel": msg.channel, "text": msg.text[:500], "error": error[:200]})
             return 0
 
     # -- lifecycle -------------------------------------------------------------------------------

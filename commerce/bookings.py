@@ -61,6 +61,7 @@ from commerce.schedule import (
     schedule_of,
     service_duration,
 )
+from core.alerts import record_alert
 from core.conversations import append_message
 from core.models import (
     Booking,
@@ -376,6 +377,8 @@ async def hold_slot(
     await remember_customer(session, tenant_id=company.tenant_id, contact_id=contact_id, name=customer_name,
                             phone=phone)
     await session.flush()
+    if booking.status == "confirmed":
+        await _alert(session, booking, "booking.confirmed")
     return booking
 
 
@@ -423,6 +426,9 @@ async def confirm_paid_bookings(
         elif b.status == "cancelled" and not b.refund_due:
             b.refund_due = True
     await session.flush()
+    for b, what in changed:
+        if what == "confirmed":
+            await _alert(session, b, "booking.confirmed")
     if notify:
         for b, what in changed:
             await _notify(session, b, what)
@@ -451,6 +457,19 @@ async def on_payment_failed_or_expired(
     held = list((await session.execute(stmt)).scalars())
     await _release(session, held, now=now, reason=reason[:32])
     return held
+
+
+async def _alert(session: AsyncSession, booking: Booking, kind: str, **extra: Any) -> None:
+    """Tell the company's staff (``core.alerts``): ``booking.confirmed`` or ``booking.cancelled``."""
+    await record_alert(
+        session, tenant_id=booking.tenant_id, company_id=booking.company_id, kind=kind,
+        conversation_id=booking.conversation_id,
+        data={"booking_id": str(booking.id), "service": booking.service_name, "resource": booking.resource_name,
+              "start_at": booking.start_at.isoformat(), "end_at": booking.end_at.isoformat(),
+              "customer_name": booking.customer_name, "phone": booking.phone,
+              "prepay_minor": booking.prepay_minor, "currency": booking.currency,
+              "conversation_id": str(booking.conversation_id) if booking.conversation_id else None, **extra},
+    )
 
 
 # --- cancel / move ---
@@ -499,8 +518,25 @@ async def cancel_booking(
         order.status = "cancelled"
     await _free_cells(session, [booking.id])
     await session.flush()
+    await _alert(session, booking, "booking.cancelled", by=by, late=late, refund_due=refundable)
     return CancelResult(booking=booking, late=late, refundable=refundable,
                         refund_minor=booking.prepay_minor if refundable else 0, currency=booking.currency)
+
+
+async def mark_no_show(session: AsyncSession, *, booking: Booking, now: datetime) -> Booking:
+    """Record that the customer of a ``confirmed`` booking did not come: status ``no_show`` (counted by
+    the company's metrics). Only once the booking has started (``start_at <= now``); the time stays
+    taken (it is in the past). Raises ``BookingStateError`` for another status or a booking that has
+    not started yet, ``ValueError`` for a naive ``now``."""
+    _check_aware(now=now)
+    booking = await _lock_booking(session, booking)
+    if booking.status != "confirmed":
+        raise BookingStateError(booking.id, booking.status, "mark as no-show")
+    if booking.start_at > now:
+        raise BookingStateError(booking.id, "not started yet", "mark as no-show")
+    booking.status = "no_show"
+    await session.flush()
+    return booking
 
 
 async def move_booking(

@@ -56,6 +56,7 @@ from core.models import Booking, CalendarEvent, Company, GoogleCalendarLink, Ord
 from core.money import format_money
 from core.tenancy import TenantScope
 from core.timeutil import utcnow
+from core.vault import mask_mapping
 
 log = structlog.get_logger(__name__)
 
@@ -162,14 +163,23 @@ async def disconnect_google_calendar(session: AsyncSession, *, company: Company)
     return True
 
 
-def link_as_dict(link: GoogleCalendarLink | None) -> dict[str, Any]:
+def link_as_dict(link: GoogleCalendarLink | None, *, decrypt: Callable[[str], str] | None = None) -> dict[str, Any]:
     """JSON shape of a connection for the API/CLI (never the credentials). ``synced_at`` is when a
     sync last had changes to send (whether or not Google accepted them); ``last_error`` the reason the
-    last such sync failed (``None`` once one succeeds)."""
+    last such sync failed (``None`` once one succeeds). With ``decrypt`` (``SecretBox.decrypt``),
+    ``credentials`` shows the stored fields masked to their last 4 characters
+    (``{"refresh_token": "••••x9Yz", ...}``; ``{"unreadable": true}`` when no key can read them)."""
     if link is None:
         return {"connected": False}
-    return {"connected": True, "calendar_id": link.calendar_id, "auth": link.auth_kind, "account": link.account,
-            "synced_at": link.synced_at.isoformat() if link.synced_at else None, "last_error": link.last_error}
+    out: dict[str, Any] = {
+        "connected": True, "calendar_id": link.calendar_id, "auth": link.auth_kind, "account": link.account,
+        "synced_at": link.synced_at.isoformat() if link.synced_at else None, "last_error": link.last_error}
+    if decrypt is not None:
+        try:
+            out["credentials"] = mask_mapping(GoogleCredentials.from_json(decrypt(link.credentials)).info)
+        except ValueError:
+            out["credentials"] = {"unreadable": True}
+    return out
 
 
 # --- events ---------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from commerce.bookings import on_order_paid
 from commerce.notifications import payment_confirmation
 from commerce.providers import ProviderRegistry
+from core.alerts import record_alert
 from core.conversations import append_message
 from core.models import Company, Conversation, Message, Order, Payment
 from core.security import new_token, token_hash, token_matches_hash
@@ -205,6 +206,14 @@ async def mark_paid(
         payment.provider_ref = provider_ref
     await session.flush()
     await _notify_paid(session, order)
+    await record_alert(
+        session, tenant_id=order.tenant_id, company_id=order.company_id, kind="order.paid",
+        conversation_id=order.conversation_id,
+        data={"order_id": str(order.id), "order_number": order.number, "total_minor": order.total_minor,
+              "currency": order.currency, "method": method, "paid_at": when.isoformat(),
+              "customer_name": order.customer_name,
+              "conversation_id": str(order.conversation_id) if order.conversation_id else None},
+    )
     await on_order_paid(session, order, now=when)
     return True
 

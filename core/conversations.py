@@ -1,4 +1,5 @@
-"""Appending messages to a conversation: the one place that numbers them (``Message.seq``)."""
+"""Appending messages to a conversation: the one place that numbers them (``Message.seq``), and where
+a new conversation's lead source is read from its first customer message (``core.leads``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.leads import lead_source_of
 from core.models import Conversation, Inbox, Message
 from core.timeutil import utcnow
 
@@ -27,7 +29,9 @@ async def append_message(
 
     ``direction`` is ``in`` or ``out``; ``sender`` is contact | bot | manager | system. Outbound
     messages start ``pending`` (the outbox) unless ``status`` says otherwise; inbound ones are
-    ``received``. ``channel`` defaults to the conversation's inbox kind.
+    ``received``. ``channel`` defaults to the conversation's inbox kind. The first message of a
+    conversation, when it comes from the contact, sets ``conversation.lead_source`` (a campaign code
+    such as ``ref: tiktok-spring`` or a Telegram ``/start <param>``, see ``core.leads``).
     """
     if direction not in ("in", "out"):
         raise ValueError(f"direction must be 'in' or 'out', not {direction!r}")
@@ -52,6 +56,8 @@ async def append_message(
         created_at=utcnow(),
     )
     session.add(message)
+    if last is None and direction == "in" and sender == "contact" and conversation.lead_source is None:
+        conversation.lead_source = lead_source_of(text)
     conversation.updated_at = utcnow()
     await session.flush()
     return message

@@ -19,5 +19,7 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    """Migrate the database to ``revision`` (synchronous; call outside a running event loop or in a thread)."""
+    """Migrate the database to ``revision`` (synchronous; call outside a running event loop or in a thread).
+
+    The default ``heads`` also applies migrations of branches not chained yet (parallel work merged later)."""
     command.upgrade(alembic_config(database_url), revision)

@@ -55,6 +55,19 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class EncryptedText(TypeDecorator[str]):
+    """Marks a column that holds ``core.security.SecretBox`` ciphertext (a Fernet token as text).
+
+    The DDL is plain ``TEXT`` and values pass through unchanged (callers encrypt and decrypt with the
+    runtime's box, so the key never reaches the model layer); the marker is how key rotation
+    (``core.vault.encrypted_columns``) and tenant deletion find every encrypted column. Declare every
+    new secret-at-rest column with it.
+    """
+
+    impl = Text
+    cache_ok = True
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime}
 
@@ -209,7 +222,7 @@ class Inbox(TenantOwned, Base):
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
-    credentials: Mapped[str | None] = mapped_column(Text)
+    credentials: Mapped[str | None] = mapped_column(EncryptedText())
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
@@ -247,6 +260,9 @@ class Conversation(TenantOwned, Base):
     handoff: Mapped[bool] = mapped_column(Boolean, default=False)
     language: Mapped[str | None] = mapped_column(String(8))
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The campaign the contact came from (``core.leads.lead_source_of`` of the first message: a
+    # ``ref: <code>`` / ``#ref-<code>`` tag or a Telegram ``/start <param>``), lower case; None if untagged.
+    lead_source: Mapped[str | None] = mapped_column(String(64), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     # The person the conversation is assigned to (a user id; no foreign key until users exist in the
     # schema, migration 0011). ``None``: nobody.
@@ -388,8 +404,8 @@ class WebhookEvent(TimestampMixin, Base):
 # --- Bookings of service companies, delivery windows and calendar feeds (commerce.schedule,
 # commerce.bookings, commerce.delivery, commerce.calendar_feed; migration 0003) ---
 
-BookingStatus = Literal["held", "confirmed", "released", "cancelled"]
-BOOKING_STATUSES: tuple[str, ...] = ("held", "confirmed", "released", "cancelled")
+BookingStatus = Literal["held", "confirmed", "released", "cancelled", "no_show"]
+BOOKING_STATUSES: tuple[str, ...] = ("held", "confirmed", "released", "cancelled", "no_show")
 
 
 class Resource(TenantOwned, Base):
@@ -524,7 +540,7 @@ class GoogleCalendarLink(TenantOwned, Base):
     calendar_id: Mapped[str] = mapped_column(String(255))
     auth_kind: Mapped[str] = mapped_column(String(16))
     account: Mapped[str | None] = mapped_column(String(320))
-    credentials: Mapped[str] = mapped_column(Text)
+    credentials: Mapped[str] = mapped_column(EncryptedText())
     synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
 
@@ -677,3 +693,76 @@ class CannedReply(TenantOwned, Base):
     shortcut: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+# --- Alerts to a company's staff (core.alerts, channels.alerts; migration 0012) ---
+
+AlertKind = Literal["handoff.requested", "message.failed", "order.paid", "booking.confirmed", "booking.cancelled"]
+ALERT_KINDS: tuple[str, ...] = ("handoff.requested", "message.failed", "order.paid", "booking.confirmed",
+                                "booking.cancelled")
+SubscriptionKind = Literal["email", "telegram", "webhook"]
+SUBSCRIPTION_KINDS: tuple[str, ...] = ("email", "telegram", "webhook")
+
+
+class AlertSubscription(TenantOwned, Base):
+    """Who of a company's staff is told about which events, and how. ``kind``: email (``target`` an
+    address) | telegram (``target`` a chat id) | webhook (``target`` an http(s) URL, ``secret`` the
+    ``core.security.SecretBox`` ciphertext of its HMAC signing key). ``events`` lists ``ALERT_KINDS``."""
+
+    __tablename__ = "alert_subscriptions"
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    secret: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AlertEvent(TenantOwned, Base):
+    """Something a company's staff should hear about, written in the same transaction as the change
+    (a transactional outbox). ``status``: pending → dispatched (its deliveries were created, once:
+    the claim is ``UPDATE ... WHERE status = 'pending'``). ``data`` is the event's JSON body
+    (identifiers, order number, amounts in minor units + currency, aware UTC times as ISO strings)."""
+
+    __tablename__ = "alert_events"
+    __table_args__ = (Index("ix_alert_events_status", "status", "created_at"),
+                      Index("ix_alert_events_company", "company_id", "kind", "created_at"))
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    conversation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("conversations.id", ondelete="SET NULL"),
+                                                              index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AlertDelivery(TenantOwned, Base):
+    """One event to one subscription. ``status``: pending → sending (claimed, committed before the
+    provider is called, so it is never sent twice) → sent | failed. ``attempts`` counts calls;
+    ``status_code``/``error`` are the last attempt's (every attempt is in ``alert_delivery_attempts``)."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (UniqueConstraint("event_id", "subscription_id", name="uq_alert_delivery"),
+                      Index("ix_alert_deliveries_status", "status"))
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alert_events.id", ondelete="CASCADE"), index=True)
+    subscription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alert_subscriptions.id", ondelete="CASCADE"),
+                                                       index=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AlertDeliveryAttempt(TenantOwned, Base):
+    """One call to the provider for a delivery: ``number`` (1-based), ``ok``, the HTTP/SMTP
+    ``status_code`` when there was an answer and the ``error`` text otherwise (secrets never included)."""
+
+    __tablename__ = "alert_delivery_attempts"
+    delivery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alert_deliveries.id", ondelete="CASCADE"),
+                                                   index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -7,36 +7,73 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 
 class SecretBox:
-    """Encrypts channel credentials and API keys for storage.
+    """Encrypts channel credentials and other secrets for storage (Fernet, with key rotation).
 
-    The Fernet key is derived (SHA-256) from ``CHATCOMMERCE_SECRET_KEY``; without it a random key is
-    kept in ``<data_dir>/secret.key`` (mode 0600), which is fine for a single-machine demo only.
-    Raises ``ValueError`` from ``decrypt`` when the ciphertext was made with another key.
+    Each Fernet key is derived (SHA-256) from a key material string: ``key_material`` is the primary
+    (``CHATCOMMERCE_SECRET_KEY``; without it a random key kept in ``<data_dir>/secret.key``, mode 0600,
+    fine for a single-machine demo only), ``fallbacks`` are older materials
+    (``CHATCOMMERCE_SECRET_KEY_FALLBACKS``) that can still decrypt during a rotation. New ciphertext
+    is always made with the primary (``cryptography.fernet.MultiFernet``: encrypts with the first
+    key, decrypts with any). ``decrypt`` raises ``ValueError`` when no configured key can read the
+    ciphertext.
     """
 
-    def __init__(self, *, key_material: str) -> None:
-        digest = hashlib.sha256(key_material.encode()).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+    def __init__(self, *, key_material: str, fallbacks: Sequence[str] = ()) -> None:
+        self._primary = _fernet(key_material)
+        self._fernet = MultiFernet([self._primary, *(_fernet(m) for m in fallbacks if m and m != key_material)])
 
     @classmethod
-    def from_settings(cls, *, secret_key: str | None, data_dir: Path) -> SecretBox:
-        """The box keyed by :func:`key_material` (``secret_key``, else the demo key file)."""
-        return cls(key_material=key_material(secret_key=secret_key, data_dir=data_dir))
+    def from_settings(cls, *, secret_key: str | None, data_dir: Path, fallbacks: Sequence[str] = ()) -> SecretBox:
+        """The box keyed by :func:`key_material` (``secret_key``, else the demo key file) and ``fallbacks``."""
+        return cls(key_material=key_material(secret_key=secret_key, data_dir=data_dir), fallbacks=fallbacks)
 
     def encrypt(self, plaintext: str) -> str:
+        """Fernet token (URL-safe base64 text) of ``plaintext`` under the primary key."""
         return self._fernet.encrypt(plaintext.encode()).decode()
 
     def decrypt(self, ciphertext: str) -> str:
+        """Plaintext of a token made with the primary or any fallback key; ``ValueError`` otherwise."""
         try:
             return self._fernet.decrypt(ciphertext.encode()).decode()
         except InvalidToken as exc:
-            raise ValueError("secret cannot be decrypted with the configured CHATCOMMERCE_SECRET_KEY") from exc
+            raise ValueError("secret cannot be decrypted with the configured CHATCOMMERCE_SECRET_KEY "
+                             "(or CHATCOMMERCE_SECRET_KEY_FALLBACKS)") from exc
+
+    def is_current(self, ciphertext: str) -> bool:
+        """Whether ``ciphertext`` already decrypts with the primary key (nothing to rotate)."""
+        try:
+            self._primary.decrypt(ciphertext.encode())
+        except InvalidToken:
+            return False
+        return True
+
+    def rotate(self, ciphertext: str) -> str:
+        """The same plaintext re-encrypted under the primary key (``MultiFernet.rotate``). Raises
+        ``ValueError`` when no configured key can read ``ciphertext``."""
+        try:
+            return self._fernet.rotate(ciphertext.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("secret cannot be decrypted with any configured key") from exc
+
+
+def _fernet(material: str) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(material.encode()).digest()))
+
+
+def mask_secret(value: object, *, keep: int = 4) -> str:
+    """A secret shown to people: ``"••••"`` and its last ``keep`` characters (``"••••a1b2"``); values of
+    fewer than ``3 * keep`` characters (and non-strings) show nothing of themselves: ``"••••"``."""
+    text = value if isinstance(value, str) else ""
+    if len(text) < 3 * keep:
+        return "••••"
+    return "••••" + text[-keep:]
 
 
 def key_material(*, secret_key: str | None, data_dir: Path) -> str:

@@ -6,11 +6,13 @@ command, never at import time.
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./data/chatcommerce.db"
 
@@ -39,6 +41,12 @@ class Settings(BaseSettings):
         description="Key material for encrypting secrets at rest and signing web-chat visitor identities; "
                     "unset uses a key file under data/ (dev only).",
     )
+    secret_key_fallbacks: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Previous key materials, still accepted for decrypting (and web-chat visitor tokens) "
+                    "during a key rotation: a JSON list or comma-separated. Set the new key as secret_key, "
+                    "the old one here, run `chatcommerce keys rotate`, then remove the old one.",
+    )
     public_base_url: str = "http://127.0.0.1:8000"
     webchat_visitor_days: int = Field(
         default=180, ge=1,
@@ -54,6 +62,11 @@ class Settings(BaseSettings):
         default=True, description="Run the background sweep (outbox, recovery, holds, e-mail watchers) in `serve`."
     )
     sweep_seconds: float = 5.0
+    retention_sweep_seconds: float = Field(
+        default=600, ge=0,
+        description="Seconds between two passes deleting resolved conversations older than their company's "
+                    "retention_days (run by the background sweep).",
+    )
 
     # Abuse protection of the HTTP API (api/ratelimit.py, api/body_limit.py).
     redis_url: str | None = Field(
@@ -131,6 +144,43 @@ class Settings(BaseSettings):
         """Whether ``admin_token`` is set and may be used: ``admin_token_enabled``, else ``demo_mode``."""
         enabled = self.demo_mode if self.admin_token_enabled is None else self.admin_token_enabled
         return bool(enabled and self.admin_token and self.admin_token.get_secret_value())
+
+    # Alerts to a company's staff (core.alerts, channels.alerts).
+    alerts_telegram_bot_token: SecretStr | None = Field(
+        default=None,
+        description="Platform bot that sends Telegram alerts (recipients /start it and give their chat id); "
+                    "unset: the company's own Telegram inbox bot sends them.",
+    )
+    alerts_telegram_api_base: str = "https://api.telegram.org"
+    alerts_attempts: int = Field(default=5, ge=1, le=20, description="Calls per alert delivery before it fails.")
+    alerts_retry_seconds: float = Field(
+        default=1.0, ge=0, description="First back-off between attempts (doubles each time, capped at 60 s)."
+    )
+    alerts_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one webhook/Telegram call.")
+    alerts_allow_private_webhooks: bool = Field(
+        default=False, description="Accept webhook targets on loopback/private addresses (tests, LAN set-ups)."
+    )
+    alerts_seconds: float = Field(default=1.0, gt=0, description="How often pending alerts are dispatched.")
+
+    # Operators' Prometheus endpoint (/metrics): open unless a token is set.
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token required by /metrics; unset leaves it open (bind it privately)."
+    )
+    @field_validator("secret_key_fallbacks", mode="before")
+    @classmethod
+    def _split_fallbacks(cls, value: object) -> object:
+        """``CHATCOMMERCE_SECRET_KEY_FALLBACKS`` as a JSON list (``["old1","old2"]``) or comma-separated."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    def secret_materials(self) -> tuple[str | None, list[str]]:
+        """``(secret_key or None, [fallback materials])`` as plain strings (for ``core.security``)."""
+        primary = self.secret_key.get_secret_value() if self.secret_key else None
+        return primary or None, [v.get_secret_value() for v in self.secret_key_fallbacks if v.get_secret_value()]
 
     @cached_property
     def is_sqlite(self) -> bool:

@@ -350,8 +350,10 @@ async def test_google_calendar_connect_sync_and_disconnect(env: Env) -> None:
     r = await env.client.put(url, json={"calendar_id": CAL, "oauth": oauth}, headers=AUTH)
     assert r.status_code == 200, r.text
     assert r.json() == {"connected": True, "calendar_id": CAL, "auth": "oauth", "account": "salon.apps",
-                        "synced_at": None, "last_error": None}
-    assert "secret" not in r.text
+                        "synced_at": None, "last_error": None,
+                        # masked: the last 4 characters of values of 12 characters or more, else nothing
+                        "credentials": {"refresh_token": "••••resh", "client_id": "••••", "client_secret": "••••"}}
+    assert "1//secret-refresh" not in r.text and "very-secret" not in r.text
     async with env.runtime.sessionmaker() as s:
         link = (await s.execute(select(GoogleCalendarLink))).scalar_one()
         assert "1//secret-refresh" not in link.credentials and "very-secret" not in link.credentials

@@ -1,5 +1,5 @@
-"""Bookings of services and delivery windows of paid orders in the dialogue (``bot.booking``,
-``bot.delivery``), in English and Russian, on SQLite and PostgreSQL.
+"""Bookings of services and delivery windows of paid orders in the dialogue (``bot.actions.booking``,
+``bot.actions.delivery``), in English and Russian, on SQLite and PostgreSQL.
 
 Conversations run through the real inbound pipeline with ``DialogueEngine`` and a fixed clock
 (Tuesday 9 March 2027, 08:00 in Berlin). The salon is the demo one: its services are imported from

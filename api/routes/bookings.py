@@ -8,7 +8,8 @@ is a 404):
 * ``GET|PUT schedule`` — opening hours, breaks, days off and booking rules (``commerce.schedule``);
 * ``GET|POST resources`` — staff and rooms; ``GET|POST delivery-windows`` (``commerce.delivery``);
 * ``GET bookings`` (filters: ``status``, local ``date`` or ``from``/``to``) and
-  ``POST bookings/{id}/cancel`` (a company cancellation: a paid prepayment becomes refundable);
+  ``POST bookings/{id}/cancel`` (a company cancellation: a paid prepayment becomes refundable) and
+  ``POST bookings/{id}/no-show`` (the customer of a confirmed booking did not come);
 * ``GET calendar-feed`` / ``POST calendar-feed/rotate`` — the secret iCalendar subscription URL
   (shown once, when issued or rotated: only its hash is stored);
 * ``GET|PUT|DELETE google-calendar`` and ``POST google-calendar/sync`` — the Google Calendar
@@ -37,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.deps import AdminDep, CompanyDep, Requires, RuntimeDep, SessionDep, SettingsDep, TenantScopeDep
 from api.sales import SalesFilter
 from api.sales import list_bookings as list_sales_bookings
-from commerce.bookings import BookingStateError, booking_as_dict, cancel_booking
+from commerce.bookings import BookingStateError, booking_as_dict, cancel_booking, mark_no_show
 from commerce.calendar_feed import (
     company_by_feed_token,
     feed_path,
@@ -235,8 +236,8 @@ async def _booking(session: AsyncSession, scope: TenantScope, company: Company, 
 async def list_bookings_route(
     company: CompanyDep,
     session: SessionDep,
-    status_: Annotated[list[str] | None, Query(alias="status", description="held, confirmed, released, cancelled "
-                                                                           "(repeat for several; default all)")] = None,
+    status_: Annotated[list[str] | None, Query(alias="status", description="held, confirmed, released, cancelled, "
+                                                                           "no_show (repeat; default all)")] = None,
     day: Annotated[date | None, Query(alias="date", description="One local day (company timezone).")] = None,
     from_: Annotated[date | None, Query(alias="from", description="First local day.")] = None,
     to: Annotated[date | None, Query(description="Last local day (inclusive).")] = None,
@@ -277,6 +278,23 @@ async def cancel_booking_route(
     await session.commit()
     return {"booking": booking_as_dict(result.booking, tz=company_zone(company)), "late": result.late,
             "refundable": result.refundable, "refund_minor": result.refund_minor, "currency": result.currency}
+
+
+@admin_router.post(_COMPANY + "/bookings/{booking_id}/no-show")
+async def no_show_booking_route(
+    booking_id: uuid.UUID, company: CompanyDep, scope: TenantScopeDep, session: SessionDep
+) -> dict[str, Any]:
+    """Mark a confirmed booking whose start has passed as ``no_show`` (the customer did not come;
+    counted as ``no_shows`` by the company's metrics). 409 for any other status or a booking that
+    has not started yet."""
+    booking = await _booking(session, scope, company, booking_id)
+    try:
+        booking = await mark_no_show(session, booking=booking, now=utcnow())
+    except BookingStateError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"booking is {exc.status}; it cannot be marked as a no-show") from exc
+    await session.commit()
+    return {"booking": booking_as_dict(booking, tz=company_zone(company))}
 
 
 # -- calendar feed ---------------------------------------------------------------------------------
@@ -333,10 +351,11 @@ class GoogleCalendarIn(BaseModel):
 
 
 @admin_router.get(_COMPANY + "/google-calendar", dependencies=_OWNER)
-async def get_google_calendar(company: CompanyDep, session: SessionDep) -> dict[str, Any]:
+async def get_google_calendar(company: CompanyDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
     """The connection: ``{"connected": false}`` or the calendar id, auth kind, account (service
-    account e-mail or OAuth client id), last sync time and last error. Never the credentials."""
-    return link_as_dict(await google_calendar_link(session, company=company))
+    account e-mail or OAuth client id), last sync time and last error; ``credentials`` masked to the
+    last 4 characters of each field (never a secret or its ciphertext)."""
+    return link_as_dict(await google_calendar_link(session, company=company), decrypt=runtime.secret_box.decrypt)
 
 
 @admin_router.put(_COMPANY + "/google-calendar", dependencies=_OWNER)
@@ -362,7 +381,7 @@ async def put_google_calendar(
     except (CalendarCredentialsError, ValueError) as exc:
         raise _unprocessable(exc) from exc
     await session.commit()
-    return link_as_dict(link)
+    return link_as_dict(link, decrypt=runtime.secret_box.decrypt)
 
 
 @admin_router.delete(_COMPANY + "/google-calendar", dependencies=_OWNER)

@@ -65,7 +65,8 @@ async def connect_inbox_route(body: InboxIn, company: CompanyDep, session: Sessi
         await session.rollback()
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     await session.commit()
-    return {**inbox_as_dict(inbox, public_base_url=runtime.settings.public_base_url), "provider": details}
+    return {**inbox_as_dict(inbox, public_base_url=runtime.settings.public_base_url,
+                            decrypt=runtime.secret_box.decrypt), "provider": details}
 
 
 @admin_router.get(_INBOXES)
@@ -73,7 +74,8 @@ async def list_inboxes_route(company: CompanyDep, scope: TenantScopeDep, session
                              runtime: RuntimeDep) -> list[dict[str, Any]]:
     """The company's inboxes (built-in web chat and console included), without credentials."""
     rows = (await session.execute(scope.select(Inbox, Inbox.company_id == company.id).order_by(Inbox.created_at)))
-    return [inbox_as_dict(i, public_base_url=runtime.settings.public_base_url) for i in rows.scalars()]
+    return [inbox_as_dict(i, public_base_url=runtime.settings.public_base_url,
+                          decrypt=runtime.secret_box.decrypt) for i in rows.scalars()]
 
 
 @admin_router.get(_INBOXES + "/{inbox_id}/status")
@@ -89,7 +91,8 @@ async def inbox_status_route(inbox_id: uuid.UUID, company: CompanyDep, scope: Te
     if reported.get("status"):
         record_status(inbox, str(reported["status"]))
         await session.commit()
-    return {**inbox_as_dict(inbox, public_base_url=runtime.settings.public_base_url), "provider": reported}
+    return {**inbox_as_dict(inbox, public_base_url=runtime.settings.public_base_url,
+                            decrypt=runtime.secret_box.decrypt), "provider": reported}
 
 
 @admin_router.get(_INBOXES + "/{inbox_id}/qr")
@@ -119,7 +122,8 @@ async def disconnect_inbox_route(inbox_id: uuid.UUID, company: CompanyDep, scope
     except InboxError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     await session.commit()
-    return inbox_as_dict(inbox, public_base_url=runtime.settings.public_base_url)
+    return inbox_as_dict(inbox, public_base_url=runtime.settings.public_base_url,
+                            decrypt=runtime.secret_box.decrypt)
 
 
 @webhook_router.post("/webhooks/{kind}/{inbox_id}")
@@ -142,6 +146,7 @@ async def channel_webhook(kind: str, inbox_id: uuid.UUID, request: Request, sess
             await channel.verify(raw)
         except SignatureError as exc:
             log.warning("webhook_refused", inbox_id=str(inbox.id), kind=kind, reason=str(exc))
+            runtime.telemetry.webhook_refused(inbox.kind)
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "signature or secret does not match") from None
         try:
             messages, reported = await channel.parse_delivery(raw)

@@ -84,6 +84,9 @@ async def handle_stripe_webhook(
                              tolerance=config.webhook_tolerance_seconds)
     except StripeWebhookError as exc:
         log.warning("stripe_webhook.rejected", error=str(exc))
+        runtime = getattr(request.app.state, "runtime", None)
+        if runtime is not None:
+            runtime.telemetry.webhook_refused("stripe")
         return JSONResponse({"error": "invalid webhook request"}, status_code=400)
     async with transaction(sessionmaker) as session:
         result = await handle_event(session, event)

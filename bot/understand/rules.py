@@ -1,30 +1,32 @@
-"""Intent and slot extraction for English and Russian customer messages (no language model).
+"""The rules of the rule-based understanding (English and Russian, no language model).
 
-``understand(text, index=..., state=...)`` turns one message into an :class:`Understanding`: the
-intent, and the slots the engine needs (item, variant, quantity, FAQ entry, what was asked about an
-item). Intents are found with keyword patterns over ``knowledge.text.normalize``d text (both
-languages at once, so a Russian word in an English conversation still works); items, variants and
-FAQ entries come from the company's ``KnowledgeIndex``; quantities from ``parse_quantity``.
+``read(text, index=..., state=...)`` reads one message into an :class:`Understanding` (the rules'
+own, internal shape: a category, the item, variant, quantity, FAQ entry, what was asked about an
+item); ``bot.understand.RuleUnderstander`` turns readings into commands (``bot.commands``). Categories
+are found with keyword patterns over ``knowledge.text.normalize``d text (both languages at once, so
+a Russian word in an English conversation still works); items, variants and FAQ entries come from
+the company's ``KnowledgeIndex``; quantities from ``parse_quantity``.
 
-The dialogue state gives context: the item talked about last ("how much is it?", "I'll take the
-medium"), the item waiting for a variant, the candidates of an ambiguous name, the checkout
-question being asked, the booking times or delivery windows offered.
+Only references kept in the state are read (the item talked about last, the item waiting for a
+variant, the items, times or windows offered last), never the dialogue step: what a step accepts is
+``bot.policy``'s job.
 
-A company with services (items of kind ``"service"``) also gets the booking intents: a service named
-with a time or a wish ("a haircut tomorrow afternoon", "запишите на стрижку в пятницу"), a time
+A company with services (items of kind ``"service"``) also gets the booking categories: a service
+named with a time or a wish ("a haircut tomorrow afternoon", "запишите на стрижку в пятницу"), a time
 alone while a booking is being arranged ("можно завтра утром?"), "my booking", cancel and move. Only
 *whether* a message speaks about a time is decided here (``WHEN``); reading the time needs the
-company's timezone and clock (``commerce.when.parse_when``, called by the booking dialogue).
+company's timezone and clock (``commerce.when.parse_when``).
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+import weakref
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.state import CHECKOUT_STEPS, DialogueState, Offer, Step
+from bot.state import DialogueState, Offer
 from knowledge.search import FaqHit, ItemHit, KnowledgeIndex
 from knowledge.text import normalize, parse_quantity, stem, tokenize
 
@@ -49,7 +51,6 @@ class Intent(StrEnum):
     CART_REMOVE = "cart_remove"
     CART_CLEAR = "cart_clear"
     CHECKOUT = "checkout"
-    CHECKOUT_ANSWER = "checkout_answer"
     SKIP = "skip"
     CANCEL = "cancel"
     ORDER_STATUS = "order_status"
@@ -58,16 +59,11 @@ class Intent(StrEnum):
     FALLBACK = "fallback"
     # bookings of services
     BOOK = "book"
-    CHOOSE_SLOT = "choose_slot"
-    BOOKING_ANSWER = "booking_answer"
+    CHOOSE_OFFER = "choose_offer"  # an offered time, booking or delivery window
     BOOKING_STATUS = "booking_status"
     BOOKING_CANCEL = "booking_cancel"
-    BOOKING_CANCEL_YES = "booking_cancel_yes"
-    BOOKING_KEEP = "booking_keep"
     BOOKING_MOVE = "booking_move"
     # delivery windows of paid orders
-    CHOOSE_WINDOW = "choose_window"
-    DELIVERY_CITY = "delivery_city"
     DELIVERY_STATUS = "delivery_status"
 
 
@@ -165,8 +161,12 @@ CART_REMOVE = _rx(
 CART_SET = _rx(
     r"\b(change|make it|make that|make them|set|update|adjust|instead of|only want|i want only)\b",
     r"\bизмен\w*", r"\bпомен\w*", r"\bсдела\w*", r"\bисправ\w*", r"\bпусть будет\b", r"\bвместо\b",
-    r"\bколичеств\w*",
+    r"\bколичеств\w*", r"^(no |nah |actually )*(better |rather )?\d+ (instead|then)\b",
+    r"^(нет |не )?(лучше|давайте|пусть) \d+( штук\w*| шт)?$",
 )
+# "swap it for the red one", "replace the mug with a teapot", "поменяй розу на тюльпан": one line for another.
+SWAP = re.compile(r"^(?:please |можно )?(?:swap|switch|exchange|replace|trade|поменяй\w*|замени\w*|смени\w*)\s+"
+                  r"(?P<old>.+?)\s+(?:for|with|to|на)\s+(?P<new>.+)$")
 ADD_STRONG = _rx(
     r"\b(add|put|include|throw in)\b", r"\b(i ?ll|i will|i d|id|lets|i) take\b",
     r"\btake (it|them|this|that|these|those|the|one|\d+)\b", r"\b(to|into) (my |the )?(cart|basket)\b",
@@ -189,7 +189,21 @@ CHECKOUT_STRONG = _rx(
 CHECKOUT_WEAK = _rx(r"^(buy|order|buy now|order now|i want to (buy|order)|pay|купить|заказать|закажу|куплю|"
                     r"хочу (заказать|купить)|хочу оплатить|оплатить)$")
 CART_SHOW = _rx(r"\b(cart|basket|bag)\b", r"\bwhat did i (add|order|choose)\b", r"\bкорзин\w*",
-                r"\bчто (я )?(заказал|выбрал|добавил)\w*")
+                r"\bчто (я )?(заказал|выбрал|добавил)\w*",
+                r"\bhow much (is it |is that |does it come to |do i owe )?(all )?(together|altogether|in total)\b",
+                r"\b(what s|whats|what is) (my|the) total\b", r"\bсколько (это |будет |с меня )?(всего|вместе|итого)\b",
+                r"\bкакая (итоговая )?сумма\b")
+# "the second", "the last one", "вторую": an option offered last, by its position.
+ORDINAL = re.compile(
+    r"^(?:(?:i ll take|ill take|i ll have|ill have|give me|add|the|давайте|дайте|возьму|беру)\s+)*"
+    r"(?:the\s+)?(first|second|third|fourth|fifth|last|1st|2nd|3rd|4th|5th|"
+    r"перв\w+|втор\w+|трет\w+|четв[её]рт\w+|пят\w+|последн\w+)(?:\s+(?:one|option|one please|please|пожалуйста))?$")
+_ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "fifth": 5,
+             "5th": 5, "перв": 1, "втор": 2, "трет": 3, "четв": 4, "пят": 5}
+# "the cheaper one", "подешевле": the cheapest of the items offered last.
+CHEAPEST = _rx(r"^(the )?(cheaper|cheapest|less expensive|least expensive)( one| option)?( please)?$",
+               r"^(что[- ]?нибудь |какой[- ]?нибудь |какую[- ]?нибудь )?"
+               r"(подешевле|дешевле|самый дешевый|самую дешевую)$")
 CATALOG = _rx(
     r"\b(catalog|catalogue|menu|assortment|range|products|all items|price list|pricelist|services|treatments)\b",
     r"\bwhat (else )?(do|can) (you|i) (have|sell|offer|buy|get)\b", r"\bwhat have you got\b",
@@ -276,6 +290,8 @@ YES = _rx(r"^(yes|yep|yeah|y|sure|ok|okay|confirm|please do|do it|go ahead|да|
           r"давайте)\b", r"^(cancel|отмен\w*)( (it|my booking|the booking|запись|мою запись))?( please| пожалуйста)?$")
 NO = _rx(r"^(no|nope|nah|dont|do not|keep|leave it|never ?mind|нет|не надо|не отменя\w*|не нужно|оставить|оставьте|"
          r"оставь)\b")
+KEEP = _rx(r"(no|nope|nah|keep( it| my booking| the booking)?|leave it|нет|оставить|оставьте|оставь|не отменя\w*|"
+           r"не нужно)( (please|thanks|пожалуйста|спасибо))?")
 DELIVERY_STATUS = _rx(
     r"\bwhen (will|would|does|do|is|can)\b.*\b(arrive|arriving|arrives|come|coming|delivered|deliver|delivering|"
     r"get here|be here|shipped)\b",
@@ -462,8 +478,7 @@ def _names_item(hit: ItemHit) -> bool:
 
 def _context_item(index: KnowledgeIndex, state: DialogueState) -> uuid.UUID | None:
     """The item the conversation is about: the one waiting for a variant, else the last one."""
-    for candidate in (state.pending.item_id if state.step == Step.CHOOSE_VARIANT and state.pending else None,
-                      state.last_item_id):
+    for candidate in (state.waiting_item(), state.last_item_id):
         if candidate is None:
             continue
         try:
@@ -476,8 +491,8 @@ def _context_item(index: KnowledgeIndex, state: DialogueState) -> uuid.UUID | No
 
 def _resolve_items(index: KnowledgeIndex, text: str, state: DialogueState) -> _Items:
     hits = search_items(index, text)
-    if state.step == Step.CHOOSE_ITEM and state.pending and state.pending.candidates:
-        allowed = set(state.pending.candidates)
+    if state.offered_items():
+        allowed = set(state.offered_items())
         among = [h for h in hits if h.item_id in allowed]
         if among:
             hits = among
@@ -494,9 +509,16 @@ def _resolve_items(index: KnowledgeIndex, text: str, state: DialogueState) -> _I
     return _Items(hits=hits, item_id=item_id, variant_id=index.match_variant(item_id, text), options=())
 
 
+_SERVICES: weakref.WeakKeyDictionary[KnowledgeIndex, bool] = weakref.WeakKeyDictionary()
+
+
 def has_services(index: KnowledgeIndex) -> bool:
-    """Whether the company sells services (items of kind ``"service"``), i.e. takes bookings."""
-    return any(item.kind == "service" for item in index.items())
+    """Whether the company sells services (items of kind ``"service"``), i.e. takes bookings
+    (remembered per index: an index never changes, a new one is built when the knowledge base does)."""
+    known = _SERVICES.get(index)
+    if known is None:
+        known = _SERVICES[index] = any(item.kind == "service" for item in index.items())
+    return known
 
 
 def speaks_of_time(text: str) -> bool:
@@ -538,76 +560,80 @@ def match_offer(text: str, offers: list[Offer]) -> int | None:
     return max(found)[2] if found else None
 
 
-def _not_a_name(text: str, norm: str) -> bool:
+def _picked(norm: str, index: KnowledgeIndex, state: DialogueState, offered: int) -> int | None:
+    """The 0-based position of the option offered last that ``norm`` picks by its place ("the second",
+    "последний") or as the cheapest ("the cheaper one"); ``None`` when it picks none."""
+    items = state.offered_items()
+    count = offered or len(items)
+    if not count:
+        return None
+    match = ORDINAL.match(norm)
+    if match:
+        word = match.group(1)
+        if word == "last" or word.startswith("последн"):
+            return count - 1
+        n = _ORDINALS.get(word) or next((v for k, v in _ORDINALS.items() if word.startswith(k) and len(k) >= 4), None)
+        return n - 1 if n is not None and n <= count else None
+    if items and CHEAPEST.search(norm):
+        def price(item_id: uuid.UUID) -> int:
+            try:
+                item = index.item(item_id)
+            except KeyError:
+                return 1 << 62
+            prices = [p for p in (item.price_minor, *(v.price_minor for v in item.variants)) if p is not None]
+            return min(prices) if prices else 1 << 62
+        return min(range(len(items)), key=lambda i: price(items[i]))
+    return None
+
+
+def not_a_name(text: str) -> bool:
     """Whether an answer to "what name?" is rather a request (a time, a booking command, a question)."""
+    norm = normalize(text)
     if text.rstrip().endswith("?") or len(norm.split()) > 6 or speaks_of_time(text):
         return True
     return any(rx.search(norm) for rx in (BOOK, BOOKING_STATUS, BOOKING_CANCEL, BOOKING_MOVE, HELP, CATALOG))
 
 
-def _in_booking_steps(state: DialogueState, text: str, norm: str) -> Understanding | None:
-    """Answers to the booking and delivery questions (a name, a city, yes/no, an offered choice)."""
-    step = state.step
-    if step == Step.BOOKING_NAME and _not_a_name(text, norm):
-        return None  # "actually, tomorrow morning?": a new request, not a name
-    if step in (Step.BOOKING_NAME, Step.DELIVERY_CITY):
-        if CANCEL.fullmatch(norm):
-            return Understanding(Intent.CANCEL, text)
-        intent = Intent.BOOKING_ANSWER if step == Step.BOOKING_NAME else Intent.DELIVERY_CITY
-        if is_bare(norm) and any(rx.search(norm) for rx in _ALL_PATTERNS):
-            return Understanding(intent, "")  # a command is not a name: ask again
-        return Understanding(intent, text)
-    if step == Step.CONFIRM_CANCEL:
-        if NO.search(norm):
-            return Understanding(Intent.BOOKING_KEEP, text)
-        if YES.search(norm) or BOOKING_CANCEL.search(norm):
-            return Understanding(Intent.BOOKING_CANCEL_YES, text)
-        return None
-    draft = state.booking
-    if step in (Step.CHOOSE_SLOT, Step.CHOOSE_BOOKING) and draft is not None and draft.offers:
-        chosen = match_offer(text, draft.offers)
-        if chosen is not None:
-            if step == Step.CHOOSE_SLOT:
-                return Understanding(Intent.CHOOSE_SLOT, text, offer=chosen)
-            intent = Intent.BOOKING_MOVE if draft.mode == "move" else Intent.BOOKING_CANCEL
-            return Understanding(intent, text, offer=chosen)
-    if step == Step.CHOOSE_WINDOW and state.delivery is not None and state.delivery.offers:
-        chosen = match_offer(text, state.delivery.offers)
-        if chosen is not None:
-            return Understanding(Intent.CHOOSE_WINDOW, text, offer=chosen)
-    return None
+def bare_command(text: str) -> bool:
+    """Whether ``text`` is a command word with nothing else ("checkout", "add to cart"): not a name,
+    address or city when one was asked for."""
+    norm = normalize(text)
+    return is_bare(norm) and any(rx.search(norm) for rx in _ALL_PATTERNS)
 
 
-def understand(text: str, *, index: KnowledgeIndex, state: DialogueState) -> Understanding:
-    """Understand one customer message in the context of ``state`` (nothing is changed)."""
+def read(text: str, *, index: KnowledgeIndex, state: DialogueState) -> Understanding:
+    """Read one customer message with the rules, in the context of the references kept in ``state``
+    (the last item, the item waiting for a variant, the options offered last); the dialogue step is
+    not read here (what a step accepts is ``bot.policy``'s job). Nothing is changed."""
     norm = normalize(text)
     if not norm:
         return Understanding(Intent.FALLBACK, text)
     if HANDOFF.search(norm):
         return Understanding(Intent.HANDOFF, text)
-    answer = _in_booking_steps(state, text, norm)
-    if answer is not None:
-        return answer
-    if state.step in CHECKOUT_STEPS:
-        if CANCEL.fullmatch(norm):
-            return Understanding(Intent.CANCEL, text)
-        if state.step == Step.CHECKOUT_PHONE and SKIP.fullmatch(norm):
-            return Understanding(Intent.SKIP, text)
-        if is_bare(norm) and any(rx.search(norm) for rx in _ALL_PATTERNS):
-            return Understanding(Intent.CHECKOUT_ANSWER, "")  # "checkout" is not a name: ask again
-        return Understanding(Intent.CHECKOUT_ANSWER, text)
+    offers = state.offered()
+    if offers:
+        chosen = match_offer(text, offers)
+        if chosen is not None:
+            return Understanding(Intent.CHOOSE_OFFER, text, offer=chosen)
+    picked = _picked(norm, index, state, len(offers))
+    if picked is not None:
+        return Understanding(Intent.CHOOSE_OFFER, text, offer=picked)
     if CANCEL.fullmatch(norm):
         return Understanding(Intent.CANCEL, text)
+    if SKIP.fullmatch(norm) or KEEP.fullmatch(norm):
+        return Understanding(Intent.SKIP, text)
     if THANKS.fullmatch(norm):
         return Understanding(Intent.THANKS, text)
-    if ACK.fullmatch(norm):
+    if ACK.fullmatch(norm) or YES.match(norm) and len(norm.split()) <= 4 and not BOOKING_CANCEL.search(norm):
         return Understanding(Intent.ACK, text)
     greeting = GREETING.match(norm)
     if greeting:
         rest = _strip_fillers(norm[greeting.end():].strip())
         if not rest:
             return Understanding(Intent.GREET, text)
-        text = norm = rest  # "hi, how much is the shirt?" is a question about the shirt
+        # "hi, how much is the shirt?" is a question about the shirt; "good morning! busy day?" a greeting
+        reading = read(rest, index=index, state=state)
+        return reading if reading.intent != Intent.FALLBACK else Understanding(Intent.GREET, text)
     if CART_CLEAR.search(norm):
         return Understanding(Intent.CART_CLEAR, text)
     if has_services(index):
@@ -673,7 +699,7 @@ class _ItemTurn:
         """A booking request: a booking word; a service named with a time or a wish; a time alone
         while a booking is being arranged or in a company of services only."""
         norm, items = self.norm, self.items
-        arranging = self.state.step in (Step.CHOOSE_SLOT, Step.ASK_DAY, Step.CHOOSE_SERVICE)
+        arranging = self.state.booking is not None
         service = self._kind(items.item_id) == "service" or (
             items.item_id is None and any(self._kind(h.item_id) == "service" for h in items.options))
         product = items.found and not service
@@ -739,12 +765,11 @@ class _ItemTurn:
         if HELP.search(norm) and not found:
             return self.make(Intent.HELP)
         pending = self.state.pending
-        if self.state.step == Step.CHOOSE_VARIANT and self.items.variant_id is not None:
+        if self.state.waiting_item() is not None and self.items.variant_id is not None:
             if self.quantity is None and pending is not None and pending.item_id == self.items.item_id:
                 self.quantity = pending.quantity
             return self.make(Intent.ADD)
-        if (self.state.step == Step.CHOOSE_ITEM and pending and self.items.item_id is not None
-                and self.items.item_id in pending.candidates):
+        if (pending and self.items.item_id is not None and self.items.item_id in self.state.offered_items()):
             return self._finish_pending(pending.action, pending.quantity, pending.aspect)
         faq = _faq_for(self.index, self.text, self.items.hits)
         if faq is not None:

@@ -1,28 +1,27 @@
-"""Delivery windows of paid product orders in the dialogue.
+"""Delivery windows of paid product orders: the actions (results, no text, no dialogue step).
 
 After a product order is paid (``commerce.payments.mark_paid`` sends the payment confirmation), the
 customer's next message gets, besides its answer, the question "when should we deliver?" with the
 free windows of ``commerce.delivery.available_windows`` for the order's city (found in the order's
-delivery address; asked for when no configured city matches) as buttons. The choice is recorded with
+delivery address; asked for when no configured city matches). The choice is recorded with
 ``commerce.delivery.choose_window``; a window that filled up meanwhile is refused and the others are
 offered again. "When will my order arrive?" reports the chosen window. A company without delivery
 windows gets none of this: its payment confirmation already says a manager will be in touch.
 
-State: ``DialogueState.delivery`` (a ``DeliveryDraft``: the order, the city, the windows offered) and
-``DialogueState.delivery_prompted`` (the order the question was asked about, so it is asked once).
+State (kept by ``bot.policy.machine.advance``): ``DialogueState.delivery`` (the order, the city, the
+windows offered) and ``DialogueState.delivery_prompted`` (the order the question was asked about, so it
+is asked once).
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from bot import texts
-from bot.messages import Button, OutboundMessage
-from bot.nlu import Understanding
-from bot.state import DeliveryDraft, Offer, Step
+from bot.actions import results as r
 from commerce.delivery import (
     OrderNotPaid,
     WindowFull,
@@ -37,14 +36,14 @@ from core.models import Booking, DeliveryWindow, Order
 from knowledge.text import normalize
 
 if TYPE_CHECKING:
-    from bot.engine import Turn
+    from bot.turn import Turn
 
 MAX_WINDOW_BUTTONS = 6
 LOOKAHEAD_DAYS = 7
 
 
-class DeliveryDialogue:
-    """Delivery-window handlers (``prompt``, ``choose``, ``city``, ``status``)."""
+class DeliveryActions:
+    """Delivery-window actions (``due``, ``prompt``, ``choose``, ``city``, ``status``)."""
 
     async def due(self, turn: Turn, order: Order | None) -> bool:
         """Whether ``order`` is a paid product order of this conversation that still needs a window the
@@ -60,87 +59,69 @@ class DeliveryDialogue:
             Booking.tenant_id == order.tenant_id, Booking.order_id == order.id).limit(1))).first()
         return not is_booking and await order_delivery(turn.session, order) is None
 
-    async def prompt(self, turn: Turn, order: Order) -> OutboundMessage:
-        """The question "when should we deliver order #N?" with window buttons (or "which city?")."""
-        turn.state.delivery_prompted = order.id
-        city = _city_in(order.delivery_address or "", await _cities(turn))
+    async def prompt(self, turn: Turn, order: Order) -> r.Result:
+        """"When should we deliver order #N?": the windows of the order's city, or "which city?"."""
+        cities = await _cities(turn)
+        city = _city_in(order.delivery_address or "", cities)
         if city is None:
-            turn.state.delivery = DeliveryDraft(order_id=order.id)
-            turn.state.step = Step.DELIVERY_CITY
-            cities = await _cities(turn)
-            return turn.reply(turn.t("delivery_ask_city", number=order.number, cities=", ".join(cities)),
-                              buttons=[Button(title=c, payload=c) for c in cities[:MAX_WINDOW_BUTTONS]])[0]
-        return (await self._offer(turn, order, city))[0]
+            return r.CityNeeded(order, tuple(cities), prompted=True)
+        return await self._offer(turn, order, city, prompted=True)
 
-    async def _offer(self, turn: Turn, order: Order, city: str, *, head: tuple[str, ...] = ()) -> list[OutboundMessage]:
+    async def _offer(self, turn: Turn, order: Order, city: str, *, prompted: bool = False,
+                     full: bool = False) -> r.Result:
         offers = await _windows(turn, city)
         if not offers:
-            turn.state.delivery, turn.state.step = None, None
             turn.conversation.status = "pending"  # a manager arranges the delivery
-            return turn.reply(*head, turn.t("delivery_none_free", city=city), buttons=[turn.button("human")])
-        tz = company_zone(turn.company)
-        shown = [Offer(title=texts.window_label(o.start.astimezone(tz), o.end.astimezone(tz), turn.language),
-                       ref=o.window_id, day=o.day.isoformat()) for o in offers[:MAX_WINDOW_BUTTONS]]
-        turn.state.delivery = DeliveryDraft(order_id=order.id, city=city, offers=shown)
-        turn.state.step = Step.CHOOSE_WINDOW
-        return turn.reply(*head, turn.t("delivery_windows", number=order.number),
-                          buttons=[Button(title=o.title, payload=o.title) for o in shown])
+            return r.NoWindows(city, full=full, prompted=order.id if prompted else None)
+        return r.WindowsOffered(order, city, tuple(offers[:MAX_WINDOW_BUTTONS]), company_zone(turn.company),
+                                prompted=prompted, full=full)
 
-    async def choose(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
-        """An offered window was chosen: record it (``choose_window``); a full one is refused."""
+    async def choose(self, turn: Turn, index: int | None) -> r.Result:
+        """Offered window ``index`` (0-based) was chosen: record it; a full one is refused."""
         draft = turn.state.delivery
-        if draft is None or nlu.offer is None or nlu.offer >= len(draft.offers):
-            return turn.reply(turn.t("fallback_plain"), buttons=[turn.button("status")])
-        offer = draft.offers[nlu.offer]
+        if draft is None or index is None or not 0 <= index < len(draft.offers):
+            return r.NotUnderstood()
+        offer = draft.offers[index]
         order = await _order(turn, draft.order_id)
         if order is None:
-            return turn.reply(turn.t("order_none"), buttons=[turn.button("catalog")])
+            return r.OrderStatusShown(None)
         try:
             chosen = await choose_window(turn.session, order=order, window=offer.ref,
                                          day=date.fromisoformat(offer.day or ""), now=turn.now)
         except (WindowFull, WindowUnavailable):
-            return await self._offer(turn, order, draft.city or "", head=(turn.t("delivery_full"),))
+            return await self._offer(turn, order, draft.city or "", full=True)
         except OrderNotPaid:  # the payment was refunded meanwhile: the order status tells what happened
-            turn.state.delivery = None
-            return turn.reply(turn.t("ok"), buttons=[turn.button("status")])
-        turn.state.delivery = None
-        tz = company_zone(turn.company)
-        window = texts.window_label(chosen.start_at.astimezone(tz), chosen.end_at.astimezone(tz), turn.language)
-        return turn.reply(turn.t("delivery_chosen", number=order.number, window=window),
-                          buttons=[turn.button("catalog")])
+            return r.DeliveryDropped()
+        return r.WindowChosen(order, chosen.start_at, chosen.end_at, chosen.city, company_zone(turn.company))
 
-    async def city(self, turn: Turn, nlu: Understanding) -> list[OutboundMessage]:
+    async def city(self, turn: Turn, answer: str) -> r.Result:
         """The city of the order's delivery (asked when the address named no city with windows)."""
         draft = turn.state.delivery
         order = await _order(turn, draft.order_id) if draft else None
         if order is None:
-            return turn.reply(turn.t("order_none"), buttons=[turn.button("catalog")])
-        answer = " ".join(nlu.text.split())
+            return r.OrderStatusShown(None)
+        cities = await _cities(turn)
+        answer = " ".join(answer.split())
         if not answer:
-            turn.state.step = Step.DELIVERY_CITY
-            return turn.reply(turn.t("delivery_ask_city", number=order.number,
-                                     cities=", ".join(await _cities(turn))), buttons=[turn.button("cancel")])
-        city = _city_in(answer, await _cities(turn))
+            return r.CityNeeded(order, tuple(cities), again=True)
+        city = _city_in(answer, cities)
         if city is None:
-            turn.state.delivery = None
             turn.conversation.status = "pending"  # a manager arranges the delivery
-            return turn.reply(turn.t("delivery_no_city", city=answer), buttons=[turn.button("human")])
+            return r.CityUnknown(answer)
         return await self._offer(turn, order, city)
 
-    async def status(self, turn: Turn, order: Order) -> list[OutboundMessage] | None:
+    async def status(self, turn: Turn, order: Order) -> r.Result | None:
         """"When will my order arrive?" for a paid order: its window, the windows to choose from, or
         that a manager will arrange it. ``None`` when ``order`` is not paid (the order status answers)."""
         if order.payment_status != "paid":
             return None
         chosen = await order_delivery(turn.session, order)
         if chosen is not None:
-            tz = company_zone(turn.company)
-            window = texts.window_label(chosen.start_at.astimezone(tz), chosen.end_at.astimezone(tz), turn.language)
-            return turn.reply(turn.t("delivery_status", number=order.number, window=window, city=chosen.city),
-                              buttons=[turn.button("catalog")])
+            return r.WindowChosen(order, chosen.start_at, chosen.end_at, chosen.city, company_zone(turn.company),
+                                  earlier=True)
         if await self._needs_window(turn, order):
-            return [await self.prompt(turn, order)]
-        return turn.reply(turn.t("delivery_manager", number=order.number), buttons=[turn.button("human")])
+            return await self.prompt(turn, order)
+        return r.DeliveryByManager(order)
 
 
 async def _cities(turn: Turn) -> list[str]:
@@ -172,6 +153,6 @@ async def _windows(turn: Turn, city: str) -> list[WindowOffer]:
     return offers
 
 
-async def _order(turn: Turn, order_id: object) -> Order | None:
+async def _order(turn: Turn, order_id: uuid.UUID) -> Order | None:
     return (await turn.session.execute(turn.scope.select(
         Order, Order.id == order_id, Order.company_id == turn.company.id))).scalar_one_or_none()

@@ -1,0 +1,245 @@
+"""The rule-based ``Understander``: ``bot.understand.rules`` readings → commands.
+
+A message may carry several requests ("a teapot and two mugs", "put two scarves in, and do you ship
+abroad?"): it is split at conjunctions ("and", "also", "plus", "и", "а ещё", commas) when every part
+reads as a request of its own and at least one names an item; otherwise it is read whole (so an item
+called "Salt and Pepper Mill" stays one item). "and / also / и ещё X" while shopping means adding X.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.commands import (
+    AddToCart,
+    AnswerFaq,
+    Cancel,
+    CancelBooking,
+    Choose,
+    ClearCart,
+    FindSlots,
+    Handoff,
+    Help,
+    MoveBooking,
+    NewPaymentLink,
+    NotSold,
+    NotUnderstood,
+    OrderStatus,
+    RemoveLine,
+    SetQuantity,
+    ShowBooking,
+    ShowCart,
+    ShowCatalog,
+    ShowItem,
+    Skip,
+    SmallTalk,
+    StartCheckout,
+)
+from bot.state import DialogueState
+from bot.understand.base import DeliveryStatus, UnderstandingContext, Understood, Unresolved
+from bot.understand.rules import SWAP, Aspect, Intent, Understanding, is_bare, read
+from commerce.when import parse_when
+from knowledge.text import detect_language, normalize
+
+_SPLIT = re.compile(r"\s*(?:,\s*(?:and|also|plus|и|а)?|;|\band also\b|\band\b|\bplus\b|\bи\b|\bа ещ[её]\b)\s*",
+                    re.IGNORECASE)
+_ALSO = re.compile(r"^\s*(and|also|plus|и|а|и ещ[её]|ещ[её]|а ещ[её])\b\s*", re.IGNORECASE)
+_ASPECTS = {Aspect.PRICE: "price", Aspect.STOCK: "stock", Aspect.DESCRIPTION: "description",
+            Aspect.VARIANTS: "variants", Aspect.DURATION: "duration", Aspect.PREPAY: "prepay"}
+_ITEM_COMMANDS = (AddToCart, SetQuantity, RemoveLine, ShowItem, Unresolved)
+MAX_PARTS = 6
+
+
+class RuleUnderstander:
+    """Keyword rules over the company's knowledge index (English and Russian); see ``Understander``."""
+
+    def understand(self, text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
+        """The commands of ``text`` in the order said; ``[NotUnderstood(text)]`` when the rules find none."""
+        swap = _swap(text, state=state, context=context)
+        if swap:
+            return swap
+        whole = self._one(text, state=state, context=context)
+        parts = [p for p in _SPLIT.split(text) if p and p.strip(" ,.!?")]
+        if 1 < len(parts) <= MAX_PARTS and not _names_one_item(whole, context):
+            readings = [read(part, index=context.index, state=state) for part in parts]
+            said = [_commands(reading, text=part, state=state, context=context)
+                    for reading, part in zip(readings, parts, strict=True)]
+            split = _parts(said, [reading.quantity for reading in readings], context)
+            if (not any(isinstance(c, NotUnderstood) for c in split)
+                    and sum(isinstance(c, _ITEM_COMMANDS) for c in split) >= 1 and len(split) > 1):
+                return split
+        return whole
+
+    def _one(self, text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
+        reading = read(text, index=context.index, state=state)
+        commands = _commands(reading, text=text, state=state, context=context)
+        if _ALSO.match(text) and _bare_item(commands, context):  # "and a teapot": adding, not asking
+            shown = commands[0]
+            return [AddToCart(item_id=shown.item_id, variant_id=shown.variant_id, quantity=reading.quantity or 1)]
+        return commands
+
+
+def _bare_item(commands: list[Understood], context: UnderstandingContext) -> bool:
+    """Whether ``commands`` is a product named with nothing asked about it ("a teapot", "two mugs")."""
+    return (len(commands) == 1 and isinstance(commands[0], ShowItem) and commands[0].aspect is None
+            and _is_product(context, commands[0].item_id))
+
+
+def _parts(parts: list[list[Understood]], quantities: list[int | None],
+           context: UnderstandingContext) -> list[Understood]:
+    """The commands of a message said in parts: a product named bare ("a teapot and two mugs") is
+    added when the other parts add or name products too, and asked about like the others when they
+    ask ("how much are the teapot and the mug?")."""
+    asked = next((c.aspect for part in parts for c in part if isinstance(c, ShowItem) and c.aspect), None)
+    out: list[Understood] = []
+    for part, quantity in zip(parts, quantities, strict=True):
+        if _bare_item(part, context):
+            shown = part[0]
+            if asked is not None:
+                out.append(ShowItem(item_id=shown.item_id, variant_id=shown.variant_id, aspect=asked))
+            else:
+                out.append(AddToCart(item_id=shown.item_id, variant_id=shown.variant_id, quantity=quantity or 1))
+        else:
+            out += part
+    return out
+
+
+def _swap(text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
+    """"Swap it for the red one", "replace the mug with a teapot": remove the old line, add the new
+    item (or the same item in the variant named); ``[]`` when ``text`` is no such swap."""
+    match = SWAP.match(normalize(text))
+    if match is None:
+        return []
+    old = read(f"remove {match['old']}", index=context.index, state=state)
+    item_id = old.item_id if old.item_id is not None else state.last_item_id
+    if item_id is None or not _is_product(context, item_id):
+        return []
+    variant_id = old.variant_id if old.item_id is not None else state.last_variant_id
+    remove = RemoveLine(item_id=item_id, variant_id=variant_id)
+    variant = context.index.match_variant(item_id, match["new"])
+    if variant is not None and not _names_other_item(match["new"], item_id, context):
+        return [remove, AddToCart(item_id=item_id, variant_id=variant)]
+    new = read(f"add {match['new']}", index=context.index, state=DialogueState())
+    if new.intent != Intent.ADD or new.item_id is None or new.item_id == item_id and new.variant_id is None:
+        return []
+    return [remove, AddToCart(item_id=new.item_id, variant_id=new.variant_id, quantity=new.quantity or 1)]
+
+
+def _names_other_item(text: str, item_id: object, context: UnderstandingContext) -> bool:
+    hits = context.index.search_items(text, limit=1)
+    return bool(hits) and hits[0].item_id != item_id and hits[0].score > 0 and any(
+        w in normalize(hits[0].name) for w in normalize(text).split() if len(w) > 3)
+
+
+def _is_product(context: UnderstandingContext, item_id: object) -> bool:
+    try:
+        return context.index.item(item_id).kind != "service"  # type: ignore[arg-type]
+    except KeyError:
+        return False
+
+
+def _names_one_item(commands: list[Understood], context: UnderstandingContext) -> bool:
+    """Whether the whole message names one item whose name itself has a conjunction or a comma."""
+    if len(commands) != 1 or not isinstance(commands[0], (AddToCart, ShowItem, SetQuantity, RemoveLine)):
+        return False
+    try:
+        name = context.index.item(commands[0].item_id).name
+    except KeyError:
+        return False
+    return len(_SPLIT.split(name)) > 1
+
+
+def _quantity(reading: Understanding, state: DialogueState) -> int | None:
+    if reading.quantity is not None:
+        return reading.quantity
+    pending = state.pending
+    if pending is not None and reading.item_id is not None and pending.item_id == reading.item_id:
+        return pending.quantity  # "medium" after "add 2 varsity tops": the 2 asked for
+    if pending is not None and reading.item_id in state.offered_items():
+        return pending.quantity
+    return None
+
+
+def _candidates(reading: Understanding) -> tuple:
+    return tuple(h.item_id for h in (reading.options or reading.hits))
+
+
+def _commands(reading: Understanding, *, text: str, state: DialogueState,
+              context: UnderstandingContext) -> list[Understood]:
+    intent = reading.intent
+    simple = {
+        Intent.GREET: SmallTalk(kind="greet"), Intent.HELP: Help(), Intent.THANKS: SmallTalk(kind="thanks"),
+        Intent.ACK: SmallTalk(kind="ack"), Intent.CATALOG: ShowCatalog(), Intent.CART_SHOW: ShowCart(),
+        Intent.CART_CLEAR: ClearCart(), Intent.CHECKOUT: StartCheckout(), Intent.SKIP: Skip(), Intent.CANCEL: Cancel(),
+        Intent.ORDER_STATUS: OrderStatus(), Intent.NEW_LINK: NewPaymentLink(), Intent.HANDOFF: Handoff(),
+        Intent.BOOKING_STATUS: ShowBooking(), Intent.BOOKING_CANCEL: CancelBooking(),
+    }
+    if intent in simple:
+        return [simple[intent]]
+    quantity = _quantity(reading, state)
+    aspect = _ASPECTS.get(reading.aspect) if reading.aspect else None  # type: ignore[arg-type]
+    if intent == Intent.CHOOSE_OFFER and reading.offer is not None:
+        return [Choose(option=reading.offer + 1)]
+    if intent == Intent.FAQ and reading.faq is not None:
+        return [AnswerFaq(faq_id=reading.faq.faq_id)]
+    if intent == Intent.DELIVERY_STATUS:
+        return [DeliveryStatus(faq_id=reading.faq.faq_id if reading.faq else None)]
+    if intent == Intent.INFO:
+        if reading.options or (reading.aspect == Aspect.LIST and len(reading.hits) > 1):
+            return [Unresolved(then="show", candidates=_candidates(reading), aspect=aspect,
+                               listing=reading.aspect == Aspect.LIST and not reading.options, query=reading.query)]
+        item_id = reading.item_id
+        if item_id is None and reading.aspect == Aspect.LIST and reading.hits:
+            item_id, aspect = reading.hits[0].item_id, None
+        if item_id is None:
+            return [NotSold(query="" if is_bare(normalize(reading.text)) else reading.query or reading.text)]
+        return [ShowItem(item_id=item_id, variant_id=reading.variant_id, aspect=aspect)]
+    if intent == Intent.ADD:
+        if reading.options:
+            return [Unresolved(then="add", candidates=_candidates(reading), quantity=quantity, query=reading.text)]
+        if reading.item_id is None:
+            if reading.hits or not is_bare(normalize(reading.text)):
+                return [NotSold(query=reading.query or reading.text)]
+            return [NotUnderstood(text=text)]
+        return [AddToCart(item_id=reading.item_id, variant_id=reading.variant_id, quantity=max(quantity or 1, 1))]
+    if intent == Intent.ADD_MORE:
+        if state.last_item_id is None:
+            return [Unresolved(then="add", quantity=reading.quantity)]  # the last cart line, if any
+        return [AddToCart(item_id=state.last_item_id, variant_id=state.last_variant_id,
+                          quantity=max(reading.quantity or 1, 1))]
+    if intent in (Intent.CART_SET, Intent.CART_REMOVE):
+        then = "set" if intent == Intent.CART_SET else "remove"
+        candidates = _candidates(reading)
+        if reading.item_id is not None and len(candidates) <= 1:
+            if then == "remove" and reading.quantity is None:
+                return [RemoveLine(item_id=reading.item_id, variant_id=reading.variant_id)]
+            if then == "set" and reading.quantity:
+                return [SetQuantity(item_id=reading.item_id, variant_id=reading.variant_id,
+                                    quantity=reading.quantity)]
+        if reading.item_id is not None and reading.item_id not in candidates:
+            candidates = (reading.item_id, *candidates)
+        return [Unresolved(then=then, candidates=candidates, variant_id=reading.variant_id,
+                           quantity=reading.quantity, query=reading.text)]
+    if intent in (Intent.BOOK, Intent.BOOKING_MOVE):
+        when = _when(text, context)
+        if intent == Intent.BOOKING_MOVE:
+            return [MoveBooking(**when)]
+        service = reading.item_id if reading.item_id is not None and not _is_product(context, reading.item_id) \
+            else None
+        return [FindSlots(service_id=service, **when)]
+    return [NotUnderstood(text=text)]
+
+
+def _when(text: str, context: UnderstandingContext) -> dict[str, object]:
+    """The day / part of day / time ``text`` asks for, read in the company's timezone."""
+    from bot.understand.rules import speaks_of_time
+
+    if not speaks_of_time(text):
+        return {}
+    try:
+        query = parse_when(text, language=detect_language(text, default=context.language), tz=context.timezone,
+                           now=context.now)
+    except ValueError:
+        return {}
+    return {"day": query.day, "day_part": query.part_of_day,
+            "time": query.after.strftime("%H:%M") if query.after else None}

@@ -1,0 +1,315 @@
+"""Dialogue engine v2: the command vocabulary, button references, understanding several requests per
+message, the policy's step guards, and conversations that use them (what the customer sees)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from bot.buttons import MAX_BYTES, decode, reference
+from bot.commands import (
+    AddToCart,
+    Cancel,
+    Choose,
+    FindSlots,
+    GiveDetails,
+    RemoveLine,
+    SetQuantity,
+    ShowCart,
+    ShowItem,
+    Skip,
+    SmallTalk,
+    StartCheckout,
+    command_schema,
+    parse_command,
+    tool_schemas,
+)
+from bot.policy import decide
+from bot.state import DialogueState, Pending, Step
+from bot.understand import RuleUnderstander, UnderstandingContext
+from knowledge.search import ItemView, KnowledgeIndex
+from tests.test_bot import APPAREL, Chat, apparel, create_shop, florist, titles
+
+# --- commands ------------------------------------------------------------------------------------------
+
+
+def test_commands_validate_and_their_schema_can_be_offered_as_tools() -> None:
+    item = uuid.uuid4()
+    command = parse_command({"type": "add_to_cart", "item_id": str(item), "quantity": 2})
+    assert command == AddToCart(item_id=item, quantity=2)
+    with pytest.raises(ValidationError, match="quantity"):
+        parse_command({"type": "add_to_cart", "item_id": str(item), "quantity": 0})
+    with pytest.raises(ValidationError):
+        parse_command({"type": "add_to_cart", "item_id": str(item), "price": 1})  # unknown field
+    with pytest.raises(ValidationError):
+        parse_command({"type": "give_details", "phone": "555 0142"})  # not E.164
+    with pytest.raises(ValidationError):
+        command.quantity = 3  # type: ignore[misc]  # frozen
+    schema = command_schema()
+    assert {"add_to_cart", "give_details", "not_understood"} <= set(schema["discriminator"]["mapping"])
+    tools = {tool["name"]: tool for tool in tool_schemas()}
+    assert len(tools) == 26 and tools["set_quantity"]["parameters"]["required"] == ["item_id", "quantity"]
+    json.dumps(tools)  # JSON-ready
+
+
+def test_button_references_fit_telegram_and_decode_to_the_same_command() -> None:
+    item, variant = uuid.uuid4(), uuid.uuid4()
+    for command in (AddToCart(item_id=item, variant_id=variant, quantity=999), SetQuantity(item_id=item, quantity=7),
+                    RemoveLine(item_id=item, variant_id=variant), ShowItem(item_id=item), ShowCart(),
+                    StartCheckout(), Choose(option=3), FindSlots(service_id=item, day=date(2026, 3, 14),
+                                                                 day_part="afternoon", time="15:30"),
+                    FindSlots(day=date(2026, 3, 16))):
+        ref = reference(command)
+        assert len(ref.encode()) <= MAX_BYTES
+        assert decode(ref) == command
+    assert decode("add 2 Classic Varsity Top Medium") is None  # a phrase is understood, not decoded
+    assert decode("c:drop_database") is None and decode("a:not-base64-at-all.x.1") is None
+    with pytest.raises(ValueError):
+        reference(SmallTalk(kind="greet"))
+
+
+# --- understanding ------------------------------------------------------------------------------------
+
+
+def _index() -> KnowledgeIndex:
+    views = []
+    for n, spec in enumerate([*APPAREL, {"name": "Teapot", "price": 2500}, {"name": "Mug", "price": 900},
+                              {"name": "Salt and Pepper Mill", "price": 1900}]):
+        views.append(ItemView(id=uuid.UUID(int=n + 1), tenant_id=None, company_id=None, kind="product",
+                              name=spec["name"], description=spec.get("description", ""),
+                              category=spec.get("category"), price_minor=spec["price"], currency="USD",
+                              stock=spec.get("stock"), image_url=None, duration_minutes=None, handle=None, sku=None,
+                              position=n, attributes={}))
+    return KnowledgeIndex.build(company_id=uuid.UUID(int=0), items=views, faq=[])
+
+
+def _understand(text: str, state: DialogueState | None = None) -> list:
+    index = _index()
+    context = UnderstandingContext(index=index, company_type="product", language="en", timezone="UTC",
+                                   now=datetime(2026, 3, 9, 9, tzinfo=UTC))
+    return RuleUnderstander().understand(text, state=state or DialogueState(), context=context)
+
+
+def _named(index: KnowledgeIndex, name: str) -> uuid.UUID:
+    return next(i.id for i in index.items() if i.name == name)
+
+
+def test_several_items_in_one_message_are_several_commands() -> None:
+    index = _index()
+    teapot, mug = _named(index, "Teapot"), _named(index, "Mug")
+    assert _understand("a teapot and two mugs") == [AddToCart(item_id=teapot), AddToCart(item_id=mug, quantity=2)]
+    assert _understand("add 3 mugs, a teapot") == [AddToCart(item_id=mug, quantity=3), AddToCart(item_id=teapot)]
+    mill = _named(index, "Salt and Pepper Mill")
+    assert _understand("add the salt and pepper mill") == [AddToCart(item_id=mill)]  # one item, not two
+
+
+def test_and_also_while_shopping_means_add() -> None:
+    index = _index()
+    assert _understand("and a teapot") == [AddToCart(item_id=_named(index, "Teapot"))]
+    assert _understand("also 2 mugs") == [AddToCart(item_id=_named(index, "Mug"), quantity=2)]
+
+
+def test_understanding_reads_references_not_steps() -> None:
+    index = _index()
+    shirt = _named(index, "White Cotton Shirt")
+    state = DialogueState(last_item_id=shirt)
+    assert _understand("how much is it?", state) == [ShowItem(item_id=shirt, aspect="price")]
+    # The same words mean the same whatever question is open: the policy decides what a step accepts.
+    asked = DialogueState(last_item_id=shirt, step=Step.CHECKOUT_NAME)
+    assert _understand("how much is it?", asked) == _understand("how much is it?", state)
+    assert _understand("skip") == [Skip()] and _understand("cancel") == [Cancel()]
+
+
+# --- policy -----------------------------------------------------------------------------------------------
+
+
+def test_checkout_steps_take_free_text_as_the_answer_and_let_commands_through() -> None:
+    state = DialogueState(step=Step.CHECKOUT_NAME)
+    [action] = decide(state, [ShowItem(item_id=uuid.uuid4())], text="Olive Green")
+    assert (action.kind, action.field, action.value) == ("detail", "name", "Olive Green")
+    [action] = decide(state, [StartCheckout()], text="checkout")
+    assert (action.kind, action.field) == ("ask_again", "name")  # a command word is not a name
+    [action] = decide(state, [Cancel()], text="cancel")
+    assert action.kind == "run" and action.command == Cancel()
+    phone = DialogueState(step=Step.CHECKOUT_PHONE)
+    [action] = decide(phone, [Skip()], text="skip")
+    assert (action.kind, action.field, action.value) == ("detail", "phone", "")
+    given = GiveDetails(name="Li Wei", phone="+15035550142")
+    [action] = decide(phone, [given], text="Li Wei, 503 555 0142")
+    assert (action.kind, action.command) == ("details", given)  # every answer given is taken
+    # Outside checkout the same "skip" is only an acknowledgement.
+    [action] = decide(DialogueState(), [Skip()], text="skip")
+    assert action.kind == "run" and action.command == Skip()
+
+
+def test_choose_is_resolved_against_the_options_offered_at_this_step() -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    state = DialogueState(step=Step.CHOOSE_ITEM, pending=Pending(action="add", candidates=[first, second], quantity=2))
+    [action] = decide(state, [Choose(option=2)], text="the second")
+    assert action.command == AddToCart(item_id=second, quantity=2)
+    [action] = decide(DialogueState(step=Step.CHOOSE_SLOT), [Choose(option=1)], text="1")
+    assert (action.kind, action.offer) == ("choose_slot", 0)
+    [action] = decide(DialogueState(), [Choose(option=1)], text="1")  # nothing offered
+    assert action.command.type == "not_understood"
+
+
+# --- conversations -----------------------------------------------------------------------------------------
+
+
+async def test_several_items_and_a_question_in_one_message(sessionmaker) -> None:
+    items = [{"name": "Teapot", "price": 2500}, {"name": "Mug", "price": 900}, {"name": "Wool Scarf", "price": 3000}]
+    shop = await create_shop(sessionmaker, slug="kitchen", name="Kitchen", items=items,
+                             faq=[("Do you ship abroad?", "Yes, we ship to 30 countries.")])
+    chat = Chat(sessionmaker, shop)
+    both = await chat.ask("a teapot and two mugs please")
+    assert "Added 1 × Teapot — 25.00 USD" in both.text and "Added 2 × Mug — 18.00 USD" in both.text
+    assert "Cart total: 43.00 USD" in both.text
+    mixed = await chat.ask("put two scarves in, and do you ship abroad?")
+    assert "Added 2 × Wool Scarf — 60.00 USD" in mixed.text and "we ship to 30 countries" in mixed.text
+    more = await chat.ask("and a teapot")
+    assert "Added 1 × Teapot" in more.text and "Cart total: 128.00 USD" in more.text
+
+
+async def test_buttons_carry_references_and_the_web_chat_sends_them_back(sessionmaker) -> None:
+    chat = Chat(sessionmaker, await apparel(sessionmaker))
+    asked = await chat.ask("add 2 varsity tops")
+    payloads = [b["payload"] for b in asked.buttons]
+    assert all(len(p.encode()) <= MAX_BYTES and " " not in p for p in payloads)  # references, not phrases
+    pressed = await chat.press(asked, "Large")
+    assert "Added 2 × Classic Varsity Top (Large) — 120.00 USD" in pressed.text
+    cart = await chat.press(pressed, "Cart")
+    assert "Total: 120.00 USD" in cart.text
+
+
+async def test_russian_items_in_one_message(sessionmaker) -> None:
+    chat = Chat(sessionmaker, await florist(sessionmaker), contact="dasha")
+    reply = await chat.ask("добавь пион и букет нежность")
+    assert "1 × Пион — 450,00 ₽" in reply.text and "1 × Букет «Нежность» — 2 490,00 ₽" in reply.text
+    assert titles(reply)[0] == "Оформить заказ"
+
+
+async def test_booking_buttons_carry_references_and_a_choice_can_be_typed_or_pressed(sessionmaker) -> None:
+    from tests.test_bot_booking import chat_with, salon
+
+    chat = chat_with(sessionmaker, await salon(sessionmaker))
+    card = await chat.ask("manicure")
+    slots = await chat.press(card, "Book")
+    assert [b["payload"] for b in slots.buttons][:3] == ["o:1", "o:2", "o:3"]
+    second = titles(slots)[1].removeprefix("Tue ")
+    held = await chat.ask("2")  # a numbered list on channels without buttons
+    assert f"Manicure, Tue 9 Mar, {second} with Anna: I'm holding this time" in held.text
+
+
+class DetailsUnderstander:
+    """Test double of an ``Understander`` (a language model's, say) that reads checkout details the
+    rules do not: it answers ``details`` for one exact text and defers to the rules otherwise."""
+
+    def __init__(self, text: str, details: GiveDetails) -> None:
+        self.text, self.details, self.rules = text, details, RuleUnderstander()
+
+    def understand(self, text: str, *, state: DialogueState, context: UnderstandingContext) -> list:
+        return [self.details] if text == self.text else self.rules.understand(text, state=state, context=context)
+
+
+async def test_details_in_one_line_and_before_checkout_are_all_taken(sessionmaker) -> None:
+    from tests.test_bot import make_engine, orders_of
+
+    line = "Li Wei, 4 Cedar Lane, Portland OR 97205, 503 555 0142"
+    details = GiveDetails(name="Li Wei", address="4 Cedar Lane, Portland OR 97205", phone="+15035550142")
+    shop = await apparel(sessionmaker)
+    chat = Chat(sessionmaker, shop, engine=make_engine(understander=DetailsUnderstander(line, details)))
+    await chat.ask("add ocean blue shirt")
+    assert "What name" in (await chat.ask("checkout")).text
+    link = await chat.ask(line)  # name, address and phone at once: no more questions
+    assert link.url and "Order #1001" in link.text
+    [order] = await orders_of(sessionmaker, shop)
+    assert (order.customer_name, order.delivery_address, order.phone) == (
+        "Li Wei", "4 Cedar Lane, Portland OR 97205", "+15035550142")
+
+    early = Chat(sessionmaker, shop, engine=make_engine(understander=DetailsUnderstander(line, details)),
+                 contact="early")
+    await early.ask("add white cotton shirt")
+    assert "noted your details" in (await early.ask(line)).text
+    placed = await early.ask("checkout")  # everything is known already
+    assert placed.url and "Order #1002" in placed.text
+
+
+class ScriptedUnderstander:
+    """Test double of an ``Understander``: fixed commands for given texts, the rules otherwise."""
+
+    def __init__(self, script: dict[str, list]) -> None:
+        self.script, self.rules = script, RuleUnderstander()
+
+    def understand(self, text: str, *, state: DialogueState, context: UnderstandingContext) -> list:
+        if text in self.script:
+            return self.script[text]
+        return self.rules.understand(text, state=state, context=context)
+
+
+async def test_budget_searches_unknown_facts_and_items_not_sold(sessionmaker) -> None:
+    from bot.commands import NotSold, SearchCatalog, UnknownFact
+    from tests.test_bot import make_engine
+
+    shop = await apparel(sessionmaker)
+    async with sessionmaker() as s:
+        from sqlalchemy import select
+
+        from core.models import KnowledgeItem
+        jumper = (await s.execute(select(KnowledgeItem.id).where(KnowledgeItem.name == "Yellow Wool Jumper"))).scalar()
+    script = {
+        "a shirt under 40 dollars": [SearchCatalog(query="shirt", max_price_minor=4000)],
+        "anything for 10 dollars": [SearchCatalog(query="", max_price_minor=1000)],
+        "does it come gift-wrapped?": [UnknownFact(item_id=jumper, question="does it come gift-wrapped?")],
+        "do you sell winter boots?": [NotSold(query="winter boots")],
+    }
+    chat = Chat(sessionmaker, shop, engine=make_engine(understander=ScriptedUnderstander(script)))
+    cheap = await chat.ask("a shirt under 40 dollars")
+    assert "Here is what I found for up to 40.00 USD:" in cheap.text
+    assert "• White Cotton Shirt — 30.00 USD" in cheap.text and "Ocean Blue Shirt" not in cheap.text
+    nothing = await chat.ask("anything for 10 dollars")
+    assert "nothing fits that budget" in nothing.text and "White Cotton Shirt" in nothing.text  # the cheapest
+    fact = await chat.ask("does it come gift-wrapped?")
+    assert "about Yellow Wool Jumper, but a manager can tell you" in fact.text and "Talk to a human" in titles(fact)
+    boots = await chat.ask("do you sell winter boots?")
+    assert "couldn't find that" in boots.text and "Soft Winter Jacket" in titles(boots)
+
+
+async def test_offered_items_are_picked_by_place_or_as_the_cheaper_one(sessionmaker) -> None:
+    chat = Chat(sessionmaker, await apparel(sessionmaker))
+    which = await chat.ask("add 2 shirts")
+    assert "Which one do you mean?" in which.text
+    second = titles(which)[1]
+    assert f"Added 2 × {second}" in (await chat.ask("the second one")).text
+    await chat.ask("add a shirt")
+    assert "Added 1 × White Cotton Shirt — 30.00 USD" in (await chat.ask("the cheaper one")).text
+    together = await chat.ask("how much is it all together?")
+    assert "Your cart:" in together.text and "Total:" in together.text
+
+
+async def test_corrections_swaps_and_greetings_with_small_talk(sessionmaker) -> None:
+    items = [{"name": "Teapot", "price": 2500}, {"name": "Mug", "price": 900}, {"name": "Wool Scarf", "price": 3000}]
+    chat = Chat(sessionmaker, await create_shop(sessionmaker, slug="shelf", name="Shelf", items=items))
+    hello = await chat.ask("good morning! busy day?")
+    assert "Hello! This is Shelf." in hello.text
+    both = await chat.ask("a teapot and two mugs")
+    assert both.text.count("Cart total") == 1 and "Cart total: 43.00 USD" in both.text
+    assert "6 × Mug — 54.00 USD" in (await chat.ask("no, 6 instead")).text
+    swapped = await chat.ask("swap the teapot for a scarf")
+    assert "Removed Teapot" in swapped.text and "Added 1 × Wool Scarf" in swapped.text
+    assert "Cart total: 84.00 USD" in swapped.text and "Your cart:" not in swapped.text
+    ru = Chat(sessionmaker, await florist(sessionmaker), contact="rita")
+    await ru.ask("добавь 2 пиона")
+    better = await ru.ask("нет, лучше 3 штуки")
+    assert "Изменено: 3 × Пион — 1 350,00 ₽" in better.text and "Чем ещё помочь" not in better.text
+
+
+def test_items_named_in_a_question_are_asked_about_not_added() -> None:
+    index = _index()
+    teapot, mug = _named(index, "Teapot"), _named(index, "Mug")
+    assert _understand("how much is the teapot and the mug") == [ShowItem(item_id=teapot, aspect="price"),
+                                                                  ShowItem(item_id=mug, aspect="price")]
+    assert _understand("add a teapot, and a mug") == [AddToCart(item_id=teapot), AddToCart(item_id=mug)]
