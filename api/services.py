@@ -23,7 +23,7 @@ from channels.pipeline import ChannelFactory, Pipeline
 from channels.registry import ChannelRegistry
 from commerce.providers import ProviderRegistry
 from commerce.stripe_provider import StripeApi, StripeConfig, StripeProvider
-from core.db import create_engine, create_sessionmaker
+from core.db import SqlStats, create_engine, create_sessionmaker, track_sql
 from core.security import SecretBox, key_material
 from core.settings import Settings
 from knowledge.search import KnowledgeIndexCache
@@ -49,6 +49,7 @@ class Runtime:
     visitor_signer: VisitorSigner
     stripe_config: StripeConfig | None = None
     stripe_api: StripeApi | None = None
+    sql_stats: SqlStats | None = None
 
     @property
     def payment_ttl(self) -> timedelta:
@@ -61,6 +62,8 @@ class Runtime:
         if self.stripe_api is not None:
             await self.stripe_api.aclose()
         await self.engine.dispose()
+        if self.sql_stats is not None and self.settings.sql_stats_file is not None:
+            self.sql_stats.write(self.settings.sql_stats_file)
 
 
 def build_runtime(settings: Settings, *, responder: Responder | None = None) -> Runtime:
@@ -72,6 +75,7 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
     """
     engine = create_engine(settings.database_url)
     sessionmaker = create_sessionmaker(engine)
+    sql_stats = track_sql(engine) if settings.sql_stats_file is not None else None
     secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
     keys = key_material(secret_key=secret_key, data_dir=settings.data_dir)
     secret_box = SecretBox(key_material=keys)
@@ -104,6 +108,7 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
         visitor_signer=visitor_signer,
         stripe_config=stripe_config,
         stripe_api=stripe_api,
+        sql_stats=sql_stats,
     )
 
 

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         default=True, description="Run the background sweep (outbox, recovery, holds, e-mail watchers) in `serve`."
     )
     sweep_seconds: float = 5.0
+    sql_stats_file: Path | None = Field(
+        default=None,
+        description="Benchmarks: count SQL statements, transactions and pool checkouts, and append them as one "
+                    "JSON line per process to this file when the process stops.",
+    )
 
     # Stripe (customer → business payments through each company's connected account).
     stripe_secret_key: SecretStr | None = None
