@@ -298,6 +298,8 @@ async def bench_workers(workers: int, *, url: str, contacts: int, concurrency: i
         finally:
             await server.stop()
         counts = [json.loads(line) for line in stats_file.read_text().splitlines()] if stats_file.exists() else []
+        if run.errors or run.missing:
+            print(f"server log (tail):\n{server.log.read_text()[-4000:]}", file=sys.stderr)
     finally:
         await waha.stop()
     total = run.messages + WARMUP_CONTACTS * workers * len(SCRIPT)
