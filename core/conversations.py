@@ -1,14 +1,45 @@
-"""Appending messages to a conversation: the one place that numbers them (``Message.seq``)."""
+"""Appending messages to a conversation: the one place that numbers them (``Message.seq``).
+
+``Conversation.last_seq`` holds the latest number. ``append_message`` takes the next one with one
+``UPDATE conversations SET last_seq = last_seq + 1 … RETURNING last_seq`` (atomic, and it locks the
+conversation's row until the caller commits), or — when the caller already holds that row lock, as
+the inbound pipeline does — by counting on in memory (``locked=True``; the change is written with the
+conversation's other changes at flush).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core.models import Conversation, Inbox, Message
 from core.timeutil import utcnow
+
+
+async def next_seq(session: AsyncSession, *, conversation: Conversation) -> int:
+    """Reserve the conversation's next message number: one ``UPDATE … RETURNING`` that also sets
+    ``updated_at`` (aware UTC) and locks the row until commit. The ORM object is brought up to date
+    without marking it changed. Raises ``LookupError`` when the conversation's row does not exist."""
+    if conversation in session.new:
+        await session.flush()
+    now = utcnow()
+    seq = (
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation.id)
+            .values(last_seq=Conversation.last_seq + 1, updated_at=now)
+            .returning(Conversation.last_seq)
+            .execution_options(synchronize_session=False)
+        )
+    ).scalar_one_or_none()
+    if seq is None:
+        raise LookupError(f"conversation {conversation.id} not found")
+    set_committed_value(conversation, "last_seq", seq)
+    set_committed_value(conversation, "updated_at", now)
+    return int(seq)
 
 
 async def append_message(
@@ -22,21 +53,27 @@ async def append_message(
     source_id: str | None = None,
     payload: dict[str, Any] | None = None,
     status: str | None = None,
+    locked: bool = False,
 ) -> Message:
     """Add a message to ``conversation`` with the next ``seq`` and return it (flushed, not committed).
 
     ``direction`` is ``in`` or ``out``; ``sender`` is contact | bot | manager | system. Outbound
     messages start ``pending`` (the outbox) unless ``status`` says otherwise; inbound ones are
-    ``received``. ``channel`` defaults to the conversation's inbox kind.
+    ``received``. ``channel`` defaults to the conversation's inbox kind. ``locked=True`` says the
+    caller holds the conversation's row lock in this transaction (``SELECT … FOR UPDATE`` or an
+    ``UPDATE`` of the row): the number is then counted on in memory, saving a statement.
     """
     if direction not in ("in", "out"):
         raise ValueError(f"direction must be 'in' or 'out', not {direction!r}")
     if channel is None:
         inbox = await session.get(Inbox, conversation.inbox_id)
         channel = inbox.kind if inbox else "unknown"
-    last = (
-        await session.execute(select(func.max(Message.seq)).where(Message.conversation_id == conversation.id))
-    ).scalar_one()
+    if locked:
+        seq = (conversation.last_seq or 0) + 1
+        conversation.last_seq = seq
+        conversation.updated_at = utcnow()
+    else:
+        seq = await next_seq(session, conversation=conversation)
     message = Message(
         tenant_id=conversation.tenant_id,
         conversation_id=conversation.id,
@@ -48,10 +85,9 @@ async def append_message(
         text=text,
         payload=payload or {},
         status=status or ("received" if direction == "in" else "pending"),
-        seq=(last or 0) + 1,
+        seq=seq,
         created_at=utcnow(),
     )
     session.add(message)
-    conversation.updated_at = utcnow()
     await session.flush()
     return message

@@ -219,6 +219,8 @@ class Conversation(TenantOwned, Base):
     language: Mapped[str | None] = mapped_column(String(8))
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # The ``seq`` of the latest message (``core.conversations.append_message`` keeps it).
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Message(TenantOwned, Base):
