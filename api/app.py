@@ -14,9 +14,8 @@ import structlog
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import text
 
-from api.deps import RuntimeDep
+from api import health
 from api.jobs import BackgroundWorkers
 from api.routes import admin, bookings, channels, pay, stripe_admin, stripe_webhook, webchat
 from api.services import open_runtime
@@ -79,13 +78,7 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
     async def _conflict(_request: Request, exc: PaymentStateError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
 
-    @app.get("/healthz", tags=["health"])
-    async def healthz(runtime: RuntimeDep) -> dict[str, str]:
-        """Liveness and database check: ``{"status": "ok", "database": "ok"}``."""
-        async with runtime.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return {"status": "ok", "database": "ok"}
-
+    app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(webchat.router)
     app.include_router(stripe_admin.public_router)  # before pay.router: /pay/return is not a token

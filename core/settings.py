@@ -48,6 +48,13 @@ class Settings(BaseSettings):
         default=True, description="Run the background sweep (outbox, recovery, holds, e-mail watchers) in `serve`."
     )
     sweep_seconds: float = 5.0
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:6379/0 when the deployment has Redis; /readyz then checks it is reachable.",
+    )
+    readiness_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="How long /readyz waits for the database and Redis before answering 503."
+    )
     sql_stats_file: Path | None = Field(
         default=None,
         description="Benchmarks: count SQL statements, transactions and pool checkouts, and append them as one "
