@@ -73,6 +73,8 @@ class ReplyClock(FakeWaha):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # Webhook POSTs wait up to REPLY_TIMEOUT (the double's default of 10 s would cut slow answers).
+        self._http = httpx.AsyncClient(timeout=REPLY_TIMEOUT, limits=httpx.Limits(max_connections=100))
         self.received: dict[str, list[float]] = {}
         self.arrived: dict[str, asyncio.Event] = {}
 
@@ -344,7 +346,7 @@ async def main() -> None:
           f"concurrency {concurrency}, buffer window 0")
     for r in results:
         print(f"workers {r['workers']}: {r['messages_per_s']} messages/s ({r['messages']} in {r['seconds']} s, "
-              f"{r['missing_replies']} unanswered, {r['errors']} refused)")
+              f"{r['missing_replies']} unanswered, {r['errors']} deliveries failed or timed out)")
         print(f"  latency webhook→reply: p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, p99 {r['p99_ms']} ms")
         print(f"  CPU {r['cpu_ms_per_message']} ms/message; SQL {r['sql_statements_per_message']} statements, "
               f"{r['sql_transactions_per_message']} transactions, {r['pool_checkouts_per_message']} pool "

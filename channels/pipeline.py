@@ -445,7 +445,7 @@ class Pipeline:
             for out in merge_replies(batches):
                 row = await append_message(
                     session, conversation=conversation, direction="out", sender="bot", text=out.text,
-                    channel=pending[-1].channel, payload=out.as_payload(),
+                    channel=pending[-1].channel, payload=out.as_payload(), locked=True,
                 )
                 replies.append(Reply.from_message(row))
             return replies
