@@ -14,12 +14,10 @@ import structlog
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import text
 from starlette.types import Scope
 
-from api import docs
+from api import docs, health
 from api.body_limit import BodyAllowance, BodyLimitMiddleware
-from api.deps import RuntimeDep
 from api.jobs import BackgroundWorkers
 from api.ratelimit import RateLimits
 from api.routes import (
@@ -127,13 +125,7 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
     async def _conflict(_request: Request, exc: PaymentStateError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
 
-    @app.get("/healthz", tags=["health"])
-    async def healthz(runtime: RuntimeDep) -> dict[str, str]:
-        """Liveness and database check: ``{"status": "ok", "database": "ok"}``."""
-        async with runtime.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return {"status": "ok", "database": "ok"}
-
+    app.include_router(health.router)
     app.include_router(docs.router)
     app.mount(docs.SWAGGER_UI_PREFIX, docs.swagger_ui_assets(), name="swagger-ui")
     app.include_router(admin.router)

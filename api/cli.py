@@ -514,11 +514,20 @@ def conversations_show(
 # -- server ----------------------------------------------------------------------------------------
 
 
-def _serve(settings: Settings, *, host: str, port: int) -> None:
+def _serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> None:
+    """Serve with uvicorn (uvloop and httptools when installed: ``uvicorn[standard]``). With more than
+    one worker uvicorn starts that many processes on the same socket, each building the app from the
+    environment (``api.app:create_app``) with its own lifespan, pool and caches."""
     import uvicorn
 
     from api.app import create_app
 
+    if workers > 1:
+        if _options().responder is not None:
+            raise _fail("a replaced responder runs in one process only (no --workers)")
+        uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    log_level=settings.log_level.lower())
+        return
     uvicorn.run(create_app(settings, responder=_options().responder), host=host, port=port,
                 log_level=settings.log_level.lower())
 
@@ -527,9 +536,11 @@ def _serve(settings: Settings, *, host: str, port: int) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes on this port (each with its own pool "
+                                                     "and sweep); settings come from the environment.")] = 1,
 ) -> None:
     """Run the HTTP server (admin API, web chat, payment pages). Run `init-db` first."""
-    _serve(get_settings(), host=host, port=port)
+    _serve(get_settings(), host=host, port=port, workers=workers)
 
 
 @app.command("demo")

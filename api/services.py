@@ -11,6 +11,7 @@ import time.
 
 from __future__ import annotations
 
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import certifi
+import httpx
 import structlog
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -35,7 +38,7 @@ from channels.pipeline import ChannelFactory, Pipeline, Reply
 from channels.registry import ChannelRegistry
 from commerce.providers import ProviderRegistry
 from commerce.stripe_provider import StripeApi, StripeConfig, StripeProvider
-from core.db import create_engine, create_sessionmaker
+from core.db import SqlStats, create_engine, create_sessionmaker, track_sql
 from core.security import SecretBox, key_material
 from core.settings import Settings
 from knowledge.search import KnowledgeIndexCache
@@ -67,6 +70,8 @@ class Runtime:
     alerts: AlertDispatcher
     stripe_config: StripeConfig | None = None
     stripe_api: StripeApi | None = None
+    sql_stats: SqlStats | None = None
+    http: httpx.AsyncClient | None = None
 
     @property
     def payment_ttl(self) -> timedelta:
@@ -74,15 +79,20 @@ class Runtime:
         return timedelta(minutes=self.settings.payment_link_ttl_minutes)
 
     async def aclose(self) -> None:
-        """Stop the import runner, cancel the pipeline's buffer timers, close the alert dispatcher and dispose of
-        the database engine."""
+        """Stop the import runner, cancel the pipeline's buffer timers, close the alert dispatcher, the
+        live-event bus, the channel adapters and the shared HTTP client, and dispose of the database engine."""
         await self.imports.aclose()
         await self.pipeline.close()
         await self.alerts.aclose()
         await self.events.aclose()
+        await self.channel_factory.aclose()
+        if self.http is not None:
+            await self.http.aclose()
         if self.stripe_api is not None:
             await self.stripe_api.aclose()
         await self.engine.dispose()
+        if self.sql_stats is not None and self.settings.sql_stats_file is not None:
+            self.sql_stats.write(self.settings.sql_stats_file)
 
 
 def build_runtime(settings: Settings, *, responder: Responder | None = None) -> Runtime:
@@ -94,6 +104,7 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
     """
     engine = create_engine(settings.database_url)
     sessionmaker = create_sessionmaker(engine)
+    sql_stats = track_sql(engine) if settings.sql_stats_file is not None else None
     secret_key, fallbacks = settings.secret_materials()
     keys = key_material(secret_key=secret_key, data_dir=settings.data_dir)
     secret_box = SecretBox(key_material=keys, fallbacks=fallbacks)
@@ -109,7 +120,8 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
     if responder is None:
         responder = DialogueEngine(index_cache=index_cache, providers=providers, payment_ttl=payment_ttl)
     channels = ChannelRegistry.default()
-    channel_factory = ChannelFactory(channels=channels, decrypt=secret_box.decrypt)
+    http = shared_http_client()
+    channel_factory = ChannelFactory(channels=channels, decrypt=secret_box.decrypt, http=http)
     telemetry = Telemetry(channel_kinds=tuple(channels.kinds()))
     pipeline = TimedPipeline(
         sessionmaker=sessionmaker, responder=responder, channels=channels, channel_factory=channel_factory,
@@ -137,6 +149,19 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
         alerts=alerts,
         stripe_config=stripe_config,
         stripe_api=stripe_api,
+        sql_stats=sql_stats,
+        http=http,
+    )
+
+
+def shared_http_client() -> httpx.AsyncClient:
+    """The process's keep-alive HTTP client for channel adapters (WAHA): up to 100 connections, 20
+    kept alive for 30 s, 30 s per request (5 s to connect), certifi's trust store. Closed by
+    ``Runtime.aclose``."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(30.0, connect=5.0),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0),
+        verify=ssl.create_default_context(cafile=certifi.where()),
     )
 
 

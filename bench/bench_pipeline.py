@@ -1,83 +1,368 @@
-"""Throughput and latency of the inbound pipeline with the real dialogue engine.
+"""End-to-end throughput of one chatcommerce server: signed WAHA webhooks in, replies out.
 
-Runs CONVERSATIONS concurrent web-chat conversations, each the English shopping scenario on the demo
-apparel shop (greet, price, add with variant, add, cart, checkout, name, address, skip → payment link),
-and prints messages per second and per-message latency percentiles.
+What runs (all on 127.0.0.1, bounded):
 
-    .venv/bin/python bench/bench_pipeline.py                    # embedded SQLite in a temp dir
-    BENCH_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/bench .venv/bin/python bench/bench_pipeline.py
+* a fresh PostgreSQL database (``BENCH_DATABASE_URL``, dropped and re-created) with one company, the
+  demo apparel catalogue and one WhatsApp (WAHA) inbox whose buffer window is 0;
+* the real server, ``chatcommerce serve`` (uvicorn) in its own process, ``--workers N`` for each N in
+  ``BENCH_WORKERS`` (default ``1``; e.g. ``1,2``);
+* the local WAHA server double (``tests/doubles/waha_server.py``) in this process: it delivers the
+  webhooks, signed with HMAC-SHA512 as WAHA does, and receives the replies (``POST /api/sendText``);
+* ``BENCH_CONTACTS`` contacts (default 1,024) each playing the English shopping script (greet, price,
+  add with variant, add, cart, checkout, name, address, skip → payment link), ``BENCH_CONCURRENCY``
+  webhooks in flight (default 16); each contact sends its next message once the previous one was
+  answered;
+* the same load against a bare FastAPI echo (``bench/echo_app.py``, one uvicorn process) for a ratio.
 
-The PostgreSQL database must exist and be empty; it is migrated here.
+Printed per worker count: messages/s; latency p50/p95/p99 from the webhook POST to the first reply
+received at the WAHA double; CPU ms per message (user+system time of the server's processes during
+the measured run / messages); SQL statements, transactions and pool checkouts per message (counted in
+the server by ``CHATCOMMERCE_SQL_STATS_FILE``, whole server life including the warm-up); RSS of each
+server process at the end.
+
+    PYTHONPATH=. .venv/bin/python bench/bench_pipeline.py
+    PYTHONPATH=. BENCH_WORKERS=1,2 BENCH_CONTACTS=256 .venv/bin/python bench/bench_pipeline.py
+
+(``PYTHONPATH=.`` makes the test doubles importable.)
+
+``BENCH_DATABASE_URL`` default: ``postgresql+asyncpg://postgres@127.0.0.1:5432/chatcommerce_bench``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import secrets
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from datetime import timedelta
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from bot.engine import DialogueEngine
-from channels.base import ParsedInbound
-from channels.pipeline import Pipeline
-from channels.registry import ChannelRegistry
-from commerce.providers import ProviderRegistry
-from core.accounts import create_company, create_tenant, inbox_of_kind
+import asyncpg
+import httpx
+import psutil
+from aiohttp import web
+from sqlalchemy.engine import make_url
+
+from core.accounts import create_company, create_tenant
 from core.db import create_engine, create_sessionmaker
 from core.migrate import upgrade
-from core.timeutil import utcnow
+from core.models import Inbox
+from core.security import SecretBox
 from knowledge.importer import import_knowledge
-from knowledge.search import KnowledgeIndexCache
+from tests.doubles.waha_server import FakeWaha
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = ["hi", "how much is the ocean blue shirt?", "2 classic varsity tops size medium", "add an ocean blue shirt",
           "cart", "checkout", "Alice", "12 Main Street, Springfield", "skip"]
-CONVERSATIONS = int(os.environ.get("BENCH_CONVERSATIONS", "40"))
+DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/chatcommerce_bench"
+SECRET_KEY = "bench-secret-key-" + "x" * 16
+HMAC_KEY = "bench-hmac-key"
+REPLY_TIMEOUT = 60.0
+WARMUP_CONTACTS = 16
 
 
-async def main(url: str) -> None:
+class ReplyClock(FakeWaha):
+    """The WAHA double, noting when each chat receives a reply (``sendText``/``sendImage`` accepted)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Webhook POSTs wait up to REPLY_TIMEOUT (the double's default of 10 s would cut slow answers).
+        self._http = httpx.AsyncClient(timeout=REPLY_TIMEOUT, limits=httpx.Limits(max_connections=100))
+        self.received: dict[str, list[float]] = {}
+        self.arrived: dict[str, asyncio.Event] = {}
+
+    def _note(self, response: web.Response) -> web.Response:
+        if response.status == 201 and isinstance(response.body, bytes):
+            chat_id = json.loads(response.body)["to"]  # the WAMessage sent
+            self.received.setdefault(chat_id, []).append(time.perf_counter())
+            self.arrived.setdefault(chat_id, asyncio.Event()).set()
+        return response
+
+    async def _send_text(self, request: web.Request) -> web.Response:
+        return self._note(await super()._send_text(request))
+
+    async def _send_image(self, request: web.Request) -> web.Response:
+        return self._note(await super()._send_image(request))
+
+    async def wait_reply(self, chat_id: str, *, after: int) -> float | None:
+        """The time the chat's reply number ``after + 1`` arrived (``None`` after ``REPLY_TIMEOUT``)."""
+        deadline = time.perf_counter() + REPLY_TIMEOUT
+        event = self.arrived.setdefault(chat_id, asyncio.Event())
+        while len(self.received.get(chat_id, [])) <= after:
+            event.clear()
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                return None
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                return None
+        return self.received[chat_id][after]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def reset_database(url: str) -> None:
+    u = make_url(url)
+    conn = await asyncpg.connect(host=u.host, port=u.port or 5432, user=u.username, password=u.password,
+                                 database="postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{u.database}"')
+    finally:
+        await conn.close()
+
+
+async def seed(url: str, *, waha_url: str) -> str:
+    """Migrate, create the shop and its WAHA inbox (buffer window 0); return the inbox id."""
     await asyncio.to_thread(upgrade, url)
     engine = create_engine(url)
-    sm = create_sessionmaker(engine)
-    async with sm() as s, s.begin():
-        tenant = await create_tenant(s, name="Bench", slug="bench")
-        company = await create_company(s, tenant_id=tenant.id, slug="bench-apparel", name="Bench Apparel")
-        await import_knowledge(s, company=company, data=(REPO / "examples/apparel-shop.csv").read_bytes(),
-                               filename="apparel-shop.csv")
-        inbox_id = (await inbox_of_kind(s, company, "webchat")).id
-    providers = ProviderRegistry.default(public_base_url="http://127.0.0.1:8000")
-    responder = DialogueEngine(index_cache=KnowledgeIndexCache(), providers=providers, payment_ttl=timedelta(hours=1))
-    pipeline = Pipeline(sessionmaker=sm, responder=responder, channels=ChannelRegistry.default())
-    latencies: list[float] = []
+    try:
+        async with create_sessionmaker(engine)() as s, s.begin():
+            tenant = await create_tenant(s, name="Bench", slug="bench")
+            company = await create_company(s, tenant_id=tenant.id, slug="bench-apparel", name="Bench Apparel")
+            await import_knowledge(s, company=company, data=(REPO / "examples/apparel-shop.csv").read_bytes(),
+                                   filename="apparel-shop.csv")
+            box = SecretBox(key_material=SECRET_KEY)
+            inbox = Inbox(tenant_id=tenant.id, company_id=company.id, kind="whatsapp_waha", name="WhatsApp",
+                          credentials=box.encrypt(json.dumps({"api_key": "waha-test-key", "hmac_key": HMAC_KEY})),
+                          settings={"base_url": waha_url, "session": "default", "buffer_seconds": 0}, active=True)
+            s.add(inbox)
+            await s.flush()
+            return str(inbox.id)
+    finally:
+        await engine.dispose()
 
-    async def conversation(n: int) -> None:
-        for i, text in enumerate(SCRIPT):
-            start = time.perf_counter()
-            result = await pipeline.receive(inbox_id=inbox_id, parsed=ParsedInbound(
-                contact_source_id=f"c{n}", text=text, received_at=utcnow(), source_id=f"c{n}-{i}"))
-            latencies.append(time.perf_counter() - start)
-            assert result.replies, f"no reply to {text!r}"
+
+@dataclass
+class Server:
+    """A server process tree (uvicorn and its workers)."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    @property
+    def tree(self) -> list[psutil.Process]:
+        root = psutil.Process(self.proc.pid)
+        return [root, *root.children(recursive=True)]
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for p in self.tree:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def rss_mb(self) -> list[float]:
+        """RSS of each process that serves requests (the workers; the process itself with one worker)."""
+        procs = self.tree
+        serving = procs[1:] if len(procs) > 1 else procs
+        # uvicorn's supervisor also starts a multiprocessing resource tracker: skip tiny helpers.
+        return [round(p.memory_info().rss / 2**20, 1) for p in serving if p.memory_info().rss > 40 * 2**20]
+
+    async def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            await asyncio.to_thread(self.proc.wait, 30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+async def start_server(args: list[str], *, env: dict[str, str], port: int, log: Path) -> Server:
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=str(REPO))
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient() as client:
+        for _ in range(1800):  # up to 180 s: several workers importing on a busy machine
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if (await client.get(f"{url}/healthz", timeout=2)).status_code == 200:
+                    return Server(proc=proc, url=url, log=log)
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not become healthy in 180 s")
+
+
+@dataclass
+class Run:
+    messages: int = 0
+    latencies: list[float] = field(default_factory=list)
+    missing: int = 0
+    errors: int = 0
+    elapsed: float = 0.0
+
+
+async def play(waha: ReplyClock, contacts: range, *, concurrency: int) -> Run:
+    """Contacts play the script; ``concurrency`` webhooks in flight. Each worker owns every
+    ``concurrency``-th contact and walks the script step by step across them."""
+    run = Run()
+
+    async def worker(w: int) -> None:
+        mine = [n for n in contacts if n % concurrency == w]
+        for text in SCRIPT:
+            for n in mine:
+                chat = f"1555{n:07d}@c.us"
+                before = len(waha.received.get(chat, []))
+                start = time.perf_counter()
+                try:
+                    _payload, deliveries = await waha.emit_message(from_=chat, body=text, notify_name=f"C{n}")
+                except httpx.HTTPError:
+                    run.errors += 1
+                    continue
+                if not deliveries or deliveries[0].status != 200:
+                    run.errors += 1
+                    continue
+                arrived = await waha.wait_reply(chat, after=before)
+                run.messages += 1
+                if arrived is None:
+                    run.missing += 1
+                else:
+                    run.latencies.append(arrived - start)
 
     started = time.perf_counter()
-    await asyncio.gather(*[conversation(n) for n in range(CONVERSATIONS)])
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    q = statistics.quantiles(latencies, n=100)
-    print(f"database: {url.split('://')[0]}")
-    print(f"conversations: {CONVERSATIONS} concurrent, {len(SCRIPT)} messages each, {len(latencies)} messages")
-    print(f"wall time: {elapsed:.2f} s  →  {len(latencies) / elapsed:.1f} messages/s")
-    p50, p95, worst = q[49] * 1000, q[94] * 1000, latencies[-1] * 1000
-    print(f"latency per message: p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {worst:.1f} ms")
-    await engine.dispose()
+    await asyncio.gather(*[worker(w) for w in range(concurrency)])
+    run.elapsed = time.perf_counter() - started
+    return run
+
+
+async def echo_rate(url: str, *, inbox_id: str, requests: int, concurrency: int) -> float:
+    """Requests/s of signed WAHA-shaped POSTs against the echo app (same client, same concurrency)."""
+    body = json.dumps({"event": "message", "session": "default", "payload": {"id": "x", "from": "1@c.us",
+                                                                            "body": "hi"}}).encode()
+    done = 0
+    async with httpx.AsyncClient(timeout=10) as client:
+        async def worker() -> None:
+            nonlocal done
+            while done < requests:
+                done += 1
+                r = await client.post(f"{url}/webhooks/whatsapp_waha/{inbox_id}", content=body,
+                                      headers={"Content-Type": "application/json"})
+                r.raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*[worker() for _ in range(concurrency)])
+        return requests / (time.perf_counter() - started)
+
+
+def pct(sorted_values: list[float], p: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    if len(sorted_values) < 2:
+        return sorted_values[0] * 1000
+    return statistics.quantiles(sorted_values, n=100, method="inclusive")[int(p) - 1] * 1000
+
+
+async def bench_workers(workers: int, *, url: str, contacts: int, concurrency: int, tmp: Path) -> dict[str, Any]:
+    waha = ReplyClock()
+    await waha.start()
+    try:
+        await reset_database(url)
+        inbox_id = await seed(url, waha_url=waha.url)
+        port = free_port()
+        stats_file = tmp / f"sql-{workers}.jsonl"
+        env = {**os.environ, "CHATCOMMERCE_DATABASE_URL": url, "CHATCOMMERCE_SECRET_KEY": SECRET_KEY,
+               "CHATCOMMERCE_DATA_DIR": str(tmp), "CHATCOMMERCE_LOG_LEVEL": "WARNING",
+               "CHATCOMMERCE_WORKERS_ENABLED": "false", "CHATCOMMERCE_SQL_STATS_FILE": str(stats_file),
+               "CHATCOMMERCE_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+        args = [str(Path(sys.executable).with_name("chatcommerce")), "serve", "--host", "127.0.0.1",
+                "--port", str(port)]
+        if workers != 1:
+            args += ["--workers", str(workers)]
+        server = await start_server(args, env=env, port=port, log=tmp / f"server-{workers}.log")
+        waha.add_session("default", config={"webhooks": [{
+            "url": f"{server.url}/webhooks/whatsapp_waha/{inbox_id}", "events": ["message"],
+            "hmac": {"key": HMAC_KEY}}]})
+        try:
+            # Warm-up (not measured): first messages build the catalogue index in every worker.
+            await play(waha, range(10_000_000, 10_000_000 + WARMUP_CONTACTS * workers), concurrency=concurrency)
+            cpu0 = server.cpu_seconds()
+            run = await play(waha, range(contacts), concurrency=concurrency)
+            cpu = server.cpu_seconds() - cpu0
+            rss = server.rss_mb()
+        finally:
+            await server.stop()
+        counts = [json.loads(line) for line in stats_file.read_text().splitlines()] if stats_file.exists() else []
+        if run.errors or run.missing:
+            print(f"server log (tail):\n{server.log.read_text()[-4000:]}", file=sys.stderr)
+    finally:
+        await waha.stop()
+    total = run.messages + WARMUP_CONTACTS * workers * len(SCRIPT)
+    lat = sorted(run.latencies)
+    return {
+        "workers": workers, "messages": run.messages, "missing_replies": run.missing, "errors": run.errors,
+        "seconds": round(run.elapsed, 2), "messages_per_s": round(run.messages / run.elapsed, 1),
+        "p50_ms": round(pct(lat, 50), 1), "p95_ms": round(pct(lat, 95), 1), "p99_ms": round(pct(lat, 99), 1),
+        "cpu_ms_per_message": round(cpu * 1000 / max(run.messages, 1), 2),
+        "sql_statements_per_message": round(sum(c["statements"] for c in counts) / total, 1) if counts else None,
+        "sql_transactions_per_message": round(sum(c["transactions"] for c in counts) / total, 2) if counts else None,
+        "pool_checkouts_per_message": round(sum(c["checkouts"] for c in counts) / total, 2) if counts else None,
+        "rss_mb": rss,
+    }
+
+
+async def bench_echo(*, concurrency: int, requests: int, tmp: Path) -> float:
+    port = free_port()
+    args = [sys.executable, "-m", "uvicorn", "--app-dir", str(REPO / "bench"), "echo_app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    server = await start_server(args, env=dict(os.environ), port=port, log=tmp / "echo.log")
+    try:
+        await echo_rate(server.url, inbox_id="warmup", requests=200, concurrency=concurrency)
+        return await echo_rate(server.url, inbox_id=str(secrets.token_hex(4)), requests=requests,
+                               concurrency=concurrency)
+    finally:
+        await server.stop()
+
+
+async def main() -> None:
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    contacts = int(os.environ.get("BENCH_CONTACTS", "1024"))
+    concurrency = int(os.environ.get("BENCH_CONCURRENCY", "16"))
+    worker_counts = [int(w) for w in os.environ.get("BENCH_WORKERS", "1").split(",")]
+    echo_requests = int(os.environ.get("BENCH_ECHO_REQUESTS", "5000"))
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        print(f"database: {make_url(url).get_backend_name()}; {contacts} contacts x {len(SCRIPT)} messages, "
+              f"concurrency {concurrency}, buffer window 0", flush=True)
+        results = []
+        for w in worker_counts:
+            results.append(await bench_workers(w, url=url, contacts=contacts, concurrency=concurrency, tmp=tmp))
+            report(results[-1])
+        echo = await bench_echo(concurrency=concurrency, requests=echo_requests, tmp=tmp)
+    print(f"bare FastAPI echo (1 uvicorn process): {echo:.0f} requests/s; "
+          f"engine/echo = {results[0]['messages_per_s'] / echo:.3f}")
+    if len(results) > 1:
+        print(f"scaling: workers {results[-1]['workers']} / workers {results[0]['workers']} = "
+              f"{results[-1]['messages_per_s'] / results[0]['messages_per_s']:.2f}x")
+    print(json.dumps({"results": results, "echo_requests_per_s": round(echo, 1)}))
+
+
+def report(r: dict[str, Any]) -> None:
+    """Print one worker count's figures as soon as they are measured."""
+    print(f"workers {r['workers']}: {r['messages_per_s']} messages/s ({r['messages']} in {r['seconds']} s, "
+          f"{r['missing_replies']} unanswered, {r['errors']} deliveries failed or timed out)")
+    print(f"  latency webhook→reply: p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, p99 {r['p99_ms']} ms")
+    print(f"  CPU {r['cpu_ms_per_message']} ms/message; SQL {r['sql_statements_per_message']} statements, "
+          f"{r['sql_transactions_per_message']} transactions, {r['pool_checkouts_per_message']} pool "
+          f"checkouts per message; RSS {r['rss_mb']} MB", flush=True)
 
 
 if __name__ == "__main__":
-    url = os.environ.get("BENCH_DATABASE_URL")
-    if url:
-        asyncio.run(main(url))
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            asyncio.run(main(f"sqlite+aiosqlite:///{tmp}/bench.db"))
+    asyncio.run(main())

@@ -17,7 +17,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.pipeline import ChannelFactory
+from channels.factory import ChannelFactory
 from channels.registry import ChannelRegistry
 from core.accounts import DEFAULT_INBOXES
 from core.models import Company, Inbox, Message
@@ -115,6 +115,7 @@ async def connect_inbox(
     finally:
         await channel.aclose()
     _set_health(inbox, status=str(details.get("status") or "CONNECTED"))
+    factory.forget(inbox.id)
     return inbox, details
 
 
@@ -136,6 +137,7 @@ async def disconnect_inbox(session: AsyncSession, *, inbox: Inbox, factory: Chan
         await channel.aclose()
     inbox.active = False
     _set_health(inbox, status="DISCONNECTED")
+    factory.forget(inbox.id)
     return error
 
 

@@ -22,14 +22,21 @@ Guarantees (all channels):
 * A process killed mid-way loses nothing: ``recover()`` answers stored-but-unprocessed messages and
   delivers pending replies once.
 * Bot-initiated messages (payment confirmations) take the same outbound path (``deliver_pending``).
+
+The hot path (no buffer window): one transaction finds the contact, takes the conversation's row
+lock and next ``seq`` in one ``UPDATE … RETURNING``, inserts the message (``ON CONFLICT DO NOTHING``
+is the dedupe claim), answers it and queues the replies; then each reply is claimed
+(``claim_outbound``), sent through the inbox's cached adapter and marked sent. The inbox row and the
+adapter come from ``ChannelFactory``'s per-inbox cache; the chat id and reply context are handed
+along, not read again. If anything in that transaction fails, the message is stored on its own
+(``received``) and answered by ``process`` as with a window, so nothing is lost.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -41,13 +48,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.messages import Button, InboundMessage, OutboundMessage, Responder
-from channels.base import Channel, ParsedInbound
+from channels.base import ParsedInbound
+from channels.factory import ChannelFactory, InboxRow
+from channels.pipeline_sql import CLAIM_CONVERSATION, CONTACT_BY_SOURCE, INSERT_INBOUND, LOCK_CONTACT, MARK_SENT
 from channels.registry import ChannelRegistry
 from core.alerts import record_alert
 from core.conversations import append_message
 from core.db import begin_write
+from core.leads import lead_source_of
 from core.models import Company, Contact, ContactInbox, Conversation, Inbox, Message
 from core.timeutil import utcnow
+
+__all__ = ["ChannelFactory", "InboxRow", "Pipeline", "ReceiveResult", "Reply", "claim_outbound"]
 
 log = structlog.get_logger(__name__)
 
@@ -127,27 +139,6 @@ def merge_replies(batches: list[list[OutboundMessage]]) -> list[OutboundMessage]
     return [OutboundMessage(text="\n\n".join(texts), buttons=buttons, url=url, image_url=image)]
 
 
-class ChannelFactory:
-    """Builds the adapter instance for an inbox, decrypting its credentials with ``decrypt``
-    (``core.security.SecretBox.decrypt``); credentials are a JSON object once decrypted."""
-
-    def __init__(self, *, channels: ChannelRegistry, decrypt: Callable[[str], str] | None = None) -> None:
-        self._channels = channels
-        self._decrypt = decrypt
-
-    def channel_class(self, inbox: Inbox) -> type[Channel]:
-        return self._channels.get(inbox.kind)
-
-    def build(self, inbox: Inbox) -> Channel:
-        cls = self._channels.get(inbox.kind)
-        credentials: dict[str, object] = {}
-        if inbox.credentials:
-            if self._decrypt is None:
-                raise RuntimeError(f"inbox {inbox.id} has credentials but no decryptor is configured")
-            credentials = json.loads(self._decrypt(inbox.credentials))
-        return cls(credentials=credentials, settings=inbox.settings or {})
-
-
 class _ConversationLocks:
     """One ``asyncio.Lock`` per conversation, dropped when nobody holds or waits for it."""
 
@@ -201,6 +192,11 @@ class Pipeline:
         ``buffered`` is set. A message whose ``source_id`` was already received returns
         ``duplicate=True`` and does nothing. Raises ``LookupError`` for an unknown or inactive inbox.
         """
+        inbox = await self.inbox(inbox_id)
+        if inbox is None or not inbox.active:
+            raise LookupError(f"inbox {inbox_id} not found or inactive")
+        if self._window(inbox) <= 0:
+            return await self._answer_now(inbox=inbox, parsed=parsed)
         stored, window = await self.store(inbox_id=inbox_id, parsed=parsed)
         if stored.duplicate or stored.handoff or stored.conversation_id is None:
             return stored
@@ -211,6 +207,101 @@ class Pipeline:
                                  buffered=True)
         replies = await self.process(conversation_id=stored.conversation_id)
         return ReceiveResult(conversation_id=stored.conversation_id, message_id=stored.message_id, replies=replies)
+
+    async def inbox(self, inbox_id: uuid.UUID) -> InboxRow | None:
+        """The inbox's row from the factory's per-inbox cache (``None`` when it does not exist)."""
+        return await self._factory.inbox(self._sessionmaker, inbox_id)
+
+    # -- the hot path: no buffer window ----------------------------------------------------------
+
+    async def _answer_now(self, *, inbox: InboxRow, parsed: ParsedInbound) -> ReceiveResult:
+        """Store, answer and queue in one transaction, then deliver the replies (see the module doc).
+        On any failure of that transaction the message is stored alone and answered by ``process``
+        (which raises what the engine raises, as before: the message stays for ``recover()``)."""
+        channel_class = self._factory.channel_class(inbox)
+        text, note = cap_inbound_text(parsed.text, limit=channel_class.max_inbound_text)
+        if note:
+            log.info("inbound_text_truncated", inbox_id=str(inbox.id), channel=inbox.kind, **note)
+        context = channel_class.reply_context(parsed)
+        try:
+            result, payloads = await self._store_and_answer(inbox=inbox, parsed=parsed, text=text, note=note,
+                                                            context=context)
+        except _Duplicate:
+            return ReceiveResult(conversation_id=None, message_id=None, duplicate=True)
+        except Exception as exc:  # noqa: BLE001 - fall back to the two-step path, which keeps the message
+            log.info("answer_now_fell_back", inbox_id=str(inbox.id), error=type(exc).__name__)
+            stored, _window = await self.store(inbox_id=inbox.id, parsed=parsed)
+            if stored.duplicate or stored.handoff or stored.conversation_id is None:
+                return stored
+            replies = await self.process(conversation_id=stored.conversation_id)
+            return ReceiveResult(conversation_id=stored.conversation_id, message_id=stored.message_id,
+                                 replies=replies)
+        for reply in result.replies:
+            await self._deliver_known(inbox=inbox, reply=reply, payload=payloads[reply.message_id],
+                                      to=parsed.contact_source_id, context=context)
+        return result
+
+    async def _store_and_answer(self, *, inbox: InboxRow, parsed: ParsedInbound, text: str,
+                                note: dict[str, int], context: dict[str, Any],
+                                ) -> tuple[ReceiveResult, dict[uuid.UUID, dict[str, Any]]]:
+        """One transaction; returns the result and the stored payload of each reply."""
+        async with self._sessionmaker() as session, session.begin():
+            await begin_write(session)  # SQLite: BEGIN IMMEDIATE (see ``_store_once``); PostgreSQL: nothing
+            contact_id, phone = await _contact_row(session, inbox=inbox, parsed=parsed)
+            conversation = await _claim_conversation(session, inbox=inbox, contact_id=contact_id)
+            now = utcnow()
+            inserted = (
+                await session.execute(INSERT_INBOUND[session.bind.dialect.name].values(
+                    id=uuid.uuid4(), tenant_id=inbox.tenant_id, created_at=now, conversation_id=conversation.id,
+                    inbox_id=inbox.id, channel=inbox.kind, direction="in", sender="contact",
+                    source_id=parsed.source_id, text=text, status=PROCESSED, seq=conversation.last_seq,
+                    payload={"received_at": parsed.received_at.isoformat(), "reply_context": context, **note},
+                ))
+            ).scalar_one_or_none()
+            if inserted is None:
+                raise _Duplicate  # rolls back the seq taken above
+            if conversation.last_seq == 1 and conversation.lead_source is None:  # its first message
+                conversation.lead_source = lead_source_of(text)
+            if conversation.handoff:
+                return ReceiveResult(conversation_id=conversation.id, message_id=inserted, handoff=True), {}
+            company = await session.get(Company, inbox.company_id)
+            assert company is not None
+            inbound = InboundMessage(
+                tenant_id=inbox.tenant_id, company_id=company.id, conversation_id=conversation.id,
+                contact_id=contact_id, channel=inbox.kind, text=text, received_at=now,
+                source_id=parsed.source_id, phone=phone,
+            )
+            outs = await self._responder.respond(session, inbound=inbound, conversation=conversation, company=company)
+            replies: list[Reply] = []
+            payloads: dict[uuid.UUID, dict[str, Any]] = {}
+            for out in merge_replies([outs]):
+                row = await append_message(
+                    session, conversation=conversation, direction="out", sender="bot", text=out.text,
+                    channel=inbox.kind, payload=out.as_payload(), locked=True,
+                )
+                replies.append(Reply.from_message(row))
+                payloads[row.id] = dict(row.payload or {})
+            return ReceiveResult(conversation_id=conversation.id, message_id=inserted, replies=replies), payloads
+
+    async def _deliver_known(self, *, inbox: InboxRow, reply: Reply, payload: dict[str, Any], to: str,
+                             context: dict[str, Any]) -> int:
+        """Deliver a reply whose recipient and context the caller knows: claim (one statement),
+        send through the inbox's cached adapter, mark ``sent`` (one statement) or ``failed``."""
+        async with self._sessionmaker() as session, session.begin():
+            if not await claim_outbound(session, message_id=reply.message_id):
+                return 0
+        channel = self._factory.channel(inbox)
+        try:
+            provider_id = await channel.send_reply(to=to, message=reply.as_outbound(), context=context)
+        except Exception as exc:  # noqa: BLE001 - any provider failure is recorded, not raised
+            log.warning("send_failed", message_id=str(reply.message_id), channel=inbox.kind, error=repr(exc))
+            await self._mark_failed(reply.message_id, error=repr(exc))
+            return 0
+        if provider_id:
+            payload = {**payload, "provider_message_id": provider_id}
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(MARK_SENT, {"p_id": reply.message_id, "p_now": utcnow(), "p_payload": payload})
+        return 1
 
     async def store(self, *, inbox_id: uuid.UUID, parsed: ParsedInbound) -> tuple[ReceiveResult, float]:
         """Store an inbound message and return it with the inbox's buffer window in seconds.
@@ -269,19 +360,15 @@ class Pipeline:
 
     async def _show_typing(self, *, inbox_id: uuid.UUID, to: str) -> None:
         """Best effort: the contact sees "typing…" while the buffer window is open."""
-        async with self._sessionmaker() as session:
-            inbox = await session.get(Inbox, inbox_id)
+        inbox = await self.inbox(inbox_id)
         if inbox is None:
             return
-        channel = self._factory.build(inbox)
         try:
-            await channel.typing(to=to)
+            await self._factory.channel(inbox).typing(to=to)
         except Exception as exc:  # noqa: BLE001 - a missing typing indicator is harmless
             log.info("typing_failed", channel=inbox.kind, error=type(exc).__name__)
-        finally:
-            await channel.aclose()
 
-    def _window(self, inbox: Inbox) -> float:
+    def _window(self, inbox: Inbox | InboxRow) -> float:
         configured = (inbox.settings or {}).get("buffer_seconds")
         if configured is not None:
             return max(float(configured), 0.0)
@@ -362,7 +449,7 @@ class Pipeline:
             for out in merge_replies(batches):
                 row = await append_message(
                     session, conversation=conversation, direction="out", sender="bot", text=out.text,
-                    channel=pending[-1].channel, payload=out.as_payload(),
+                    channel=pending[-1].channel, payload=out.as_payload(), locked=True,
                 )
                 replies.append(Reply.from_message(row))
             return replies
@@ -404,36 +491,40 @@ class Pipeline:
             ).scalar_one_or_none()
             reply = Reply.from_message(msg)
             context = await _reply_context(session, conversation_id=conv.id)
-            channel = self._factory.build(inbox)
-        error: str | None = None
-        provider_id: str | None = None
+            row = InboxRow.of(inbox)
+        channel = self._factory.channel(row)
         try:
             provider_id = await channel.send_reply(to=to or "", message=reply.as_outbound(), context=context)
         except Exception as exc:  # noqa: BLE001 - any provider failure is recorded, not raised
-            error = repr(exc)
-            log.warning("send_failed", message_id=str(message_id), channel=inbox.kind, error=error)
-        finally:
-            await channel.aclose()
+            log.warning("send_failed", message_id=str(message_id), channel=row.kind, error=repr(exc))
+            await self._mark_failed(message_id, error=repr(exc))
+            return 0
         async with self._sessionmaker() as session, session.begin():
             msg = await session.get(Message, message_id)
-            conv = await session.get(Conversation, msg.conversation_id) if msg else None
             if msg is None:
                 return 0
-            if error is None:
-                msg.status = "sent"
-                msg.sent_at = utcnow()
-                if provider_id:
-                    msg.payload = {**(msg.payload or {}), "provider_message_id": provider_id}
-                return 1
+            msg.status = "sent"
+            msg.sent_at = utcnow()
+            if provider_id:
+                msg.payload = {**(msg.payload or {}), "provider_message_id": provider_id}
+            return 1
+
+    async def _mark_failed(self, message_id: uuid.UUID, *, error: str) -> None:
+        """A send the provider refused: the message is ``failed`` (with the error) and its
+        conversation flagged for a manager (``status = "pending"``)."""
+        async with self._sessionmaker() as session, session.begin():
+            msg = await session.get(Message, message_id)
+            if msg is None:
+                return
             msg.status = "failed"
             msg.payload = {**(msg.payload or {}), "error": error[:500]}
+            conv = await session.get(Conversation, msg.conversation_id)
             if conv is not None:
                 conv.status = "pending"
                 await record_alert(session, tenant_id=conv.tenant_id, company_id=conv.company_id,
                                    kind="message.failed", conversation_id=conv.id,
                                    data={"conversation_id": str(conv.id), "message_id": str(msg.id),
                                          "channel": msg.channel, "text": msg.text[:500], "error": error[:200]})
-            return 0
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -548,3 +639,53 @@ async def _already_received(session: AsyncSession, *, inbox: Inbox, source_id: s
                                  Message.source_id == source_id)
     )
     return found.first() is not None
+
+
+class _Duplicate(Exception):
+    """The inbound message was stored before: roll back and report a duplicate."""
+
+
+async def _contact_row(session: AsyncSession, *, inbox: InboxRow,
+                       parsed: ParsedInbound) -> tuple[uuid.UUID, str | None]:
+    """The contact's id and phone, created on its first message; a phone or name learnt later is
+    filled in (never overwritten)."""
+    found = (
+        await session.execute(CONTACT_BY_SOURCE, {"p_inbox": inbox.id, "p_source": parsed.contact_source_id})
+    ).first()
+    if found is None:
+        contact = Contact(tenant_id=inbox.tenant_id, company_id=inbox.company_id, name=parsed.contact_name,
+                          phone=parsed.phone, email=parsed.email)
+        session.add(contact)
+        await session.flush()
+        session.add(ContactInbox(tenant_id=inbox.tenant_id, contact_id=contact.id, inbox_id=inbox.id,
+                                 source_id=parsed.contact_source_id))
+        await session.flush()
+        return contact.id, contact.phone
+    fill: dict[str, Any] = {}
+    if parsed.phone and not found.phone:
+        fill["phone"] = parsed.phone
+    if parsed.contact_name and not found.name:
+        fill["name"] = parsed.contact_name
+    if fill:
+        await session.execute(update(Contact).where(Contact.id == found.id).values(**fill)
+                              .execution_options(synchronize_session=False))
+    return found.id, fill.get("phone", found.phone)
+
+
+async def _claim_conversation(session: AsyncSession, *, inbox: InboxRow, contact_id: uuid.UUID) -> Conversation:
+    """The contact's open conversation, its row locked and its next ``seq`` taken (``last_seq``);
+    opened (with ``last_seq = 1``) when there is none, under the contact's row lock so concurrent
+    first messages open one conversation."""
+    params = {"p_tenant": inbox.tenant_id, "p_inbox": inbox.id, "p_contact": contact_id, "p_now": utcnow()}
+    conv = (await session.scalars(CLAIM_CONVERSATION, params)).one_or_none()
+    if conv is not None:
+        return conv
+    await session.execute(LOCK_CONTACT, {"p_contact": contact_id})
+    conv = (await session.scalars(CLAIM_CONVERSATION, params)).one_or_none()
+    if conv is not None:
+        return conv
+    conv = Conversation(tenant_id=inbox.tenant_id, company_id=inbox.company_id, inbox_id=inbox.id,
+                        contact_id=contact_id, status="open", state={}, last_seq=1)
+    session.add(conv)
+    await session.flush()
+    return conv

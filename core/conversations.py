@@ -1,16 +1,47 @@
 """Appending messages to a conversation: the one place that numbers them (``Message.seq``), and where
-a new conversation's lead source is read from its first customer message (``core.leads``)."""
+a new conversation's lead source is read from its first customer message (``core.leads``).
+
+``Conversation.last_seq`` holds the latest number. ``append_message`` takes the next one with one
+``UPDATE conversations SET last_seq = last_seq + 1 … RETURNING last_seq`` (atomic, and it locks the
+conversation's row until the caller commits), or — when the caller already holds that row lock, as
+the inbound pipeline does — by counting on in memory (``locked=True``; the change is written with the
+conversation's other changes at flush).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core.leads import lead_source_of
 from core.models import Conversation, Inbox, Message
 from core.timeutil import utcnow
+
+
+async def next_seq(session: AsyncSession, *, conversation: Conversation) -> int:
+    """Reserve the conversation's next message number: one ``UPDATE … RETURNING`` that also sets
+    ``updated_at`` (aware UTC) and locks the row until commit. The ORM object is brought up to date
+    without marking it changed. Raises ``LookupError`` when the conversation's row does not exist."""
+    if conversation in session.new:
+        await session.flush()
+    now = utcnow()
+    seq = (
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation.id)
+            .values(last_seq=Conversation.last_seq + 1, updated_at=now)
+            .returning(Conversation.last_seq)
+            .execution_options(synchronize_session=False)
+        )
+    ).scalar_one_or_none()
+    if seq is None:
+        raise LookupError(f"conversation {conversation.id} not found")
+    set_committed_value(conversation, "last_seq", seq)
+    set_committed_value(conversation, "updated_at", now)
+    return int(seq)
 
 
 async def append_message(
@@ -24,6 +55,7 @@ async def append_message(
     source_id: str | None = None,
     payload: dict[str, Any] | None = None,
     status: str | None = None,
+    locked: bool = False,
 ) -> Message:
     """Add a message to ``conversation`` with the next ``seq`` and return it (flushed, not committed).
 
@@ -32,15 +64,21 @@ async def append_message(
     ``received``. ``channel`` defaults to the conversation's inbox kind. The first message of a
     conversation, when it comes from the contact, sets ``conversation.lead_source`` (a campaign code
     such as ``ref: tiktok-spring`` or a Telegram ``/start <param>``, see ``core.leads``).
+    ``locked=True`` says the
+    caller holds the conversation's row lock in this transaction (``SELECT … FOR UPDATE`` or an
+    ``UPDATE`` of the row): the number is then counted on in memory, saving a statement.
     """
     if direction not in ("in", "out"):
         raise ValueError(f"direction must be 'in' or 'out', not {direction!r}")
     if channel is None:
         inbox = await session.get(Inbox, conversation.inbox_id)
         channel = inbox.kind if inbox else "unknown"
-    last = (
-        await session.execute(select(func.max(Message.seq)).where(Message.conversation_id == conversation.id))
-    ).scalar_one()
+    if locked:
+        seq = (conversation.last_seq or 0) + 1
+        conversation.last_seq = seq
+        conversation.updated_at = utcnow()
+    else:
+        seq = await next_seq(session, conversation=conversation)
     message = Message(
         tenant_id=conversation.tenant_id,
         conversation_id=conversation.id,
@@ -52,12 +90,11 @@ async def append_message(
         text=text,
         payload=payload or {},
         status=status or ("received" if direction == "in" else "pending"),
-        seq=(last or 0) + 1,
+        seq=seq,
         created_at=utcnow(),
     )
     session.add(message)
-    if last is None and direction == "in" and sender == "contact" and conversation.lead_source is None:
+    if seq == 1 and direction == "in" and sender == "contact" and conversation.lead_source is None:
         conversation.lead_source = lead_source_of(text)
-    conversation.updated_at = utcnow()
     await session.flush()
     return message

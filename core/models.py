@@ -267,6 +267,8 @@ class Conversation(TenantOwned, Base):
     # The person the conversation is assigned to (a user id; no foreign key until users exist in the
     # schema, migration 0011). ``None``: nobody.
     assignee_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    # The ``seq`` of the latest message (``core.conversations.append_message`` keeps it).
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Message(TenantOwned, Base):

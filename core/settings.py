@@ -71,7 +71,8 @@ class Settings(BaseSettings):
     # Abuse protection of the HTTP API (api/ratelimit.py, api/body_limit.py).
     redis_url: str | None = Field(
         default=None,
-        description="redis://host:6379/0 shared by every server process for rate limits; unset = in-process memory.",
+        description="redis://host:6379/0 shared by every server process (rate limits, live events; /readyz checks "
+                    "it); unset = in-process memory.",
     )
     rate_limit_admin_failures: str = Field(
         default="10/minute", description="Failed admin-token attempts allowed per client address (limits notation)."
@@ -125,6 +126,14 @@ class Settings(BaseSettings):
     import_max_cell_chars: int = Field(default=10_000, gt=0, description="Most characters in one cell.")
     import_workers: int = Field(
         default=1, ge=0, description="Worker processes parsing imports in `serve`; 0 = a thread of the server."
+    )
+    readiness_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="How long /readyz waits for the database and Redis before answering 503."
+    )
+    sql_stats_file: Path | None = Field(
+        default=None,
+        description="Benchmarks: count SQL statements, transactions and pool checkouts, and append them as one "
+                    "JSON line per process to this file when the process stops.",
     )
 
     # Stripe (customer → business payments through each company's connected account).

@@ -91,6 +91,7 @@ async def inbox_status_route(inbox_id: uuid.UUID, company: CompanyDep, scope: Te
     if reported.get("status"):
         record_status(inbox, str(reported["status"]))
         await session.commit()
+        runtime.channel_factory.forget(inbox.id)
     return {**inbox_as_dict(inbox, public_base_url=runtime.settings.public_base_url,
                             decrypt=runtime.secret_box.decrypt), "provider": reported}
 
@@ -122,46 +123,42 @@ async def disconnect_inbox_route(inbox_id: uuid.UUID, company: CompanyDep, scope
     except InboxError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     await session.commit()
+    runtime.channel_factory.forget(inbox.id)  # again: a webhook may have re-read it before the commit
     return inbox_as_dict(inbox, public_base_url=runtime.settings.public_base_url,
-                            decrypt=runtime.secret_box.decrypt)
+                         decrypt=runtime.secret_box.decrypt)
 
 
 @webhook_router.post("/webhooks/{kind}/{inbox_id}")
-async def channel_webhook(kind: str, inbox_id: uuid.UUID, request: Request, session: SessionDep,
-                          runtime: RuntimeDep) -> dict[str, Any]:
+async def channel_webhook(kind: str, inbox_id: uuid.UUID, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     """A provider's delivery for one inbox. Order of work: verify (401, nothing stored), parse (400),
     store every message (claimed by ``(inbox, source_id)``: a redelivery is answered once), record a
     reported session status, acknowledge. The answer is sent through the channel after the inbox's
     buffer window, so the provider gets its 200 at once."""
-    inbox = await session.get(Inbox, inbox_id)
+    inbox = await runtime.pipeline.inbox(inbox_id)  # cached per inbox (channels.factory)
     # E-mail and the built-in inboxes take no webhooks: a POST must not inject messages into them.
     if inbox is None or inbox.kind != kind or not inbox.active or inbox.kind in NO_WEBHOOK_KINDS:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such inbox")
-    scope = TenantScope(inbox.tenant_id)
     raw = RawRequest(headers={k.lower(): v for k, v in request.headers.items()}, body=await request.body(),
                      query=dict(request.query_params))
-    channel = runtime.channel_factory.build(inbox)
+    channel = runtime.channel_factory.channel(inbox)  # shared: not closed here
     try:
-        try:
-            await channel.verify(raw)
-        except SignatureError as exc:
-            log.warning("webhook_refused", inbox_id=str(inbox.id), kind=kind, reason=str(exc))
-            runtime.telemetry.webhook_refused(inbox.kind)
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "signature or secret does not match") from None
-        try:
-            messages, reported = await channel.parse_delivery(raw)
-        except ValueError as exc:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"malformed delivery: {exc}") from None
-        if reported:
-            inbox = await scope.get(session, Inbox, inbox.id)
-            record_status(inbox, reported)
-        await session.commit()
-        stored = duplicates = 0
-        for parsed in messages:
-            result = await runtime.pipeline.receive(inbox_id=inbox.id, parsed=parsed)
-            duplicates += int(result.duplicate)
-            stored += int(not result.duplicate)
-        await channel.acknowledge(raw)
-    finally:
-        await channel.aclose()
+        await channel.verify(raw)
+    except SignatureError as exc:
+        log.warning("webhook_refused", inbox_id=str(inbox.id), kind=kind, reason=str(exc))
+        runtime.telemetry.webhook_refused(inbox.kind)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "signature or secret does not match") from None
+    try:
+        messages, reported = await channel.parse_delivery(raw)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"malformed delivery: {exc}") from None
+    if reported:
+        async with runtime.sessionmaker() as session, session.begin():
+            record_status(await TenantScope(inbox.tenant_id).get(session, Inbox, inbox.id), reported)
+        runtime.channel_factory.forget(inbox.id)
+    stored = duplicates = 0
+    for parsed in messages:
+        result = await runtime.pipeline.receive(inbox_id=inbox.id, parsed=parsed)
+        duplicates += int(result.duplicate)
+        stored += int(not result.duplicate)
+    await channel.acknowledge(raw)
     return {"ok": True, "stored": stored, "duplicates": duplicates, "status": reported}

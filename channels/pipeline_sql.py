@@ -1,0 +1,64 @@
+"""The hot statements of the inbound pipeline, as SQLAlchemy Core built once (compiled forms are
+cached by SQLAlchemy per statement shape). Read-only lookups return rows, not ORM objects.
+
+Bound parameters are named ``p_*`` (names of columns are reserved in ``UPDATE``/``INSERT``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Insert, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from core.models import Contact, ContactInbox, Conversation, Message
+
+# The contact known in an inbox by the provider's id: (id, name, phone).
+CONTACT_BY_SOURCE = (
+    select(Contact.id, Contact.name, Contact.phone)
+    .join(ContactInbox, ContactInbox.contact_id == Contact.id)
+    .where(ContactInbox.inbox_id == bindparam("p_inbox"), ContactInbox.source_id == bindparam("p_source"))
+)
+
+# Lock the contact's row: concurrent first messages of one contact queue here before one of them
+# opens the conversation (PostgreSQL; SQLite serialises writers with ``begin_write``).
+LOCK_CONTACT = select(Contact.id).where(Contact.id == bindparam("p_contact")).with_for_update()
+
+_OPEN_CONVERSATION_ID = (
+    select(Conversation.id)
+    .where(Conversation.tenant_id == bindparam("p_tenant"), Conversation.inbox_id == bindparam("p_inbox"),
+           Conversation.contact_id == bindparam("p_contact"), Conversation.status != "resolved")
+    .order_by(Conversation.created_at.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+
+# The contact's open conversation in the inbox, its row locked until commit and the next message
+# number taken (``last_seq + 1``) in the same statement; returns the ORM ``Conversation`` (the
+# dialogue engine changes its state). No row: there is no open conversation.
+CLAIM_CONVERSATION = (
+    update(Conversation)
+    .where(Conversation.id == _OPEN_CONVERSATION_ID, Conversation.status != "resolved")
+    .values(last_seq=Conversation.last_seq + 1, updated_at=bindparam("p_now"))
+    .returning(Conversation)
+    .execution_options(synchronize_session=False)
+)
+
+
+def _insert_inbound(insert: Any) -> Insert:
+    # Dedupe: (inbox_id, direction, source_id) is unique; a delivery seen before inserts nothing.
+    return insert(Message).on_conflict_do_nothing().returning(Message.id)
+
+
+INSERT_INBOUND: dict[str, Insert] = {
+    "postgresql": _insert_inbound(postgresql.insert),
+    "sqlite": _insert_inbound(sqlite.insert),
+}
+
+# After the provider accepted a claimed reply (``status='sending'``).
+MARK_SENT = (
+    update(Message)
+    .where(Message.id == bindparam("p_id"))
+    .values(status="sent", sent_at=bindparam("p_now"), payload=bindparam("p_payload", type_=Message.payload.type))
+    .execution_options(synchronize_session=False)
+)
