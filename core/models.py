@@ -715,7 +715,7 @@ class AlertSubscription(TenantOwned, Base):
     kind: Mapped[str] = mapped_column(String(16))
     target: Mapped[str] = mapped_column(String(2000))
     events: Mapped[list[str]] = mapped_column(JSON, default=list)
-    secret: Mapped[str | None] = mapped_column(Text)
+    secret: Mapped[str | None] = mapped_column(EncryptedText())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
