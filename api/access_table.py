@@ -29,6 +29,7 @@ _C = _T + "/companies/{company}"
 ROUTES: dict[tuple[str, str], str] = {
     # public: the customers' side, providers' webhooks, sign-in
     ("GET", "/healthz"): "public",
+    ("GET", "/readyz"): "public",
     ("POST", "/api/v1/webchat/{company}/messages"): "public",
     ("GET", "/api/v1/webchat/{company}/messages"): "public",
     ("POST", "/webhooks/{kind}/{inbox_id}"): "public",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -44,7 +45,11 @@ class ImportRunner:
     the jobs submitted so far (CLI, tests); :meth:`aclose` stops (jobs still queued here are failed
     with "the server stopped...", a job running in a worker process finishes there)."""
 
-    def __init__(self, *, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, *, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession],
+                 on_ended: Callable[[str], None] | None = None) -> None:
+        """``on_ended(status)`` (``done`` | ``failed``) is called for a job that ended in a worker
+        process, whose database writes this process's session hooks do not see (telemetry)."""
+        self._on_ended = on_ended
         self._settings = settings
         self._sessionmaker = sessionmaker
         self._limits = limits_from(settings)
@@ -78,6 +83,8 @@ class ImportRunner:
                 self._limits,
             )
             log.info("import_job_ended", job_id=str(job_id), status=status)
+            if self._on_ended is not None:
+                self._on_ended(status)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - e.g. a worker process killed (BrokenProcessPool)

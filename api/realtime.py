@@ -33,8 +33,9 @@ from sqlalchemy.orm.util import identity_key
 
 from api.telemetry import Telemetry
 from core.models import AlertEvent, Conversation, KnowledgeImport, Message
+from core.observed import OBSERVED_KEY
 
-_INFO_KEY = "chatcommerce.live_events"
+_INFO_KEY = OBSERVED_KEY  # shared with core.observed (changes written with Core statements)
 log = structlog.get_logger(__name__)
 
 
@@ -244,7 +245,7 @@ def install_session_hooks(
         if not pending:
             return
         alerted = False
-        for what, obj in pending:
+        for what, obj, *noted in pending:
             if what == "import":
                 telemetry.import_jobs.labels(outcome="ok" if obj == "ok" else "failed").inc()
                 continue
@@ -261,7 +262,7 @@ def install_session_hooks(
             elif what == "status":
                 counter = telemetry.messages_sent if obj.status == "sent" else telemetry.send_failures
                 counter.labels(channel=channel).inc()
-            company_id = _company_of(session, obj)
+            company_id = noted[0] if noted else _company_of(session, obj)
             if company_id is not None:
                 kind = "message.created" if what == "message" else "message.status"
                 bus.publish(LiveEvent(tenant_id=obj.tenant_id, company_id=company_id, type=kind,

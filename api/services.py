@@ -34,7 +34,7 @@ from bot.engine import DialogueEngine
 from bot.messages import Responder
 from channels.alert_senders import SmtpConfig
 from channels.alerts import AlertDispatcher
-from channels.pipeline import ChannelFactory, Pipeline, Reply
+from channels.pipeline import ChannelFactory, Pipeline, ReceiveResult, Reply
 from channels.registry import ChannelRegistry
 from commerce.providers import ProviderRegistry
 from commerce.stripe_provider import StripeApi, StripeConfig, StripeProvider
@@ -143,7 +143,7 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
         channel_factory=channel_factory,
         pipeline=pipeline,
         visitor_signer=visitor_signer,
-        imports=ImportRunner(settings=settings, sessionmaker=sessionmaker),
+        imports=ImportRunner(settings=settings, sessionmaker=sessionmaker, on_ended=telemetry.import_ended),
         events=events,
         telemetry=telemetry,
         alerts=alerts,
@@ -166,16 +166,25 @@ def shared_http_client() -> httpx.AsyncClient:
 
 
 class TimedPipeline(Pipeline):
-    """The pipeline, with ``Pipeline.process`` timed into ``chatcommerce_pipeline_seconds``."""
+    """The pipeline, timed into ``chatcommerce_pipeline_seconds``: a message answered inside
+    ``Pipeline.receive`` (no buffer window: stored, answered and queued in one go), and a conversation
+    answered by ``Pipeline.process`` (after a buffer window, or by ``recover``)."""
 
     def __init__(self, *, telemetry: Telemetry, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._telemetry = telemetry
 
+    async def receive(self, **kwargs: Any) -> ReceiveResult:
+        started = time.perf_counter()
+        result = await super().receive(**kwargs)
+        if result.replies:
+            self._telemetry.pipeline_seconds.observe(time.perf_counter() - started)
+        return result
+
     async def process(self, *, conversation_id: uuid.UUID) -> list[Reply]:
         started = time.perf_counter()
         replies = await super().process(conversation_id=conversation_id)
-        if replies:  # only conversations that were answered (not empty recover passes)
+        if replies:  # answered conversations only (not empty recover passes)
             self._telemetry.pipeline_seconds.observe(time.perf_counter() - started)
         return replies
 

@@ -59,6 +59,10 @@ class Telemetry:
         self.alert_deliveries = Counter("chatcommerce_alert_deliveries", "Alert deliveries by kind and outcome.",
                                         ["kind", "outcome"], registry=self.registry)
 
+    def import_ended(self, status: str) -> None:
+        """Count an import job that ended (``done`` → ``ok``, anything else → ``failed``)."""
+        self.import_jobs.labels(outcome="ok" if status == "done" else "failed").inc()
+
     def channel(self, kind: str | None) -> str:
         """``kind`` as a label: a known channel kind, else ``other`` (bounded cardinality)."""
         value = _label(kind)

@@ -57,6 +57,7 @@ from core.conversations import append_message
 from core.db import begin_write
 from core.leads import lead_source_of
 from core.models import Company, Contact, ContactInbox, Conversation, Inbox, Message
+from core.observed import note_message
 from core.timeutil import utcnow
 
 __all__ = ["ChannelFactory", "InboxRow", "Pipeline", "ReceiveResult", "Reply", "claim_outbound"]
@@ -238,7 +239,8 @@ class Pipeline:
                                  replies=replies)
         for reply in result.replies:
             await self._deliver_known(inbox=inbox, reply=reply, payload=payloads[reply.message_id],
-                                      to=parsed.contact_source_id, context=context)
+                                      to=parsed.contact_source_id, context=context,
+                                      conversation_id=result.conversation_id)
         return result
 
     async def _store_and_answer(self, *, inbox: InboxRow, parsed: ParsedInbound, text: str,
@@ -260,6 +262,10 @@ class Pipeline:
             ).scalar_one_or_none()
             if inserted is None:
                 raise _Duplicate  # rolls back the seq taken above
+            note_message(session, what="message", company_id=inbox.company_id, message=Message(
+                id=inserted, tenant_id=inbox.tenant_id, conversation_id=conversation.id, inbox_id=inbox.id,
+                channel=inbox.kind, direction="in", sender="contact", text=text, status=PROCESSED,
+                seq=conversation.last_seq, created_at=now))
             if conversation.last_seq == 1 and conversation.lead_source is None:  # its first message
                 conversation.lead_source = lead_source_of(text)
             if conversation.handoff:
@@ -284,7 +290,7 @@ class Pipeline:
             return ReceiveResult(conversation_id=conversation.id, message_id=inserted, replies=replies), payloads
 
     async def _deliver_known(self, *, inbox: InboxRow, reply: Reply, payload: dict[str, Any], to: str,
-                             context: dict[str, Any]) -> int:
+                             context: dict[str, Any], conversation_id: uuid.UUID) -> int:
         """Deliver a reply whose recipient and context the caller knows: claim (one statement),
         send through the inbox's cached adapter, mark ``sent`` (one statement) or ``failed``."""
         async with self._sessionmaker() as session, session.begin():
@@ -300,7 +306,12 @@ class Pipeline:
         if provider_id:
             payload = {**payload, "provider_message_id": provider_id}
         async with self._sessionmaker() as session, session.begin():
-            await session.execute(MARK_SENT, {"p_id": reply.message_id, "p_now": utcnow(), "p_payload": payload})
+            now = utcnow()
+            await session.execute(MARK_SENT, {"p_id": reply.message_id, "p_now": now, "p_payload": payload})
+            note_message(session, what="status", company_id=inbox.company_id, message=Message(
+                id=reply.message_id, tenant_id=inbox.tenant_id, conversation_id=conversation_id,
+                inbox_id=inbox.id, channel=inbox.kind, direction="out", sender="bot", text=reply.text,
+                status="sent", created_at=now))
         return 1
 
     async def store(self, *, inbox_id: uuid.UUID, parsed: ParsedInbound) -> tuple[ReceiveResult, float]:

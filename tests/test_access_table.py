@@ -45,8 +45,13 @@ def _fill(path: str, ids: dict[str, str]) -> str:
 
 
 async def _call(client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str]) -> httpx.Response:
+    """The answer's status and headers; the body only when it is not an event stream (a granted
+    ``text/event-stream`` never ends, so it is closed as soon as its headers arrive)."""
     body = {} if method in ("POST", "PUT", "PATCH") else None
-    return await client.request(method, path, json=body, headers=headers)
+    async with client.stream(method, path, json=body, headers=headers) as response:
+        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+            await response.aread()
+        return response
 
 
 def _outcome(r: httpx.Response) -> str:

@@ -42,7 +42,7 @@ from core.models import (
     Resource,
 )
 from core.timeutil import utcnow
-from tests.test_api import AUTH, Env, make_company, make_settings, running, say, upload
+from tests.test_api import AUTH, Env, import_file, make_company, make_settings, running, say
 
 METRICS = "/api/v1/tenants/acme/companies/shop/metrics"
 
@@ -327,9 +327,9 @@ async def test_prometheus_metrics_count_without_tenant_data(database_url: str, t
                           settings={})
             s.add(inbox)
         faq = b"Question,Answer\nHow long is delivery?,Two days.\n"
-        assert (await upload(c, "acme-secret-tenant", "hidden-shop", "faq.csv", faq)).status_code == 200
+        assert (await import_file(c, "acme-secret-tenant", "hidden-shop", "faq.csv", faq))["status"] == "done"
         broken = b"Question,Answer\n,\n"
-        assert (await upload(c, "acme-secret-tenant", "hidden-shop", "faq.csv", broken)).status_code == 422
+        assert (await import_file(c, "acme-secret-tenant", "hidden-shop", "faq.csv", broken))["status"] == "failed"
         refused = await c.post(f"/webhooks/telegram/{inbox.id}", json={"update_id": 1},
                                headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"})
         assert refused.status_code == 401
