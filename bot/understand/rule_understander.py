@@ -9,6 +9,7 @@ called "Salt and Pepper Mill" stays one item). "and / also / и ещё X" while 
 from __future__ import annotations
 
 import re
+import uuid
 
 from bot.commands import (
     AddToCart,
@@ -18,6 +19,7 @@ from bot.commands import (
     Choose,
     ClearCart,
     FindSlots,
+    GiveDetails,
     Handoff,
     Help,
     MoveBooking,
@@ -26,6 +28,7 @@ from bot.commands import (
     NotUnderstood,
     OrderStatus,
     RemoveLine,
+    SearchCatalog,
     SetQuantity,
     ShowBooking,
     ShowCart,
@@ -35,7 +38,11 @@ from bot.commands import (
     SmallTalk,
     StartCheckout,
 )
-from bot.state import DialogueState
+from bot.language.budget import parse_budget
+from bot.language.choice import parse_choice
+from bot.language.details import extract_details
+from bot.language.smalltalk import analyze as analyze_small_talk
+from bot.state import CHECKOUT_STEPS, DialogueState, Step
 from bot.understand.base import DeliveryStatus, UnderstandingContext, Understood, Unresolved
 from bot.understand.rules import SWAP, Aspect, Intent, Understanding, is_bare, read
 from commerce.when import parse_when
@@ -48,6 +55,12 @@ _ASPECTS = {Aspect.PRICE: "price", Aspect.STOCK: "stock", Aspect.DESCRIPTION: "d
             Aspect.VARIANTS: "variants", Aspect.DURATION: "duration", Aspect.PREPAY: "prepay"}
 _ITEM_COMMANDS = (AddToCart, SetQuantity, RemoveLine, ShowItem, Unresolved)
 MAX_PARTS = 6
+_DETAIL_STEPS = CHECKOUT_STEPS | {Step.BOOKING_NAME}
+# At a checkout question: "cancel, I changed my mind"; "I'd rather not give my phone".
+_STEP_CANCEL = re.compile(r"^\W*(?:cancel|never ?mind|forget it|stop|отмен\w*|не надо|передумал\w*)\b", re.IGNORECASE)
+_STEP_SKIP = re.compile(r"\b(?:rather not|(?:do not|don'?t|dont) want to (?:give|share|leave)|no phone|skip|without (?:a )?phone"
+                        r"|пропуст\w*|без телефона|не (?:хочу|буду) (?:давать|оставлять|указывать|писать))\b",
+                        re.IGNORECASE)
 
 
 class RuleUnderstander:
@@ -55,6 +68,17 @@ class RuleUnderstander:
 
     def understand(self, text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
         """The commands of ``text`` in the order said; ``[NotUnderstood(text)]`` when the rules find none."""
+        if state.step in _DETAIL_STEPS:
+            answer = _details(text, state=state, context=context)
+            if answer:
+                return answer
+        if state.step is None or state.step not in _DETAIL_STEPS:
+            budget = _budget(text, context)
+            if budget:
+                return budget
+        chosen = _choice(text, state=state, context=context)
+        if chosen:
+            return chosen
         swap = _swap(text, state=state, context=context)
         if swap:
             return swap
@@ -73,10 +97,117 @@ class RuleUnderstander:
     def _one(self, text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
         reading = read(text, index=context.index, state=state)
         commands = _commands(reading, text=text, state=state, context=context)
-        if _ALSO.match(text) and _bare_item(commands, context):  # "and a teapot": adding, not asking
+        if _ALSO.match(text) and not text.rstrip().endswith("?") and _bare_item(commands, context):  # "and a teapot": adding, not asking
             shown = commands[0]
             return [AddToCart(item_id=shown.item_id, variant_id=shown.variant_id, quantity=reading.quantity or 1)]
         return commands
+
+
+def region_of(context: UnderstandingContext) -> str | None:
+    """The company's country (ISO 3166 alpha-2) as its IANA timezone tells (CLDR zone territories via
+    Babel): the region local phone numbers are read in ("503 555 0142" in America/Los_Angeles)."""
+    from babel.core import get_global
+
+    territory = get_global("zone_territories").get(context.timezone)
+    return territory if territory and territory != "001" else None
+
+
+def _details(text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
+    """At a checkout or booking-name question: cancel, skip (the phone), a manager, or the details
+    given in any shape and order ("Li Wei, 4 Cedar Lane, Portland OR 97205, 503 555 0142"); ``[]``
+    when the message gives none of these."""
+    if _STEP_CANCEL.match(text):
+        return [Cancel()]
+    if state.step == Step.CHECKOUT_PHONE and _STEP_SKIP.search(text):
+        return [Skip()]
+    first = read(text, index=context.index, state=state)
+    if first.intent in (Intent.HANDOFF, Intent.CANCEL, Intent.SKIP):
+        return _commands(first, text=text, state=state, context=context)
+    details = extract_details(text, context.language, region_of(context))
+    if not (details.name or details.address or details.phone_e164):
+        return []
+    return [GiveDetails(name=details.name, address=details.address, phone=details.phone_e164)]
+
+
+def _minor(amount: object, context: UnderstandingContext) -> int | None:
+    if amount is None:
+        return None
+    from babel.numbers import get_currency_precision
+
+    currency = context.extra.get("currency") if isinstance(context.extra.get("currency"), str) else None
+    digits = get_currency_precision(currency) if currency else 2
+    return int(round(amount * (10 ** digits)))  # type: ignore[operator]
+
+
+def _budget(text: str, context: UnderstandingContext) -> list[Understood]:
+    """"A gift for a coworker, max 30 dollars", "что-нибудь до 2000 рублей": a catalogue search
+    within the budget (minor units of the company's currency)."""
+    budget = parse_budget(text, context.language)
+    if budget is None or (budget.min_amount is None and budget.max_amount is None):
+        return []
+    from bot.understand.rules import speaks_of_time
+
+    if budget.currency is None and speaks_of_time(text):  # "around 5pm" is a time, not a price
+        return []
+    query = _budget_query(text)
+    return [SearchCatalog(query=query, min_price_minor=_minor(budget.min_amount, context),
+                          max_price_minor=_minor(budget.max_amount, context))]
+
+
+_BUDGET_WORDS = re.compile(
+    r"\d[\d\s.,]*|[$€£₽]|\b(?:max(?:imum)?|under|below|less|than|no|not|more|up|to|within|at|most|tops|cheaper|budget"
+    r"|between|and|or|from|over|around|about|dollars?|bucks?|euros?|pounds?|usd|eur|gbp|rub|something|anything|nice"
+    r"|what|have|you|got|for|a|an|the|my|me|i|need|want|is|do|до|не|дороже|больше|более|дешевле|меньше|в|пределах"
+    r"|максимум|от|за|рубл\w*|руб|р|тысяч\w*|тыс|что|нибудь|есть|что-нибудь|около|примерно|мне|нужно|хочу"
+    r"|трёх|трех|двух|пяти|одной|одну)\b", re.IGNORECASE)
+
+
+def _budget_query(text: str) -> str:
+    """What is looked for besides the budget ("a present", "букет"); gift words are kept."""
+    return " ".join(_BUDGET_WORDS.sub(" ", text).replace("?", " ").split())[:500]
+
+
+def _choice(text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
+    """"The second", "the cheaper one", "вторую", "the earliest" while options are offered."""
+    offers = state.offered()
+    items = state.offered_items()
+    waiting = state.waiting_item()
+    variants: list[uuid.UUID] = []
+    if waiting is not None:
+        try:
+            variants = [v.id for v in context.index.item(waiting).variants]
+        except KeyError:
+            variants = []
+    count = len(offers) or len(items) or len(variants)
+    if not count:
+        return []
+    choice = parse_choice(text, context.language)
+    if choice is None:
+        if offers and _EARLIEST.search(text):
+            return [Choose(option=1)]
+        return []
+    if choice.index is not None:
+        n = count if choice.index == -1 else choice.index
+        return [Choose(option=n)] if 1 <= n <= count else []
+
+    def price(i: int) -> int:
+        if items:
+            view = context.index.item(items[i])
+            return min([p for p in (view.price_minor, *(v.price_minor for v in view.variants)) if p is not None]
+                       or [0])
+        if variants:
+            view = context.index.item(waiting)  # type: ignore[arg-type]
+            variant = view.variants[i]
+            return variant.price_minor if variant.price_minor is not None else (view.price_minor or 0)
+        return 0
+
+    order = sorted(range(count), key=price)
+    pick = order[0] if choice.price == "cheapest" else order[-1]
+    return [Choose(option=pick + 1)]
+
+
+_EARLIEST = re.compile(r"\b(?:the )?(?:earliest|soonest|first available|самое раннее|пораньше|ближайш\w*)\b",
+                       re.IGNORECASE)
 
 
 def _bare_item(commands: list[Understood], context: UnderstandingContext) -> bool:

@@ -28,7 +28,8 @@ from enum import StrEnum
 
 from bot.state import DialogueState, Offer
 from knowledge.search import FaqHit, ItemHit, KnowledgeIndex
-from knowledge.text import normalize, parse_quantity, stem, tokenize
+from bot.language.quantities import parse_quantity
+from knowledge.text import normalize, stem, tokenize
 
 # Two hits whose scores are this close, matching as many query words, are "the same" to the customer.
 AMBIGUITY_RATIO = 0.75
@@ -758,7 +759,8 @@ class _ItemTurn:
                 return self.make(Intent.FAQ, faq=faq)
             self._use_context()
             return self.make(Intent.INFO, aspect)
-        if found and (ADD_WEAK.search(norm) or (QUANTITY_FIRST.match(norm) and self.quantity is not None)):
+        if found and (ADD_WEAK.search(norm) or (self.quantity is not None and "?" not in self.text
+                                                and self._kind(self.items.item_id) != "service")):
             return self.make(Intent.ADD)
         if CHECKOUT_WEAK.fullmatch(norm):
             return self.make(Intent.CHECKOUT)
