@@ -55,6 +55,8 @@ def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: 
             return turn.reply(t(key, company=turn.company.name), buttons=_menu(turn))
         case r.Chatted(kind="help"):
             return turn.reply(t("help_service" if _services_only(turn) else "help"), buttons=_menu(turn))
+        case r.Chatted(kind="how_are_you" | "are_you_open" as kind):  # a short human answer, then the menu
+            return turn.reply(t(kind), buttons=_menu(turn))
         case r.Chatted(kind="thanks" | "bye"):
             return turn.reply(t("thanks"), buttons=[_catalog_button(turn), _cart_or_booking(turn)])
         case r.Chatted():

@@ -37,9 +37,12 @@ from bot.commands import (
     Skip,
     SmallTalk,
     StartCheckout,
+    UnknownFact,
 )
+from bot.commands import SmallTalkKind as SmallTalkKindName
 from bot.language.budget import parse_budget
 from bot.language.choice import parse_choice
+from bot.language.daytime import parse_daytime
 from bot.language.details import extract_details
 from bot.language.smalltalk import analyze as analyze_small_talk
 from bot.state import CHECKOUT_STEPS, DialogueState, Step
@@ -55,6 +58,7 @@ _ASPECTS = {Aspect.PRICE: "price", Aspect.STOCK: "stock", Aspect.DESCRIPTION: "d
             Aspect.VARIANTS: "variants", Aspect.DURATION: "duration", Aspect.PREPAY: "prepay"}
 _ITEM_COMMANDS = (AddToCart, SetQuantity, RemoveLine, ShowItem, Unresolved)
 MAX_PARTS = 6
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _DETAIL_STEPS = CHECKOUT_STEPS | {Step.BOOKING_NAME}
 # At a checkout question: "cancel, I changed my mind"; "I'd rather not give my phone".
 _STEP_CANCEL = re.compile(r"^\W*(?:cancel|never ?mind|forget it|stop|отмен\w*|не надо|передумал\w*)\b", re.IGNORECASE)
@@ -72,6 +76,31 @@ class RuleUnderstander:
             answer = _details(text, state=state, context=context)
             if answer:
                 return answer
+        text = _lemmatized(text, context)
+        talk = analyze_small_talk(text, context.language)
+        if talk.kinds:
+            rest = _ADDRESS_WORDS.sub(" ", talk.rest).strip(" ,.!")
+            if _only_small_talk(text, talk.kinds, rest):
+                if talk.kinds == ("are_you_open",):  # "are you open on Mondays?": the hours, when the FAQ has them
+                    commands = self._understand(text, state=state, context=context)
+                    if any(isinstance(c, AnswerFaq) for c in commands):
+                        return commands
+                return [SmallTalk(kind=_main_kind(talk.kinds))]
+            if rest:
+                commands = self._understand(rest, state=state, context=context)
+                if any(isinstance(c, NotUnderstood) for c in commands):
+                    commands = self._understand(text, state=state, context=context)
+                if "ack" in talk.kinds and _bare_item(commands, context):  # "ok, black then": taken
+                    shown = commands[0]
+                    commands = [AddToCart(item_id=shown.item_id, variant_id=shown.variant_id)]  # type: ignore[union-attr]
+                if (talk.kinds[0] in ("greet", "how_are_you") and commands
+                        and not isinstance(commands[0], (SmallTalk, NotUnderstood))):
+                    return [SmallTalk(kind=talk.kinds[0]), *commands]
+                return commands
+        return _refine(self._understand(text, state=state, context=context), text=text, state=state,
+                       context=context)
+
+    def _understand(self, text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
         if state.step is None or state.step not in _DETAIL_STEPS:
             budget = _budget(text, context)
             if budget:
@@ -103,6 +132,126 @@ class RuleUnderstander:
         return commands
 
 
+_ADDRESS_WORDS = re.compile(r"\b(?:man|mate|guys|bro|dude|folks|ребята|друзья)\b", re.IGNORECASE)
+_KIND_RANK = ("are_you_open", "how_are_you", "bye", "thanks", "greet", "ack")
+_QUESTION = re.compile(r"\?\s*$|^\W*(?:is|are|does|do|did|can|could|will|would|should|has|have|а|ли|можно|разве)\b"
+                       r"|\b(?:ли)\b", re.IGNORECASE)
+_PRONOUN = re.compile(r"\b(?:it|its|it's|they|them|this|that|these|those|he|she|его|её|ее|он|она|они|их|оно|него|неё)\b",
+                      re.IGNORECASE)
+
+
+def _only_small_talk(text: str, kinds: tuple[str, ...], rest: str) -> bool:
+    """Whether the message is small talk and nothing else ("good morning! busy day?", "thanks mate,
+    see you saturday"); "are you open on Sunday?" asks about the hours (the FAQ answers it)."""
+    from bot.understand.rules import speaks_of_time
+
+    if "are_you_open" in kinds and speaks_of_time(text) and not set(kinds) & {"greet", "bye", "thanks"}:
+        return False
+    if not rest:
+        return True
+    words = rest.split()
+    return bool(set(kinds) & {"thanks", "bye"}) and len(words) <= 2 and not any(c.isdigit() for c in rest)
+
+
+def _main_kind(kinds: tuple[str, ...]) -> SmallTalkKindName:
+    return next(k for k in _KIND_RANK if k in kinds)  # type: ignore[return-value]
+
+
+def _refine(commands: list[Understood], *, text: str, state: DialogueState,
+            context: UnderstandingContext) -> list[Understood]:
+    """Second look at what the rules made of a message: a question about a known item the knowledge
+    base has no field for ("is the teapot made in the USA?", "пионы пахнут?") is an unknown fact (offered
+    to a manager); a booking request with no service named is for the service talked about last."""
+    if len(commands) == 1 and _QUESTION.search(text):
+        only = commands[0]
+        extra = _asked_words(text, only.item_id, context) if isinstance(only, ShowItem) else []
+        if isinstance(only, ShowItem) and only.aspect is None and only.variant_id is None and extra:
+            faq = _faq_about(extra, context)
+            if faq is not None:  # "can the mugs go in the dishwasher?": the FAQ knows
+                return [AnswerFaq(faq_id=faq)]
+            return [UnknownFact(item_id=only.item_id, question=text[:1000])]
+        if (isinstance(only, NotUnderstood) and state.last_item_id is not None and _PRONOUN.search(text)
+                and _known(context, state.last_item_id)):
+            return [UnknownFact(item_id=state.last_item_id, question=text[:1000])]
+    out: list[Understood] = []
+    for command in commands:
+        if (isinstance(command, FindSlots) and command.service_id is None and state.last_item_id is not None
+                and _known(context, state.last_item_id) and not _is_product(context, state.last_item_id)):
+            command = command.model_copy(update={"service_id": state.last_item_id})
+        if isinstance(command, (FindSlots, MoveBooking)) and command.day_part is None and command.time is None:
+            daytime = parse_daytime(text, context.language)  # "ближе к вечеру", "at half past ten", "в полдень"
+            if daytime.time or daytime.day_part:
+                command = command.model_copy(update={"time": daytime.time,
+                                                     "day_part": None if daytime.time else daytime.day_part})
+        out.append(command)
+    return out
+
+
+def _known(context: UnderstandingContext, item_id: object) -> bool:
+    try:
+        context.index.item(item_id)  # type: ignore[arg-type]
+    except KeyError:
+        return False
+    return True
+
+
+_QUESTION_FILLER = frozenset("""is are does do did can could will would should has have the a an it its this that
+    you your we i my me of for in on to with and or be there any ok okay please how what which about tell more
+    а ли можно ваш ваши у вас это этот эта эти он она они его её ее их в на с и или ну есть""".split())
+
+
+def _faq_about(words: list[str], context: UnderstandingContext) -> uuid.UUID | None:
+    """The FAQ entry that contains most of ``words`` (the words of a question besides the item's name),
+    when it contains more than half of them."""
+    from bot.language.morph import match_keys
+
+    best, best_count = None, 0
+    for entry in context.index.search_faq(" ".join(words))[:3]:
+        known: set[str] = set()
+        view = next((f for f in context.index.faq() if f.id == entry.faq_id), None)
+        if view is None:
+            continue
+        for word in normalize(f"{view.question} {view.answer}").split():
+            known |= match_keys(word)
+        count = sum(1 for w in words if match_keys(w) & known)
+        if count > best_count:
+            best, best_count = entry.faq_id, count
+    return best if best_count * 2 > len(words) else None
+
+
+def _asked_words(text: str, item_id: object, context: UnderstandingContext) -> list[str]:
+    """What ``text`` asks about the item beyond naming it: the words that are neither the item's
+    name, its variants nor question filler."""
+    from bot.language.morph import match_keys
+
+    view = context.index.item(item_id)  # type: ignore[arg-type]
+    named: set[str] = set()
+    for word in normalize(" ".join([view.name, *(v.name for v in view.variants)])).split():
+        named |= match_keys(word)
+    return [w for w in normalize(text).split() if w not in _QUESTION_FILLER and len(w) > 2
+            and not (match_keys(w) & named) and not w.isdigit()]
+
+
+_CYRILLIC_WORD = re.compile(r"[А-Яа-яЁё]{4,}")
+
+
+def _lemmatized(text: str, context: UnderstandingContext) -> str:
+    """``text`` with Russian words the catalogue does not know replaced by their dictionary form when
+    the catalogue knows that ("хочу пять ромашечек" → "хочу пять ромашка", "вазочку" → "ваза"): cases
+    and diminutives (pymorphy3, ``bot.language.morph``) find the catalogue's names."""
+    from bot.language.morph import lemma_candidates
+
+    index = context.index
+
+    def replace(match: re.Match[str]) -> str:
+        word = match.group().lower()
+        if index.knows_word(word):
+            return match.group()
+        return next((c for c in lemma_candidates(word) if c != word and index.knows_word(c)), match.group())
+
+    return _CYRILLIC_WORD.sub(replace, text)
+
+
 def region_of(context: UnderstandingContext) -> str | None:
     """The company's country (ISO 3166 alpha-2) as its IANA timezone tells (CLDR zone territories via
     Babel): the region local phone numbers are read in ("503 555 0142" in America/Los_Angeles)."""
@@ -126,7 +275,11 @@ def _details(text: str, *, state: DialogueState, context: UnderstandingContext) 
     details = extract_details(text, context.language, region_of(context))
     if not (details.name or details.address or details.phone_e164):
         return []
-    return [GiveDetails(name=details.name, address=details.address, phone=details.phone_e164)]
+    phone = details.phone_e164 if details.phone_e164 and _E164.match(details.phone_e164) else None
+    try:
+        return [GiveDetails(name=details.name, address=details.address, phone=phone)]
+    except ValueError:  # a value the command refuses (a too long name): the phone alone, if any
+        return [GiveDetails(phone=phone)] if phone else []
 
 
 def _minor(amount: object, context: UnderstandingContext) -> int | None:

@@ -118,6 +118,8 @@ HANDOFF = _rx(
     r"\b(talk|speak|chat) (to|with) (a |an |the )?(person|someone|somebody|agent|support|staff)\b",
     r"\bменеджер\w*", r"\bоператор\w*", r"\bжив\w* (человек\w*|люд\w*)", r"\bс человеком\b",
     r"\bконсультант\w*", r"\bпозов\w* (кого|человек\w*|сотрудник\w*)",
+    r"\bпозов\w* (администратор\w*|мастер\w*|владел\w*|хозя\w*)",
+    r"\b(talk|speak|chat) (to|with) (the |a |your )?(barber|owner|stylist|florist|boss|manager|admin\w*)\b",
 )
 CANCEL = _rx(
     r"^(cancel|stop|never ?mind|forget it|abort|exit|quit|отмена|отменить|отмени|отменяю|стоп|не надо|"
