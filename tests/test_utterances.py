@@ -171,14 +171,14 @@ def matches(want: dict[str, Any], got: dict[str, Any]) -> bool:
 
 
 _STEPS = {"checkout.name": "checkout_name", "checkout.address": "checkout_address", "checkout.phone": "checkout_phone",
-          "booking.name": "booking_name", "choose_variant": "choose_variant"}
+          "booking.name": "booking_name", "choose_variant": "choose_variant", "offer_handoff": "offer_handoff"}
 
 
 def understand(understander: Any, case: Case, shop: Shop) -> list[dict[str, Any]]:
     """THE ADAPTATION POINT: call the understander for ``case`` and return its commands as JSON dicts.
 
     The prior state of the table becomes a real ``bot.state.DialogueState``: ``step`` (``checkout.name``
-    → ``Step.CHECKOUT_NAME``...; ``offer_handoff`` has no step of its own and stays ``None``),
+    → ``Step.CHECKOUT_NAME``..., ``offer_handoff`` → ``Step.OFFER_HANDOFF``),
     ``last_item`` → ``last_item_id``/``last_variant_id``; ``offered`` as the engine keeps it: variants
     of one item → ``Step.CHOOSE_VARIANT`` waiting on that item, several items → ``Step.CHOOSE_ITEM``
     with the candidates, slots → ``Step.CHOOSE_SLOT`` with the booking draft's offers. The cart goes

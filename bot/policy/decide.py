@@ -60,6 +60,9 @@ def decide(state: DialogueState, commands: list[Understood], *, text: str = "") 
         if any(isinstance(c, Cancel) for c in commands):
             return [Action("run", command=Cancel())]
         return [Action("delivery_city", value="" if bare_command(text) else text)]
+    if step == Step.OFFER_HANDOFF and len(commands) == 1 and (
+            isinstance(commands[0], SmallTalk) and commands[0].kind == "ack"):  # "yes please, ask someone"
+        return [Action("run", command=Handoff(reason="unknown fact"))]
     if step == Step.CONFIRM_CANCEL:
         if any(isinstance(c, (Skip, Cancel)) for c in commands):
             return [Action("keep_booking")]

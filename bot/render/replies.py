@@ -91,7 +91,7 @@ def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: 
             return _found(turn, result)
         case r.FactUnknown(item=item):
             text = t("fact_unknown_item", name=item.name) if item is not None else t("fact_unknown")
-            return turn.reply(text, buttons=[button("human"), _catalog_button(turn)])
+            return turn.reply(text, buttons=[button("human"), _cart_or_booking(turn)])
         case r.DetailsNoted():
             return turn.reply(t("details_noted"), buttons=[button("checkout"), button("cart")])
         case r.ItemChoices():

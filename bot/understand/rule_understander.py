@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import replace
+from functools import lru_cache
 
 from bot.commands import (
     AddToCart,
@@ -77,6 +79,13 @@ class RuleUnderstander:
             if answer:
                 return answer
         text = _lemmatized(text, context)
+        if _cart_lines(context) and state.last_item_id is not None:
+            context = replace(context, extra={**context.extra, "last_item_id": state.last_item_id})
+        if state.step == Step.OFFER_HANDOFF and _YES_ASK.search(text):  # "yes please, ask someone"
+            return [Handoff(reason="unknown fact")]
+        how_to = _how_to(text, context)
+        if how_to:
+            return how_to
         talk = analyze_small_talk(text, context.language)
         if talk.kinds:
             rest = _ADDRESS_WORDS.sub(" ", talk.rest).strip(" ,.!")
@@ -97,8 +106,16 @@ class RuleUnderstander:
                         and not isinstance(commands[0], (SmallTalk, NotUnderstood))):
                     return [SmallTalk(kind=talk.kinds[0]), *commands]
                 return commands
-        return _refine(self._understand(text, state=state, context=context), text=text, state=state,
-                       context=context)
+        sentences = [p for p in _SENTENCES.split(text) if p.strip(" ,.!?-")]
+        if 1 < len(sentences) <= MAX_PARTS:  # "2 white mugs - are they dishwasher safe?": both are done
+            said = [_refine(self._understand(p, state=state, context=context), text=p, state=state, context=context)
+                    for p in sentences]
+            understood = [part for part in said if part and not any(isinstance(c, NotUnderstood) for c in part)]
+            lost = [p for p, part in zip(sentences, said, strict=True) if part not in understood]
+            if understood and all(len(p.split()) <= 6 and not any(ch.isdigit() for ch in p) for p in lost):
+                return _with_cart(_merged_parts(understood), context)  # "oh sorry, English is fine. How much…"
+        return _with_cart(_refine(self._understand(text, state=state, context=context), text=text, state=state,
+                                  context=context), context)
 
     def _understand(self, text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
         if state.step is None or state.step not in _DETAIL_STEPS:
@@ -130,6 +147,62 @@ class RuleUnderstander:
             shown = commands[0]
             return [AddToCart(item_id=shown.item_id, variant_id=shown.variant_id, quantity=reading.quantity or 1)]
         return commands
+
+
+_SENTENCES = re.compile(r"(?<=[.!?])\s+(?=\w)|\s+[-–—]\s+")
+
+
+def _merged_parts(parts: list[list[Understood]]) -> list[Understood]:
+    """The commands of sentences said one after the other; an item asked about by pronoun in a later
+    sentence ("are they dishwasher safe?") is the one of the earlier sentence, answered by the FAQ."""
+    return [c for part in parts for c in part]
+
+
+def state_last(context: UnderstandingContext) -> object:
+    return context.extra.get("last_item_id")
+
+
+def _cart_lines(context: UnderstandingContext) -> list[tuple[uuid.UUID, uuid.UUID | None, int]]:
+    lines = context.extra.get("cart")
+    return [tuple(line) for line in lines] if isinstance(lines, list) else []  # type: ignore[misc]
+
+
+def _with_cart(commands: list[Understood], context: UnderstandingContext) -> list[Understood]:
+    """Cart changes pinned to the cart's line when the cart is known (``context.extra["cart"]``:
+    ``(item_id, variant_id, quantity)`` tuples): "drop the mug" with one mug line removes that line."""
+    lines = _cart_lines(context)
+    if not lines:
+        return commands
+    out: list[Understood] = []
+    for command in commands:
+        if isinstance(command, Unresolved) and command.then == "set" and not command.candidates and command.quantity:
+            last = [line for line in lines if line[0] == state_last(context)]
+            if len(last) == 1:  # "actually change that to 6": the line of the item talked about last
+                command = SetQuantity(item_id=last[0][0], variant_id=last[0][1], quantity=command.quantity)
+        if isinstance(command, (RemoveLine, SetQuantity)) and command.variant_id is None:
+            matching = [line for line in lines if line[0] == command.item_id]
+            if len(matching) == 1 and matching[0][1] is not None:
+                command = command.model_copy(update={"variant_id": matching[0][1]})
+        out.append(command)
+    return out
+
+
+_YES_ASK = re.compile(r"^\W*(?:yes|yeah|yep|sure|ok|okay|please|да|давайте|ага|конечно|хорошо|спросите)\b", re.IGNORECASE)
+_WHAT_ABOUT = re.compile(r"\b(?:what about|how about|and in|а как насч[её]т|а если)\b", re.IGNORECASE)
+_HOW_TO = re.compile(r"^\W*(?:what if|what happens if|what(?:'s| is) (?:the|your) policy"
+                     r"|как (?:мне |можно )?(?:отменить|перенести|вернуть|обменять)|что если|а если)\b",
+                     re.IGNORECASE)
+
+
+def _how_to(text: str, context: UnderstandingContext) -> list[Understood]:
+    """"What if I can't make it and need to cancel?", "как перенести запись?": a question about the rules
+    (the FAQ), not the request itself."""
+    if not _HOW_TO.search(text):
+        return []
+    from bot.understand.rules import _faq_for
+
+    hit = _faq_for(context.index, text, [])
+    return [AnswerFaq(faq_id=hit.faq_id)] if hit is not None else []
 
 
 _ADDRESS_WORDS = re.compile(r"\b(?:man|mate|guys|bro|dude|folks|ребята|друзья)\b", re.IGNORECASE)
@@ -173,8 +246,23 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
         if (isinstance(only, NotUnderstood) and state.last_item_id is not None and _PRONOUN.search(text)
                 and _known(context, state.last_item_id)):
             return [UnknownFact(item_id=state.last_item_id, question=text[:1000])]
+    if (len(commands) == 1 and isinstance(commands[0], ShowItem) and commands[0].aspect is None
+            and commands[0].variant_id is not None and not _QUESTION.search(text) and not _WHAT_ABOUT.search(text)
+            and _is_product(context, commands[0].item_id)):  # "navy apron": a concrete pick is taken
+        return [AddToCart(item_id=commands[0].item_id, variant_id=commands[0].variant_id)]
     out: list[Understood] = []
     for command in commands:
+        if isinstance(command, FindSlots) and command.service_id is None:
+            named = _literal_name(text, _service_names(context.index))
+            if named is not None:  # "маникюр с покрытием" said in full, not "без покрытия"
+                command = command.model_copy(update={"service_id": named})
+        if isinstance(command, Unresolved) and command.candidates and command.then in ("show", "add"):
+            names = {c: normalize(context.index.item(c).name) for c in command.candidates if _known(context, c)}
+            named = _literal_name(text, tuple(names.items()))
+            if named is not None:
+                command = (ShowItem(item_id=named, variant_id=command.variant_id, aspect=command.aspect)
+                           if command.then == "show" else
+                           AddToCart(item_id=named, variant_id=command.variant_id, quantity=command.quantity or 1))
         if (isinstance(command, FindSlots) and command.service_id is None and state.last_item_id is not None
                 and _known(context, state.last_item_id) and not _is_product(context, state.last_item_id)):
             command = command.model_copy(update={"service_id": state.last_item_id})
@@ -185,6 +273,25 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
                                                      "day_part": None if daytime.time else daytime.day_part})
         out.append(command)
     return out
+
+
+@lru_cache(maxsize=64)
+def _service_names(index: object) -> tuple[tuple[uuid.UUID, str], ...]:
+    """The company's services with their normalised names (cached per index: an index is immutable)."""
+    return tuple((item.id, normalize(item.name)) for item in index.items()  # type: ignore[attr-defined]
+                 if item.kind == "service")
+
+
+def _literal_name(text: str, names: tuple[tuple[uuid.UUID, str], ...]) -> uuid.UUID | None:
+    """The one item whose whole name is written in ``text`` (the longest when one name contains another)."""
+    norm = f" {normalize(text)} "
+    found = [(len(name), item_id) for item_id, name in names if name and f" {name} " in norm]
+    if not found:
+        return None
+    found.sort(reverse=True)
+    if len(found) > 1 and found[0][0] == found[1][0]:
+        return None
+    return found[0][1]
 
 
 def _known(context: UnderstandingContext, item_id: object) -> bool:
@@ -333,7 +440,7 @@ def _choice(text: str, *, state: DialogueState, context: UnderstandingContext) -
             variants = []
     count = len(offers) or len(items) or len(variants)
     if not count:
-        return []
+        return _pick_variant(text, state=state, context=context)
     choice = parse_choice(text, context.language)
     if choice is None:
         if offers and _EARLIEST.search(text):
@@ -357,6 +464,32 @@ def _choice(text: str, *, state: DialogueState, context: UnderstandingContext) -
     order = sorted(range(count), key=price)
     pick = order[0] if choice.price == "cheapest" else order[-1]
     return [Choose(option=pick + 1)]
+
+
+_TAKE = re.compile(r"\b(?:take|go with|want|give me|get|buy|order|беру|возьму|берём|давайте|хочу|дайте|купл\w*)\b",
+                   re.IGNORECASE)
+
+
+def _pick_variant(text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
+    """"I'll go with the cheaper one" after an item with variants was shown: that variant (added when
+    the customer takes it, shown otherwise)."""
+    if state.last_item_id is None or not _is_product(context, state.last_item_id):
+        return []
+    choice = parse_choice(text, context.language)
+    view = context.index.item(state.last_item_id)
+    variants = list(view.variants)
+    if choice is None or len(variants) < 2:
+        return []
+    if choice.price is not None:
+        ranked = sorted(variants, key=lambda v: v.price_minor if v.price_minor is not None else view.price_minor or 0)
+        variant = ranked[0] if choice.price == "cheapest" else ranked[-1]
+    elif choice.index is not None and (choice.index == -1 or 1 <= choice.index <= len(variants)):
+        variant = variants[choice.index - 1 if choice.index > 0 else -1]
+    else:
+        return []
+    if _TAKE.search(text):
+        return [AddToCart(item_id=view.id, variant_id=variant.id)]
+    return [ShowItem(item_id=view.id, variant_id=variant.id)]
 
 
 _EARLIEST = re.compile(r"\b(?:the )?(?:earliest|soonest|first available|самое раннее|пораньше|ближайш\w*)\b",
@@ -476,7 +609,9 @@ def _commands(reading: Understanding, *, text: str, state: DialogueState,
         if item_id is None and reading.aspect == Aspect.LIST and reading.hits:
             item_id, aspect = reading.hits[0].item_id, None
         if item_id is None:
-            return [NotSold(query="" if is_bare(normalize(reading.text)) else reading.query or reading.text)]
+            if is_bare(normalize(reading.text)):  # "какие у вас цены?": the catalogue with its prices
+                return [ShowCatalog()]
+            return [NotSold(query=reading.query or reading.text)]
         return [ShowItem(item_id=item_id, variant_id=reading.variant_id, aspect=aspect)]
     if intent == Intent.ADD:
         if reading.options:
