@@ -206,7 +206,7 @@ def _how_to(text: str, context: UnderstandingContext) -> list[Understood]:
 
 
 _ADDRESS_WORDS = re.compile(r"\b(?:man|mate|guys|bro|dude|folks|ребята|друзья)\b", re.IGNORECASE)
-_KIND_RANK = ("are_you_open", "how_are_you", "bye", "thanks", "greet", "ack")
+_KIND_RANK = ("are_you_open", "greet", "how_are_you", "bye", "thanks", "ack")
 _QUESTION = re.compile(r"\?\s*$|^\W*(?:is|are|does|do|did|can|could|will|would|should|has|have|а|ли|можно|разве)\b"
                        r"|\b(?:ли)\b", re.IGNORECASE)
 _PRONOUN = re.compile(r"\b(?:it|its|it's|they|them|this|that|these|those|he|she|его|её|ее|он|она|они|их|оно|него|неё)\b",
