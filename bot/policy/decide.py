@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.buttons import decode
 from bot.commands import (
     AddToCart,
     Cancel,
@@ -19,7 +20,6 @@ from bot.commands import (
     Skip,
     SmallTalk,
 )
-from bot.buttons import decode
 from bot.state import CHECKOUT_STEPS, DialogueState, Step
 from bot.understand.base import Understood
 from bot.understand.rules import bare_command, not_a_name

@@ -64,7 +64,8 @@ _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _DETAIL_STEPS = CHECKOUT_STEPS | {Step.BOOKING_NAME}
 # At a checkout question: "cancel, I changed my mind"; "I'd rather not give my phone".
 _STEP_CANCEL = re.compile(r"^\W*(?:cancel|never ?mind|forget it|stop|отмен\w*|не надо|передумал\w*)\b", re.IGNORECASE)
-_STEP_SKIP = re.compile(r"\b(?:rather not|(?:do not|don'?t|dont) want to (?:give|share|leave)|no phone|skip|without (?:a )?phone"
+_STEP_SKIP = re.compile(r"\b(?:rather not|(?:do not|don'?t|dont) want to (?:give|share|leave)|no phone|skip"
+                        r"|without (?:a )?phone"
                         r"|пропуст\w*|без телефона|не (?:хочу|буду) (?:давать|оставлять|указывать|писать))\b",
                         re.IGNORECASE)
 
@@ -143,7 +144,8 @@ class RuleUnderstander:
     def _one(self, text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
         reading = read(text, index=context.index, state=state)
         commands = _commands(reading, text=text, state=state, context=context)
-        if _ALSO.match(text) and not text.rstrip().endswith("?") and _bare_item(commands, context):  # "and a teapot": adding, not asking
+        # "and a teapot": adding, not asking
+        if _ALSO.match(text) and not text.rstrip().endswith("?") and _bare_item(commands, context):
             shown = commands[0]
             return [AddToCart(item_id=shown.item_id, variant_id=shown.variant_id, quantity=reading.quantity or 1)]
         return commands
@@ -187,7 +189,8 @@ def _with_cart(commands: list[Understood], context: UnderstandingContext) -> lis
     return out
 
 
-_YES_ASK = re.compile(r"^\W*(?:yes|yeah|yep|sure|ok|okay|please|да|давайте|ага|конечно|хорошо|спросите)\b", re.IGNORECASE)
+_YES_ASK = re.compile(r"^\W*(?:yes|yeah|yep|sure|ok|okay|please|да|давайте|ага|конечно|хорошо|спросите)\b",
+                      re.IGNORECASE)
 _WHAT_ABOUT = re.compile(r"\b(?:what about|how about|and in|а как насч[её]т|а если)\b", re.IGNORECASE)
 _HOW_TO = re.compile(r"^\W*(?:what if|what happens if|what(?:'s| is) (?:the|your) policy"
                      r"|как (?:мне |можно )?(?:отменить|перенести|вернуть|обменять)|что если|а если)\b",
@@ -209,7 +212,8 @@ _ADDRESS_WORDS = re.compile(r"\b(?:man|mate|guys|bro|dude|folks|ребята|д�
 _KIND_RANK = ("are_you_open", "greet", "how_are_you", "bye", "thanks", "ack")
 _QUESTION = re.compile(r"\?\s*$|^\W*(?:is|are|does|do|did|can|could|will|would|should|has|have|а|ли|можно|разве)\b"
                        r"|\b(?:ли)\b", re.IGNORECASE)
-_PRONOUN = re.compile(r"\b(?:it|its|it's|they|them|this|that|these|those|he|she|его|её|ее|он|она|они|их|оно|него|неё)\b",
+_PRONOUN = re.compile(r"\b(?:it|its|it's|they|them|this|that|these|those|he|she"
+                      r"|его|её|ее|он|она|они|их|оно|него|неё)\b",
                       re.IGNORECASE)
 
 

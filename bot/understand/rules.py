@@ -26,9 +26,9 @@ import weakref
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.language.quantities import parse_quantity
 from bot.state import DialogueState, Offer
 from knowledge.search import FaqHit, ItemHit, KnowledgeIndex
-from bot.language.quantities import parse_quantity
 from knowledge.text import normalize, stem, tokenize
 
 # Two hits whose scores are this close, matching as many query words, are "the same" to the customer.
@@ -217,7 +217,8 @@ CATALOG = _rx(
     r"\bпокаж\w* (вс[её]|товары)\b", r"\bчем торгуете\b",
 )
 PRICE = _rx(r"\bhow much\b", r"\bprices?\b", r"\bpriced\b", r"\bcosts?\b", r"\bpricing\b", r"\bcheap\w*\b",
-            r"\bсколько (сто\w*|будет|за)\b", r"\bсколько (он|она|оно|они|это|он[аио]?) сто\w*", r"\bстои\w* сколько\b", r"\bцен\w*", r"\bпочем\b", r"\bпо чем\b", r"\bстоимост\w*",
+            r"\bсколько (сто\w*|будет|за)\b", r"\bсколько (он|она|оно|они|это) сто\w*", r"\bстои\w* сколько\b",
+            r"\bцен\w*", r"\bпочем\b", r"\bпо чем\b", r"\bстоимост\w*",
             r"\bпочему так дорого\b")
 VARIANTS = _rx(
     r"\b(sizes?|colou?rs?|variants?|options?|versions?|flavou?rs?|kinds?|types?|models?|which ones)\b",
@@ -242,7 +243,8 @@ PREPAY = _rx(
     r"\bоплат\w*\b.*\bзаранее\b",
 )
 DURATION = _rx(
-    r"\bhow long\b.*\b(take|takes|last|lasts)\b", r"\bhow long (is|does|will)\b(?!.*\b(ship|deliver|arrive|get)\w*)", r"\bduration\b", r"\bhow many (minutes|hours)\b",
+    r"\bhow long\b.*\b(take|takes|last|lasts)\b", r"\bhow long (is|does|will)\b(?!.*\b(ship|deliver|arrive|get)\w*)",
+    r"\bduration\b", r"\bhow many (minutes|hours)\b",
     r"\bсколько (времени|длится|идет|по времени|минут|часов)\b", r"\bдлительн\w*", r"\bпродолжительн\w*",
     r"\bкак долго\b",
 )
