@@ -239,8 +239,14 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
     """Second look at what the rules made of a message: a question about a known item the knowledge
     base has no field for ("is the teapot made in the USA?", "пионы пахнут?") is an unknown fact (offered
     to a manager); a booking request with no service named is for the service talked about last."""
+    commands = [_named_literally(c, text, context) for c in commands]
     if len(commands) == 1 and _QUESTION.search(text):
         only = commands[0]
+        if isinstance(only, NotUnderstood) and _DO_YOU_SELL.search(text):  # "do you do eyelash extensions?"
+            return [NotSold(query=_DO_YOU_SELL.sub(" ", normalize(text)).strip()[:500])]
+        if (isinstance(only, ShowItem) and only.aspect == "stock" and only.variant_id is None
+                and _unknown_words(text, context)):  # "do you sell a tea kettle?" is not the tea towel
+            return [NotSold(query=command_free_query(text))]
         extra = _asked_words(text, only.item_id, context) if isinstance(only, ShowItem) else []
         if isinstance(only, ShowItem) and only.aspect is None and only.variant_id is None and extra:
             faq = _faq_about(extra, context)
@@ -260,13 +266,6 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
             named = _literal_name(text, _service_names(context.index))
             if named is not None:  # "маникюр с покрытием" said in full, not "без покрытия"
                 command = command.model_copy(update={"service_id": named})
-        if isinstance(command, Unresolved) and command.candidates and command.then in ("show", "add"):
-            names = {c: normalize(context.index.item(c).name) for c in command.candidates if _known(context, c)}
-            named = _literal_name(text, tuple(names.items()))
-            if named is not None:
-                command = (ShowItem(item_id=named, variant_id=command.variant_id, aspect=command.aspect)
-                           if command.then == "show" else
-                           AddToCart(item_id=named, variant_id=command.variant_id, quantity=command.quantity or 1))
         if (isinstance(command, FindSlots) and command.service_id is None and state.last_item_id is not None
                 and _known(context, state.last_item_id) and not _is_product(context, state.last_item_id)):
             command = command.model_copy(update={"service_id": state.last_item_id})
@@ -277,6 +276,37 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
                                                      "day_part": None if daytime.time else daytime.day_part})
         out.append(command)
     return out
+
+
+_DO_YOU_SELL = re.compile(r"^\W*(?:do|does|can) (?:you|u|ya)(?: guys)? (?:do|sell|have|offer|make|carry|stock)\b"
+                          r"|^\W*(?:а )?(?:вы )?(?:делаете|продаете|продаёте|предлагаете)\b|^\W*(?:а )?(?:у вас )?есть ли\b",
+                          re.IGNORECASE)
+
+
+def command_free_query(text: str) -> str:
+    return _DO_YOU_SELL.sub(" ", normalize(text)).strip()[:500] or normalize(text)[:500]
+
+
+def _unknown_words(text: str, context: UnderstandingContext) -> list[str]:
+    """Words of ``text`` (4+ letters, not filler) that no item text of the catalogue has."""
+    from bot.understand.rules import _STOP_WORDS
+
+    return [w for w in normalize(_DO_YOU_SELL.sub(" ", text)).split() if len(w) >= 4 and w.isalpha()
+            and w not in _STOP_WORDS and w not in _QUESTION_FILLER and not context.index.knows_word(w)
+            and w not in ("sell", "have", "stock", "available", "продаете", "есть", "наличии")]
+
+
+def _named_literally(command: Understood, text: str, context: UnderstandingContext) -> Understood:
+    """Several items matched, but one's whole name is written in ``text``: that one."""
+    if not (isinstance(command, Unresolved) and command.candidates and command.then in ("show", "add")):
+        return command
+    names = {c: normalize(context.index.item(c).name) for c in command.candidates if _known(context, c)}
+    named = _literal_name(text, tuple(names.items()))
+    if named is None:
+        return command
+    if command.then == "show":
+        return ShowItem(item_id=named, variant_id=command.variant_id, aspect=command.aspect)
+    return AddToCart(item_id=named, variant_id=command.variant_id, quantity=command.quantity or 1)
 
 
 @lru_cache(maxsize=64)
@@ -387,10 +417,30 @@ def _details(text: str, *, state: DialogueState, context: UnderstandingContext) 
     if not (details.name or details.address or details.phone_e164):
         return []
     phone = details.phone_e164 if details.phone_e164 and _E164.match(details.phone_e164) else None
+    address = details.address
+    if address is None and details.name and state.step == Step.CHECKOUT_NAME:
+        address = _rest_address(text, details.name, phone)
     try:
-        return [GiveDetails(name=details.name, address=details.address, phone=phone)]
+        return [GiveDetails(name=details.name, address=address, phone=phone)]
     except ValueError:  # a value the command refuses (a too long name): the phone alone, if any
         return [GiveDetails(phone=phone)] if phone else []
+
+
+def _rest_address(text: str, name: str, phone: str | None) -> str | None:
+    """What is left of a one-line answer once the name and the phone are taken out, when it reads
+    like an address (a number and a word): "Lena Vogel, Oranienstraße 25, 10999 Berlin, 0151 23456789"."""
+    rest = text.replace(name, " ")
+    if phone:
+        digits = phone.lstrip("+")
+        for match in re.finditer(r"[+\d][\d\s().-]{5,}\d", rest):
+            found = re.sub(r"\D", "", match.group())
+            if found and (digits.endswith(found.lstrip("0")) or found.endswith(digits[-7:])):
+                rest = rest.replace(match.group(), " ")
+                break
+    rest = " ".join(rest.split()).strip(" ,;.-")
+    if re.search(r"\d", rest) and re.search(r"[^\W\d_]{3,}", rest):
+        return rest[:500]
+    return None
 
 
 def _minor(amount: object, context: UnderstandingContext) -> int | None:
@@ -531,7 +581,7 @@ def _swap(text: str, *, state: DialogueState, context: UnderstandingContext) -> 
     match = SWAP.match(normalize(text))
     if match is None:
         return []
-    old = read(f"remove {match['old']}", index=context.index, state=state)
+    old = read(f"remove {match['old'] or 'it'}", index=context.index, state=state)
     item_id = old.item_id if old.item_id is not None else state.last_item_id
     if item_id is None or not _is_product(context, item_id):
         return []

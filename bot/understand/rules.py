@@ -168,8 +168,8 @@ CART_SET = _rx(
     r"^(нет |не )?(лучше|давайте|пусть) \d+( штук\w*| шт)?$",
 )
 # "swap it for the red one", "replace the mug with a teapot", "поменяй розу на тюльпан": one line for another.
-SWAP = re.compile(r"^(?:please |можно )?(?:swap|switch|exchange|replace|trade|поменяй\w*|замени\w*|смени\w*)\s+"
-                  r"(?P<old>.+?)\s+(?:for|with|to|на)\s+(?P<new>.+)$")
+SWAP = re.compile(r"^(?:(?:hm+|ok|okay|actually|so|well|oh|no|ну|а|хм+|тогда|нет)\s+)*(?:please |можно )?(?:swap|switch|exchange|replace|trade|поменяй\w*|замени\w*|смени\w*)\s+"
+                  r"(?:(?P<old>.+?)\s+)?(?:for|with|to|на)\s+(?P<new>.+)$")
 ADD_STRONG = _rx(
     r"\b(add|put|include|throw in)\b", r"\b(i ?ll|i will|i d|id|lets|i) take\b",
     r"\btake (it|them|this|that|these|those|the|one|\d+)\b", r"\b(to|into) (my |the )?(cart|basket)\b",
@@ -351,7 +351,7 @@ _STOP_WORDS = frozenset(
     here have has got get yes ok okay sure also too just now then thanks well hmm
     а и в во на с со к у о об по за из для это этот эта эту этого его ее их они он она мне мы вы вас вам я ли же
     бы ну да ок окей давай давайте пожалуйста тоже еще там тут есть какой какая какие какую сколько штук штуки
-    шт тогда что
+    шт тогда что sorry say said tell told again remind
     """.split()
 )
 _ALL_PATTERNS = (ADD_STRONG, ADD_WEAK, ADD_MORE, CART_SET, CART_REMOVE, CART_SHOW, PRICE, VARIANTS, STOCK,
