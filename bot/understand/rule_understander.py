@@ -84,6 +84,9 @@ class RuleUnderstander:
             context = replace(context, extra={**context.extra, "last_item_id": state.last_item_id})
         if state.step == Step.OFFER_HANDOFF and _YES_ASK.search(text):  # "yes please, ask someone"
             return [Handoff(reason="unknown fact")]
+        topical = _topical_faq(text, context)
+        if topical:
+            return topical
         how_to = _how_to(text, context)
         if how_to:
             return how_to
@@ -197,6 +200,31 @@ _HOW_TO = re.compile(r"^\W*(?:what if|what happens if|what(?:'s| is) (?:the|your
                      re.IGNORECASE)
 
 
+# Questions whose topic a question word carries (search drops "where", "when"): the topic's FAQ entry.
+_TOPICS = (
+    (re.compile(r"^\W*(?:where(?:'s| is| are)?\b(?!.*\b(?:my|order|parcel|package|booking|delivery)\b)"
+                r"|how (?:do i|to) (?:find|get to)\b)|\b(?:your address|located)\b"
+                r"|^\W*(?:а )?где (?:вы|у вас|находит\w*|студи\w*|салон\w*|магазин\w*)|\bваш адрес\b",
+                re.IGNORECASE),
+     re.compile(r"^\W*(?:where|где)\b|\baddress\b|\blocat\w*|\bадрес\w*|\bнаход\w*", re.IGNORECASE)),
+    (re.compile(r"\bwhat time do you (?:open|close)\b|\bwhen do you (?:open|close)\b|\bopening hours\b"
+                r"|\bво сколько (?:вы )?(?:открыва|закрыва)\w*|\bдо скольки (?:вы )?работа\w*|\bчасы работы\b"
+                r"|\bграфик работы\b|\bрежим работы\b", re.IGNORECASE),
+     re.compile(r"\bhours\b|\bopen\b|\bчасы работы\b|\bграфик\b|\bрежим работы\b", re.IGNORECASE)),
+)
+
+
+def _topical_faq(text: str, context: UnderstandingContext) -> list[Understood]:
+    """"Where's the studio?", "во сколько открываетесь?": the one FAQ entry on that topic (where /
+    opening hours), which a word search misses because the question word carries the meaning."""
+    for asked, entry in _TOPICS:
+        if asked.search(text):
+            hits = [f for f in context.index.faq() if entry.search(f.question)]
+            if len(hits) == 1:
+                return [AnswerFaq(faq_id=hits[0].id)]
+    return []
+
+
 def _how_to(text: str, context: UnderstandingContext) -> list[Understood]:
     """"What if I can't make it and need to cancel?", "как перенести запись?": a question about the rules
     (the FAQ), not the request itself."""
@@ -279,7 +307,8 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
 
 
 _DO_YOU_SELL = re.compile(r"^\W*(?:do|does|can) (?:you|u|ya)(?: guys)? (?:do|sell|have|offer|make|carry|stock)\b"
-                          r"|^\W*(?:а )?(?:вы )?(?:делаете|продаете|продаёте|предлагаете)\b|^\W*(?:а )?(?:у вас )?есть ли\b",
+                          r"|^\W*(?:а )?(?:вы )?(?:делаете|продаете|продаёте|предлагаете)\b"
+                          r"|^\W*(?:а )?(?:у вас )?есть ли\b",
                           re.IGNORECASE)
 
 

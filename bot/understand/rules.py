@@ -168,7 +168,8 @@ CART_SET = _rx(
     r"^(нет |не )?(лучше|давайте|пусть) \d+( штук\w*| шт)?$",
 )
 # "swap it for the red one", "replace the mug with a teapot", "поменяй розу на тюльпан": one line for another.
-SWAP = re.compile(r"^(?:(?:hm+|ok|okay|actually|so|well|oh|no|ну|а|хм+|тогда|нет)\s+)*(?:please |можно )?(?:swap|switch|exchange|replace|trade|поменяй\w*|замени\w*|смени\w*)\s+"
+SWAP = re.compile(r"^(?:(?:hm+|ok|okay|actually|so|well|oh|no|ну|а|хм+|тогда|нет)\s+)*(?:please |можно )?"
+                  r"(?:swap|switch|exchange|replace|trade|поменяй\w*|замени\w*|смени\w*)\s+"
                   r"(?:(?P<old>.+?)\s+)?(?:for|with|to|на)\s+(?P<new>.+)$")
 ADD_STRONG = _rx(
     r"\b(add|put|include|throw in)\b", r"\b(i ?ll|i will|i d|id|lets|i) take\b",
