@@ -86,7 +86,9 @@ def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: 
         case r.NotFound(adding=adding, alternatives=alternatives):
             others = [_show_button(name, item_id) for item_id, name in alternatives]
             tail = [button("catalog"), button("cart")] if adding else [_catalog_button(turn), button("human")]
-            return turn.reply(t("not_found"), t("closest") if others else "", buttons=[*others, *tail])
+            # nothing close: a manager may still help (never a dead end)
+            return turn.reply(t("not_found"), t("closest") if others else ("" if adding else t("not_found_manager")),
+                              buttons=[*others, *tail])
         case r.Found():
             return _found(turn, result)
         case r.FactUnknown(item=item):

@@ -118,8 +118,8 @@ class RuleUnderstander:
             lost = [p for p, part in zip(sentences, said, strict=True) if part not in understood]
             if understood and all(len(p.split()) <= 6 and not any(ch.isdigit() for ch in p) for p in lost):
                 return _with_cart(_merged_parts(understood), context)  # "oh sorry, English is fine. How much…"
-        return _with_cart(_refine(self._understand(text, state=state, context=context), text=text, state=state,
-                                  context=context), context)
+        return _with_cart(_focused(_refine(self._understand(text, state=state, context=context), text=text,
+                                           state=state, context=context)), context)
 
     def _understand(self, text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
         if state.step is None or state.step not in _DETAIL_STEPS:
@@ -165,6 +165,18 @@ def _merged_parts(parts: list[list[Understood]]) -> list[Understood]:
 
 def state_last(context: UnderstandingContext) -> object:
     return context.extra.get("last_item_id")
+
+
+_REQUESTS = (CancelBooking, MoveBooking, ShowBooking, OrderStatus, Handoff, Cancel, NewPaymentLink)
+
+
+def _focused(commands: list[Understood]) -> list[Understood]:
+    """"Something came up, please cancel my booking": the request, without an item card that a loose
+    word of the preamble happened to match."""
+    if len(commands) > 1 and any(isinstance(c, _REQUESTS) for c in commands):
+        kept = [c for c in commands if not (isinstance(c, ShowItem) and c.aspect is None)]
+        return kept or commands
+    return commands
 
 
 def _cart_lines(context: UnderstandingContext) -> list[tuple[uuid.UUID, uuid.UUID | None, int]]:
@@ -488,6 +500,8 @@ def _budget(text: str, context: UnderstandingContext) -> list[Understood]:
     budget = parse_budget(text, context.language)
     if budget is None or (budget.min_amount is None and budget.max_amount is None):
         return []
+    if budget.around is not None and _OR_LESS.search(text):  # "around $50 or less": 50 is the ceiling
+        budget = replace(budget, min_amount=None, max_amount=budget.around)
     from bot.understand.rules import speaks_of_time
 
     if budget.currency is None and speaks_of_time(text):  # "around 5pm" is a time, not a price
@@ -503,6 +517,9 @@ _BUDGET_WORDS = re.compile(
     r"|what|have|you|got|for|a|an|the|my|me|i|need|want|is|do|до|не|дороже|больше|более|дешевле|меньше|в|пределах"
     r"|максимум|от|за|рубл\w*|руб|р|тысяч\w*|тыс|что|нибудь|есть|что-нибудь|около|примерно|мне|нужно|хочу"
     r"|трёх|трех|двух|пяти|одной|одну)\b", re.IGNORECASE)
+
+
+_OR_LESS = re.compile(r"\bor (?:less|under|below|cheaper)\b|\bat most\b|\bили (?:меньше|дешевле)\b", re.IGNORECASE)
 
 
 def _budget_query(text: str) -> str:

@@ -356,7 +356,7 @@ _STOP_WORDS = frozenset(
     """.split()
 )
 _ALL_PATTERNS = (ADD_STRONG, ADD_WEAK, ADD_MORE, CART_SET, CART_REMOVE, CART_SHOW, PRICE, VARIANTS, STOCK,
-                 DESCRIPTION, CHECKOUT_STRONG, CATALOG)
+                 DESCRIPTION, CHECKOUT_STRONG, CATALOG, DURATION)
 
 
 def is_bare(norm: str) -> bool:
