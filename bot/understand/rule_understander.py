@@ -237,6 +237,28 @@ def _topical_faq(text: str, context: UnderstandingContext) -> list[Understood]:
     return []
 
 
+_SHIPPING = re.compile(r"\b(?:ship\w*|send|sending|deliver\w*|post(?:age)?|courier|доставк\w*|доставит\w*|доставляете"
+                       r"|отправ\w*|пересыл\w*)\b|\bgets? to\b|\barrive\w*\b", re.IGNORECASE)
+_COST_Q = re.compile(r"\bhow much\b|\bcost\w*|\bprice\w*|\bcharge\w*|\bfee\b|\bсколько стоит\b|\bстоимост\w*"
+                     r"|\bцен\w*|\bплатн\w*|\bбесплатн\w*|\bfree\b", re.IGNORECASE)
+_TIME_Q = re.compile(r"\bhow long\b|\bhow many days\b|\bwhen\b|\btill\b|\buntil\b|\bhow fast\b"
+                     r"|\bсколько (?:дней|времени)\b|\bкак быстро\b|\bкогда\b|\bсрок\w*", re.IGNORECASE)
+
+
+def _shipping_faq(text: str, context: UnderstandingContext) -> list[Understood]:
+    """"How much do you charge to send the pomade to Hamburg?" is the shipping-cost entry, "how long
+    till the beard oil gets to Munich?" the shipping-time one: a shipping question names its topic
+    (cost or time), and the FAQ entry about shipping on that topic answers it."""
+    if not _SHIPPING.search(text):
+        return []
+    topic = _COST_Q if _COST_Q.search(text) else _TIME_Q if _TIME_Q.search(text) else None
+    if topic is None:
+        return []
+    shipping = [f for f in context.index.faq() if _SHIPPING.search(f.question)]
+    on_topic = [f for f in shipping if topic.search(f.question)]
+    return [AnswerFaq(faq_id=on_topic[0].id)] if len(on_topic) == 1 else []
+
+
 def _how_to(text: str, context: UnderstandingContext) -> list[Understood]:
     """"What if I can't make it and need to cancel?", "как перенести запись?": a question about the rules
     (the FAQ), not the request itself."""
@@ -280,6 +302,10 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
     base has no field for ("is the teapot made in the USA?", "пионы пахнут?") is an unknown fact (offered
     to a manager); a booking request with no service named is for the service talked about last."""
     commands = [_named_literally(c, text, context) for c in commands]
+    if len(commands) == 1 and isinstance(commands[0], (NotSold, ShowItem, NotUnderstood)):
+        shipping = _shipping_faq(text, context)  # "how much to send the pomade to Hamburg?"
+        if shipping:
+            return shipping
     if len(commands) == 1 and _QUESTION.search(text):
         only = commands[0]
         if isinstance(only, NotUnderstood) and _DO_YOU_SELL.search(text):  # "do you do eyelash extensions?"
