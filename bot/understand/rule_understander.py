@@ -184,6 +184,33 @@ def _cart_lines(context: UnderstandingContext) -> list[tuple[uuid.UUID, uuid.UUI
     return [tuple(line) for line in lines] if isinstance(lines, list) else []  # type: ignore[misc]
 
 
+_NOT_BUT = re.compile(r"^\W*(?:давайте |лучше |нет,? )?не (?P<old>\w+),? а (?P<new>\w+)\b"
+                      r"|^(?P<before>.*?),? not (?P<was>\w+)\W*$", re.IGNORECASE)
+
+
+def _not_but(text: str, commands: list[Understood], state: DialogueState,
+             context: UnderstandingContext) -> list[Understood]:
+    """"Давайте не три, а пять", "only one spatula, not two": a correction of the quantity of the item
+    named (or talked about last), not an addition."""
+    from bot.language.quantities import parse_quantity
+
+    match = _NOT_BUT.match(text)
+    if match is None:
+        return []
+    if match["new"] is not None:
+        old, new = parse_quantity(match["old"]), parse_quantity(match["new"])
+    else:
+        old, new = parse_quantity(match["was"]), parse_quantity(match["before"])
+    if old is None or new is None:
+        return []
+    named = [c for c in commands if isinstance(c, (AddToCart, ShowItem, SetQuantity))]
+    item_id = named[0].item_id if len(named) == 1 else state.last_item_id
+    variant_id = named[0].variant_id if len(named) == 1 else state.last_variant_id
+    if item_id is None or not _is_product(context, item_id):
+        return []
+    return [SetQuantity(item_id=item_id, variant_id=variant_id, quantity=new)]
+
+
 def _with_cart(commands: list[Understood], context: UnderstandingContext) -> list[Understood]:
     """Cart changes pinned to the cart's line when the cart is known (``context.extra["cart"]``:
     ``(item_id, variant_id, quantity)`` tuples): "drop the mug" with one mug line removes that line."""
@@ -302,6 +329,9 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
     base has no field for ("is the teapot made in the USA?", "пионы пахнут?") is an unknown fact (offered
     to a manager); a booking request with no service named is for the service talked about last."""
     commands = [_named_literally(c, text, context) for c in commands]
+    corrected = _not_but(text, commands, state, context)
+    if corrected:
+        return corrected
     if len(commands) == 1 and isinstance(commands[0], (NotSold, ShowItem, NotUnderstood)):
         shipping = _shipping_faq(text, context)  # "how much to send the pomade to Hamburg?"
         if shipping:
