@@ -40,6 +40,7 @@ class Step(StrEnum):
     CONFIRM_CANCEL = "confirm_cancel"  # "cancel this booking?" (yes / keep it)
     CHOOSE_WINDOW = "choose_window"  # delivery windows (``DeliveryDraft.offers``) were offered
     DELIVERY_CITY = "delivery_city"  # the city of a paid order's delivery
+    OFFER_HANDOFF = "offer_handoff"  # "shall I ask a manager?" after a question the knowledge base cannot answer
 
 
 CHECKOUT_STEPS: frozenset[Step] = frozenset({Step.CHECKOUT_NAME, Step.CHECKOUT_ADDRESS, Step.CHECKOUT_PHONE})

@@ -434,6 +434,12 @@ class KnowledgeIndex:
 
     # -- accessors --
 
+    def knows_word(self, word: str) -> bool:
+        """Whether ``word`` (one lower-case word) has the stem of a word of the item texts (names,
+        variants, categories, descriptions): callers that can lemmatise ("ромашечек" → "ромашка") use
+        it to decide which form to search with."""
+        return stem(word) in self._item_vocab.stem_freq
+
     def item(self, item_id: uuid.UUID) -> ItemView:
         """The item with ``item_id``; raises ``KeyError`` when this company has none."""
         return self._by_id[item_id]

@@ -16,7 +16,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -171,23 +170,51 @@ def matches(want: dict[str, Any], got: dict[str, Any]) -> bool:
     return True
 
 
+_STEPS = {"checkout.name": "checkout_name", "checkout.address": "checkout_address", "checkout.phone": "checkout_phone",
+          "booking.name": "booking_name", "choose_variant": "choose_variant", "offer_handoff": "offer_handoff"}
+
+
 def understand(understander: Any, case: Case, shop: Shop) -> list[dict[str, Any]]:
     """THE ADAPTATION POINT: call the understander for ``case`` and return its commands as JSON dicts.
 
-    The prior state of the table becomes a state object with ``step`` (``checkout.name``...),
-    ``last_item_id``/``last_variant_id``, ``offered`` (a list of ``{item_id, variant_id}`` or
-    ``{slot}``) and ``cart`` (``{item_id, variant_id, quantity}``); the context carries the company's
-    ``index``, ``company_type``, ``language``, ``timezone``, ``now`` (aware UTC) and the ``cart`` again.
-    Adapt these two objects to the engine's real ``DialogueState`` and context types at merge.
+    The prior state of the table becomes a real ``bot.state.DialogueState``: ``step`` (``checkout.name``
+    → ``Step.CHECKOUT_NAME``..., ``offer_handoff`` → ``Step.OFFER_HANDOFF``),
+    ``last_item`` → ``last_item_id``/``last_variant_id``; ``offered`` as the engine keeps it: variants
+    of one item → ``Step.CHOOSE_VARIANT`` waiting on that item, several items → ``Step.CHOOSE_ITEM``
+    with the candidates, slots → ``Step.CHOOSE_SLOT`` with the booking draft's offers. The cart goes
+    in ``UnderstandingContext.extra["cart"]`` as ``(item_id, variant_id, quantity)`` tuples (the
+    engine passes the conversation's cart lines the same way).
     """
+    from bot.state import BookingDraft, DialogueState, Offer, Pending, Step
+    from bot.understand import UnderstandingContext
+
     prior = case.prior
     last = ref(shop, prior["last_item"]) if "last_item" in prior else {}
     cart = [ref(shop, line) for line in prior.get("cart", [])]
-    state = SimpleNamespace(step=prior.get("step"), last_item_id=last.get("item_id"),
-                            last_variant_id=last.get("variant_id"),
-                            offered=[ref(shop, option) for option in prior.get("offered", [])], cart=cart)
-    context = SimpleNamespace(index=shop.index, company_type=shop.type, language=case.language,
-                              timezone=shop.timezone, now=shop.now, cart=cart)
+    offered = [ref(shop, option) for option in prior.get("offered", [])]
+    step = _STEPS.get(prior.get("step") or "")
+    state = DialogueState(step=Step(step) if step else None, last_item_id=last.get("item_id"),
+                          last_variant_id=last.get("variant_id"))
+    slots = [o["slot"] for o in offered if "slot" in o]
+    items = [o for o in offered if "item_id" in o]
+    if slots:
+        from datetime import UTC
+
+        state.step = Step.CHOOSE_SLOT
+        state.booking = BookingDraft(service_id=last.get("item_id"), offers=[
+            Offer(title=slot.strftime("%H:%M"), ref=uuid.uuid5(NS, slot.isoformat()),
+                  start=slot.astimezone(UTC).isoformat()) for slot in slots])
+    elif items and len({o["item_id"] for o in items}) == 1 and all(o["variant_id"] for o in items):
+        state.step = Step.CHOOSE_VARIANT
+        state.pending = Pending(action="add", item_id=items[0]["item_id"])
+    elif items:
+        state.step = Step.CHOOSE_ITEM
+        state.pending = Pending(action="add", candidates=[o["item_id"] for o in items])
+    elif state.step == Step.CHOOSE_VARIANT and state.last_item_id is not None:
+        state.pending = Pending(action="add", item_id=state.last_item_id)
+    context = UnderstandingContext(index=shop.index, company_type=shop.type, language=case.language,
+                                   timezone=shop.timezone, now=shop.now,
+                                   extra={"cart": [(c["item_id"], c["variant_id"], c["quantity"]) for c in cart]})
     commands = understander.understand(case.text, state=state, context=context)
     return [command.model_dump(mode="json") for command in commands]
 

@@ -97,7 +97,45 @@ class BookingActions:
         resource = await _resource_named(turn, service, nlu.text)
         if resource is None and previous is not None and previous.service_id == service.id:
             resource = previous.resource
+        if after is not None and query is not None and query.after is not None and not _AFTER.search(turn.text):
+            held = await self._hold_exact(turn, service, day=day, at=after, resource=resource)
+            if held is not None:  # "on Saturday at 11" and 11:00 is free: held at once
+                return held
         return await self._offer(turn, service, day=day, part=part, after=after, resource=resource)
+
+    async def _hold_exact(self, turn: Turn, service: KnowledgeItem, *, day: date | None, at: time,
+                          resource: str | None) -> Results | None:
+        """Hold the free time starting exactly at ``at`` (company-local) on ``day``; ``None`` when that
+        time is not free (the times after it are offered instead)."""
+        tz = company_zone(turn.company)
+        day = day or turn.now.astimezone(tz).date()
+        try:
+            slots = await self._free(turn, service, day=day, part=None, after=at, resource=resource, booking=None)
+        except ScheduleError:
+            return None
+        exact = next((s for s in slots if s.start.astimezone(tz).time().replace(tzinfo=None) == at), None)
+        if exact is None:
+            return None
+        try:
+            booking = await self._hold(turn, service, exact.start, exact.resource_id)
+        except (SlotTaken, SlotUnavailable, PriceMissing, NotBookable, ScheduleError):
+            return None
+        return await self._held(turn, booking)
+
+    async def _hold(self, turn: Turn, service: KnowledgeItem, start: datetime, resource: uuid.UUID) -> Booking:
+        """Hold ``start`` with ``resource`` for this conversation's customer (raises the errors of
+        ``hold_slot``)."""
+        return await hold_slot(
+            turn.session, company=turn.company, service=service, start=start, now=turn.now, resource=resource,
+            contact_id=turn.conversation.contact_id, conversation_id=turn.conversation.id,
+            customer_name=turn.state.profile.name or None,
+            phone=turn.state.profile.phone or turn.inbound.phone or None,
+        )
+
+    async def _held(self, turn: Turn, booking: Booking) -> Results:
+        if not booking.customer_name:
+            return [r.SlotHeld(booking, company_zone(turn.company), ask_name=True)]
+        return [r.SlotHeld(booking, company_zone(turn.company), ask_name=False), await self._settled(turn, booking)]
 
     async def _offer(self, turn: Turn, service: KnowledgeItem, *, day: date | None, part: PartOfDay | None,
                      after: time | None, resource: str | None, booking: Booking | None = None,
@@ -160,21 +198,14 @@ class BookingActions:
         if service is None:
             return [r.ServiceGone()]
         try:
-            booking = await hold_slot(
-                turn.session, company=turn.company, service=service, start=start, now=turn.now, resource=offer.ref,
-                contact_id=turn.conversation.contact_id, conversation_id=turn.conversation.id,
-                customer_name=turn.state.profile.name or None,
-                phone=turn.state.profile.phone or turn.inbound.phone or None,
-            )
+            booking = await self._hold(turn, service, start, offer.ref)
         except (SlotTaken, SlotUnavailable):
             return await self._again(turn, service, draft, start)
         except PriceMissing:
             return [r.BookingPriceMissing(service.name)]
         except (NotBookable, ScheduleError):
             return [r.ServiceGone()]
-        if not booking.customer_name:
-            return [r.SlotHeld(booking, company_zone(turn.company), ask_name=True)]
-        return [r.SlotHeld(booking, company_zone(turn.company), ask_name=False), await self._settled(turn, booking)]
+        return await self._held(turn, booking)
 
     async def _again(self, turn: Turn, service: KnowledgeItem, draft: BookingDraft, start: datetime, *,
                      booking: Booking | None = None) -> Results:
@@ -362,6 +393,9 @@ class BookingActions:
         language = detect_language(text, default=turn.language)
         query = parse_when(text, language=language, tz=company_zone(turn.company), now=turn.now)
         return None if query.is_empty else query
+_AFTER = re.compile(r"\b(?:after|from|later than|или позже|после|позже|не раньше)\b", re.IGNORECASE)
+
+
 async def booking_of_order(turn: Turn, order: Order) -> Booking | None:
     """The booking ``order`` prepays, if it is a prepayment order."""
     bookings = await bookings_for_order(turn.session, order)

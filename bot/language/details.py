@@ -116,10 +116,14 @@ def normalize_phone(text: str, region: str | None) -> str | None:
 def _find_phone(text: str, region: str | None) -> tuple[str, int, int] | None:
     lib = _phonenumbers()
     matcher = lib.PhoneNumberMatcher(text, (region or "ZZ").upper(), leniency=lib.Leniency.POSSIBLE)
+    possible = []
     for match in matcher:
         e164 = lib.format_number(match.number, lib.PhoneNumberFormat.E164)
-        return e164, match.start, match.end
-    return None
+        if lib.is_valid_number(match.number):  # a valid number wins over a possible one (a postcode)
+            return e164, match.start, match.end
+        if len(str(match.number.national_number)) >= 7:
+            possible.append((e164, match.start, match.end))
+    return possible[0] if possible else None
 
 
 def _is_cyrillic(text: str) -> bool:

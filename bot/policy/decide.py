@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.buttons import decode
 from bot.commands import (
     AddToCart,
     Cancel,
@@ -53,12 +54,15 @@ def decide(state: DialogueState, commands: list[Understood], *, text: str = "") 
     if step == Step.BOOKING_NAME:
         if any(isinstance(c, Cancel) for c in commands):
             return [Action("release_held")]
-        if not not_a_name(text):
+        if any(isinstance(c, GiveDetails) for c in commands) or not not_a_name(text):
             return [Action("booking_name", value="" if bare_command(text) else text)]
     if step == Step.DELIVERY_CITY:
         if any(isinstance(c, Cancel) for c in commands):
             return [Action("run", command=Cancel())]
         return [Action("delivery_city", value="" if bare_command(text) else text)]
+    if step == Step.OFFER_HANDOFF and len(commands) == 1 and (
+            isinstance(commands[0], SmallTalk) and commands[0].kind == "ack"):  # "yes please, ask someone"
+        return [Action("run", command=Handoff(reason="unknown fact"))]
     if step == Step.CONFIRM_CANCEL:
         if any(isinstance(c, (Skip, Cancel)) for c in commands):
             return [Action("keep_booking")]
@@ -101,6 +105,10 @@ def _general(state: DialogueState, command: Understood) -> Action:
                 if pending.action == "add":
                     return Action("run", command=AddToCart(item_id=candidates[n], quantity=pending.quantity or 1))
                 return Action("run", command=ShowItem(item_id=candidates[n]))
+        if 0 <= n < len(state.choices):  # "the second" of the buttons shown last (variants, items)
+            pressed = decode(state.choices[n])
+            if pressed is not None and not isinstance(pressed, Choose):
+                return _general(state, pressed)  # type: ignore[arg-type]
         return Action("run", command=NotUnderstood(text=str(command.option)))
     if isinstance(command, _BOOKING):
         return Action("booking", command=command)

@@ -84,6 +84,8 @@ def advance(state: DialogueState, result: r.Result, *, asked: Step | None,  # no
         case r.SlotsNone(service=service):
             state.booking = None
             state.last_item_id, state.last_variant_id = service.id, None
+        case r.FactUnknown():
+            state.step = Step.OFFER_HANDOFF
         case r.SlotHeld(booking=booking, ask_name=ask_name):
             state.booking = None
             state.booking_id = booking.id

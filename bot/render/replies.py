@@ -55,6 +55,8 @@ def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: 
             return turn.reply(t(key, company=turn.company.name), buttons=_menu(turn))
         case r.Chatted(kind="help"):
             return turn.reply(t("help_service" if _services_only(turn) else "help"), buttons=_menu(turn))
+        case r.Chatted(kind="how_are_you" | "are_you_open" as kind):  # a short human answer, then the menu
+            return turn.reply(t(kind), buttons=_menu(turn))
         case r.Chatted(kind="thanks" | "bye"):
             return turn.reply(t("thanks"), buttons=[_catalog_button(turn), _cart_or_booking(turn)])
         case r.Chatted():
@@ -84,12 +86,14 @@ def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: 
         case r.NotFound(adding=adding, alternatives=alternatives):
             others = [_show_button(name, item_id) for item_id, name in alternatives]
             tail = [button("catalog"), button("cart")] if adding else [_catalog_button(turn), button("human")]
-            return turn.reply(t("not_found"), t("closest") if others else "", buttons=[*others, *tail])
+            # nothing close: a manager may still help (never a dead end)
+            return turn.reply(t("not_found"), t("closest") if others else ("" if adding else t("not_found_manager")),
+                              buttons=[*others, *tail])
         case r.Found():
             return _found(turn, result)
         case r.FactUnknown(item=item):
             text = t("fact_unknown_item", name=item.name) if item is not None else t("fact_unknown")
-            return turn.reply(text, buttons=[button("human"), _catalog_button(turn)])
+            return turn.reply(text, buttons=[button("human"), _cart_or_booking(turn)])
         case r.DetailsNoted():
             return turn.reply(t("details_noted"), buttons=[button("checkout"), button("cart")])
         case r.ItemChoices():

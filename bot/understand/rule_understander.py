@@ -9,6 +9,9 @@ called "Salt and Pepper Mill" stays one item). "and / also / и ещё X" while 
 from __future__ import annotations
 
 import re
+import uuid
+from dataclasses import replace
+from functools import lru_cache
 
 from bot.commands import (
     AddToCart,
@@ -18,6 +21,7 @@ from bot.commands import (
     Choose,
     ClearCart,
     FindSlots,
+    GiveDetails,
     Handoff,
     Help,
     MoveBooking,
@@ -26,6 +30,7 @@ from bot.commands import (
     NotUnderstood,
     OrderStatus,
     RemoveLine,
+    SearchCatalog,
     SetQuantity,
     ShowBooking,
     ShowCart,
@@ -34,8 +39,15 @@ from bot.commands import (
     Skip,
     SmallTalk,
     StartCheckout,
+    UnknownFact,
 )
-from bot.state import DialogueState
+from bot.commands import SmallTalkKind as SmallTalkKindName
+from bot.language.budget import parse_budget
+from bot.language.choice import parse_choice
+from bot.language.daytime import parse_daytime
+from bot.language.details import extract_details
+from bot.language.smalltalk import analyze as analyze_small_talk
+from bot.state import CHECKOUT_STEPS, DialogueState, Step
 from bot.understand.base import DeliveryStatus, UnderstandingContext, Understood, Unresolved
 from bot.understand.rules import SWAP, Aspect, Intent, Understanding, is_bare, read
 from commerce.when import parse_when
@@ -48,6 +60,14 @@ _ASPECTS = {Aspect.PRICE: "price", Aspect.STOCK: "stock", Aspect.DESCRIPTION: "d
             Aspect.VARIANTS: "variants", Aspect.DURATION: "duration", Aspect.PREPAY: "prepay"}
 _ITEM_COMMANDS = (AddToCart, SetQuantity, RemoveLine, ShowItem, Unresolved)
 MAX_PARTS = 6
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_DETAIL_STEPS = CHECKOUT_STEPS | {Step.BOOKING_NAME}
+# At a checkout question: "cancel, I changed my mind"; "I'd rather not give my phone".
+_STEP_CANCEL = re.compile(r"^\W*(?:cancel|never ?mind|forget it|stop|отмен\w*|не надо|передумал\w*)\b", re.IGNORECASE)
+_STEP_SKIP = re.compile(r"\b(?:rather not|(?:do not|don'?t|dont) want to (?:give|share|leave)|no phone|skip"
+                        r"|without (?:a )?phone"
+                        r"|пропуст\w*|без телефона|не (?:хочу|буду) (?:давать|оставлять|указывать|писать))\b",
+                        re.IGNORECASE)
 
 
 class RuleUnderstander:
@@ -55,6 +75,60 @@ class RuleUnderstander:
 
     def understand(self, text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
         """The commands of ``text`` in the order said; ``[NotUnderstood(text)]`` when the rules find none."""
+        if state.step in _DETAIL_STEPS:
+            answer = _details(text, state=state, context=context)
+            if answer:
+                return answer
+        text = _lemmatized(text, context)
+        if _cart_lines(context) and state.last_item_id is not None:
+            context = replace(context, extra={**context.extra, "last_item_id": state.last_item_id})
+        if state.step == Step.OFFER_HANDOFF and _YES_ASK.search(text):  # "yes please, ask someone"
+            return [Handoff(reason="unknown fact")]
+        topical = _topical_faq(text, context)
+        if topical:
+            return topical
+        how_to = _how_to(text, context)
+        if how_to:
+            return how_to
+        talk = analyze_small_talk(text, context.language)
+        if talk.kinds:
+            rest = _ADDRESS_WORDS.sub(" ", talk.rest).strip(" ,.!")
+            if _only_small_talk(text, talk.kinds, rest):
+                if talk.kinds == ("are_you_open",):  # "are you open on Mondays?": the hours, when the FAQ has them
+                    commands = self._understand(text, state=state, context=context)
+                    if any(isinstance(c, AnswerFaq) for c in commands):
+                        return commands
+                return [SmallTalk(kind=_main_kind(talk.kinds))]
+            if rest:
+                commands = self._understand(rest, state=state, context=context)
+                if any(isinstance(c, NotUnderstood) for c in commands):
+                    commands = self._understand(text, state=state, context=context)
+                if "ack" in talk.kinds and _bare_item(commands, context):  # "ok, black then": taken
+                    shown = commands[0]
+                    commands = [AddToCart(item_id=shown.item_id, variant_id=shown.variant_id)]  # type: ignore[union-attr]
+                if (talk.kinds[0] in ("greet", "how_are_you") and commands
+                        and not isinstance(commands[0], (SmallTalk, NotUnderstood))):
+                    return [SmallTalk(kind=talk.kinds[0]), *commands]
+                return commands
+        sentences = [p for p in _SENTENCES.split(text) if p.strip(" ,.!?-")]
+        if 1 < len(sentences) <= MAX_PARTS:  # "2 white mugs - are they dishwasher safe?": both are done
+            said = [_refine(self._understand(p, state=state, context=context), text=p, state=state, context=context)
+                    for p in sentences]
+            understood = [part for part in said if part and not any(isinstance(c, NotUnderstood) for c in part)]
+            lost = [p for p, part in zip(sentences, said, strict=True) if part not in understood]
+            if understood and all(len(p.split()) <= 6 and not any(ch.isdigit() for ch in p) for p in lost):
+                return _with_cart(_merged_parts(understood), context)  # "oh sorry, English is fine. How much…"
+        return _with_cart(_focused(_refine(self._understand(text, state=state, context=context), text=text,
+                                           state=state, context=context)), context)
+
+    def _understand(self, text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
+        if state.step is None or state.step not in _DETAIL_STEPS:
+            budget = _budget(text, context)
+            if budget:
+                return budget
+        chosen = _choice(text, state=state, context=context)
+        if chosen:
+            return chosen
         swap = _swap(text, state=state, context=context)
         if swap:
             return swap
@@ -73,10 +147,509 @@ class RuleUnderstander:
     def _one(self, text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
         reading = read(text, index=context.index, state=state)
         commands = _commands(reading, text=text, state=state, context=context)
-        if _ALSO.match(text) and _bare_item(commands, context):  # "and a teapot": adding, not asking
+        # "and a teapot": adding, not asking
+        if _ALSO.match(text) and not text.rstrip().endswith("?") and _bare_item(commands, context):
             shown = commands[0]
             return [AddToCart(item_id=shown.item_id, variant_id=shown.variant_id, quantity=reading.quantity or 1)]
         return commands
+
+
+_SENTENCES = re.compile(r"(?<=[.!?])\s+(?=\w)|\s+[-–—]\s+")
+
+
+def _merged_parts(parts: list[list[Understood]]) -> list[Understood]:
+    """The commands of sentences said one after the other; an item asked about by pronoun in a later
+    sentence ("are they dishwasher safe?") is the one of the earlier sentence, answered by the FAQ."""
+    return [c for part in parts for c in part]
+
+
+def state_last(context: UnderstandingContext) -> object:
+    return context.extra.get("last_item_id")
+
+
+_REQUESTS = (CancelBooking, MoveBooking, ShowBooking, OrderStatus, Handoff, Cancel, NewPaymentLink)
+
+
+def _focused(commands: list[Understood]) -> list[Understood]:
+    """"Something came up, please cancel my booking": the request, without an item card that a loose
+    word of the preamble happened to match."""
+    if len(commands) > 1 and any(isinstance(c, _REQUESTS) for c in commands):
+        kept = [c for c in commands if not (isinstance(c, ShowItem) and c.aspect is None)]
+        return kept or commands
+    return commands
+
+
+def _cart_lines(context: UnderstandingContext) -> list[tuple[uuid.UUID, uuid.UUID | None, int]]:
+    lines = context.extra.get("cart")
+    return [tuple(line) for line in lines] if isinstance(lines, list) else []  # type: ignore[misc]
+
+
+_NOT_BUT = re.compile(r"^\W*(?:давайте |лучше |нет,? )?не (?P<old>\w+),? а (?P<new>\w+)\b"
+                      r"|^(?P<before>.*?),? not (?P<was>\w+)\W*$", re.IGNORECASE)
+
+
+def _not_but(text: str, commands: list[Understood], state: DialogueState,
+             context: UnderstandingContext) -> list[Understood]:
+    """"Давайте не три, а пять", "only one spatula, not two": a correction of the quantity of the item
+    named (or talked about last), not an addition."""
+    from bot.language.quantities import parse_quantity
+
+    match = _NOT_BUT.match(text)
+    if match is None:
+        return []
+    if match["new"] is not None:
+        old, new = parse_quantity(match["old"]), parse_quantity(match["new"])
+    else:
+        old, new = parse_quantity(match["was"]), parse_quantity(match["before"])
+    if old is None or new is None:
+        return []
+    named = [c for c in commands if isinstance(c, (AddToCart, ShowItem, SetQuantity))]
+    item_id = named[0].item_id if len(named) == 1 else state.last_item_id
+    variant_id = named[0].variant_id if len(named) == 1 else state.last_variant_id
+    if item_id is None or not _is_product(context, item_id):
+        return []
+    return [SetQuantity(item_id=item_id, variant_id=variant_id, quantity=new)]
+
+
+def _with_cart(commands: list[Understood], context: UnderstandingContext) -> list[Understood]:
+    """Cart changes pinned to the cart's line when the cart is known (``context.extra["cart"]``:
+    ``(item_id, variant_id, quantity)`` tuples): "drop the mug" with one mug line removes that line."""
+    lines = _cart_lines(context)
+    if not lines:
+        return commands
+    out: list[Understood] = []
+    for command in commands:
+        if isinstance(command, Unresolved) and command.then == "set" and not command.candidates and command.quantity:
+            last = [line for line in lines if line[0] == state_last(context)]
+            if len(last) == 1:  # "actually change that to 6": the line of the item talked about last
+                command = SetQuantity(item_id=last[0][0], variant_id=last[0][1], quantity=command.quantity)
+        if isinstance(command, (RemoveLine, SetQuantity)) and command.variant_id is None:
+            matching = [line for line in lines if line[0] == command.item_id]
+            if len(matching) == 1 and matching[0][1] is not None:
+                command = command.model_copy(update={"variant_id": matching[0][1]})
+        out.append(command)
+    return out
+
+
+_YES_ASK = re.compile(r"^\W*(?:yes|yeah|yep|sure|ok|okay|please|да|давайте|ага|конечно|хорошо|спросите)\b",
+                      re.IGNORECASE)
+_WHAT_ABOUT = re.compile(r"\b(?:what about|how about|and in|а как насч[её]т|а если)\b", re.IGNORECASE)
+_HOW_TO = re.compile(r"^\W*(?:what if|what happens if|what(?:'s| is) (?:the|your) policy"
+                     r"|как (?:мне |можно )?(?:отменить|перенести|вернуть|обменять)|что если|а если)\b",
+                     re.IGNORECASE)
+
+
+# Questions whose topic a question word carries (search drops "where", "when"): the topic's FAQ entry.
+_TOPICS = (
+    (re.compile(r"^\W*(?:where(?:'s| is| are)?\b(?!.*\b(?:my|order|parcel|package|booking|delivery)\b)"
+                r"|how (?:do i|to) (?:find|get to)\b)|\b(?:your address|located)\b"
+                r"|^\W*(?:а )?где (?:вы|у вас|находит\w*|студи\w*|салон\w*|магазин\w*)|\bваш адрес\b",
+                re.IGNORECASE),
+     re.compile(r"^\W*(?:where|где)\b|\baddress\b|\blocat\w*|\bадрес\w*|\bнаход\w*", re.IGNORECASE)),
+    (re.compile(r"\bwhat time do you (?:open|close)\b|\bwhen do you (?:open|close)\b|\bopening hours\b"
+                r"|\bво сколько (?:вы )?(?:открыва|закрыва)\w*|\bдо скольки (?:вы )?работа\w*|\bчасы работы\b"
+                r"|\bграфик работы\b|\bрежим работы\b", re.IGNORECASE),
+     re.compile(r"\bhours\b|\bopen\b|\bчасы работы\b|\bграфик\b|\bрежим работы\b", re.IGNORECASE)),
+)
+
+
+def _topical_faq(text: str, context: UnderstandingContext) -> list[Understood]:
+    """"Where's the studio?", "во сколько открываетесь?": the one FAQ entry on that topic (where /
+    opening hours), which a word search misses because the question word carries the meaning."""
+    for asked, entry in _TOPICS:
+        if asked.search(text):
+            hits = [f for f in context.index.faq() if entry.search(f.question)]
+            if len(hits) == 1:
+                return [AnswerFaq(faq_id=hits[0].id)]
+    return []
+
+
+_SHIPPING = re.compile(r"\b(?:ship\w*|send|sending|deliver\w*|post(?:age)?|courier|доставк\w*|доставит\w*|доставляете"
+                       r"|отправ\w*|пересыл\w*)\b|\bgets? to\b|\barrive\w*\b", re.IGNORECASE)
+_COST_Q = re.compile(r"\bhow much\b|\bcost\w*|\bprice\w*|\bcharge\w*|\bfee\b|\bсколько стоит\b|\bстоимост\w*"
+                     r"|\bцен\w*|\bплатн\w*|\bбесплатн\w*|\bfree\b", re.IGNORECASE)
+_TIME_Q = re.compile(r"\bhow long\b|\bhow many days\b|\bwhen\b|\btill\b|\buntil\b|\bhow fast\b"
+                     r"|\bсколько (?:дней|времени)\b|\bкак быстро\b|\bкогда\b|\bсрок\w*", re.IGNORECASE)
+
+
+def _shipping_faq(text: str, context: UnderstandingContext) -> list[Understood]:
+    """"How much do you charge to send the pomade to Hamburg?" is the shipping-cost entry, "how long
+    till the beard oil gets to Munich?" the shipping-time one: a shipping question names its topic
+    (cost or time), and the FAQ entry about shipping on that topic answers it."""
+    if not _SHIPPING.search(text):
+        return []
+    topic = _COST_Q if _COST_Q.search(text) else _TIME_Q if _TIME_Q.search(text) else None
+    if topic is None:
+        return []
+    shipping = [f for f in context.index.faq() if _SHIPPING.search(f.question)]
+    on_topic = [f for f in shipping if topic.search(f.question)]
+    return [AnswerFaq(faq_id=on_topic[0].id)] if len(on_topic) == 1 else []
+
+
+def _how_to(text: str, context: UnderstandingContext) -> list[Understood]:
+    """"What if I can't make it and need to cancel?", "как перенести запись?": a question about the rules
+    (the FAQ), not the request itself."""
+    if not _HOW_TO.search(text):
+        return []
+    from bot.understand.rules import _faq_for
+
+    hit = _faq_for(context.index, text, [])
+    return [AnswerFaq(faq_id=hit.faq_id)] if hit is not None else []
+
+
+_ADDRESS_WORDS = re.compile(r"\b(?:man|mate|guys|bro|dude|folks|ребята|друзья)\b", re.IGNORECASE)
+_KIND_RANK = ("are_you_open", "greet", "how_are_you", "bye", "thanks", "ack")
+_QUESTION = re.compile(r"\?\s*$|^\W*(?:is|are|does|do|did|can|could|will|would|should|has|have|а|ли|можно|разве)\b"
+                       r"|\b(?:ли)\b", re.IGNORECASE)
+_PRONOUN = re.compile(r"\b(?:it|its|it's|they|them|this|that|these|those|he|she"
+                      r"|его|её|ее|он|она|они|их|оно|него|неё)\b",
+                      re.IGNORECASE)
+
+
+def _only_small_talk(text: str, kinds: tuple[str, ...], rest: str) -> bool:
+    """Whether the message is small talk and nothing else ("good morning! busy day?", "thanks mate,
+    see you saturday"); "are you open on Sunday?" asks about the hours (the FAQ answers it)."""
+    from bot.understand.rules import speaks_of_time
+
+    if "are_you_open" in kinds and speaks_of_time(text) and not set(kinds) & {"greet", "bye", "thanks"}:
+        return False
+    if not rest:
+        return True
+    words = rest.split()
+    return bool(set(kinds) & {"thanks", "bye"}) and len(words) <= 2 and not any(c.isdigit() for c in rest)
+
+
+def _main_kind(kinds: tuple[str, ...]) -> SmallTalkKindName:
+    return next(k for k in _KIND_RANK if k in kinds)  # type: ignore[return-value]
+
+
+def _refine(commands: list[Understood], *, text: str, state: DialogueState,
+            context: UnderstandingContext) -> list[Understood]:
+    """Second look at what the rules made of a message: a question about a known item the knowledge
+    base has no field for ("is the teapot made in the USA?", "пионы пахнут?") is an unknown fact (offered
+    to a manager); a booking request with no service named is for the service talked about last."""
+    commands = [_named_literally(c, text, context) for c in commands]
+    corrected = _not_but(text, commands, state, context)
+    if corrected:
+        return corrected
+    if len(commands) == 1 and isinstance(commands[0], (NotSold, ShowItem, NotUnderstood)):
+        shipping = _shipping_faq(text, context)  # "how much to send the pomade to Hamburg?"
+        if shipping:
+            return shipping
+    if len(commands) == 1 and _QUESTION.search(text):
+        only = commands[0]
+        if isinstance(only, NotUnderstood) and _DO_YOU_SELL.search(text):  # "do you do eyelash extensions?"
+            return [NotSold(query=_DO_YOU_SELL.sub(" ", normalize(text)).strip()[:500])]
+        if (isinstance(only, ShowItem) and only.aspect == "stock" and only.variant_id is None
+                and _unknown_words(text, context)):  # "do you sell a tea kettle?" is not the tea towel
+            return [NotSold(query=command_free_query(text))]
+        extra = _asked_words(text, only.item_id, context) if isinstance(only, ShowItem) else []
+        if isinstance(only, ShowItem) and only.aspect is None and only.variant_id is None and extra:
+            faq = _faq_about(extra, context)
+            if faq is not None:  # "can the mugs go in the dishwasher?": the FAQ knows
+                return [AnswerFaq(faq_id=faq)]
+            return [UnknownFact(item_id=only.item_id, question=text[:1000])]
+        if (isinstance(only, NotUnderstood) and state.last_item_id is not None and _PRONOUN.search(text)
+                and _known(context, state.last_item_id)):
+            return [UnknownFact(item_id=state.last_item_id, question=text[:1000])]
+    if (len(commands) == 1 and isinstance(commands[0], ShowItem) and commands[0].aspect is None
+            and commands[0].variant_id is not None and not _QUESTION.search(text) and not _WHAT_ABOUT.search(text)
+            and _is_product(context, commands[0].item_id)):  # "navy apron": a concrete pick is taken
+        return [AddToCart(item_id=commands[0].item_id, variant_id=commands[0].variant_id)]
+    out: list[Understood] = []
+    for command in commands:
+        if isinstance(command, FindSlots) and command.service_id is None:
+            named = _literal_name(text, _service_names(context.index))
+            if named is not None:  # "маникюр с покрытием" said in full, not "без покрытия"
+                command = command.model_copy(update={"service_id": named})
+        if (isinstance(command, FindSlots) and command.service_id is None and state.last_item_id is not None
+                and _known(context, state.last_item_id) and not _is_product(context, state.last_item_id)):
+            command = command.model_copy(update={"service_id": state.last_item_id})
+        if isinstance(command, (FindSlots, MoveBooking)) and command.day_part is None and command.time is None:
+            daytime = parse_daytime(text, context.language)  # "ближе к вечеру", "at half past ten", "в полдень"
+            if daytime.time or daytime.day_part:
+                command = command.model_copy(update={"time": daytime.time,
+                                                     "day_part": None if daytime.time else daytime.day_part})
+        out.append(command)
+    return out
+
+
+_DO_YOU_SELL = re.compile(r"^\W*(?:do|does|can) (?:you|u|ya)(?: guys)? (?:do|sell|have|offer|make|carry|stock)\b"
+                          r"|^\W*(?:а )?(?:вы )?(?:делаете|продаете|продаёте|предлагаете)\b"
+                          r"|^\W*(?:а )?(?:у вас )?есть ли\b",
+                          re.IGNORECASE)
+
+
+def command_free_query(text: str) -> str:
+    return _DO_YOU_SELL.sub(" ", normalize(text)).strip()[:500] or normalize(text)[:500]
+
+
+def _unknown_words(text: str, context: UnderstandingContext) -> list[str]:
+    """Words of ``text`` (4+ letters, not filler) that no item text of the catalogue has."""
+    from bot.understand.rules import _STOP_WORDS
+
+    return [w for w in normalize(_DO_YOU_SELL.sub(" ", text)).split() if len(w) >= 4 and w.isalpha()
+            and w not in _STOP_WORDS and w not in _QUESTION_FILLER and not context.index.knows_word(w)
+            and w not in ("sell", "have", "stock", "available", "продаете", "есть", "наличии")]
+
+
+def _named_literally(command: Understood, text: str, context: UnderstandingContext) -> Understood:
+    """Several items matched, but one's whole name is written in ``text``: that one."""
+    if not (isinstance(command, Unresolved) and command.candidates and command.then in ("show", "add")):
+        return command
+    names = {c: normalize(context.index.item(c).name) for c in command.candidates if _known(context, c)}
+    named = _literal_name(text, tuple(names.items()))
+    if named is None:
+        return command
+    if command.then == "show":
+        return ShowItem(item_id=named, variant_id=command.variant_id, aspect=command.aspect)
+    return AddToCart(item_id=named, variant_id=command.variant_id, quantity=command.quantity or 1)
+
+
+@lru_cache(maxsize=64)
+def _service_names(index: object) -> tuple[tuple[uuid.UUID, str], ...]:
+    """The company's services with their normalised names (cached per index: an index is immutable)."""
+    return tuple((item.id, normalize(item.name)) for item in index.items()  # type: ignore[attr-defined]
+                 if item.kind == "service")
+
+
+def _literal_name(text: str, names: tuple[tuple[uuid.UUID, str], ...]) -> uuid.UUID | None:
+    """The one item whose whole name is written in ``text`` (the longest when one name contains another)."""
+    norm = f" {normalize(text)} "
+    found = [(len(name), item_id) for item_id, name in names if name and f" {name} " in norm]
+    if not found:
+        return None
+    found.sort(reverse=True)
+    if len(found) > 1 and found[0][0] == found[1][0]:
+        return None
+    return found[0][1]
+
+
+def _known(context: UnderstandingContext, item_id: object) -> bool:
+    try:
+        context.index.item(item_id)  # type: ignore[arg-type]
+    except KeyError:
+        return False
+    return True
+
+
+_QUESTION_FILLER = frozenset("""is are does do did can could will would should has have the a an it its this that
+    you your we i my me of for in on to with and or be there any ok okay please how what which about tell more
+    а ли можно ваш ваши у вас это этот эта эти он она они его её ее их в на с и или ну есть""".split())
+
+
+def _faq_about(words: list[str], context: UnderstandingContext) -> uuid.UUID | None:
+    """The FAQ entry that contains most of ``words`` (the words of a question besides the item's name),
+    when it contains more than half of them."""
+    from bot.language.morph import match_keys
+
+    best, best_count = None, 0
+    for entry in context.index.search_faq(" ".join(words))[:3]:
+        known: set[str] = set()
+        view = next((f for f in context.index.faq() if f.id == entry.faq_id), None)
+        if view is None:
+            continue
+        for word in normalize(f"{view.question} {view.answer}").split():
+            known |= match_keys(word)
+        count = sum(1 for w in words if match_keys(w) & known)
+        if count > best_count:
+            best, best_count = entry.faq_id, count
+    return best if best_count * 2 > len(words) else None
+
+
+def _asked_words(text: str, item_id: object, context: UnderstandingContext) -> list[str]:
+    """What ``text`` asks about the item beyond naming it: the words that are neither the item's
+    name, its variants nor question filler."""
+    from bot.language.morph import match_keys
+
+    view = context.index.item(item_id)  # type: ignore[arg-type]
+    named: set[str] = set()
+    for word in normalize(" ".join([view.name, *(v.name for v in view.variants)])).split():
+        named |= match_keys(word)
+    return [w for w in normalize(text).split() if w not in _QUESTION_FILLER and len(w) > 2
+            and not (match_keys(w) & named) and not w.isdigit()]
+
+
+_CYRILLIC_WORD = re.compile(r"[А-Яа-яЁё]{4,}")
+
+
+def _lemmatized(text: str, context: UnderstandingContext) -> str:
+    """``text`` with Russian words the catalogue does not know replaced by their dictionary form when
+    the catalogue knows that ("хочу пять ромашечек" → "хочу пять ромашка", "вазочку" → "ваза"): cases
+    and diminutives (pymorphy3, ``bot.language.morph``) find the catalogue's names."""
+    from bot.language.morph import lemma_candidates
+
+    index = context.index
+
+    def replace(match: re.Match[str]) -> str:
+        word = match.group().lower()
+        if index.knows_word(word):
+            return match.group()
+        return next((c for c in lemma_candidates(word) if c != word and index.knows_word(c)), match.group())
+
+    return _CYRILLIC_WORD.sub(replace, text)
+
+
+def region_of(context: UnderstandingContext) -> str | None:
+    """The company's country (ISO 3166 alpha-2) as its IANA timezone tells (CLDR zone territories via
+    Babel): the region local phone numbers are read in ("503 555 0142" in America/Los_Angeles)."""
+    from babel.core import get_global
+
+    territory = get_global("zone_territories").get(context.timezone)
+    return territory if territory and territory != "001" else None
+
+
+def _details(text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
+    """At a checkout or booking-name question: cancel, skip (the phone), a manager, or the details
+    given in any shape and order ("Li Wei, 4 Cedar Lane, Portland OR 97205, 503 555 0142"); ``[]``
+    when the message gives none of these."""
+    if _STEP_CANCEL.match(text):
+        return [Cancel()]
+    if state.step == Step.CHECKOUT_PHONE and _STEP_SKIP.search(text):
+        return [Skip()]
+    first = read(text, index=context.index, state=state)
+    if first.intent in (Intent.HANDOFF, Intent.CANCEL, Intent.SKIP):
+        return _commands(first, text=text, state=state, context=context)
+    details = extract_details(text, context.language, region_of(context))
+    if not (details.name or details.address or details.phone_e164):
+        return []
+    phone = details.phone_e164 if details.phone_e164 and _E164.match(details.phone_e164) else None
+    address = details.address
+    if address is None and details.name and state.step == Step.CHECKOUT_NAME:
+        address = _rest_address(text, details.name, phone)
+    try:
+        return [GiveDetails(name=details.name, address=address, phone=phone)]
+    except ValueError:  # a value the command refuses (a too long name): the phone alone, if any
+        return [GiveDetails(phone=phone)] if phone else []
+
+
+def _rest_address(text: str, name: str, phone: str | None) -> str | None:
+    """What is left of a one-line answer once the name and the phone are taken out, when it reads
+    like an address (a number and a word): "Lena Vogel, Oranienstraße 25, 10999 Berlin, 0151 23456789"."""
+    rest = text.replace(name, " ")
+    if phone:
+        digits = phone.lstrip("+")
+        for match in re.finditer(r"[+\d][\d\s().-]{5,}\d", rest):
+            found = re.sub(r"\D", "", match.group())
+            if found and (digits.endswith(found.lstrip("0")) or found.endswith(digits[-7:])):
+                rest = rest.replace(match.group(), " ")
+                break
+    rest = " ".join(rest.split()).strip(" ,;.-")
+    if re.search(r"\d", rest) and re.search(r"[^\W\d_]{3,}", rest):
+        return rest[:500]
+    return None
+
+
+def _minor(amount: object, context: UnderstandingContext) -> int | None:
+    if amount is None:
+        return None
+    from babel.numbers import get_currency_precision
+
+    currency = context.extra.get("currency") if isinstance(context.extra.get("currency"), str) else None
+    digits = get_currency_precision(currency) if currency else 2
+    return int(round(amount * (10 ** digits)))  # type: ignore[operator]
+
+
+def _budget(text: str, context: UnderstandingContext) -> list[Understood]:
+    """"A gift for a coworker, max 30 dollars", "что-нибудь до 2000 рублей": a catalogue search
+    within the budget (minor units of the company's currency)."""
+    budget = parse_budget(text, context.language)
+    if budget is None or (budget.min_amount is None and budget.max_amount is None):
+        return []
+    if budget.around is not None and _OR_LESS.search(text):  # "around $50 or less": 50 is the ceiling
+        budget = replace(budget, min_amount=None, max_amount=budget.around)
+    from bot.understand.rules import speaks_of_time
+
+    if budget.currency is None and speaks_of_time(text):  # "around 5pm" is a time, not a price
+        return []
+    query = _budget_query(text)
+    return [SearchCatalog(query=query, min_price_minor=_minor(budget.min_amount, context),
+                          max_price_minor=_minor(budget.max_amount, context))]
+
+
+_BUDGET_WORDS = re.compile(
+    r"\d[\d\s.,]*|[$€£₽]|\b(?:max(?:imum)?|under|below|less|than|no|not|more|up|to|within|at|most|tops|cheaper|budget"
+    r"|between|and|or|from|over|around|about|dollars?|bucks?|euros?|pounds?|usd|eur|gbp|rub|something|anything|nice"
+    r"|what|have|you|got|for|a|an|the|my|me|i|need|want|is|do|до|не|дороже|больше|более|дешевле|меньше|в|пределах"
+    r"|максимум|от|за|рубл\w*|руб|р|тысяч\w*|тыс|что|нибудь|есть|что-нибудь|около|примерно|мне|нужно|хочу"
+    r"|трёх|трех|двух|пяти|одной|одну)\b", re.IGNORECASE)
+
+
+_OR_LESS = re.compile(r"\bor (?:less|under|below|cheaper)\b|\bat most\b|\bили (?:меньше|дешевле)\b", re.IGNORECASE)
+
+
+def _budget_query(text: str) -> str:
+    """What is looked for besides the budget ("a present", "букет"); gift words are kept."""
+    return " ".join(_BUDGET_WORDS.sub(" ", text).replace("?", " ").split())[:500]
+
+
+def _choice(text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
+    """"The second", "the cheaper one", "вторую", "the earliest" while options are offered."""
+    offers = state.offered()
+    items = state.offered_items()
+    waiting = state.waiting_item()
+    variants: list[uuid.UUID] = []
+    if waiting is not None:
+        try:
+            variants = [v.id for v in context.index.item(waiting).variants]
+        except KeyError:
+            variants = []
+    count = len(offers) or len(items) or len(variants)
+    if not count:
+        return _pick_variant(text, state=state, context=context)
+    choice = parse_choice(text, context.language)
+    if choice is None:
+        if offers and _EARLIEST.search(text):
+            return [Choose(option=1)]
+        return []
+    if choice.index is not None:
+        n = count if choice.index == -1 else choice.index
+        return [Choose(option=n)] if 1 <= n <= count else []
+
+    def price(i: int) -> int:
+        if items:
+            view = context.index.item(items[i])
+            return min([p for p in (view.price_minor, *(v.price_minor for v in view.variants)) if p is not None]
+                       or [0])
+        if variants:
+            view = context.index.item(waiting)  # type: ignore[arg-type]
+            variant = view.variants[i]
+            return variant.price_minor if variant.price_minor is not None else (view.price_minor or 0)
+        return 0
+
+    order = sorted(range(count), key=price)
+    pick = order[0] if choice.price == "cheapest" else order[-1]
+    return [Choose(option=pick + 1)]
+
+
+_TAKE = re.compile(r"\b(?:take|go with|want|give me|get|buy|order|беру|возьму|берём|давайте|хочу|дайте|купл\w*)\b",
+                   re.IGNORECASE)
+
+
+def _pick_variant(text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
+    """"I'll go with the cheaper one" after an item with variants was shown: that variant (added when
+    the customer takes it, shown otherwise)."""
+    if state.last_item_id is None or not _is_product(context, state.last_item_id):
+        return []
+    choice = parse_choice(text, context.language)
+    view = context.index.item(state.last_item_id)
+    variants = list(view.variants)
+    if choice is None or len(variants) < 2:
+        return []
+    if choice.price is not None:
+        ranked = sorted(variants, key=lambda v: v.price_minor if v.price_minor is not None else view.price_minor or 0)
+        variant = ranked[0] if choice.price == "cheapest" else ranked[-1]
+    elif choice.index is not None and (choice.index == -1 or 1 <= choice.index <= len(variants)):
+        variant = variants[choice.index - 1 if choice.index > 0 else -1]
+    else:
+        return []
+    if _TAKE.search(text):
+        return [AddToCart(item_id=view.id, variant_id=variant.id)]
+    return [ShowItem(item_id=view.id, variant_id=variant.id)]
+
+
+_EARLIEST = re.compile(r"\b(?:the )?(?:earliest|soonest|first available|самое раннее|пораньше|ближайш\w*)\b",
+                       re.IGNORECASE)
 
 
 def _bare_item(commands: list[Understood], context: UnderstandingContext) -> bool:
@@ -110,7 +683,7 @@ def _swap(text: str, *, state: DialogueState, context: UnderstandingContext) -> 
     match = SWAP.match(normalize(text))
     if match is None:
         return []
-    old = read(f"remove {match['old']}", index=context.index, state=state)
+    old = read(f"remove {match['old'] or 'it'}", index=context.index, state=state)
     item_id = old.item_id if old.item_id is not None else state.last_item_id
     if item_id is None or not _is_product(context, item_id):
         return []
@@ -192,7 +765,9 @@ def _commands(reading: Understanding, *, text: str, state: DialogueState,
         if item_id is None and reading.aspect == Aspect.LIST and reading.hits:
             item_id, aspect = reading.hits[0].item_id, None
         if item_id is None:
-            return [NotSold(query="" if is_bare(normalize(reading.text)) else reading.query or reading.text)]
+            if is_bare(normalize(reading.text)):  # "какие у вас цены?": the catalogue with its prices
+                return [ShowCatalog()]
+            return [NotSold(query=reading.query or reading.text)]
         return [ShowItem(item_id=item_id, variant_id=reading.variant_id, aspect=aspect)]
     if intent == Intent.ADD:
         if reading.options:

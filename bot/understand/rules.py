@@ -26,9 +26,10 @@ import weakref
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.language.quantities import parse_quantity
 from bot.state import DialogueState, Offer
 from knowledge.search import FaqHit, ItemHit, KnowledgeIndex
-from knowledge.text import normalize, parse_quantity, stem, tokenize
+from knowledge.text import normalize, stem, tokenize
 
 # Two hits whose scores are this close, matching as many query words, are "the same" to the customer.
 AMBIGUITY_RATIO = 0.75
@@ -117,6 +118,8 @@ HANDOFF = _rx(
     r"\b(talk|speak|chat) (to|with) (a |an |the )?(person|someone|somebody|agent|support|staff)\b",
     r"\bменеджер\w*", r"\bоператор\w*", r"\bжив\w* (человек\w*|люд\w*)", r"\bс человеком\b",
     r"\bконсультант\w*", r"\bпозов\w* (кого|человек\w*|сотрудник\w*)",
+    r"\bпозов\w* (администратор\w*|мастер\w*|владел\w*|хозя\w*)",
+    r"\b(talk|speak|chat) (to|with) (the |a |your )?(barber|owner|stylist|florist|boss|manager|admin\w*)\b",
 )
 CANCEL = _rx(
     r"^(cancel|stop|never ?mind|forget it|abort|exit|quit|отмена|отменить|отмени|отменяю|стоп|не надо|"
@@ -165,8 +168,9 @@ CART_SET = _rx(
     r"^(нет |не )?(лучше|давайте|пусть) \d+( штук\w*| шт)?$",
 )
 # "swap it for the red one", "replace the mug with a teapot", "поменяй розу на тюльпан": one line for another.
-SWAP = re.compile(r"^(?:please |можно )?(?:swap|switch|exchange|replace|trade|поменяй\w*|замени\w*|смени\w*)\s+"
-                  r"(?P<old>.+?)\s+(?:for|with|to|на)\s+(?P<new>.+)$")
+SWAP = re.compile(r"^(?:(?:hm+|ok|okay|actually|so|well|oh|no|ну|а|хм+|тогда|нет)\s+)*(?:please |можно )?"
+                  r"(?:swap|switch|exchange|replace|trade|поменяй\w*|замени\w*|смени\w*)\s+"
+                  r"(?:(?P<old>.+?)\s+)?(?:for|with|to|на)\s+(?P<new>.+)$")
 ADD_STRONG = _rx(
     r"\b(add|put|include|throw in)\b", r"\b(i ?ll|i will|i d|id|lets|i) take\b",
     r"\btake (it|them|this|that|these|those|the|one|\d+)\b", r"\b(to|into) (my |the )?(cart|basket)\b",
@@ -214,7 +218,8 @@ CATALOG = _rx(
     r"\bпокаж\w* (вс[её]|товары)\b", r"\bчем торгуете\b",
 )
 PRICE = _rx(r"\bhow much\b", r"\bprices?\b", r"\bpriced\b", r"\bcosts?\b", r"\bpricing\b", r"\bcheap\w*\b",
-            r"\bсколько (сто\w*|будет|за)\b", r"\bцен\w*", r"\bпочем\b", r"\bпо чем\b", r"\bстоимост\w*",
+            r"\bсколько (сто\w*|будет|за)\b", r"\bсколько (он|она|оно|они|это) сто\w*", r"\bстои\w* сколько\b",
+            r"\bцен\w*", r"\bпочем\b", r"\bпо чем\b", r"\bстоимост\w*",
             r"\bпочему так дорого\b")
 VARIANTS = _rx(
     r"\b(sizes?|colou?rs?|variants?|options?|versions?|flavou?rs?|kinds?|types?|models?|which ones)\b",
@@ -239,7 +244,8 @@ PREPAY = _rx(
     r"\bоплат\w*\b.*\bзаранее\b",
 )
 DURATION = _rx(
-    r"\bhow long\b.*\b(take|takes|last|lasts)\b", r"\bduration\b", r"\bhow many (minutes|hours)\b",
+    r"\bhow long\b.*\b(take|takes|last|lasts)\b", r"\bhow long (is|does|will)\b(?!.*\b(ship|deliver|arrive|get)\w*)",
+    r"\bduration\b", r"\bhow many (minutes|hours)\b",
     r"\bсколько (времени|длится|идет|по времени|минут|часов)\b", r"\bдлительн\w*", r"\bпродолжительн\w*",
     r"\bкак долго\b",
 )
@@ -346,11 +352,11 @@ _STOP_WORDS = frozenset(
     here have has got get yes ok okay sure also too just now then thanks well hmm
     а и в во на с со к у о об по за из для это этот эта эту этого его ее их они он она мне мы вы вас вам я ли же
     бы ну да ок окей давай давайте пожалуйста тоже еще там тут есть какой какая какие какую сколько штук штуки
-    шт тогда что
+    шт тогда что sorry say said tell told again remind
     """.split()
 )
 _ALL_PATTERNS = (ADD_STRONG, ADD_WEAK, ADD_MORE, CART_SET, CART_REMOVE, CART_SHOW, PRICE, VARIANTS, STOCK,
-                 DESCRIPTION, CHECKOUT_STRONG, CATALOG)
+                 DESCRIPTION, CHECKOUT_STRONG, CATALOG, DURATION)
 
 
 def is_bare(norm: str) -> bool:
@@ -758,7 +764,8 @@ class _ItemTurn:
                 return self.make(Intent.FAQ, faq=faq)
             self._use_context()
             return self.make(Intent.INFO, aspect)
-        if found and (ADD_WEAK.search(norm) or (QUANTITY_FIRST.match(norm) and self.quantity is not None)):
+        if found and (ADD_WEAK.search(norm) or (self.quantity is not None and "?" not in self.text
+                                                and self._kind(self.items.item_id) != "service")):
             return self.make(Intent.ADD)
         if CHECKOUT_WEAK.fullmatch(norm):
             return self.make(Intent.CHECKOUT)
