@@ -21,6 +21,8 @@ from knowledge.text import detect_language
 
 _TIME = re.compile(r"(?<![\d:.,])([01]?\d|2[0-3])[:.]([0-5]\d)(?![\d:])")
 _NUMBER = re.compile(r"\d+(?:[ \u00a0\u202f]\d{3})*(?:[.,]\d+)*")
+_SIGN = r"(?:[$€£₽¥]|\b(?:USD|EUR|GBP|RUB|JPY)\b|руб\.?|(?i:\b(?:dollars?|euros?|pounds?|rubles?|roubles?)\b))"
+_MONEY = re.compile(rf"{_SIGN}\s?(\d[\d \u00a0\u202f.,]*\d|\d)|(\d[\d \u00a0\u202f.,]*\d|\d)\s?{_SIGN}")
 _URL = re.compile(r"(?i)\b(?:https?://|www\.)\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|io|ru|shop|store|link|ly|me|app)\b(?:/\S*)?")
 
 # Characters a reply may have per channel (Telegram Bot API sendMessage: 4096; WhatsApp via WAHA: 4096;
@@ -31,13 +33,16 @@ DEFAULT_LIMIT = 4000
 
 @dataclass(slots=True)
 class Facts:
-    """Values tools returned in one turn: ``numbers`` (``Decimal``) and ``times`` (``HH:MM``)."""
+    """Values tools returned in one turn: ``money`` (amounts written with a currency), ``numbers``
+    (``Decimal``) and ``times`` (``HH:MM``)."""
 
     numbers: set[Decimal] = field(default_factory=set)
     times: set[str] = field(default_factory=set)
+    money: set[Decimal] = field(default_factory=set)
 
     def add_text(self, text: str, locale: str) -> None:
         """Collect every number and time of ``text`` (a tool result, a rendered reply)."""
+        self.money.update(_amounts(text, locale))
         for hour, minute in _TIME.findall(text):
             self.times.add(f"{int(hour):02d}:{minute}")
         for token in _numbers(text, locale):
@@ -60,6 +65,9 @@ def problems(reply: str, *, facts: Facts, locale: str, language: str, channel: s
     found: list[str] = []
     if _URL.search(reply):
         found.append("The reply contains a link or web address; never write URLs, the shop adds links itself.")
+    for value in _amounts(reply, locale):
+        if value not in facts.money:
+            found.append(f"The amount {value} was not returned by a tool as a price or total in this turn.")
     without_times = _TIME.sub(" ", reply)
     for hour, minute in _TIME.findall(reply):
         if f"{int(hour):02d}:{minute}" not in facts.times:
@@ -74,6 +82,11 @@ def problems(reply: str, *, facts: Facts, locale: str, language: str, channel: s
     if sum(ch.isalpha() for ch in reply) >= 12 and detect_language(reply, default=language) != language:
         found.append(f"The reply must be in the customer's language ({language}).")
     return found
+
+
+def _amounts(text: str, locale: str) -> list[Decimal]:
+    """Numbers written with a currency sign, code or word: ``$40``, ``40.00 USD``, ``1 020,00 ₽``."""
+    return [v for m in _MONEY.finditer(text) for v in _numbers(m.group(1) or m.group(2), locale)[:1]]
 
 
 def _numbers(text: str, locale: str) -> list[Decimal]:
