@@ -97,6 +97,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("PUT", _C + "/google-calendar"): "owner",
     ("DELETE", _C + "/google-calendar"): "owner",
     ("POST", _C + "/google-calendar/sync"): "owner",
+    ("GET", _C + "/assistant"): "owner",
+    ("PUT", _C + "/assistant"): "owner",
+    ("PUT", _C + "/inboxes/{inbox_id}/assistant"): "owner",
 }
 
 # Pages outside the OpenAPI schema, public too: /chat/{company} (web chat page), /pay/{token},

@@ -22,7 +22,7 @@ from api.body_limit import BodyAllowance, BodyLimitMiddleware
 from api.deps import RuntimeDep
 from api.jobs import BackgroundWorkers
 from api.ratelimit import RateLimits
-from api.routes import accounts, admin, auth, bookings, channels, pay, stripe_admin, stripe_webhook, webchat
+from api.routes import accounts, admin, assistant, auth, bookings, channels, pay, stripe_admin, stripe_webhook, webchat
 from api.security_headers import SecurityHeadersMiddleware
 from api.services import open_runtime
 from bot.messages import Responder
@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
     app.include_router(channels.webhook_router)
     app.include_router(stripe_webhook.runtime_router)
     app.include_router(stripe_admin.admin_router)
+    app.include_router(assistant.router)
     app.include_router(bookings.router)
     app.include_router(auth.router)
     app.include_router(accounts.router)

@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from api.import_runner import ImportRunner
 from api.visitor_tokens import VisitorSigner
 from bot.engine import DialogueEngine
+from bot.llm.assistant import Assistant
+from bot.llm.config import PlatformModel
 from bot.messages import Responder
 from channels.pipeline import ChannelFactory, Pipeline
 from channels.registry import ChannelRegistry
@@ -87,7 +89,8 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
     index_cache = KnowledgeIndexCache()
     payment_ttl = timedelta(minutes=settings.payment_link_ttl_minutes)
     if responder is None:
-        responder = DialogueEngine(index_cache=index_cache, providers=providers, payment_ttl=payment_ttl)
+        responder = DialogueEngine(index_cache=index_cache, providers=providers, payment_ttl=payment_ttl,
+                                   assistant=Assistant(platform=platform_model(settings), box=secret_box))
     channels = ChannelRegistry.default()
     channel_factory = ChannelFactory(channels=channels, decrypt=secret_box.decrypt)
     pipeline = Pipeline(
@@ -108,6 +111,19 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
         imports=ImportRunner(settings=settings, sessionmaker=sessionmaker),
         stripe_config=stripe_config,
         stripe_api=stripe_api,
+    )
+
+
+def platform_model(settings: Settings) -> PlatformModel:
+    """The default model server of the language-model mode from ``CHATCOMMERCE_OPENAI_*``."""
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    return PlatformModel(
+        base_url=settings.openai_base_url, api_key=key, model=settings.openai_model,
+        timeout_seconds=settings.openai_timeout_seconds, max_retries=settings.openai_max_retries,
+        max_tokens=settings.openai_max_tokens, max_tool_rounds=settings.openai_max_tool_rounds,
+        input_usd_micros_per_mtok=settings.openai_input_usd_micros_per_mtok,
+        output_usd_micros_per_mtok=settings.openai_output_usd_micros_per_mtok,
+        monthly_budget_usd_micros=settings.openai_monthly_budget_usd_micros,
     )
 
 

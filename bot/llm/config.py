@@ -84,7 +84,8 @@ class ModelServer:
         return bool(self.base_url and self.model)
 
     def __repr__(self) -> str:  # never print the key
-        return f"ModelServer(base_url={self.base_url!r}, model={self.model!r}, api_key={'***' if self.api_key else None})"
+        key = "***" if self.api_key else None
+        return f"ModelServer(base_url={self.base_url!r}, model={self.model!r}, api_key={key})"
 
 
 def assistant_settings(company_settings: dict[str, Any] | None, inbox_settings: dict[str, Any] | None = None

@@ -39,7 +39,8 @@ async def conversation_totals(session: AsyncSession, *, tenant_id: uuid.UUID, co
     """``{"requests", "prompt_tokens", "completion_tokens", "cost_usd_micros", "fallbacks"}`` of one conversation."""
     row = (await session.execute(select(
         func.coalesce(func.sum(ModelUsage.requests), 0), func.coalesce(func.sum(ModelUsage.prompt_tokens), 0),
-        func.coalesce(func.sum(ModelUsage.completion_tokens), 0), func.coalesce(func.sum(ModelUsage.cost_usd_micros), 0),
+        func.coalesce(func.sum(ModelUsage.completion_tokens), 0),
+        func.coalesce(func.sum(ModelUsage.cost_usd_micros), 0),
         func.count(ModelUsage.fallback),
     ).where(ModelUsage.tenant_id == tenant_id, ModelUsage.conversation_id == conversation_id))).one()
     keys = ("requests", "prompt_tokens", "completion_tokens", "cost_usd_micros", "fallbacks")
