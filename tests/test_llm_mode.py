@@ -248,3 +248,53 @@ async def test_tokens_and_cost_are_counted_per_conversation_and_tenant(sessionma
     # two requests of 100 prompt + 20 completion tokens at 0.15 / 0.60 USD per million tokens
     assert totals == {"requests": 2, "prompt_tokens": 200, "completion_tokens": 40,
                       "cost_usd_micros": 30 + 12 * 2, "fallbacks": 0}
+
+
+def test_test_dialogues_runs_the_owners_files_in_every_mode(model, tmp_path) -> None:
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    catalogues = Path(__file__).parent / "dialogues" / "catalogues"
+    path = tmp_path / "kitchen.yaml"
+    path.write_text(f"""\
+now: 2027-03-09T08:00:00-06:00
+companies:
+  kitchen:
+    name: Copper & Crumb
+    type: product
+    currency: USD
+    timezone: America/Chicago
+    catalogue: [{catalogues / "kitchen-products.csv"}, {catalogues / "kitchen-faq.csv"}]
+conversations:
+  - id: drop-the-mug
+    company: kitchen
+    turns:
+      - say: a french press and a white mug
+        expect: {{cart: [{{item: French Press, quantity: 1}}, {{item: Stoneware Mug, variant: White, quantity: 1}}]}}
+      - say: drop the mug
+      - say: qwertyuiop zxcvbnm
+    expect:
+      cart: [{{item: French Press, quantity: 1}}]
+""", encoding="utf-8")
+    runner = CliRunner()
+    env = {"CHATCOMMERCE_OPENAI_MAX_RETRIES": "0"}
+    rules = runner.invoke(app, ["test-dialogues", str(path), "--json", "--engine", "rules"], env=env)
+    assert json.loads(rules.stdout)["passed"] == 1 and "engine" not in json.loads(rules.stdout)
+    # assist mode with a model server that fails: the rules answer, and only their miss reached the model.
+    assist = runner.invoke(app, ["test-dialogues", str(path), "--json", "--engine", "assist",
+                                 "--model-base-url", model.base_url, "--model", "m"], env=env)
+    report = json.loads(assist.stdout)
+    assert report["passed"] == 1 and report["engine"] == {"mode": "assist", "turns": 3, "model_turns": 1}
+    assert [r["messages"][-1]["content"] for r in model.requests] == ["qwertyuiop zxcvbnm"]
+    assert "1 of 3 typed turns reached the model" in runner.invoke(
+        app, ["test-dialogues", str(path), "--engine", "assist", "--model-base-url", model.base_url], env=env).stdout
+    # llm mode: every typed turn reaches the model; it fails, so the rules answer and the file still passes.
+    model.requests.clear()
+    llm = runner.invoke(app, ["test-dialogues", str(path), "--json", "--engine", "llm",
+                              "--model-base-url", model.base_url, "--model", "m"], env=env)
+    report = json.loads(llm.stdout)
+    assert report["passed"] == 1 and report["engine"] == {"mode": "llm", "turns": 3, "model_turns": 3}
+    assert len(model.requests) == 3

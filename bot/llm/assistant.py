@@ -58,20 +58,29 @@ class Assistant:
     circuit breaker per tenant); ``platform`` gives the default server; ``box`` decrypts stored API keys."""
 
     def __init__(self, *, client: ModelClient | None = None, platform: PlatformModel | None = None,
-                 box: SecretBox | None = None) -> None:
+                 box: SecretBox | None = None, mode: str | None = None) -> None:
         self._client = client or ModelClient()
         self._platform = platform or PlatformModel()
         self._box = box
+        self._mode = mode
+        self.turns = 0
+        """Typed messages seen (each turn's mode was looked up)."""
+        self.asked = 0
+        """Turns given to the model (``assist``: the rules' misses; ``llm``: all)."""
 
     async def settings(self, turn: Turn) -> AssistantSettings:
-        """The company's assistant settings with the conversation's inbox's overrides."""
+        """The company's assistant settings with the conversation's inbox's overrides (the mode forced by
+        the constructor's ``mode`` when given: ``chatcommerce test-dialogues --engine``)."""
+        self.turns += 1
         inbox_settings = (await turn.session.execute(
             select(Inbox.settings).where(Inbox.tenant_id == turn.company.tenant_id,
                                          Inbox.id == turn.conversation.inbox_id))).scalar_one_or_none()
-        return assistant_settings(turn.company.settings, inbox_settings)
+        settings = assistant_settings(turn.company.settings, inbox_settings)
+        return settings.model_copy(update={"mode": self._mode}) if self._mode else settings
 
     async def answer(self, turn: Turn, *, settings: AssistantSettings, execute: Execute) -> Answer:
         """Let the model answer ``turn`` through tools; records a ``ModelUsage`` row in ``turn.session``."""
+        self.asked += 1
         server = model_server(turn.company.settings, platform=self._platform, box=self._box)
         answer = Answer()
         if not server.configured:

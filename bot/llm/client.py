@@ -8,6 +8,7 @@ with the rules).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -36,7 +37,7 @@ class ModelClient:
     def __init__(self, *, fail_max: int = 5, reset_after: timedelta = timedelta(seconds=60)) -> None:
         self._fail_max = fail_max
         self._reset_after = reset_after
-        self._clients: dict[tuple[uuid.UUID, str, str | None, float, int], AsyncOpenAI] = {}
+        self._clients: dict[tuple[int, uuid.UUID, str, str | None, float, int], AsyncOpenAI] = {}
         self._breakers: dict[uuid.UUID, CircuitBreaker] = {}
 
     def breaker(self, tenant_id: uuid.UUID) -> CircuitBreaker:
@@ -50,7 +51,8 @@ class ModelClient:
 
     def _client(self, tenant_id: uuid.UUID, server: ModelServer) -> AsyncOpenAI:
         assert server.base_url is not None
-        key = (tenant_id, server.base_url, server.api_key, server.timeout_seconds, server.max_retries)
+        loop = id(asyncio.get_running_loop())  # an SDK client belongs to the event loop it was made in
+        key = (loop, tenant_id, server.base_url, server.api_key, server.timeout_seconds, server.max_retries)
         client = self._clients.get(key)
         if client is None:
             client = AsyncOpenAI(base_url=server.base_url, api_key=server.api_key or "not-needed",
