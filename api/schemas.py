@@ -159,6 +159,7 @@ class ConversationOut(BaseModel):
 
 class ConversationDetail(ConversationOut):
     messages: list[MessageOut]
+    assistant: dict[str, Any] | None = None
 
 
 class ManagerMessageIn(BaseModel):

@@ -43,6 +43,12 @@ async def test_owner_sets_the_mode_and_a_model_server_whose_key_is_never_shown(d
             request = model.requests[-1]
             assert request["model"] == "test-model" and "No discounts." in request["messages"][0]["content"]
 
+            # A manager sees what the model did and what it cost in the conversation.
+            listed = (await client.get(_C + "/conversations", headers=AUTH)).json()
+            detail = (await client.get(_C + f"/conversations/{listed[0]['id']}", headers=AUTH)).json()
+            assert detail["assistant"]["model_turns"] == 1 and detail["assistant"]["usage"]["requests"] == 1
+            assert detail["messages"][-1]["payload"]["assistant"] == {"mode": "llm", "by": "model", "fallback": None}
+
             # The web-chat inbox goes back to the rules: the model is not asked any more.
             r = await client.put(_C + f"/inboxes/{inbox.id}/assistant", json={"mode": "rules"}, headers=AUTH)
             assert r.status_code == 200 and r.json()["inboxes"] == {str(inbox.id): {"mode": "rules"}}
