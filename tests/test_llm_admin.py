@@ -24,7 +24,8 @@ async def test_owner_sets_the_mode_and_a_model_server_whose_key_is_never_shown(d
             bad = await client.put(_C + "/assistant", json={"assistant": {"mode": "chaos"}}, headers=AUTH)
             assert bad.status_code == 422
             body = {"assistant": {"mode": "llm", "tone": "friendly", "rules": ["No discounts."]},
-                    "model_server": {"base_url": model.base_url, "model": "test-model", "api_key": "sk-test-123"}}
+                    "model_server": {"base_url": model.base_url, "model": "test-model", "api_key": "sk-test-123",
+                                     "input_usd_micros_per_mtok": 1_000_000}}
             r = await client.put(_C + "/assistant", json=body, headers=AUTH)
             assert r.status_code == 200, r.text
             shown = (await client.get(_C + "/assistant", headers=AUTH)).json()
@@ -48,6 +49,9 @@ async def test_owner_sets_the_mode_and_a_model_server_whose_key_is_never_shown(d
             detail = (await client.get(_C + f"/conversations/{listed[0]['id']}", headers=AUTH)).json()
             assert detail["assistant"]["model_turns"] == 1 and detail["assistant"]["usage"]["requests"] == 1
             assert detail["messages"][-1]["payload"]["assistant"] == {"mode": "llm", "by": "model", "fallback": None}
+
+            shown = (await client.get(_C + "/assistant", headers=AUTH)).json()
+            assert shown["tenant_spent_this_month_usd_micros"] == 100  # 100 prompt tokens at 1 USD per million
 
             # The web-chat inbox goes back to the rules: the model is not asked any more.
             r = await client.put(_C + f"/inboxes/{inbox.id}/assistant", json={"mode": "rules"}, headers=AUTH)

@@ -18,8 +18,10 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from api.deps import AdminDep, CompanyDep, Requires, RuntimeDep, SessionDep, TenantScopeDep
 from bot.llm.config import AssistantSettings, ModelServerIn, public_model_server, stored_model_server
+from bot.llm.usage import spent_this_month
 from core.models import Company, Inbox
 from core.tenancy import NotFound
+from core.timeutil import utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["assistant"], dependencies=[AdminDep, Depends(Requires("owner"))])
 
@@ -35,9 +37,10 @@ class AssistantIn(BaseModel):
     model_server: ModelServerIn | None = None
 
 
-def _shown(company: Company, inboxes: list[Inbox]) -> dict[str, Any]:
+def _shown(company: Company, inboxes: list[Inbox], spent: int) -> dict[str, Any]:
     settings = company.settings or {}
     return {
+        "tenant_spent_this_month_usd_micros": spent,
         "assistant": AssistantSettings.model_validate(settings.get("assistant") or {}).model_dump(),
         "model_server": public_model_server(settings.get("model_server")),
         "inboxes": {str(i.id): (i.settings or {}).get("assistant") for i in inboxes
@@ -51,8 +54,10 @@ async def _inboxes(session: Any, scope: Any, company: Company) -> list[Inbox]:
 
 @router.get(_COMPANY + "/assistant")
 async def get_assistant(company: CompanyDep, scope: TenantScopeDep, session: SessionDep) -> dict[str, Any]:
-    """The company's assistant settings, model server (without its key) and inbox overrides."""
-    return _shown(company, await _inboxes(session, scope, company))
+    """The company's assistant settings, model server (without its key), inbox overrides and the
+    tenant's model spend this calendar month (micro-USD)."""
+    return _shown(company, await _inboxes(session, scope, company),
+                  await spent_this_month(session, tenant_id=scope.tenant_id, now=utcnow()))
 
 
 @router.put(_COMPANY + "/assistant")
@@ -68,7 +73,8 @@ async def put_assistant(body: AssistantIn, company: CompanyDep, scope: TenantSco
     company.settings = settings
     flag_modified(company, "settings")
     await session.commit()
-    return _shown(company, await _inboxes(session, scope, company))
+    return _shown(company, await _inboxes(session, scope, company),
+                  await spent_this_month(session, tenant_id=scope.tenant_id, now=utcnow()))
 
 
 @router.put(_COMPANY + "/inboxes/{inbox_id}/assistant")
@@ -94,4 +100,5 @@ async def put_inbox_assistant(inbox_id: uuid.UUID, body: dict[str, Any], company
     inbox.settings = settings
     flag_modified(inbox, "settings")
     await session.commit()
-    return _shown(company, await _inboxes(session, scope, company))
+    return _shown(company, await _inboxes(session, scope, company),
+                  await spent_this_month(session, tenant_id=scope.tenant_id, now=utcnow()))
