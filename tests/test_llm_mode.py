@@ -306,3 +306,24 @@ conversations:
     report = json.loads(llm.stdout)
     assert report["passed"] == 1 and report["engine"] == {"mode": "llm", "turns": 3, "model_turns": 3}
     assert len(model.requests) == 3
+
+
+async def test_the_circuit_breaker_is_per_tenant(model) -> None:
+    from bot.llm.client import ModelUnavailable
+    from bot.llm.config import model_server
+
+    server = model_server({"model_server": {"base_url": model.base_url, "model": "m"}},
+                          platform=PlatformModel(max_retries=0, timeout_seconds=2.0), box=None)
+    client = ModelClient(fail_max=2)
+    broken, healthy = uuid.uuid4(), uuid.uuid4()
+    model.play(failure(500), failure(500), reply("hello"))
+    reasons = []
+    for _ in range(3):
+        with pytest.raises(ModelUnavailable) as caught:
+            await client.complete(tenant_id=broken, server=server, messages=[{"role": "user", "content": "hi"}],
+                                  tools=[])
+        reasons.append(caught.value.reason)
+    assert reasons == ["error", "circuit_open", "circuit_open"] and len(model.requests) == 2
+    answer = await client.complete(tenant_id=healthy, server=server, messages=[{"role": "user", "content": "hi"}],
+                                   tools=[])
+    assert answer.choices[0].message.content == "hello"  # another tenant is not blocked
