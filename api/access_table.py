@@ -134,6 +134,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", _C + "/events"): "manager",
     ("GET", _C + "/metrics"): "manager",
     ("POST", _C + "/bookings/{booking_id}/no-show"): "manager",
+    ("GET", _C + "/assistant"): "owner",
+    ("PUT", _C + "/assistant"): "owner",
+    ("PUT", _C + "/inboxes/{inbox_id}/assistant"): "owner",
 }
 
 # Pages outside the OpenAPI schema, public too: /chat/{company} (web chat page), /pay/{token},

@@ -24,6 +24,7 @@ from api.routes import (
     accounts,
     admin,
     alerts,
+    assistant,
     auth,
     bookings,
     channels,
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
     app.include_router(channels.webhook_router)
     app.include_router(stripe_webhook.runtime_router)
     app.include_router(stripe_admin.admin_router)
+    app.include_router(assistant.router)
     app.include_router(bookings.router)
     app.include_router(auth.router)
     app.include_router(accounts.router)

@@ -384,21 +384,45 @@ def test_dialogues(
         "--company", help="Slug of a company in the configured database, for conversations that name no "
                           "company of their file (its data is copied; the database is only read).")] = None,
     as_json: JsonOpt = False,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="rules (the rule engine), assist (rules first, the model for their misses) or llm "
+                         "(the model drives every turn); the model modes fall back to the rules when the "
+                         "model server fails.")] = "rules",
+    model_base_url: Annotated[str | None, typer.Option(
+        "--model-base-url", help="OpenAI-compatible server for --engine assist|llm "
+                                 "(default CHATCOMMERCE_OPENAI_BASE_URL).")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Model name (default CHATCOMMERCE_OPENAI_MODEL).")] = None,
 ) -> None:
     """Run dialogue tests against the real engine on throwaway databases: prints a pass/fail table (one
-    row per conversation, the first failing expectation shown); exits 1 when any conversation fails."""
+    row per conversation, the first failing expectation shown); exits 1 when any conversation fails.
+    With ``--engine assist|llm`` also prints how many turns reached the model."""
     from api.dialogue_spec import DialogueSpecError
-    from api.dialogue_tests import default_engine, run_dialogue_files
+    from api.dialogue_tests import engine_for, run_dialogue_files
 
+    if engine not in ("rules", "assist", "llm"):
+        raise _fail(f"--engine must be rules, assist or llm, not {engine!r}")
+    settings = get_settings()
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    chosen, assistant = engine_for(engine, base_url=model_base_url or settings.openai_base_url,
+                                   model=model or settings.openai_model or "default", api_key=key,
+                                   timeout_seconds=settings.openai_timeout_seconds,
+                                   max_retries=settings.openai_max_retries)
     responder = _options().responder  # a test double replaces the engine (see CliOptions)
-    factory = (lambda _clock: responder) if responder is not None else default_engine
+    factory = (lambda _clock: responder) if responder is not None else chosen
     try:
         run = run_dialogue_files(list(files), company=company, engine_factory=factory,
                                  source_url=get_settings().database_url if company else None)
     except (DialogueSpecError, LookupError) as exc:
         raise _fail(str(exc)) from exc
-    _emit({"passed": run.passed, "failed": run.failed, "conversations": [r.as_dict() for r in run.results]},
-          as_json, run.table)
+    data: dict[str, Any] = {"passed": run.passed, "failed": run.failed,
+                            "conversations": [r.as_dict() for r in run.results]}
+    note = ""
+    if assistant is not None:
+        data["engine"] = {"mode": engine, "turns": assistant.turns, "model_turns": assistant.asked}
+        share = assistant.asked / assistant.turns if assistant.turns else 0.0
+        note = f"\nengine {engine}: {assistant.asked} of {assistant.turns} typed turns reached the model ({share:.0%})"
+    _emit(data, as_json, lambda: run.table() + note)
     raise typer.Exit(run.exit_code)
 
 

@@ -42,6 +42,8 @@ from api.dialogue_spec import (
     load_dialogue_file,
 )
 from bot.engine import DialogueEngine
+from bot.llm.assistant import Assistant
+from bot.llm.config import PlatformModel
 from bot.messages import Responder
 from channels.base import ParsedInbound
 from channels.pipeline import Pipeline, Reply
@@ -76,6 +78,7 @@ __all__ = [
     "DialogueRun",
     "EngineFactory",
     "default_engine",
+    "engine_for",
     "run_dialogue_files",
 ]
 
@@ -91,6 +94,26 @@ def default_engine(clock: Callable[[], datetime]) -> Responder:
     payment provider and ``clock`` (the one place to adapt when the engine's constructor changes)."""
     return DialogueEngine(index_cache=KnowledgeIndexCache(),
                           providers=ProviderRegistry.default(public_base_url=PUBLIC_BASE_URL), clock=clock)
+
+
+def engine_for(mode: str, *, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
+               timeout_seconds: float = 20.0, max_retries: int = 2) -> tuple[EngineFactory, Assistant | None]:
+    """The engine factory of ``test-dialogues --engine``: ``rules`` is ``default_engine``; ``assist`` and
+    ``llm`` force that mode on every company, with the model server at ``base_url`` (any
+    OpenAI-compatible Chat Completions server). Also returns the shared ``Assistant`` (its ``turns``
+    and ``asked`` counters tell the share of turns that reached the model)."""
+    if mode == "rules":
+        return default_engine, None
+    assistant = Assistant(platform=PlatformModel(base_url=base_url, model=model, api_key=api_key,
+                                                 timeout_seconds=timeout_seconds, max_retries=max_retries),
+                          mode=mode)
+
+    def factory(clock: Callable[[], datetime]) -> Responder:
+        return DialogueEngine(index_cache=KnowledgeIndexCache(),
+                              providers=ProviderRegistry.default(public_base_url=PUBLIC_BASE_URL), clock=clock,
+                              assistant=assistant)
+
+    return factory, assistant
 
 
 @dataclass(slots=True, kw_only=True)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.llm.usage import conversation_totals
 from core.models import (
     Company,
     Contact,
@@ -182,10 +183,17 @@ async def conversation_messages(
 async def conversation_detail(
     session: AsyncSession, *, scope: TenantScope, conversation: Conversation
 ) -> dict[str, Any]:
-    """A conversation's summary plus all its ``messages``."""
+    """A conversation's summary plus all its ``messages`` and, when a language model took part,
+    ``assistant``: the turns it answered, the ones the rules answered for it (``fallback_turns``,
+    ``last_fallback``) and its ``usage`` (requests, tokens, cost in micro-USD)."""
     (summary,) = await describe_conversations(session, scope, [conversation])
     messages = await conversation_messages(session, scope=scope, conversation_id=conversation.id)
-    return {**summary, "messages": [message_dict(m) for m in messages]}
+    note = (conversation.state or {}).get("assistant")
+    assistant = None
+    if isinstance(note, dict):
+        usage = await conversation_totals(session, tenant_id=scope.tenant_id, conversation_id=conversation.id)
+        assistant = {**note, "usage": usage}
+    return {**summary, "messages": [message_dict(m) for m in messages], "assistant": assistant}
 
 
 async def conversations_of_contact(

@@ -184,6 +184,7 @@ class ConversationDetail(ConversationOut):
     orders: list[dict[str, Any]] = Field(default_factory=list)
     bookings: list[dict[str, Any]] = Field(default_factory=list)
     notes: list[dict[str, Any]] = Field(default_factory=list)
+    assistant: dict[str, Any] | None = None
 
 
 class ManagerMessageIn(BaseModel):

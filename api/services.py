@@ -31,6 +31,8 @@ from api.realtime import EventBus, install_session_hooks
 from api.telemetry import Telemetry
 from api.visitor_tokens import VisitorSigner
 from bot.engine import DialogueEngine
+from bot.llm.assistant import Assistant
+from bot.llm.config import PlatformModel
 from bot.messages import Responder
 from channels.alert_senders import SmtpConfig
 from channels.alerts import AlertDispatcher
@@ -118,7 +120,8 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
     index_cache = KnowledgeIndexCache()
     payment_ttl = timedelta(minutes=settings.payment_link_ttl_minutes)
     if responder is None:
-        responder = DialogueEngine(index_cache=index_cache, providers=providers, payment_ttl=payment_ttl)
+        responder = DialogueEngine(index_cache=index_cache, providers=providers, payment_ttl=payment_ttl,
+                                   assistant=Assistant(platform=platform_model(settings), box=secret_box))
     channels = ChannelRegistry.default()
     http = shared_http_client()
     channel_factory = ChannelFactory(channels=channels, decrypt=secret_box.decrypt, http=http)
@@ -213,6 +216,19 @@ def alert_dispatcher_from(
         attempts=settings.alerts_attempts, retry_seconds=settings.alerts_retry_seconds,
         timeout_seconds=settings.alerts_timeout_seconds, on_result=on_result,
         allow_private_webhooks=settings.alerts_allow_private_webhooks,
+    )
+
+
+def platform_model(settings: Settings) -> PlatformModel:
+    """The default model server of the language-model mode from ``CHATCOMMERCE_OPENAI_*``."""
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    return PlatformModel(
+        base_url=settings.openai_base_url, api_key=key, model=settings.openai_model,
+        timeout_seconds=settings.openai_timeout_seconds, max_retries=settings.openai_max_retries,
+        max_tokens=settings.openai_max_tokens, max_tool_rounds=settings.openai_max_tool_rounds,
+        input_usd_micros_per_mtok=settings.openai_input_usd_micros_per_mtok,
+        output_usd_micros_per_mtok=settings.openai_output_usd_micros_per_mtok,
+        monthly_budget_usd_micros=settings.openai_monthly_budget_usd_micros,
     )
 
 

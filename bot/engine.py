@@ -18,6 +18,7 @@ everything time-dependent: free times, holds, windows.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -31,6 +32,7 @@ from bot.actions.results import Result
 from bot.actions.runner import current_order
 from bot.buttons import decode
 from bot.commands import NotUnderstood
+from bot.llm.assistant import Answer, Assistant
 from bot.messages import InboundMessage, OutboundMessage
 from bot.policy import Action, decide
 from bot.policy.machine import advance
@@ -57,6 +59,9 @@ class DialogueEngine:
     booking's prepayment link lives only as long as its hold); ``clock`` returns "now" as an aware
     UTC ``datetime`` (default ``core.timeutil.utcnow``; tests pass a fixed one); ``understander``
     turns text into commands (default ``RuleUnderstander``; a language model can take its place).
+    ``assistant`` (``bot.llm.Assistant``) serves companies whose assistant mode is ``assist`` (the
+    model answers only the rules' misses) or ``llm`` (the model drives every typed message through the
+    same policy and actions); without it every company gets the rules.
     """
 
     def __init__(
@@ -67,10 +72,12 @@ class DialogueEngine:
         payment_ttl: timedelta = timedelta(hours=24),
         clock: Callable[[], datetime] | None = None,
         understander: Understander | None = None,
+        assistant: Assistant | None = None,
     ) -> None:
         self._index_cache = index_cache
         self._clock = clock or utcnow
         self._understander: Understander = understander or RuleUnderstander()
+        self._assistant = assistant
         self._delivery = DeliveryActions()
         self._actions = Actions(providers=providers, payment_ttl=payment_ttl,
                                 booking=BookingActions(providers=providers), delivery=self._delivery)
@@ -98,19 +105,48 @@ class DialogueEngine:
             context = UnderstandingContext(index=index, company_type=company.type, language=language,
                                            timezone=company.timezone or "UTC", now=now)
             commands = self._understander.understand(text, state=state, context=context)
-        actions = decide(state, commands, text=text)
+        answer = await self._model_answer(turn, commands) if pressed is None else None
+        if answer is not None and (answer.text is not None or answer.results):
+            actions, results = answer.actions, answer.results
+        else:
+            actions, results = await self._execute(turn, commands, text)
+        replies = _merged(render(turn, results))
+        if answer is not None:
+            replies = _with_model_text(replies, answer)
+        replies = await self._ask_delivery(turn, actions, replies)
+        state.choices = [b.payload for b in replies[-1].buttons] if replies else []
+        kept = (conversation.state or {}).get("assistant")
+        save_state(conversation, state)
+        if answer is not None or kept:
+            conversation.state["assistant"] = _assistant_note(kept, answer)
+        return replies
+
+    async def _execute(self, turn: Turn, commands: list[Understood], text: str) -> tuple[list[Action], list[Result]]:
+        """Policy and actions: the step's guards turn ``commands`` into actions, which run and move the
+        state. Also the language model's tool calls' way in (``bot.llm.assistant.Execute``)."""
+        actions = decide(turn.state, commands, text=text)
         if not all(a.kind == "run" and isinstance(a.command, NotUnderstood) for a in actions):
-            state.clear_question()  # results that ask something set a new question
+            turn.state.clear_question()  # results that ask something set a new question
         results: list[Result] = []
         for action in actions:
             for result in await self._actions.run(turn, action):
-                advance(state, result, asked=turn.asked, language=language)
+                advance(turn.state, result, asked=turn.asked, language=turn.language)
                 results.append(result)
-        replies = _merged(render(turn, results))
-        replies = await self._ask_delivery(turn, actions, replies)
-        state.choices = [b.payload for b in replies[-1].buttons] if replies else []
-        save_state(conversation, state)
-        return replies
+        return actions, results
+
+    async def _model_answer(self, turn: Turn, commands: list[Understood]) -> Answer | None:
+        """The mode switch: ``None`` for ``rules`` (and ``assist`` when the rules understood the message),
+        else the model's answer (whose ``fallback`` says when the rules must answer after all)."""
+        if self._assistant is None:
+            return None
+        settings = await self._assistant.settings(turn)
+        if settings.mode == "rules":
+            return None
+        if settings.mode == "assist" and not all(isinstance(c, NotUnderstood) for c in commands):
+            return None
+        answer = await self._assistant.answer(turn, settings=settings, execute=self._execute)
+        answer.mode = settings.mode
+        return answer
 
     async def _ask_delivery(self, turn: Turn, actions: list[Action],
                             replies: list[OutboundMessage]) -> list[OutboundMessage]:
@@ -131,6 +167,32 @@ class DialogueEngine:
         merged = OutboundMessage(text="\n\n".join(p for p in (last.text, question.text) if p),
                                  buttons=question.buttons, url=last.url, image_url=last.image_url)
         return [*replies[:-1], merged]
+
+
+def _with_model_text(replies: list[OutboundMessage], answer: Answer) -> list[OutboundMessage]:
+    """The model's checked text with the buttons, link and image its tool calls' results carry; the
+    rules' rendering (marked with the fallback reason) when the model's reply could not be sent."""
+    note: dict[str, object] = {"mode": answer.mode, "by": "model" if answer.text is not None else "rules",
+                               "fallback": answer.fallback}
+    if answer.text is None:
+        return [dataclasses.replace(r, assistant=note) for r in replies]
+    last = replies[-1] if replies else OutboundMessage(text="")
+    return [OutboundMessage(text=answer.text, buttons=last.buttons, url=last.url, image_url=last.image_url,
+                            assistant=note)]
+
+
+def _assistant_note(kept: object, answer: Answer | None) -> dict[str, object]:
+    """``Conversation.state["assistant"]``: the turns the model answered and the ones the rules answered
+    for it (with the last reason), for managers."""
+    note = dict(kept) if isinstance(kept, dict) else {}
+    if answer is not None:
+        note["mode"] = answer.mode
+        if answer.text is not None:
+            note["model_turns"] = int(note.get("model_turns", 0)) + 1
+        else:
+            note["fallback_turns"] = int(note.get("fallback_turns", 0)) + 1
+            note["last_fallback"] = answer.fallback
+    return note
 
 
 def _language(text: str, *, chosen: bool, state: DialogueState, conversation: Conversation,

@@ -41,20 +41,26 @@ class InboundMessage:
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
-    """A reply: text with optional buttons, an optional link and an optional image URL."""
+    """A reply: text with optional buttons, an optional link and an optional image URL. ``assistant``
+    is the language-model note a manager sees (``{"mode", "by": "model"|"rules", "fallback"}``, issue 9);
+    ``None`` for the rules engine."""
 
     text: str
     buttons: tuple[Button, ...] = field(default_factory=tuple)
     url: str | None = None
     image_url: str | None = None
+    assistant: dict[str, object] | None = field(default=None, compare=False)
 
     def as_payload(self) -> dict[str, object]:
         """JSON-ready form stored in ``Message.payload`` and returned by the web chat API."""
-        return {
+        payload: dict[str, object] = {
             "buttons": [{"title": b.title, "payload": b.payload} for b in self.buttons],
             "url": self.url,
             "image_url": self.image_url,
         }
+        if self.assistant is not None:
+            payload["assistant"] = self.assistant
+        return payload
 
     def as_text(self) -> str:
         """Plain-text fallback: the text, the link and the choices as a numbered list."""

@@ -137,7 +137,8 @@ def merge_replies(batches: list[list[OutboundMessage]]) -> list[OutboundMessage]
     url = next((m.url for m in reversed(flat) if m.url), None)
     image = next((m.image_url for m in reversed(flat) if m.image_url), None)
     buttons = next((m.buttons for m in reversed(flat) if m.buttons), ())
-    return [OutboundMessage(text="\n\n".join(texts), buttons=buttons, url=url, image_url=image)]
+    note = next((m.assistant for m in reversed(flat) if m.assistant), None)
+    return [OutboundMessage(text="\n\n".join(texts), buttons=buttons, url=url, image_url=image, assistant=note)]
 
 
 class _ConversationLocks:

@@ -768,3 +768,23 @@ class AlertDeliveryAttempt(TenantOwned, Base):
     ok: Mapped[bool] = mapped_column(Boolean, default=False)
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+
+class ModelUsage(TenantOwned, Base):
+    """One turn answered with a language model (issue 9): the tokens the model server reported, the cost
+    in micro-units of USD (from the company's prices per million tokens), and ``fallback`` (why the
+    rules answered instead: ``timeout``, ``error``, ``circuit_open``, ``not_configured``, ``budget``,
+    ``guard``; ``None`` when the model's reply was sent). Per-tenant and per-conversation totals are sums."""
+
+    __tablename__ = "model_usage"
+    __table_args__ = (Index("ix_model_usage_tenant_created", "tenant_id", "created_at"),)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    conversation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    model: Mapped[str] = mapped_column(String(200), default="")
+    mode: Mapped[str] = mapped_column(String(16))
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    fallback: Mapped[str | None] = mapped_column(String(32))

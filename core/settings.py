@@ -148,6 +148,25 @@ class Settings(BaseSettings):
     google_oauth_token_uri: str = "https://oauth2.googleapis.com/token"
     google_calendar_sync_seconds: float = 300
 
+    # Language-model mode (bot.llm, issue 9): the platform's default OpenAI-compatible model server.
+    # Companies may set their own (admin API PUT .../assistant); fields they leave unset use these.
+    openai_base_url: str | None = Field(
+        default=None, description="Chat Completions server, e.g. https://api.openai.com/v1 or "
+                                  "http://127.0.0.1:11434/v1 (Ollama); unset = the model mode is off by default.",
+    )
+    openai_api_key: SecretStr | None = Field(default=None, description="API key of the default model server.")
+    openai_model: str | None = Field(default=None, description="Model name, e.g. gpt-4o-mini or llama3.1:8b.")
+    openai_timeout_seconds: float = Field(default=20.0, gt=0, description="Timeout of one model request.")
+    openai_max_retries: int = Field(default=2, ge=0, description="Retries (exponential backoff) of the SDK.")
+    openai_max_tokens: int = Field(default=400, ge=16, description="Most completion tokens per model request.")
+    openai_max_tool_rounds: int = Field(default=4, ge=1, description="Most model requests with tool calls per turn.")
+    openai_input_usd_micros_per_mtok: int = Field(
+        default=0, ge=0, description="Price of a million prompt tokens in millionths of USD (cost accounting).")
+    openai_output_usd_micros_per_mtok: int = Field(
+        default=0, ge=0, description="Price of a million completion tokens in millionths of USD.")
+    openai_monthly_budget_usd_micros: int | None = Field(
+        default=None, ge=0, description="Model spend allowed per tenant and month (millionths of USD); unset = no cap.")
+
     @property
     def admin_token_accepted(self) -> bool:
         """Whether ``admin_token`` is set and may be used: ``admin_token_enabled``, else ``demo_mode``."""

@@ -1,0 +1,104 @@
+"""The language-model assistant of a company (issue 9): its mode, voice and model server, for owners.
+
+``GET/PUT /tenants/{tenant}/companies/{company}/assistant``: the company's ``assistant`` settings
+(``bot.llm.config.AssistantSettings``) and its ``model_server`` (base URL, model, prices, monthly
+budget; the API key is write-only: stored encrypted with ``core.security.SecretBox``, shown only as
+``api_key_set``). ``PUT .../inboxes/{inbox_id}/assistant`` overrides assistant settings for one inbox
+(``{}`` removes the override). Tenant-scoped through ``CompanyDep``/``TenantScopeDep``; owners only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy.orm.attributes import flag_modified
+
+from api.deps import AdminDep, CompanyDep, Requires, RuntimeDep, SessionDep, TenantScopeDep
+from bot.llm.config import AssistantSettings, ModelServerIn, public_model_server, stored_model_server
+from bot.llm.usage import spent_this_month
+from core.models import Company, Inbox
+from core.tenancy import NotFound
+from core.timeutil import utcnow
+
+router = APIRouter(prefix="/api/v1", tags=["assistant"], dependencies=[AdminDep, Depends(Requires("owner"))])
+
+_COMPANY = "/tenants/{tenant}/companies/{company}"
+
+
+class AssistantIn(BaseModel):
+    """A change of the company's assistant: the ``assistant`` settings replace the stored ones when
+    given; ``model_server`` fields replace the stored ones one by one (see ``ModelServerIn``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    assistant: AssistantSettings | None = None
+    model_server: ModelServerIn | None = None
+
+
+def _shown(company: Company, inboxes: list[Inbox], spent: int) -> dict[str, Any]:
+    settings = company.settings or {}
+    return {
+        "tenant_spent_this_month_usd_micros": spent,
+        "assistant": AssistantSettings.model_validate(settings.get("assistant") or {}).model_dump(),
+        "model_server": public_model_server(settings.get("model_server")),
+        "inboxes": {str(i.id): (i.settings or {}).get("assistant") for i in inboxes
+                    if (i.settings or {}).get("assistant")},
+    }
+
+
+async def _inboxes(session: Any, scope: Any, company: Company) -> list[Inbox]:
+    return list((await session.execute(scope.select(Inbox, Inbox.company_id == company.id))).scalars())
+
+
+@router.get(_COMPANY + "/assistant")
+async def get_assistant(company: CompanyDep, scope: TenantScopeDep, session: SessionDep) -> dict[str, Any]:
+    """The company's assistant settings, model server (without its key), inbox overrides and the
+    tenant's model spend this calendar month (micro-USD)."""
+    return _shown(company, await _inboxes(session, scope, company),
+                  await spent_this_month(session, tenant_id=scope.tenant_id, now=utcnow()))
+
+
+@router.put(_COMPANY + "/assistant")
+async def put_assistant(body: AssistantIn, company: CompanyDep, scope: TenantScopeDep, session: SessionDep,
+                        runtime: RuntimeDep) -> dict[str, Any]:
+    """Change the assistant settings and/or the model server; 422 for a bad mode, URL or field."""
+    settings = dict(company.settings or {})
+    if body.assistant is not None:
+        settings["assistant"] = body.assistant.model_dump()
+    if body.model_server is not None:
+        settings["model_server"] = stored_model_server(settings.get("model_server"), body.model_server,
+                                                       box=runtime.secret_box)
+    company.settings = settings
+    flag_modified(company, "settings")
+    await session.commit()
+    return _shown(company, await _inboxes(session, scope, company),
+                  await spent_this_month(session, tenant_id=scope.tenant_id, now=utcnow()))
+
+
+@router.put(_COMPANY + "/inboxes/{inbox_id}/assistant")
+async def put_inbox_assistant(inbox_id: uuid.UUID, body: dict[str, Any], company: CompanyDep,
+                              scope: TenantScopeDep, session: SessionDep) -> dict[str, Any]:
+    """Override assistant settings (any of ``AssistantSettings``' fields, e.g. ``{"mode": "llm"}``) for
+    one inbox of the company; ``{}`` removes the override. 404 for another company's inbox."""
+    try:
+        inbox = await scope.get(session, Inbox, inbox_id)
+    except NotFound:
+        inbox = None
+    if inbox is None or inbox.company_id != company.id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "inbox not found")
+    try:
+        AssistantSettings.model_validate(body)
+    except ValidationError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, exc.errors(include_url=False)) from None
+    settings = dict(inbox.settings or {})
+    if body:
+        settings["assistant"] = body
+    else:
+        settings.pop("assistant", None)
+    inbox.settings = settings
+    flag_modified(inbox, "settings")
+    await session.commit()
+    return _shown(company, await _inboxes(session, scope, company),
+                  await spent_this_month(session, tenant_id=scope.tenant_id, now=utcnow()))

@@ -1,0 +1,62 @@
+"""The assistant's settings through the admin API (issue 9): modes per company and inbox, the model
+server with a write-only encrypted key, and a web-chat customer answered by the configured model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from core.models import Company, Inbox
+from tests.doubles.openai_server import OpenAIServerDouble, reply
+from tests.test_api import AUTH, make_company, make_settings, running, say
+
+_C = "/api/v1/tenants/acme/companies/shop"
+
+
+async def test_owner_sets_the_mode_and_a_model_server_whose_key_is_never_shown(database_url: str,
+                                                                               tmp_path: Path) -> None:
+    with OpenAIServerDouble() as model:
+        async with running(make_settings(database_url, tmp_path), echo=False) as env:
+            client = env.client
+            await make_company(client, "acme", "shop")
+            assert (await client.get(_C + "/assistant", headers=AUTH)).json()["assistant"]["mode"] == "rules"
+            bad = await client.put(_C + "/assistant", json={"assistant": {"mode": "chaos"}}, headers=AUTH)
+            assert bad.status_code == 422
+            body = {"assistant": {"mode": "llm", "tone": "friendly", "rules": ["No discounts."]},
+                    "model_server": {"base_url": model.base_url, "model": "test-model", "api_key": "sk-test-123",
+                                     "input_usd_micros_per_mtok": 1_000_000}}
+            r = await client.put(_C + "/assistant", json=body, headers=AUTH)
+            assert r.status_code == 200, r.text
+            shown = (await client.get(_C + "/assistant", headers=AUTH)).json()
+            assert shown["model_server"]["api_key_set"] is True and "sk-test-123" not in str(shown)
+            async with env.runtime.sessionmaker() as s:
+                company = (await s.execute(select(Company).where(Company.slug == "shop"))).scalar_one()
+                stored = company.settings["model_server"]
+                assert "sk-test-123" not in str(company.settings)
+                assert env.runtime.secret_box.decrypt(stored["api_key_secret"]) == "sk-test-123"
+                inbox = (await s.execute(select(Inbox).where(Inbox.company_id == company.id,
+                                                             Inbox.kind == "webchat"))).scalar_one()
+
+            model.play(reply("Hi! I'm the shop's assistant."))
+            answered = await say(client, "shop", "ann", "hello, who are you?")
+            assert answered["replies"][0]["text"] == "Hi! I'm the shop's assistant."
+            request = model.requests[-1]
+            assert request["model"] == "test-model" and "No discounts." in request["messages"][0]["content"]
+
+            # A manager sees what the model did and what it cost in the conversation.
+            listed = (await client.get(_C + "/conversations", headers=AUTH)).json()
+            detail = (await client.get(_C + f"/conversations/{listed[0]['id']}", headers=AUTH)).json()
+            assert detail["assistant"]["model_turns"] == 1 and detail["assistant"]["usage"]["requests"] == 1
+            assert detail["messages"][-1]["payload"]["assistant"] == {"mode": "llm", "by": "model", "fallback": None}
+
+            shown = (await client.get(_C + "/assistant", headers=AUTH)).json()
+            assert shown["tenant_spent_this_month_usd_micros"] == 100  # 100 prompt tokens at 1 USD per million
+
+            # The web-chat inbox goes back to the rules: the model is not asked any more.
+            r = await client.put(_C + f"/inboxes/{inbox.id}/assistant", json={"mode": "rules"}, headers=AUTH)
+            assert r.status_code == 200 and r.json()["inboxes"] == {str(inbox.id): {"mode": "rules"}}
+            await say(client, "shop", "ann", "hello again")
+            assert len(model.requests) == 1
+            r = await client.put(_C + f"/inboxes/{inbox.id}/assistant", json={"mode": "nope"}, headers=AUTH)
+            assert r.status_code == 422
