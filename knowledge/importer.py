@@ -9,11 +9,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table as SqlTable
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.models import Company, FaqEntry, KnowledgeImport, KnowledgeItem, KnowledgeVariant
+from core.timeutil import utcnow
 from knowledge.columns import ColumnMap, accepted, cell_text, map_columns, normalize_header
 from knowledge.errors import MAX_REPORTED, ImportIssue, KnowledgeImportError
 from knowledge.owner import parse_faq, parse_products
@@ -299,89 +301,135 @@ def _name_key(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
+# Rows per DELETE ... WHERE id IN (...): below SQLite's and asyncpg's bound-parameter limits (32,766).
+_ID_CHUNK = 5_000
+_ITEMS = KnowledgeItem.__table__
+_VARIANTS = KnowledgeVariant.__table__
+_FAQ = FaqEntry.__table__
+_ITEM_FIELDS = ("kind", "handle", "sku", "name", "description", "category", "price_minor", "currency", "stock",
+                "duration_minutes", "image_url", "attributes", "position")
+_VARIANT_FIELDS = ("item_id", "name", "options", "sku", "price_minor", "stock", "image_url", "position")
+
+
 async def _replace_items(session: AsyncSession, company: Company, items: tuple[ParsedItem, ...]) -> None:
-    existing = (
-        (
-            await session.execute(
-                select(KnowledgeItem)
-                .where(KnowledgeItem.tenant_id == company.tenant_id, KnowledgeItem.company_id == company.id)
-                .order_by(KnowledgeItem.position)
-            )
-        )
-        .scalars()
-        .all()
+    """Write ``items`` as the company's items with set-based Core statements (executemany): rows whose
+    values changed are updated by id, new ones inserted, and rows no longer in the file deleted (their
+    variants and cart lines by the database's ``ON DELETE CASCADE``). Items keep their id when matched
+    by Shopify handle, else by name (whitespace and case ignored); variants when matched by name within
+    their item. Everything runs in the caller's transaction, so an error leaves nothing written."""
+    scope = (_ITEMS.c.tenant_id == company.tenant_id, _ITEMS.c.company_id == company.id)
+    existing = {
+        row["id"]: row
+        for row in (
+            await session.execute(select(*(_ITEMS.c[name] for name in ("id", *_ITEM_FIELDS))).where(*scope)
+                                  .order_by(_ITEMS.c.position))
+        ).mappings()
+    }
+    by_handle: dict[str, uuid.UUID] = {}
+    by_name: dict[str, uuid.UUID] = {}
+    for item_id, row in existing.items():
+        if row["handle"]:
+            by_handle.setdefault(row["handle"], item_id)
+        by_name.setdefault(_name_key(row["name"]), item_id)
+    old_variants: dict[uuid.UUID, dict[str, dict]] = {}
+    variant_rows = await session.execute(
+        select(*(_VARIANTS.c[name] for name in ("id", *_VARIANT_FIELDS)))
+        .where(_VARIANTS.c.tenant_id == company.tenant_id, _VARIANTS.c.company_id == company.id)
+        .order_by(_VARIANTS.c.item_id, _VARIANTS.c.position)
     )
-    by_handle: dict[str, KnowledgeItem] = {}
-    by_name: dict[str, KnowledgeItem] = {}
-    for row in existing:
-        if row.handle:
-            by_handle.setdefault(row.handle, row)
-        by_name.setdefault(_name_key(row.name), row)
+    for row in variant_rows.mappings():
+        old_variants.setdefault(row["item_id"], {}).setdefault(_name_key(row["name"]), dict(row))
+
+    owner = {"tenant_id": company.tenant_id, "company_id": company.id}
+    kind = "service" if company.type == "service" else None
     used: set[uuid.UUID] = set()
+    kept_variants: set[uuid.UUID] = set()
+    item_inserts: list[dict] = []
+    item_updates: list[dict] = []
+    variant_inserts: list[dict] = []
+    variant_updates: list[dict] = []
     for position, item in enumerate(items):
-        row = by_handle.get(item.handle) if item.handle else None
-        if row is None or row.id in used:
-            row = by_name.get(_name_key(item.name))
-        if row is None or row.id in used:
-            row = KnowledgeItem(id=uuid.uuid4(), tenant_id=company.tenant_id, company_id=company.id, variants=[])
-            session.add(row)
-        used.add(row.id)
-        _fill_item(row, item, company=company, position=position)
-    for row in existing:
-        if row.id not in used:
-            await session.delete(row)
+        item_id = by_handle.get(item.handle) if item.handle else None
+        if item_id is None or item_id in used:
+            item_id = by_name.get(_name_key(item.name))
+        if item_id is not None and item_id in used:
+            item_id = None
+        values = {
+            "kind": kind or item.kind, "handle": item.handle, "sku": item.sku, "name": item.name,
+            "description": item.description, "category": item.category, "price_minor": item.price_minor,
+            "currency": company.currency, "stock": item.stock, "duration_minutes": item.duration_minutes,
+            "image_url": item.image_url, "attributes": dict(item.attributes), "position": position,
+        }
+        if item_id is None:
+            item_id = uuid.uuid4()
+            item_inserts.append({"id": item_id, **owner, **values})
+        elif any(existing[item_id][name] != value for name, value in values.items()):
+            item_updates.append({"_id": item_id, **values})
+        used.add(item_id)
+        previous = old_variants.get(item_id, {})
+        for index, variant in enumerate(item.variants):
+            old = previous.pop(_name_key(variant.name), None)
+            values = {
+                "item_id": item_id, "name": variant.name, "options": dict(variant.options), "sku": variant.sku,
+                "price_minor": variant.price_minor, "stock": variant.stock, "image_url": variant.image_url,
+                "position": index,
+            }
+            if old is None:
+                variant_inserts.append({"id": uuid.uuid4(), **owner, **values})
+                continue
+            kept_variants.add(old["id"])
+            if any(old[name] != value for name, value in values.items()):
+                variant_updates.append({"_id": old["id"], **values})
+    gone_items = [item_id for item_id in existing if item_id not in used]
+    gone_variants = [
+        row["id"]
+        for item_id, rows in old_variants.items()
+        if item_id in used
+        for row in rows.values()
+        if row["id"] not in kept_variants
+    ]
+    # Order matters: deletions first (a deleted row's name or handle may be taken by a new one), then
+    # items before the variants that point at them.
+    await _delete_ids(session, _VARIANTS, gone_variants)
+    await _delete_ids(session, _ITEMS, gone_items)  # their variants go by ON DELETE CASCADE
+    await _update_by_id(session, _ITEMS, _ITEM_FIELDS, item_updates)
+    await _insert(session, _ITEMS, item_inserts)
+    await _update_by_id(session, _VARIANTS, _VARIANT_FIELDS, variant_updates)
+    await _insert(session, _VARIANTS, variant_inserts)
 
 
-def _fill_item(row: KnowledgeItem, item: ParsedItem, *, company: Company, position: int) -> None:
-    row.tenant_id = company.tenant_id
-    row.company_id = company.id
-    row.kind = "service" if company.type == "service" else item.kind
-    row.handle = item.handle
-    row.sku = item.sku
-    row.name = item.name
-    row.description = item.description
-    row.category = item.category
-    row.price_minor = item.price_minor
-    row.currency = company.currency
-    row.stock = item.stock
-    row.duration_minutes = item.duration_minutes
-    row.image_url = item.image_url
-    row.attributes = dict(item.attributes)
-    row.position = position
-    old = {_name_key(variant.name): variant for variant in row.variants}
-    fresh: list[KnowledgeVariant] = []
-    for index, variant in enumerate(item.variants):
-        target = old.pop(_name_key(variant.name), None) or KnowledgeVariant(id=uuid.uuid4())
-        _fill_variant(target, variant, company=company, position=index)
-        fresh.append(target)
-    row.variants = fresh  # variants no longer in the file are deleted (delete-orphan)
+async def _delete_ids(session: AsyncSession, table: SqlTable, ids: list[uuid.UUID]) -> None:
+    for start in range(0, len(ids), _ID_CHUNK):
+        await session.execute(delete(table).where(table.c.id.in_(ids[start : start + _ID_CHUNK])))
 
 
-def _fill_variant(row: KnowledgeVariant, variant: ParsedVariant, *, company: Company, position: int) -> None:
-    row.tenant_id = company.tenant_id
-    row.company_id = company.id
-    row.name = variant.name
-    row.options = dict(variant.options)
-    row.sku = variant.sku
-    row.price_minor = variant.price_minor
-    row.stock = variant.stock
-    row.image_url = variant.image_url
-    row.position = position
+async def _update_by_id(session: AsyncSession, table: SqlTable, fields: tuple[str, ...], rows: list[dict]) -> None:
+    """One executemany UPDATE ... WHERE id = :_id over ``rows`` (dicts of ``_id`` and ``fields``)."""
+    if rows:
+        statement = update(table).where(table.c.id == bindparam("_id")).values({f: bindparam(f) for f in fields})
+        await session.execute(statement, rows)
+
+
+async def _insert(session: AsyncSession, table: SqlTable, rows: list[dict]) -> None:
+    """Insert ``rows`` with one executemany INSERT per batch (SQLAlchemy sends multi-row VALUES batches)."""
+    if rows:
+        now = utcnow()
+        for row in rows:
+            row.setdefault("created_at", now)
+        await session.execute(insert(table), rows)
 
 
 async def _replace_faq(session: AsyncSession, company: Company, faq: tuple[ParsedFaq, ...]) -> None:
     await session.execute(
-        delete(FaqEntry)
-        .where(FaqEntry.tenant_id == company.tenant_id, FaqEntry.company_id == company.id)
-        .execution_options(synchronize_session=False)
+        delete(_FAQ).where(_FAQ.c.tenant_id == company.tenant_id, _FAQ.c.company_id == company.id)
     )
-    for position, entry in enumerate(faq):
-        session.add(
-            FaqEntry(
-                tenant_id=company.tenant_id,
-                company_id=company.id,
-                question=entry.question,
-                answer=entry.answer,
-                position=position,
-            )
-        )
+    now = utcnow()
+    await _insert(
+        session,
+        _FAQ,
+        [
+            {"id": uuid.uuid4(), "tenant_id": company.tenant_id, "company_id": company.id, "question": entry.question,
+             "answer": entry.answer, "position": position, "created_at": now}
+            for position, entry in enumerate(faq)
+        ],
+    )
