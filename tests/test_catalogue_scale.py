@@ -60,7 +60,7 @@ async def _ids(sessions: Sessions, company: Company) -> dict[str, uuid.UUID]:
                 KnowledgeItem.tenant_id == company.tenant_id, KnowledgeItem.company_id == company.id
             )
         )
-        return dict(rows.tuples().all())
+        return {name: item_id for name, item_id in rows.all()}
 
 
 async def _counts(sessions: Sessions, company: Company) -> tuple[int, int, int, int]:
@@ -223,10 +223,11 @@ async def test_bulk_reimport_keeps_ids_across_thousands_of_rows(sessionmaker: Se
     assert not set(after.values()) & {before[n] for n in names[500:]}
     assert await _counts(sessionmaker, shop) == (600, 0, 2, 2)
     async with sessionmaker() as session:
-        positions = (await session.execute(
+        rows = await session.execute(
             select(KnowledgeItem.name, KnowledgeItem.position).where(KnowledgeItem.company_id == shop.id)
-        )).tuples().all()
-    assert dict(positions)[kept[0]] == 0 and dict(positions)["New 99"] == 599
+        )
+        positions = {name: position for name, position in rows.all()}
+    assert positions[kept[0]] == 0 and positions["New 99"] == 599
 
 
 async def test_bulk_import_writes_nothing_when_the_database_refuses(
