@@ -568,6 +568,7 @@ class KnowledgeIndex:
         item_counts: Counter[str] = Counter()
         name_counts: Counter[str] = Counter()
         shared_variant_vocab: dict[tuple[str, ...], _Vocabulary] = {}  # items sold in the same sizes share one
+        shared_values: dict[tuple[tuple[str, ...], ...], tuple[frozenset[str], ...]] = {}
         self._name_vocab: set[str] = set()
         self._docs: list[_ItemDoc] = []
         self._variant_keys: dict[uuid.UUID, list[_VariantKey]] = {}
@@ -583,12 +584,13 @@ class KnowledgeIndex:
                 value_words = [list(_short_tokens(v)) for v in values]
                 for words in value_words:
                     variant_words.extend(words)
-                keys.append(
-                    _VariantKey(
-                        variant.id,
-                        tuple(frozenset(_canonical_variant_stems(w)) for w in value_words if w),
+                value_key = tuple(tuple(w) for w in value_words if w)
+                value_stems = shared_values.get(value_key)
+                if value_stems is None:  # "Small", "Medium"... are the same sets for thousands of items
+                    value_stems = shared_values[value_key] = tuple(
+                        frozenset(_canonical_variant_stems(w)) for w in value_key
                     )
-                )
+                keys.append(_VariantKey(variant.id, value_stems))
             if any(key.values for key in keys):
                 self._variant_keys[item.id] = keys
                 parts = tuple(part for word in variant_words for part in _SIZE_ALIASES.get(word, (word,)))
@@ -1031,20 +1033,37 @@ def _index_from_rows(*, company_id: uuid.UUID, tenant_id: uuid.UUID, rows: _Rows
     """Snapshots and index from :func:`_load`'s rows (runs in a worker thread). The tenant and company
     ids are shared objects, and empty attribute/option maps one shared empty mapping, to keep the
     memory of a 100,000-item catalogue down."""
+    strings: dict[str, str] = {}  # one object per repeated short string ("product", "USD", "Medium", a category)
+    options_seen: dict[tuple[tuple[str, Any], ...], Mapping[str, Any]] = {}
+
+    def shared(value: str | None) -> str | None:
+        return None if value is None else strings.setdefault(value, value)
+
+    def shared_options(value: Any) -> Mapping[str, Any]:
+        if not value:
+            return _EMPTY_MAPPING
+        try:
+            key = tuple(value.items())
+            return options_seen.setdefault(key, _mapping(value)) if len(options_seen) < 100_000 else _mapping(value)
+        except TypeError:  # an unhashable option value
+            return _mapping(value)
+
     variants: dict[uuid.UUID, list[VariantView]] = {}
     for vid, item_id, name, options, sku, price, stock, image, position in rows.variants:
         own = variants.setdefault(item_id, [])
         own.append(
-            VariantView(id=vid, item_id=item_id, name=name, options=_mapping(options), sku=sku, price_minor=price,
-                        stock=stock, image_url=image, position=position if position is not None else len(own))
+            VariantView(id=vid, item_id=item_id, name=shared(name), options=shared_options(options), sku=sku,
+                        price_minor=price, stock=stock, image_url=image,
+                        position=position if position is not None else len(own))
         )
     items = []
     for iid, kind, name, description, category, price, currency, stock, image, duration, handle, sku, position, \
             attributes in rows.items:
         own = variants.get(iid, ())
         items.append(
-            ItemView(id=iid, tenant_id=tenant_id, company_id=company_id, kind=kind or "product", name=name,
-                     description=description or "", category=category, price_minor=price, currency=currency,
+            ItemView(id=iid, tenant_id=tenant_id, company_id=company_id, kind=shared(kind or "product"), name=name,
+                     description=description or "", category=shared(category), price_minor=price,
+                     currency=shared(currency),
                      stock=stock, image_url=image, duration_minutes=duration, handle=handle, sku=sku,
                      position=position or 0, attributes=_mapping(attributes),
                      variants=tuple(sorted(own, key=lambda v: v.position)))
