@@ -537,8 +537,9 @@ class KnowledgeIndex:
         :attr:`services_only`, :attr:`service_ids`, :attr:`name_stems` or :meth:`item`)."""
         return list(self._items)
 
-    def __len__(self) -> int:
-        """Number of items."""
+    @property
+    def item_count(self) -> int:
+        """Number of items (no ``__len__``: an index of an empty catalogue is still an index, not falsy)."""
         return len(self._items)
 
     @property

@@ -163,7 +163,7 @@ def test_services_and_names_are_precomputed() -> None:
     mixed = KnowledgeIndex.build(company_id=company, items=hybrid, faq=[])
     assert mixed.has_services and not mixed.services_only and mixed.service_ids == (hybrid[1].id,)
     empty = KnowledgeIndex.build(company_id=company, items=[], faq=[])
-    assert not empty.has_services and len(empty) == 0
+    assert not empty.has_services and empty.item_count == 0 and shop.item_count == 2
 
 
 # --- bounded fuzzy fallback -----------------------------------------------------------------------------
