@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.models import Company, FaqEntry, KnowledgeItem, KnowledgeVariant
-from core.tenancy import TenantScope
 from knowledge.text import has_cyrillic, normalize, stem, tokenize
 
 __all__ = [
@@ -129,6 +129,7 @@ _MIN_COVERAGE = 0.5  # share of the query's item words an item must contain
 _RELATIVE_CUTOFF = 0.2  # hits scoring below this share of the best one are dropped
 _FAQ_RELATIVE_CUTOFF = 0.35
 _WHOLE_NAME_CUTOFF = 88  # rapidfuzz (partial) ratio for the glued-words fallback ("varsitytop", "bean bag")
+_FUZZY_CANDIDATES = 256  # names scored by rapidfuzz in that fallback (those sharing most trigrams with the query)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +278,7 @@ class _Vocabulary:
     def __init__(self) -> None:
         self.stem_freq: dict[str, int] = {}
         self.word_stem: dict[str, str] = {}
-        self._by_first: dict[str, list[str]] | None = None
+        self._buckets: dict[tuple[str, int], list[str]] | None = None
         self._corrections: dict[str, str | None] = {}
 
     def add(self, words: Iterable[str]) -> None:
@@ -286,14 +287,38 @@ class _Vocabulary:
             self.word_stem.setdefault(word, s)
             self.stem_freq[s] = self.stem_freq.get(s, 0) + 1
 
-    def _first_letter_index(self) -> dict[str, list[str]]:
-        if self._by_first is None:
-            by_first: dict[str, list[str]] = {}
+    def add_counts(self, counts: Mapping[str, int]) -> None:
+        """Like :meth:`add` with each word repeated its count (a whole catalogue counted with a
+        ``Counter`` first: one stem call per distinct word instead of one per occurrence)."""
+        for word, count in counts.items():
+            s = stem(word)
+            self.word_stem.setdefault(word, s)
+            self.stem_freq[s] = self.stem_freq.get(s, 0) + count
+
+    def prepare(self) -> None:
+        """Build the correction buckets now (at index build, off the event loop) rather than on the
+        first misspelt word of a customer."""
+        self._bucket_index()
+
+    def _bucket_index(self) -> dict[tuple[str, int], list[str]]:
+        """Vocabulary words (and stems) by first letter and length: a correction within ``k`` edits has
+        the same first letter and a length within ``k``, so only those buckets are scanned (the scan
+        stays small however large the catalogue)."""
+        if self._buckets is None:
+            buckets: dict[tuple[str, int], list[str]] = {}
             for word in sorted(set(self.word_stem) | set(self.stem_freq)):
                 if word and not word.isdigit():
-                    by_first.setdefault(word[0], []).append(word)
-            self._by_first = by_first
-        return self._by_first
+                    buckets.setdefault((word[0], len(word)), []).append(word)
+            self._buckets = buckets
+        return self._buckets
+
+    def _pool(self, first: str, length: int, edits: int) -> list[str]:
+        buckets = self._bucket_index()
+        pool: list[str] = []
+        for n in range(max(1, length - edits), length + edits + 1):
+            pool.extend(buckets.get((first, n), ()))
+        pool.sort()  # the order a scan of the whole vocabulary had (ties are broken alike)
+        return pool
 
     def resolve(self, word: str) -> str | None:
         """The vocabulary stem ``word`` stands for: its own stem when known, else the stem of the
@@ -311,8 +336,7 @@ class _Vocabulary:
     def _correct(self, word: str, word_stem: str) -> str | None:
         if word.isdigit():
             return None
-        pool = self._first_letter_index().get(word[0]) if word else None
-        if not pool:
+        if not word:
             return None
         best: tuple[float, int, str] | None = None
         for query in dict.fromkeys((word, word_stem)):
@@ -320,6 +344,9 @@ class _Vocabulary:
             if n < 3:
                 continue
             max_edits = 1 if n <= 5 else 2 if n <= 9 else 3
+            pool = self._pool(word[0], n, max_edits)
+            if not pool:
+                continue
             cutoff = 85.0 if n == 3 else 75.0
             for candidate, score, _ in process.extract(query, pool, scorer=fuzz.ratio, score_cutoff=cutoff, limit=8):
                 if OSA.distance(query, candidate) > max_edits:
@@ -365,10 +392,66 @@ class _QueryTerm:
 
 @dataclass(slots=True)
 class _ItemDoc:
-    name_terms: frozenset[str]
-    strong_terms: frozenset[str]  # name, variant values, category
-    all_terms: frozenset[str]
+    # Tuples of distinct stems, not frozensets: a catalogue of 100,000 items keeps 300,000 of them, and
+    # a tuple takes a third of a small set's memory; they are only read for the few re-ranked candidates.
+    name_terms: tuple[str, ...]
+    strong_terms: tuple[str, ...]  # name, variant values, category, tags
+    other_terms: tuple[str, ...]  # description words that are not strong terms
     glued_name: str
+
+
+class _GramIndex:
+    """Character trigrams of the items' glued names (``"classicvarsitytop"``) → the items having them,
+    as sorted arrays (a CSR posting list built with numpy). Gives the fuzzy whole-name fallback a few
+    candidates sharing trigrams with the query instead of a scan of every name: a name within
+    rapidfuzz ratio 88 of a query of six or more letters shares at least one trigram with it."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.size = len(names)
+        joined = "\x00".join(names)
+        codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        lengths = np.fromiter((len(name) + 1 for name in names), dtype=np.int64, count=len(names))
+        owners = np.repeat(np.arange(len(names), dtype=np.int32), lengths)[: codes.size]
+        if codes.size < 3:
+            self._keys = np.zeros(0, dtype=np.int64)
+            self._starts = np.zeros(1, dtype=np.int64)
+            self._owners = np.zeros(0, dtype=np.int32)
+            return
+        grams = (codes[:-2] << 42) | (codes[1:-1] << 21) | codes[2:]  # code points are below 2**21
+        valid = (codes[:-2] != 0) & (codes[1:-1] != 0) & (codes[2:] != 0)
+        grams, owners = grams[valid], owners[:-2][valid]
+        order = np.lexsort((owners, grams))
+        grams, owners = grams[order], owners[order]
+        fresh = np.ones(grams.size, dtype=bool)
+        fresh[1:] = (grams[1:] != grams[:-1]) | (owners[1:] != owners[:-1])
+        grams, owners = grams[fresh], owners[fresh]
+        self._keys, starts = np.unique(grams, return_index=True)
+        self._starts = np.append(starts, grams.size).astype(np.int64)
+        self._owners = owners.astype(np.int32)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._keys.nbytes + self._starts.nbytes + self._owners.nbytes)
+
+    def candidates(self, text: str, *, limit: int) -> list[int]:
+        """Positions of at most ``limit`` names sharing the most trigrams with ``text`` (at least one)."""
+        if len(text) < 3 or not self._keys.size:
+            return []
+        points = [ord(ch) for ch in text]
+        wanted = np.unique(np.array([(a << 42) | (b << 21) | c for a, b, c in zip(points, points[1:], points[2:],
+                                                                                  strict=False)], dtype=np.int64))
+        at = np.searchsorted(self._keys, wanted)
+        inside = at < self._keys.size
+        at, wanted = at[inside], wanted[inside]
+        at = at[self._keys[at] == wanted]
+        if not at.size:
+            return []
+        postings = np.concatenate([self._owners[self._starts[i] : self._starts[i + 1]] for i in at.tolist()])
+        counts = np.bincount(postings, minlength=self.size)
+        found = np.flatnonzero(counts)
+        if found.size > limit:
+            found = found[np.argpartition(-counts[found], limit - 1)[:limit]]
+        return sorted(found.tolist())
 
 
 @dataclass(slots=True)
@@ -407,6 +490,17 @@ class KnowledgeIndex:
         self._faq = list(faq)
         self._build_items()
         self._build_faq()
+        # What the dialogue engine asks on every message, answered once here instead of by a scan of
+        # every item per message.
+        services = tuple(item.id for item in self._items if item.kind == "service")
+        self.service_ids: tuple[uuid.UUID, ...] = services
+        """Ids of the items of kind ``"service"``, in position order."""
+        self.has_services: bool = bool(services)
+        """Whether the company sells services (takes bookings)."""
+        self.services_only: bool = len(services) == len(self._items)
+        """Whether every item is a service (also ``True`` for an empty catalogue)."""
+        self.approx_bytes: int = self._estimate_bytes()
+        """Rough memory this index keeps, in bytes (for the cache's memory budget)."""
 
     @classmethod
     def build(
@@ -445,8 +539,29 @@ class KnowledgeIndex:
         return self._by_id[item_id]
 
     def items(self) -> list[ItemView]:
-        """All items in position order."""
+        """All items in position order (a new list: O(items); per message, prefer :attr:`has_services`,
+        :attr:`services_only`, :attr:`service_ids`, :attr:`name_stems` or :meth:`item`)."""
         return list(self._items)
+
+    @property
+    def item_count(self) -> int:
+        """Number of items (no ``__len__``: an index of an empty catalogue is still an index, not falsy)."""
+        return len(self._items)
+
+    @property
+    def name_stems(self) -> frozenset[str]:
+        """Stems of the words of all item names (what a customer may call an item)."""
+        return self._name_vocab
+
+    def _estimate_bytes(self) -> int:
+        per_item = 0
+        for item in self._items:
+            per_item += 900 + len(item.name) + len(item.description) + 400 * len(item.variants)
+        arrays = self._grams.nbytes
+        for model in (self._full_bm25, self._name_bm25, self._faq_bm25):
+            for part in (getattr(model, "scores", None) or {}).values():
+                arrays += int(getattr(part, "nbytes", 0))
+        return per_item + arrays
 
     def faq(self) -> list[FaqView]:
         """All FAQ entries in position order."""
@@ -457,6 +572,10 @@ class KnowledgeIndex:
     def _build_items(self) -> None:
         self._item_vocab = _Vocabulary()
         self._name_words = _Vocabulary()
+        item_counts: Counter[str] = Counter()
+        name_counts: Counter[str] = Counter()
+        shared_variant_vocab: dict[tuple[str, ...], _Vocabulary] = {}  # items sold in the same sizes share one
+        shared_values: dict[tuple[tuple[str, ...], ...], tuple[frozenset[str], ...]] = {}
         self._name_vocab: set[str] = set()
         self._docs: list[_ItemDoc] = []
         self._variant_keys: dict[uuid.UUID, list[_VariantKey]] = {}
@@ -472,26 +591,31 @@ class KnowledgeIndex:
                 value_words = [list(_short_tokens(v)) for v in values]
                 for words in value_words:
                     variant_words.extend(words)
-                keys.append(
-                    _VariantKey(
-                        variant.id,
-                        tuple(frozenset(_canonical_variant_stems(w)) for w in value_words if w),
+                value_key = tuple(tuple(w) for w in value_words if w)
+                value_stems = shared_values.get(value_key)
+                if value_stems is None:  # "Small", "Medium"... are the same sets for thousands of items
+                    value_stems = shared_values[value_key] = tuple(
+                        frozenset(_canonical_variant_stems(w)) for w in value_key
                     )
-                )
+                keys.append(_VariantKey(variant.id, value_stems))
             if any(key.values for key in keys):
                 self._variant_keys[item.id] = keys
-                vocabulary = self._variant_vocab[item.id] = _Vocabulary()
-                vocabulary.add(part for word in variant_words for part in _SIZE_ALIASES.get(word, (word,)))
+                parts = tuple(part for word in variant_words for part in _SIZE_ALIASES.get(word, (word,)))
+                vocabulary = shared_variant_vocab.get(parts)
+                if vocabulary is None:
+                    vocabulary = shared_variant_vocab[parts] = _Vocabulary()
+                    vocabulary.add(parts)
+                self._variant_vocab[item.id] = vocabulary
             category_words = list(_short_tokens(item.category or ""))
             tag_words = _tag_words(item.attributes)
             description_words = tokenize(item.description)
 
-            self._item_vocab.add(
+            item_counts.update(
                 w
                 for w in name_words + variant_words + category_words + tag_words + description_words
                 if w not in _FUNCTION_WORDS
             )
-            self._name_words.add(w for w in name_words if w not in _FUNCTION_WORDS)
+            name_counts.update(w for w in name_words if w not in _FUNCTION_WORDS)
             name_stems = [stem(w) for w in name_words if w not in _FUNCTION_WORDS] or [stem(w) for w in name_words]
             self._name_vocab.update(name_stems)
             strong = set(name_stems)
@@ -507,14 +631,20 @@ class KnowledgeIndex:
             name_docs.append(name_stems)
             self._docs.append(
                 _ItemDoc(
-                    name_terms=frozenset(name_stems),
-                    strong_terms=frozenset(strong),
-                    all_terms=frozenset(strong) | frozenset(other),
+                    name_terms=tuple(dict.fromkeys(name_stems)),
+                    strong_terms=tuple(strong),
+                    other_terms=tuple(frozenset(other) - strong),
                     glued_name="".join(name_words),
                 )
             )
         self._full_bm25 = _bm25(full_docs) if self._items else None
         self._name_bm25 = _bm25(name_docs) if self._items else None
+        self._grams = _GramIndex([doc.glued_name for doc in self._docs])
+        self._name_vocab = frozenset(self._name_vocab)
+        self._item_vocab.add_counts(item_counts)
+        self._name_words.add_counts(name_counts)
+        self._item_vocab.prepare()
+        self._name_words.prepare()
 
     def _build_faq(self) -> None:
         self._faq_vocab = _Vocabulary()
@@ -592,12 +722,16 @@ class KnowledgeIndex:
         ranked: list[tuple[float, int, tuple[str, ...]]] = []
         for idx in candidates.tolist():
             doc = self._docs[idx]
-            matched = tuple(t.word for t in terms if t.alternatives & doc.all_terms)
+            matched = tuple(
+                t.word
+                for t in terms
+                if not (t.alternatives.isdisjoint(doc.strong_terms) and t.alternatives.isdisjoint(doc.other_terms))
+            )
             if len(matched) < _MIN_COVERAGE * len(terms):
                 continue
-            in_name = sum(1 for t in terms if t.alternatives & doc.name_terms)
-            strong = sum(1 for t in terms if t.alternatives & doc.strong_terms)
-            name_said = len(doc.name_terms & query_set) / max(len(doc.name_terms), 1)
+            in_name = sum(1 for t in terms if not t.alternatives.isdisjoint(doc.name_terms))
+            strong = sum(1 for t in terms if not t.alternatives.isdisjoint(doc.strong_terms))
+            name_said = sum(1 for s in doc.name_terms if s in query_set) / max(len(doc.name_terms), 1)
             score = float(scores[idx])
             score *= 1.0 + 0.6 * in_name / len(terms) + 0.5 * strong / len(terms)
             score *= 1.0 + 0.3 * name_said
@@ -618,13 +752,20 @@ class KnowledgeIndex:
         glued = "".join(w for w in tokenize(text) if w not in _FUNCTION_WORDS and w not in _INTENT_WORDS)
         if len(glued) < 6:
             return []
-        names = [doc.glued_name for doc in self._docs]
+        # Bounded: rapidfuzz scores only the names sharing the most character trigrams with the query
+        # (gibberish shares few or none), not every name of the catalogue.
+        positions = self._grams.candidates(glued, limit=_FUZZY_CANDIDATES)
+        names = {i: self._docs[i].glued_name for i in positions}
         found = {
             i: score
-            for _, score, i in process.extract(glued, names, scorer=fuzz.ratio, score_cutoff=_WHOLE_NAME_CUTOFF)
+            for _, score, i in process.extract(
+                glued, names, scorer=fuzz.ratio, score_cutoff=_WHOLE_NAME_CUTOFF, limit=None
+            )
         }
         # "bean bag" -> "Black Beanbag": the glued query inside a longer glued name.
-        for _, score, i in process.extract(glued, names, scorer=fuzz.partial_ratio, score_cutoff=_WHOLE_NAME_CUTOFF):
+        for _, score, i in process.extract(
+            glued, names, scorer=fuzz.partial_ratio, score_cutoff=_WHOLE_NAME_CUTOFF, limit=None
+        ):
             if len(names[i]) >= len(glued):
                 found[i] = max(found.get(i, 0.0), score * len(glued) / len(names[i]))
         ranked = sorted(found.items(), key=lambda kv: (-kv[1], self._items[kv[0]].position))[:limit]
@@ -756,18 +897,31 @@ class KnowledgeIndexCache:
     """Per-process LRU cache of indexes keyed by ``(tenant_id, company_id, kb_version)`` — the key
     includes the tenant so nothing crosses tenants. Constructed by the app (no module-level
     instance). Bumping ``Company.kb_version`` makes the next :meth:`get` rebuild; older versions of
-    that company are evicted when the new one is stored."""
+    that company are evicted when the new one is stored.
 
-    def __init__(self, *, max_companies: int = 256) -> None:
+    Bounded twice: at most ``max_companies`` indexes and at most ``max_bytes`` of them by their
+    :attr:`KnowledgeIndex.approx_bytes` (least recently used first; the index just built is always
+    kept). Building never blocks the event loop: rows are read in partitions and the index is built
+    in a worker thread; concurrent first requests for one company version share one build."""
+
+    def __init__(self, *, max_companies: int = 256, max_bytes: int = 512 * 2**20) -> None:
         if max_companies < 1:
             raise ValueError("max_companies must be at least 1")
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be positive")
         self.max_companies = max_companies
+        self.max_bytes = max_bytes
         self._entries: OrderedDict[tuple[uuid.UUID, uuid.UUID, int], KnowledgeIndex] = OrderedDict()
         self._locks: dict[tuple[uuid.UUID, uuid.UUID, int], asyncio.Lock] = {}
         self.builds = 0  # number of indexes built (for tests and metrics)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def approx_bytes(self) -> int:
+        """Sum of the cached indexes' :attr:`KnowledgeIndex.approx_bytes`."""
+        return sum(index.approx_bytes for index in self._entries.values())
 
     def clear(self) -> None:
         """Forget every cached index."""
@@ -778,10 +932,15 @@ class KnowledgeIndexCache:
         for key in [k for k in self._entries if k[:2] == (company.tenant_id, company.id)]:
             del self._entries[key]
 
+    def cached(self, company: Company) -> KnowledgeIndex | None:
+        """The index of ``company`` at its current ``kb_version`` if it is built, else ``None``."""
+        return self._entries.get((company.tenant_id, company.id, company.kb_version or 0))
+
     async def get(self, session: AsyncSession, company: Company) -> KnowledgeIndex:
         """The index of ``company`` at its current ``kb_version``, built on a miss from the
-        company's items (variants loaded with selectin) and FAQ, read through
-        ``TenantScope(company.tenant_id)``. Indexing runs in a worker thread."""
+        company's items, variants and FAQ (plain rows, read in partitions through ``session`` with
+        the company's tenant and id in every query). Indexing runs in a worker thread; a request
+        arriving while the same version is being built waits for that build."""
         key = (company.tenant_id, company.id, company.kb_version or 0)
         cached = self._entries.get(key)
         if cached is not None:
@@ -794,43 +953,127 @@ class KnowledgeIndexCache:
                 if cached is not None:
                     self._entries.move_to_end(key)
                     return cached
-                items, faq = await _load(session, company)
-                build = partial(KnowledgeIndex.build, company_id=company.id, items=items, faq=faq)
+                rows = await _load(session, company)
+                build = partial(_index_from_rows, company_id=company.id, tenant_id=company.tenant_id, rows=rows)
                 index = await asyncio.to_thread(build)
                 self.builds += 1
-                for stale in [k for k in self._entries if k[:2] == key[:2] and k != key]:
-                    del self._entries[stale]
-                self._entries[key] = index
-                while len(self._entries) > self.max_companies:
-                    self._entries.popitem(last=False)
+                self._store(key, index)
                 return index
         finally:
             if not lock.locked():
                 self._locks.pop(key, None)
 
+    def _store(self, key: tuple[uuid.UUID, uuid.UUID, int], index: KnowledgeIndex) -> None:
+        for stale in [k for k in self._entries if k[:2] == key[:2] and k != key]:
+            del self._entries[stale]
+        self._entries[key] = index
+        total = self.approx_bytes
+        while len(self._entries) > 1 and (len(self._entries) > self.max_companies or total > self.max_bytes):
+            _, evicted = self._entries.popitem(last=False)
+            total -= evicted.approx_bytes
 
-async def _load(session: AsyncSession, company: Company) -> tuple[list[ItemView], list[FaqView]]:
-    from sqlalchemy.orm import selectinload
+    async def warm(self, sessionmaker: async_sessionmaker[AsyncSession], companies: Iterable[Company]) -> int:
+        """Build the indexes of ``companies`` one after another, each in its own session (for a
+        background task at start-up, so the first customer message does not wait for a build).
+        Stops early once the cache is full. Returns the number of indexes now cached for them."""
+        ready = 0
+        for company in companies:
+            if len(self._entries) >= self.max_companies or self.approx_bytes >= self.max_bytes:
+                break
+            async with sessionmaker() as session:
+                await self.get(session, company)
+            ready += 1
+        return ready
 
-    scope = TenantScope(company.tenant_id)
-    item_rows = (
-        (
-            await session.execute(
-                scope.select(KnowledgeItem, KnowledgeItem.company_id == company.id)
-                .options(selectinload(KnowledgeItem.variants))
-                .order_by(KnowledgeItem.position, KnowledgeItem.name)
-            )
+
+_LOAD_PARTITION = 2_000  # rows decoded between two returns to the event loop
+_EMPTY_MAPPING: Mapping[str, Any] = MappingProxyType({})
+_ITEM_COLUMNS = ("id", "kind", "name", "description", "category", "price_minor", "currency", "stock", "image_url",
+                 "duration_minutes", "handle", "sku", "position", "attributes")
+_VARIANT_COLUMNS = ("id", "item_id", "name", "options", "sku", "price_minor", "stock", "image_url", "position")
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    items: list[Any]
+    variants: list[Any]
+    faq: list[Any]
+
+
+async def _load(session: AsyncSession, company: Company) -> _Rows:
+    """The company's rows as plain tuples (no ORM objects), every query filtered by tenant and company."""
+    items, variants, faq = KnowledgeItem.__table__, KnowledgeVariant.__table__, FaqEntry.__table__
+    item_rows = await _rows(
+        session,
+        select(*(items.c[name] for name in _ITEM_COLUMNS))
+        .where(items.c.tenant_id == company.tenant_id, items.c.company_id == company.id)
+        .order_by(items.c.position, items.c.name),
+    )
+    variant_rows = await _rows(
+        session,
+        select(*(variants.c[name] for name in _VARIANT_COLUMNS))
+        .where(variants.c.tenant_id == company.tenant_id, variants.c.company_id == company.id)
+        .order_by(variants.c.item_id, variants.c.position),
+    )
+    faq_rows = await _rows(
+        session,
+        select(faq.c.id, faq.c.question, faq.c.answer, faq.c.position)
+        .where(faq.c.tenant_id == company.tenant_id, faq.c.company_id == company.id)
+        .order_by(faq.c.position),
+    )
+    return _Rows(items=item_rows, variants=variant_rows, faq=faq_rows)
+
+
+async def _rows(session: AsyncSession, statement: Any) -> list[Any]:
+    result = await session.stream(statement)
+    rows: list[Any] = []
+    async for part in result.partitions(_LOAD_PARTITION):
+        rows.extend(part)
+    return rows
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value)) if value else _EMPTY_MAPPING
+
+
+def _index_from_rows(*, company_id: uuid.UUID, tenant_id: uuid.UUID, rows: _Rows) -> KnowledgeIndex:
+    """Snapshots and index from :func:`_load`'s rows (runs in a worker thread). The tenant and company
+    ids are shared objects, and empty attribute/option maps one shared empty mapping, to keep the
+    memory of a 100,000-item catalogue down."""
+    strings: dict[str, str] = {}  # one object per repeated short string ("product", "USD", "Medium", a category)
+    options_seen: dict[tuple[tuple[str, Any], ...], Mapping[str, Any]] = {}
+
+    def shared(value: str | None) -> str | None:
+        return None if value is None else strings.setdefault(value, value)
+
+    def shared_options(value: Any) -> Mapping[str, Any]:
+        if not value:
+            return _EMPTY_MAPPING
+        try:
+            key = tuple(value.items())
+            return options_seen.setdefault(key, _mapping(value)) if len(options_seen) < 100_000 else _mapping(value)
+        except TypeError:  # an unhashable option value
+            return _mapping(value)
+
+    variants: dict[uuid.UUID, list[VariantView]] = {}
+    for vid, item_id, name, options, sku, price, stock, image, position in rows.variants:
+        own = variants.setdefault(item_id, [])
+        own.append(
+            VariantView(id=vid, item_id=item_id, name=shared(name), options=shared_options(options), sku=sku,
+                        price_minor=price, stock=stock, image_url=image,
+                        position=position if position is not None else len(own))
         )
-        .scalars()
-        .all()
-    )
-    items = [
-        _item_view(row, [v for v in row.variants if v.tenant_id == company.tenant_id and v.company_id == company.id])
-        for row in item_rows
-    ]
-    faq_rows = (
-        (await session.execute(scope.select(FaqEntry, FaqEntry.company_id == company.id).order_by(FaqEntry.position)))
-        .scalars()
-        .all()
-    )
-    return items, [FaqView.from_model(row) for row in faq_rows]
+    items = []
+    for iid, kind, name, description, category, price, currency, stock, image, duration, handle, sku, position, \
+            attributes in rows.items:
+        own = variants.get(iid, ())
+        items.append(
+            ItemView(id=iid, tenant_id=tenant_id, company_id=company_id, kind=shared(kind or "product"), name=name,
+                     description=description or "", category=shared(category), price_minor=price,
+                     currency=shared(currency),
+                     stock=stock, image_url=image, duration_minutes=duration, handle=handle, sku=sku,
+                     position=position or 0, attributes=_mapping(attributes),
+                     variants=tuple(sorted(own, key=lambda v: v.position)))
+        )
+    faq = [FaqView(id=fid, question=q, answer=a or "", position=p or 0) for fid, q, a, p in rows.faq]
+    return KnowledgeIndex(company_id=company_id, items=items, faq=faq)
