@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-import knowledge.importer as importer
 import knowledge.search as search
+import knowledge.writer as writer
 from core.accounts import create_company, create_tenant
 from core.models import Company, KnowledgeImport, KnowledgeItem, KnowledgeVariant
 from knowledge.importer import import_knowledge
@@ -236,14 +236,14 @@ async def test_bulk_import_writes_nothing_when_the_database_refuses(
     shop = await _company(sessionmaker, "shop")
     await _import(sessionmaker, shop.id, SHOP)
     before_ids, before = await _ids(sessionmaker, shop), await _counts(sessionmaker, shop)
-    real_insert = importer._insert
+    real_insert = writer._insert
 
-    async def failing(session, table, rows):  # noqa: ANN001, ANN202 - fails after the items were written
+    async def failing(session, table, rows, prepared):  # noqa: ANN001, ANN202 - fails after the items were written
         if table is KnowledgeVariant.__table__:
             raise RuntimeError("disk full")
-        await real_insert(session, table, rows)
+        await real_insert(session, table, rows, prepared)
 
-    monkeypatch.setattr(importer, "_insert", failing)
+    monkeypatch.setattr(writer, "_insert", failing)
     changed = SHOP.replace(b"Ocean Blue Shirt,,50", b"Ocean Blue Shirt,,55") + b"Scarf,Red,20,\nScarf,Blue,20,\n"
     with pytest.raises(RuntimeError, match="disk full"):
         await _import(sessionmaker, shop.id, changed.replace(b"Black Beanbag,,120,A soft bag to sit on\n", b""))
