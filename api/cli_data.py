@@ -14,9 +14,10 @@ import typer
 
 from api import tenant_data
 from api.cli import CompanyOpt, JsonOpt, _emit, _fail, _run, companies_app, tenants_app
+from api.cli_auth import cli_company, cli_tenant
 from api.services import Runtime
 from core.retention import RetentionError
-from core.tenancy import TenantScope, company_by_slug, tenant_by_slug
+from core.tenancy import TenantScope
 from core.vault import DEFAULT_BATCH_SIZE
 
 keys_app = typer.Typer(help="The key that encrypts stored secrets (CHATCOMMERCE_SECRET_KEY): rotation.",
@@ -80,7 +81,7 @@ def tenants_delete(slug: Annotated[str, typer.Argument(help="Tenant slug.")], ye
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session:
-            scope = TenantScope((await tenant_by_slug(session, slug)).id)
+            scope = TenantScope((await cli_tenant(session, slug)).id)
         return (await tenant_data.delete_tenant(rt, scope=scope)).as_dict()
 
     data = _run(work)
@@ -96,7 +97,7 @@ def companies_delete(company: CompanyOpt, yes: YesOpt = False, as_json: JsonOpt 
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session:
-            row = await company_by_slug(session, company)
+            row = await cli_company(session, company, "owner")
             scope, company_id = TenantScope(row.tenant_id), row.id
         return (await tenant_data.delete_company(rt, scope=scope, company_id=company_id)).as_dict()
 
@@ -118,7 +119,7 @@ def companies_retention(
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session:
-            row = await company_by_slug(session, company)
+            row = await cli_company(session, company, "owner")
             scope, company_id = TenantScope(row.tenant_id), row.id
         if days is None and not forever:
             return await tenant_data.get_retention(rt, scope=scope, company_id=company_id)
@@ -143,7 +144,7 @@ def contacts_export(
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session:
-            row = await company_by_slug(session, company)
+            row = await cli_company(session, company, "owner")
             scope, company_id = TenantScope(row.tenant_id), row.id
         return await tenant_data.contact_export(rt, scope=scope, company_id=company_id, ref=contact)
 
