@@ -134,7 +134,8 @@ class RedisRelay:
         self._deliver = deliver
         self._client: Any = None
         self._listener: asyncio.Task[None] | None = None
-        self._sends: set[asyncio.Task[Any]] = set()
+        self._sender: asyncio.Task[None] | None = None
+        self._outbox: asyncio.Queue[tuple[LiveEvent, str]] = asyncio.Queue()
         self._ready = asyncio.Event()
 
     @property
@@ -145,37 +146,55 @@ class RedisRelay:
         import redis.asyncio as redis_asyncio  # optional dependency: only with CHATCOMMERCE_REDIS_URL
 
         self._client = redis_asyncio.from_url(self._url)
-        self._listener = asyncio.get_running_loop().create_task(self._listen(), name="chatcommerce-live-relay")
+        loop = asyncio.get_running_loop()
+        self._listener = loop.create_task(self._listen(), name="chatcommerce-live-relay")
+        self._sender = loop.create_task(self._send_in_order(), name="chatcommerce-live-relay-send")
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
         except TimeoutError:
             await self.stop()
             raise
 
-    async def stop(self) -> None:
+    async def stop(self, drain: float = 2.0) -> None:
+        """Publish what is still queued (for at most ``drain`` seconds), then disconnect."""
+        if self._sender is not None:
+            if self._listener is not None and not self._listener.done():
+                try:
+                    await asyncio.wait_for(self._outbox.join(), drain)
+                except TimeoutError:
+                    log.warning("live_relay_undrained", queued=self._outbox.qsize())
+            self._sender.cancel()
+            await asyncio.gather(self._sender, return_exceptions=True)
+            self._sender = None
         if self._listener is not None:
             self._listener.cancel()
-            await asyncio.gather(self._listener, *self._sends, return_exceptions=True)
+            await asyncio.gather(self._listener, return_exceptions=True)
             self._listener = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None
 
     def send(self, live: LiveEvent) -> None:
-        """Publish without waiting (called from a commit hook); a failure falls back to local delivery."""
+        """Queue ``live`` for publishing without waiting (called from a commit hook). One sender task
+        publishes in commit order, so every process sees a conversation's events in the order they
+        happened (concurrent publishes over a connection pool could overtake each other); a failure
+        falls back to local delivery."""
         payload = json.dumps({"tenant_id": str(live.tenant_id), "company_id": str(live.company_id),
                               "type": live.type, "data": live.data}, default=str)
+        self._outbox.put_nowait((live, payload))
 
-        async def _send() -> None:
+    async def _send_in_order(self) -> None:
+        while True:
+            live, payload = await self._outbox.get()
             try:
                 await self._client.publish(self._channel, payload)
+            except asyncio.CancelledError:
+                raise
             except Exception:  # noqa: BLE001 - Redis down: this process's views still get it
                 log.warning("live_relay_publish_failed")
                 self._deliver(live)
-
-        task = asyncio.get_running_loop().create_task(_send())
-        self._sends.add(task)
-        task.add_done_callback(self._sends.discard)
+            finally:
+                self._outbox.task_done()
 
     async def _listen(self) -> None:
         while True:

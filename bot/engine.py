@@ -31,7 +31,7 @@ from bot.actions.delivery import DeliveryActions
 from bot.actions.results import Result
 from bot.actions.runner import current_order
 from bot.buttons import decode
-from bot.commands import NotUnderstood
+from bot.commands import NotUnderstood, UnknownFact
 from bot.llm.assistant import Answer, Assistant
 from bot.messages import InboundMessage, OutboundMessage
 from bot.policy import Action, decide
@@ -135,15 +135,16 @@ class DialogueEngine:
         return actions, results
 
     async def _model_answer(self, turn: Turn, commands: list[Understood]) -> Answer | None:
-        """The mode switch: ``None`` for ``rules`` (and ``assist`` when the rules understood the message),
+        """The mode switch: ``None`` for ``rules`` (and ``assist`` when the rules understood the message and
+        the knowledge base has the answer: ``NotUnderstood`` and ``UnknownFact`` are the rules' misses),
         else the model's answer (whose ``fallback`` says when the rules must answer after all)."""
         if self._assistant is None:
             return None
         settings = await self._assistant.settings(turn)
         if settings.mode == "rules":
             return None
-        if settings.mode == "assist" and not all(isinstance(c, NotUnderstood) for c in commands):
-            return None
+        if settings.mode == "assist" and not all(isinstance(c, (NotUnderstood, UnknownFact)) for c in commands):
+            return None  # the rules understood and can answer; a miss or a fact they lack goes to the model
         answer = await self._assistant.answer(turn, settings=settings, execute=self._execute)
         answer.mode = settings.mode
         return answer
