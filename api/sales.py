@@ -74,6 +74,25 @@ def _customer_text(name_col: Any, phone_col: Any, text: str | None) -> list[Any]
     return [or_(*options)]
 
 
+def _filter_clauses(filters: SalesFilter, *, status: Any, when: Any, contact: Any, name: Any,
+                    phone: Any) -> list[Any]:
+    """The WHERE clauses of ``filters`` for one list: ``status`` is the row's own status column,
+    ``when`` the date column the bounds apply to, ``contact``/``name``/``phone`` the customer's
+    columns; the payment statuses are always the order's (``Order.payment_status``)."""
+    clauses: list[Any] = []
+    if filters.statuses:
+        clauses.append(status.in_(filters.statuses))
+    if filters.payment_statuses:
+        clauses.append(Order.payment_status.in_(filters.payment_statuses))
+    if filters.since is not None:
+        clauses.append(when >= filters.since)
+    if filters.until is not None:
+        clauses.append(when < filters.until)
+    if filters.contact_id is not None:
+        clauses.append(contact == filters.contact_id)
+    return clauses + _customer_text(name, phone, filters.text)
+
+
 # -- orders ----------------------------------------------------------------------------------------
 
 
@@ -82,17 +101,8 @@ async def list_orders(session: AsyncSession, *, company: Company, filters: Sales
     _check_statuses(filters.statuses, ORDER_STATUSES, "order")
     scope = TenantScope(company.tenant_id)
     stmt = scope.select(Order, Order.company_id == company.id)
-    if filters.statuses:
-        stmt = stmt.where(Order.status.in_(filters.statuses))
-    if filters.payment_statuses:
-        stmt = stmt.where(Order.payment_status.in_(filters.payment_statuses))
-    if filters.since is not None:
-        stmt = stmt.where(Order.created_at >= filters.since)
-    if filters.until is not None:
-        stmt = stmt.where(Order.created_at < filters.until)
-    if filters.contact_id is not None:
-        stmt = stmt.where(Order.contact_id == filters.contact_id)
-    stmt = stmt.where(*_customer_text(Order.customer_name, Order.phone, filters.text))
+    stmt = stmt.where(*_filter_clauses(filters, status=Order.status, when=Order.created_at,
+                                       contact=Order.contact_id, name=Order.customer_name, phone=Order.phone))
     return list((await session.execute(stmt.order_by(Order.number.desc()))).scalars())
 
 
@@ -159,17 +169,8 @@ async def list_payments(session: AsyncSession, *, company: Company, filters: Sal
         .outerjoin(Contact, Contact.id == Order.contact_id)
         .where(Order.tenant_id == scope.tenant_id, Order.company_id == company.id)
     )
-    if filters.statuses:
-        stmt = stmt.where(Payment.status.in_(filters.statuses))
-    if filters.payment_statuses:
-        stmt = stmt.where(Order.payment_status.in_(filters.payment_statuses))
-    if filters.since is not None:
-        stmt = stmt.where(Payment.created_at >= filters.since)
-    if filters.until is not None:
-        stmt = stmt.where(Payment.created_at < filters.until)
-    if filters.contact_id is not None:
-        stmt = stmt.where(Order.contact_id == filters.contact_id)
-    stmt = stmt.where(*_customer_text(Order.customer_name, Order.phone, filters.text))
+    stmt = stmt.where(*_filter_clauses(filters, status=Payment.status, when=Payment.created_at,
+                                       contact=Order.contact_id, name=Order.customer_name, phone=Order.phone))
     out: list[dict[str, Any]] = []
     for payment, order, contact in await session.execute(stmt.order_by(Payment.created_at.desc())):
         out.append({
@@ -210,17 +211,9 @@ async def list_bookings(session: AsyncSession, *, company: Company, filters: Sal
     scope = TenantScope(company.tenant_id)
     stmt = (scope.select(Booking, Booking.company_id == company.id).add_columns(Order.payment_status)
             .outerjoin(Order, Order.id == Booking.order_id))
-    if filters.statuses:
-        stmt = stmt.where(Booking.status.in_(filters.statuses))
-    if filters.payment_statuses:
-        stmt = stmt.where(Order.payment_status.in_(filters.payment_statuses))
-    if filters.since is not None:
-        stmt = stmt.where(Booking.start_at >= filters.since)
-    if filters.until is not None:
-        stmt = stmt.where(Booking.start_at < filters.until)
-    if filters.contact_id is not None:
-        stmt = stmt.where(Booking.contact_id == filters.contact_id)
-    stmt = stmt.where(*_customer_text(Booking.customer_name, Booking.phone, filters.text))
+    stmt = stmt.where(*_filter_clauses(filters, status=Booking.status, when=Booking.start_at,
+                                       contact=Booking.contact_id, name=Booking.customer_name,
+                                       phone=Booking.phone))
     tz = company_zone(company)
     return [{**booking_as_dict(b, tz=tz), "contact_id": str(b.contact_id) if b.contact_id else None,
              "payment_status": pay}

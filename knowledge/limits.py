@@ -38,6 +38,19 @@ def text_limit(field: str, *, variant: bool = False) -> int:
         raise LookupError(f"{model.__name__}.{field} is not a String(n) column")
     return length
 
+def name_length_problem(name: str, *, label: str) -> tuple[bool, str] | None:
+    """What is wrong with the length of an item's ``name`` (``label``: the word the file uses,
+    ``name`` or ``title``): ``(True, message)`` when it exceeds the database column (the row fails),
+    ``(False, message)`` when it is merely longer than ``LONG_NAME_WARNING`` (a warning), else ``None``."""
+    limit = text_limit("name")
+    if len(name) > limit:
+        return True, f"{label} is {len(name)} characters long; at most {limit} are accepted"
+    if len(name) > LONG_NAME_WARNING:
+        return False, (f"{label} is {len(name)} characters long (more than {LONG_NAME_WARNING}); imported as is, "
+                       "but it will read badly in chat messages")
+    return None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ImportLimits:
     """The most an upload may hold. ``max_bytes`` is the file size in bytes; ``max_rows`` and

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from knowledge.columns import ColumnMap, accepted, cell_text, column_letter, formula_like
-from knowledge.limits import LONG_NAME_WARNING, MAX_INT32, text_limit
+from knowledge.limits import MAX_INT32, name_length_problem, text_limit
 from knowledge.parsed import ParsedFaq, ParsedItem, ParsedVariant
 from knowledge.prices import CellValueError, parse_duration, parse_price, parse_quantity, shown
 from knowledge.problems import DROPPED_COLUMN, FORMULA, LONG_NAME, Problems
@@ -223,17 +223,11 @@ def parse_products(
 
 def _check_name(line: _Line, name: str) -> None:
     """An error for a name longer than its database column, a warning for a merely long one."""
-    limit = text_limit("name")
-    if len(name) > limit:
-        line.fail("name", f"name is {len(name)} characters long; at most {limit} are accepted")
-    elif len(name) > LONG_NAME_WARNING:
-        line.problems.warn(
-            LONG_NAME,
-            f"name is {len(name)} characters long (more than {LONG_NAME_WARNING}); imported as is, but it will "
-            "read badly in chat messages",
-            row=line.number,
-            column=line.columns.header("name"),
-        )
+    found = name_length_problem(name, label="name")
+    if found is not None and found[0]:
+        line.fail("name", found[1])
+    elif found is not None:
+        line.problems.warn(LONG_NAME, found[1], row=line.number, column=line.columns.header("name"))
 
 
 def _add_row(

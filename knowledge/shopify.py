@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from knowledge.columns import cell_text, column_letter, formula_like, normalize_header
-from knowledge.limits import LONG_NAME_WARNING, MAX_INT32, text_limit
+from knowledge.limits import MAX_INT32, name_length_problem, text_limit
 from knowledge.markup import html_to_text
 from knowledge.parsed import ParsedItem, ParsedVariant
 from knowledge.prices import CellValueError, parse_price, parse_quantity, shown
@@ -191,17 +191,11 @@ def _stock(row: _Row) -> int | None:
 
 
 def _check_title(row: _Row, title: str) -> None:
-    limit = text_limit("name")
-    if len(title) > limit:
-        row.fail("title", f"title is {len(title)} characters long; at most {limit} are accepted")
-    elif len(title) > LONG_NAME_WARNING:
-        row.problems.warn(
-            LONG_NAME,
-            f"title is {len(title)} characters long (more than {LONG_NAME_WARNING}); imported as is, but it will "
-            "read badly in chat messages",
-            row=row.number,
-            column=row.header("title"),
-        )
+    found = name_length_problem(title, label="title")
+    if found is not None and found[0]:
+        row.fail("title", found[1])
+    elif found is not None:
+        row.problems.warn(LONG_NAME, found[1], row=row.number, column=row.header("title"))
 
 
 def _item(handle: str, title: str, group: list[_Row], *, currency: str) -> ParsedItem | None:
