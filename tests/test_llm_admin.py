@@ -30,11 +30,11 @@ async def test_owner_sets_the_mode_and_a_model_server_whose_key_is_never_shown(d
             assert r.status_code == 200, r.text
             shown = (await client.get(_C + "/assistant", headers=AUTH)).json()
             assert shown["model_server"]["api_key_set"] is True and "sk-test-123" not in str(shown)
+            assert shown["model_server"]["api_key"] == "••••" and "api_key_secret" not in shown["model_server"]
             async with env.runtime.sessionmaker() as s:
                 company = (await s.execute(select(Company).where(Company.slug == "shop"))).scalar_one()
-                stored = company.settings["model_server"]
-                assert "sk-test-123" not in str(company.settings)
-                assert env.runtime.secret_box.decrypt(stored["api_key_secret"]) == "sk-test-123"
+                assert "sk-test-123" not in str(company.settings) and "api_key" not in str(company.settings)
+                assert env.runtime.secret_box.decrypt(company.model_api_key or "") == "sk-test-123"
                 inbox = (await s.execute(select(Inbox).where(Inbox.company_id == company.id,
                                                              Inbox.kind == "webchat"))).scalar_one()
 

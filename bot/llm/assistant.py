@@ -83,7 +83,8 @@ class Assistant:
     async def answer(self, turn: Turn, *, settings: AssistantSettings, execute: Execute) -> Answer:
         """Let the model answer ``turn`` through tools; records a ``ModelUsage`` row in ``turn.session``."""
         self.asked += 1
-        server = model_server(turn.company.settings, platform=self._platform, box=self._box)
+        server = model_server(turn.company.settings, api_key_secret=turn.company.model_api_key,
+                              platform=self._platform, box=self._box)
         answer = Answer()
         if not server.configured:
             answer.fallback = "not_configured"
