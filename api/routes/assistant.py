@@ -4,16 +4,20 @@
 (``bot.llm.config.AssistantSettings``) and its ``model_server`` (base URL, model, prices, monthly
 budget; the API key is write-only: stored encrypted in ``Company.model_api_key``, shown only masked
 as ``api_key`` and ``api_key_set``). ``PUT .../inboxes/{inbox_id}/assistant`` overrides assistant settings for one inbox
-(``{}`` removes the override). Tenant-scoped through ``CompanyDep``/``TenantScopeDep``; owners only.
+(``{}`` removes the override). ``GET .../assistant/usage?since=&until=``: the assist share of the company
+in a date range (``bot.llm.usage.assist_usage``: turns answered by the rules, turns sent to the model,
+the share, fallbacks by reason, tokens and cost). Tenant-scoped through ``CompanyDep``/``TenantScopeDep``;
+owners only.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
-from pydantic import BaseModel, ConfigDict, ValidationError
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from sqlalchemy.orm.attributes import flag_modified
 
 from api.deps import AdminDep, CompanyDep, Requires, RuntimeDep, SessionDep, TenantScopeDep
@@ -24,7 +28,7 @@ from bot.llm.config import (
     stored_api_key,
     stored_model_server,
 )
-from bot.llm.usage import spent_this_month
+from bot.llm.usage import assist_usage, spent_this_month
 from core.models import Company, Inbox
 from core.security import SecretBox
 from core.tenancy import NotFound
@@ -67,6 +71,28 @@ async def get_assistant(company: CompanyDep, scope: TenantScopeDep, session: Ses
     tenant's model spend this calendar month (micro-USD)."""
     return _shown(company, await _inboxes(session, scope, company),
                   await spent_this_month(session, tenant_id=scope.tenant_id, now=utcnow()), runtime.secret_box)
+
+
+@router.get(_COMPANY + "/assistant/usage")
+async def get_assistant_usage(
+    company: CompanyDep, scope: TenantScopeDep, session: SessionDep,
+    since: Annotated[AwareDatetime | None, Query(description="At or after (ISO-8601 with zone)")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Before (ISO-8601 with zone)")] = None,
+) -> dict[str, Any]:
+    """How the company's customer turns in ``[since, until)`` were answered (``AssistUsage.as_dict``):
+    ``turns``, ``rules_turns``, ``model_turns``, ``model_answered``, ``share`` (0..1), ``fallbacks`` by
+    reason, ``requests``, ``prompt_tokens``, ``completion_tokens`` and ``cost_usd_micros``. 422 when
+    ``until`` is not after ``since``."""
+    if since is not None and until is not None and until <= since:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "until must be after since")
+    usage = await assist_usage(session, tenant_id=scope.tenant_id, company_id=company.id,
+                               since=_utc(since), until=_utc(until))
+    return usage.as_dict()
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """An aware datetime in UTC (``None`` stays ``None``)."""
+    return value.astimezone(UTC) if value is not None else None
 
 
 @router.put(_COMPANY + "/assistant")
