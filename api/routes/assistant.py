@@ -135,5 +135,6 @@ async def put_inbox_assistant(inbox_id: uuid.UUID, body: dict[str, Any], company
     inbox.settings = settings
     flag_modified(inbox, "settings")
     await session.commit()
+    runtime.channel_factory.forget(inbox.id)  # the pipeline's cached inbox row carries the overrides
     return _shown(company, await _inboxes(session, scope, company),
                   await spent_this_month(session, tenant_id=scope.tenant_id, now=utcnow()), runtime.secret_box)

@@ -72,11 +72,17 @@ class Assistant:
 
     async def settings(self, turn: Turn) -> AssistantSettings:
         """The company's assistant settings with the conversation's inbox's overrides (the mode forced by
-        the constructor's ``mode`` when given: ``chatcommerce test-dialogues --engine``)."""
+        the constructor's ``mode`` when given: ``chatcommerce test-dialogues --engine``). The inbox's
+        overrides come with the message when its caller read them (the pipeline's cached inbox row),
+        else from one query."""
         self.turns += 1
-        inbox_settings = (await turn.session.execute(
-            select(Inbox.settings).where(Inbox.tenant_id == turn.company.tenant_id,
-                                         Inbox.id == turn.conversation.inbox_id))).scalar_one_or_none()
+        overrides = turn.inbound.inbox_assistant
+        if overrides is None:
+            inbox_settings = (await turn.session.execute(
+                select(Inbox.settings).where(Inbox.tenant_id == turn.company.tenant_id,
+                                             Inbox.id == turn.conversation.inbox_id))).scalar_one_or_none()
+        else:
+            inbox_settings = {"assistant": overrides}
         settings = assistant_settings(turn.company.settings, inbox_settings)
         return settings.model_copy(update={"mode": self._mode}) if self._mode else settings
 
