@@ -135,6 +135,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", _C + "/metrics"): "manager",
     ("POST", _C + "/bookings/{booking_id}/no-show"): "manager",
     ("GET", _C + "/assistant"): "owner",
+    ("GET", _C + "/assistant/usage"): "owner",
     ("PUT", _C + "/assistant"): "owner",
     ("PUT", _C + "/inboxes/{inbox_id}/assistant"): "owner",
 }

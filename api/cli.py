@@ -419,9 +419,9 @@ def test_dialogues(
                             "conversations": [r.as_dict() for r in run.results]}
     note = ""
     if assistant is not None:
-        data["engine"] = {"mode": engine, "turns": assistant.turns, "model_turns": assistant.asked}
-        share = assistant.asked / assistant.turns if assistant.turns else 0.0
-        note = f"\nengine {engine}: {assistant.asked} of {assistant.turns} typed turns reached the model ({share:.0%})"
+        usage = run.usage
+        data["engine"] = {"mode": engine, **usage.as_dict()}
+        note = f"\nengine {engine}: {usage.summary_line()}"
     _emit(data, as_json, lambda: run.table() + note)
     raise typer.Exit(run.exit_code)
 
@@ -612,6 +612,7 @@ def demo(
 
 def _register_subcommands() -> None:
     """Sub-apps defined in their own modules (they import helpers from this one)."""
+    from api.cli_assistant import assistant_app
     from api.cli_bookings import bookings_app
     from api.cli_channels import inboxes_app, payments_app
     from api.cli_data import contacts_app, keys_app
@@ -627,6 +628,7 @@ def _register_subcommands() -> None:
     app.add_typer(contacts_app, name="contacts")
     app.add_typer(payments_app, name="payments")
     app.add_typer(bookings_app, name="bookings")
+    app.add_typer(assistant_app, name="assistant")
 
 
 _register_subcommands()

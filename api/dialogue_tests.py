@@ -44,6 +44,7 @@ from api.dialogue_spec import (
 from bot.engine import DialogueEngine
 from bot.llm.assistant import Assistant
 from bot.llm.config import PlatformModel
+from bot.llm.usage import AssistUsage, assist_usage
 from bot.messages import Responder
 from channels.base import ParsedInbound
 from channels.pipeline import Pipeline, Reply
@@ -100,8 +101,8 @@ def engine_for(mode: str, *, base_url: str | None = None, model: str | None = No
                timeout_seconds: float = 20.0, max_retries: int = 2) -> tuple[EngineFactory, Assistant | None]:
     """The engine factory of ``test-dialogues --engine``: ``rules`` is ``default_engine``; ``assist`` and
     ``llm`` force that mode on every company, with the model server at ``base_url`` (any
-    OpenAI-compatible Chat Completions server). Also returns the shared ``Assistant`` (its ``turns``
-    and ``asked`` counters tell the share of turns that reached the model)."""
+    OpenAI-compatible Chat Completions server). Also returns the shared ``Assistant`` (``None`` for
+    ``rules``); the share of turns that reached the model is ``DialogueRun.usage``."""
     if mode == "rules":
         return default_engine, None
     assistant = Assistant(platform=PlatformModel(base_url=base_url, model=model, api_key=api_key,
@@ -129,6 +130,8 @@ class ConversationResult:
     failure: str | None = None
     turn: int | None = None
     said: str | None = None
+    usage: AssistUsage | None = None
+    """How its turns were answered (rules or model: ``bot.llm.usage.assist_usage``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"file": self.file, "id": self.id, "company": self.company, "passed": self.passed,
@@ -149,6 +152,11 @@ class DialogueRun:
     @property
     def failed(self) -> int:
         return len(self.results) - self.passed
+
+    @property
+    def usage(self) -> AssistUsage:
+        """The conversations' ``AssistUsage`` summed (the share of customer turns that reached the model)."""
+        return sum((r.usage for r in self.results if r.usage is not None), AssistUsage(turns=0, model_turns=0))
 
     @property
     def exit_code(self) -> int:
@@ -258,10 +266,13 @@ async def _run_one(spec: DialogueFile, conversation: ConversationSpec, *, db: Pa
         pipeline = Pipeline(sessionmaker=sessionmaker, responder=engine_factory(lambda: now),
                             channels=ChannelRegistry.default())
         try:
-            return await _play(_Session(sessionmaker=sessionmaker, shop=shop, now=now, pipeline=pipeline),
-                               conversation, result)
+            await _play(_Session(sessionmaker=sessionmaker, shop=shop, now=now, pipeline=pipeline), conversation,
+                        result)
         finally:
             await pipeline.close()
+        async with sessionmaker() as session:
+            result.usage = await assist_usage(session, tenant_id=shop.tenant_id, company_id=shop.company_id)
+        return result
     finally:
         await engine.dispose()
 

@@ -184,10 +184,13 @@ def _with_model_text(replies: list[OutboundMessage], answer: Answer) -> list[Out
 
 def _assistant_note(kept: object, answer: Answer | None) -> dict[str, object]:
     """``Conversation.state["assistant"]``: the turns the model answered and the ones the rules answered
-    for it (with the last reason), for managers."""
+    for it (with the last reason), for managers, and the running ``summary`` of older turns
+    (``bot.llm.summary``)."""
     note = dict(kept) if isinstance(kept, dict) else {}
     if answer is not None:
         note["mode"] = answer.mode
+        if answer.summary is not None:
+            note["summary"] = answer.summary.as_json()
         if answer.text is not None:
             note["model_turns"] = int(note.get("model_turns", 0)) + 1
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +26,9 @@ class InboundMessage:
     """A customer's message, already stored, as the engine sees it.
 
     ``received_at`` is timezone-aware UTC; ``source_id`` is the provider's message id.
+    ``inbox_assistant``: the inbox's assistant overrides (``Inbox.settings["assistant"]``, ``{}`` for
+    none) as the caller already read them, so the engine need not query them on every turn; ``None``
+    when the caller did not read them (the engine then does).
     """
 
     tenant_id: uuid.UUID
@@ -37,6 +40,7 @@ class InboundMessage:
     received_at: datetime
     source_id: str | None = None
     phone: str | None = None
+    inbox_assistant: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -276,7 +276,7 @@ class Pipeline:
             inbound = InboundMessage(
                 tenant_id=inbox.tenant_id, company_id=company.id, conversation_id=conversation.id,
                 contact_id=contact_id, channel=inbox.kind, text=text, received_at=now,
-                source_id=parsed.source_id, phone=phone,
+                source_id=parsed.source_id, phone=phone, inbox_assistant=_assistant_overrides(inbox),
             )
             outs = await self._responder.respond(session, inbound=inbound, conversation=conversation, company=company)
             replies: list[Reply] = []
@@ -584,6 +584,13 @@ async def claim_outbound(session: AsyncSession, *, message_id: uuid.UUID) -> boo
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
+
+
+def _assistant_overrides(inbox: InboxRow) -> dict[str, Any]:
+    """The inbox's language-model assistant overrides from its cached row (``{}`` for none), so the
+    engine does not read them again on every turn (issue 9)."""
+    value = inbox.settings.get("assistant")
+    return value if isinstance(value, dict) else {}
 
 
 async def _contact_for(session: AsyncSession, *, inbox: Inbox, parsed: ParsedInbound) -> Contact:

@@ -118,6 +118,9 @@ class Company(TenantOwned, Base):
     stripe_account_id: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     stripe_charges_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     stripe_details_submitted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The API key of the company's language-model server (issue 9; ``bot.llm.config``): SecretBox
+    # ciphertext, rotated with every other encrypted column, never returned (shown masked) or logged.
+    model_api_key: Mapped[str | None] = mapped_column(EncryptedText())
 
 
 class KnowledgeItem(TenantOwned, Base):

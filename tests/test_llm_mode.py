@@ -295,16 +295,20 @@ conversations:
     assist = runner.invoke(app, ["test-dialogues", str(path), "--json", "--engine", "assist",
                                  "--model-base-url", model.base_url, "--model", "m"], env=env)
     report = json.loads(assist.stdout)
-    assert report["passed"] == 1 and report["engine"] == {"mode": "assist", "turns": 3, "model_turns": 1}
+    engine = report["engine"]
+    assert report["passed"] == 1 and (engine["mode"], engine["turns"], engine["model_turns"]) == ("assist", 3, 1)
+    assert (engine["rules_turns"], engine["model_answered"], engine["fallbacks"]) == (3, 0, {"error": 1})
     assert [r["messages"][-1]["content"] for r in model.requests] == ["qwertyuiop zxcvbnm"]
-    assert "1 of 3 typed turns reached the model" in runner.invoke(
+    assert "1 of 3 customer turns reached the model (33%)" in runner.invoke(
         app, ["test-dialogues", str(path), "--engine", "assist", "--model-base-url", model.base_url], env=env).stdout
     # llm mode: every typed turn reaches the model; it fails, so the rules answer and the file still passes.
     model.requests.clear()
     llm = runner.invoke(app, ["test-dialogues", str(path), "--json", "--engine", "llm",
                               "--model-base-url", model.base_url, "--model", "m"], env=env)
     report = json.loads(llm.stdout)
-    assert report["passed"] == 1 and report["engine"] == {"mode": "llm", "turns": 3, "model_turns": 3}
+    engine = report["engine"]
+    assert report["passed"] == 1 and (engine["mode"], engine["turns"], engine["model_turns"]) == ("llm", 3, 3)
+    assert engine["share"] == 1.0 and engine["fallbacks"] == {"error": 3}
     assert len(model.requests) == 3
 
 

@@ -3,5 +3,6 @@ commands (``bot.commands`` as tools), under the same policy guards, with guardra
 
 Modules: ``config`` (assistant and model-server settings), ``client`` (the OpenAI SDK behind a
 per-tenant circuit breaker), ``context`` (the prompt), ``guard`` (facts in a reply must come from tools),
-``usage`` (tokens, cost and budget), ``assistant`` (the tool loop).
+``usage`` (tokens, cost, budget and the assist share), ``summary`` (the running summary of older
+turns), ``assistant`` (the tool loop).
 """

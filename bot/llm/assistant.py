@@ -21,6 +21,7 @@ from sqlalchemy import select
 from bot.actions.results import Result
 from bot.commands import Cancel, Choose, GiveDetails, Handoff, Skip, parse_command
 from bot.llm import context, guard
+from bot.llm import summary as summaries
 from bot.llm.client import ModelClient, ModelUnavailable
 from bot.llm.config import AssistantSettings, ModelServer, PlatformModel, assistant_settings, model_server
 from bot.llm.usage import cost_usd_micros, over_budget
@@ -51,6 +52,7 @@ class Answer:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     mode: str = ""
+    summary: summaries.Summary | None = None
 
 
 class Assistant:
@@ -70,18 +72,25 @@ class Assistant:
 
     async def settings(self, turn: Turn) -> AssistantSettings:
         """The company's assistant settings with the conversation's inbox's overrides (the mode forced by
-        the constructor's ``mode`` when given: ``chatcommerce test-dialogues --engine``)."""
+        the constructor's ``mode`` when given: ``chatcommerce test-dialogues --engine``). The inbox's
+        overrides come with the message when its caller read them (the pipeline's cached inbox row),
+        else from one query."""
         self.turns += 1
-        inbox_settings = (await turn.session.execute(
-            select(Inbox.settings).where(Inbox.tenant_id == turn.company.tenant_id,
-                                         Inbox.id == turn.conversation.inbox_id))).scalar_one_or_none()
+        overrides = turn.inbound.inbox_assistant
+        if overrides is None:
+            inbox_settings = (await turn.session.execute(
+                select(Inbox.settings).where(Inbox.tenant_id == turn.company.tenant_id,
+                                             Inbox.id == turn.conversation.inbox_id))).scalar_one_or_none()
+        else:
+            inbox_settings = {"assistant": overrides}
         settings = assistant_settings(turn.company.settings, inbox_settings)
         return settings.model_copy(update={"mode": self._mode}) if self._mode else settings
 
     async def answer(self, turn: Turn, *, settings: AssistantSettings, execute: Execute) -> Answer:
         """Let the model answer ``turn`` through tools; records a ``ModelUsage`` row in ``turn.session``."""
         self.asked += 1
-        server = model_server(turn.company.settings, platform=self._platform, box=self._box)
+        server = model_server(turn.company.settings, api_key_secret=turn.company.model_api_key,
+                              platform=self._platform, box=self._box)
         answer = Answer()
         if not server.configured:
             answer.fallback = "not_configured"
@@ -99,9 +108,32 @@ class Assistant:
         ))
         return answer
 
+    async def _summarised(self, turn: Turn, server: ModelServer, answer: Answer
+                          ) -> tuple[list[Any], summaries.Summary | None]:
+        """The turn's window and running summary; updates the summary with one bounded model call when
+        enough older messages fell out of the window (``bot.llm.summary``). The call's tokens count
+        with the turn's; when it fails the previous summary stays."""
+        previous = summaries.stored(turn.conversation.state)
+        history = await summaries.history(turn, covered=previous.seq if previous else 0)
+        if not history.dropped:
+            return history.window, previous
+        bounded = dataclasses.replace(server, max_tokens=min(server.max_tokens, summaries.SUMMARY_MAX_TOKENS))
+        try:
+            completion = await self._client.complete(tenant_id=turn.company.tenant_id, server=bounded,
+                                                     messages=summaries.request(previous, history.dropped), tools=[])
+        except ModelUnavailable:
+            return history.window, previous
+        _count(answer, completion)
+        fresh = summaries.updated(completion.choices[0].message.content, history.dropped)
+        if fresh is None:
+            return history.window, previous
+        answer.summary = fresh
+        return history.window, fresh
+
     async def _converse(self, turn: Turn, settings: AssistantSettings, server: ModelServer, execute: Execute,
                         answer: Answer) -> None:
-        messages = await context.messages(turn, settings)
+        window, running = await self._summarised(turn, server, answer)
+        messages = await context.messages(turn, settings, window=window, summary=running)
         tools = context.tools()
         locale = turn.language
         facts = guard.Facts()
@@ -113,10 +145,7 @@ class Assistant:
             except ModelUnavailable as exc:
                 answer.fallback = exc.reason
                 return
-            answer.requests += 1
-            if completion.usage is not None:
-                answer.prompt_tokens += completion.usage.prompt_tokens or 0
-                answer.completion_tokens += completion.usage.completion_tokens or 0
+            _count(answer, completion)
             message = completion.choices[0].message
             if message.tool_calls:
                 if answer.requests > server.max_tool_rounds:
@@ -181,6 +210,14 @@ class Assistant:
         if items:
             body["items"] = items
         return json.dumps(body, ensure_ascii=False)
+
+
+def _count(answer: Answer, completion: Any) -> None:
+    """Add one completed request and its reported tokens to the turn's counters."""
+    answer.requests += 1
+    if completion.usage is not None:
+        answer.prompt_tokens += completion.usage.prompt_tokens or 0
+        answer.completion_tokens += completion.usage.completion_tokens or 0
 
 
 def _error(message: str) -> str:

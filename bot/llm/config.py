@@ -1,8 +1,10 @@
 """Assistant settings: the mode, the voice and the model server of a company (overridable per inbox).
 
 Stored as JSON: ``Company.settings["assistant"]`` and ``Inbox.settings["assistant"]`` (the inbox's keys
-win), and the model server in ``Company.settings["model_server"]`` (the API key as ``api_key_secret``,
-ciphertext of ``core.security.SecretBox``, never returned or logged). Platform defaults come from the
+win; an inbox overrides the voice and the mode, never the model server), and the model server in
+``Company.settings["model_server"]`` except its API key, which lives in the encrypted column
+``Company.model_api_key`` (ciphertext of ``core.security.SecretBox``: rotated by ``core.vault``, removed
+with the company, shown only masked, never logged). Platform defaults come from the
 ``CHATCOMMERCE_OPENAI_*`` settings (``PlatformModel``).
 """
 
@@ -13,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.security import SecretBox
+from core.security import SecretBox, mask_secret
 
 Mode = Literal["rules", "assist", "llm"]
 MODES: tuple[str, ...] = ("rules", "assist", "llm")
@@ -103,16 +105,17 @@ def assistant_settings(company_settings: dict[str, Any] | None, inbox_settings: 
         return AssistantSettings()
 
 
-def model_server(company_settings: dict[str, Any] | None, *, platform: PlatformModel, box: SecretBox | None
-                 ) -> ModelServer:
-    """The company's model server: its ``model_server`` settings over the platform defaults. The stored
-    key is decrypted with ``box`` (an undecryptable key counts as none)."""
+def model_server(company_settings: dict[str, Any] | None, *, api_key_secret: str | None = None,
+                 platform: PlatformModel, box: SecretBox | None) -> ModelServer:
+    """The company's model server: its ``model_server`` settings over the platform defaults, with the key
+    ``api_key_secret`` (``Company.model_api_key``) decrypted with ``box`` (an undecryptable key counts as
+    none; without a stored key the platform's is used)."""
     stored = (company_settings or {}).get("model_server")
     stored = stored if isinstance(stored, dict) else {}
     key = platform.api_key
-    if stored.get("api_key_secret") and box is not None:
+    if api_key_secret and box is not None:
         try:
-            key = box.decrypt(stored["api_key_secret"])
+            key = box.decrypt(api_key_secret)
         except ValueError:
             key = None
 
@@ -129,24 +132,39 @@ def model_server(company_settings: dict[str, Any] | None, *, platform: PlatformM
     )
 
 
-def stored_model_server(current: dict[str, Any] | None, given: ModelServerIn, *, box: SecretBox) -> dict[str, Any]:
-    """The ``model_server`` JSON to store after an admin update: given fields replace stored ones; the
-    key is kept only as ``api_key_secret`` ciphertext."""
-    data = {k: v for k, v in (current or {}).items() if k != "api_key"}
-    for name, value in given.model_dump(exclude_unset=True).items():
-        if name == "api_key":
-            if value:
-                data["api_key_secret"] = box.encrypt(value)
-            elif value == "":
-                data.pop("api_key_secret", None)
-        else:
-            data[name] = value
+_KEY_FIELDS = ("api_key", "api_key_secret")  # never kept in the JSON (older rows: moved out by migration 0019)
+
+
+def stored_model_server(current: dict[str, Any] | None, given: ModelServerIn) -> dict[str, Any]:
+    """The ``model_server`` JSON to store after an admin update: given fields replace stored ones; the API
+    key is not part of it (see ``stored_api_key``)."""
+    data = {k: v for k, v in (current or {}).items() if k not in _KEY_FIELDS}
+    data.update(given.model_dump(exclude_unset=True, exclude={"api_key"}))
     return data
 
 
-def public_model_server(stored: dict[str, Any] | None) -> dict[str, Any]:
-    """What the admin API shows of a stored model server: everything but the key, and whether one is set."""
-    stored = stored or {}
-    shown = {k: v for k, v in stored.items() if k not in ("api_key", "api_key_secret")}
-    shown["api_key_set"] = bool(stored.get("api_key_secret"))
+def stored_api_key(current: str | None, given: ModelServerIn, *, box: SecretBox) -> str | None:
+    """The ``Company.model_api_key`` ciphertext after an admin update: a given key is encrypted with
+    ``box``, ``""`` removes the stored one, an absent or ``None`` key keeps ``current``."""
+    if given.api_key:
+        return box.encrypt(given.api_key)
+    if given.api_key == "":
+        return None
+    return current
+
+
+def public_model_server(stored: dict[str, Any] | None, *, api_key_secret: str | None, box: SecretBox
+                        ) -> dict[str, Any]:
+    """What the admin API shows of a model server: its settings, ``api_key_set`` and ``api_key`` masked
+    (``"••••"`` + the last 4 characters; ``"unreadable"`` when no configured key decrypts it; ``None``
+    when none is stored). The key and its ciphertext are never shown."""
+    shown = {k: v for k, v in (stored or {}).items() if k not in _KEY_FIELDS}
+    shown["api_key_set"] = bool(api_key_secret)
+    masked: str | None = None
+    if api_key_secret:
+        try:
+            masked = mask_secret(box.decrypt(api_key_secret))
+        except ValueError:
+            masked = "unreadable"
+    shown["api_key"] = masked
     return shown

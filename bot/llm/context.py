@@ -1,5 +1,6 @@
-"""The prompt of one turn: the assistant settings, knowledge-base matches, cart/booking/checkout state and
-a bounded window of the conversation (issue 9).
+"""The prompt of one turn: the assistant settings, knowledge-base matches, cart/booking/checkout state,
+the running summary of older turns and a bounded window of the conversation (issue 9; the window and
+the summary: ``bot.llm.summary``).
 
 Customer text and knowledge-base rows are data: they go in as the user's messages or inside a fenced
 "reference data" block, never as instructions, and the tools, prices and tenant do not depend on them
@@ -10,17 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from bot.commands import tool_schemas
 from bot.llm.config import AssistantSettings
+from bot.llm.summary import MESSAGE_CHARS, Summary, system_message
 from bot.turn import Turn
 from core.models import Cart, Message
 
-HISTORY_MESSAGES = 12
-"""Messages of the conversation the model sees (the latest ones, the current message included)."""
-MESSAGE_CHARS = 600
-"""Each history message is cut to this many characters (the turn's token budget)."""
 _NOT_OFFERED = frozenset({"not_understood"})
 _LANGUAGE_NAMES = {"en": "English", "ru": "Russian"}
 
@@ -35,9 +31,15 @@ def tool_names() -> frozenset[str]:
     return frozenset(t["function"]["name"] for t in tools())
 
 
-async def messages(turn: Turn, settings: AssistantSettings) -> list[dict[str, Any]]:
-    """The chat messages for the model: one system message, then the conversation window."""
-    return [{"role": "system", "content": await _system(turn, settings)}, *await _history(turn)]
+async def messages(turn: Turn, settings: AssistantSettings, *, window: list[Message],
+                   summary: Summary | None = None) -> list[dict[str, Any]]:
+    """The chat messages for the model: the system message, the running ``summary`` of older turns (a
+    second system message, when there is one), then ``window`` (``bot.llm.summary.history``: messages
+    oldest first) ending with the customer's current message."""
+    head = [{"role": "system", "content": await _system(turn, settings)}]
+    if summary is not None:
+        head.append(system_message(summary))
+    return [*head, *_window(turn, window)]
 
 
 async def _system(turn: Turn, settings: AssistantSettings) -> str:
@@ -97,13 +99,9 @@ def _matches(turn: Turn) -> list[str]:
     return lines
 
 
-async def _history(turn: Turn) -> list[dict[str, Any]]:
-    rows = list((await turn.session.execute(
-        select(Message).where(Message.tenant_id == turn.company.tenant_id,
-                              Message.conversation_id == turn.conversation.id, Message.sender != "system")
-        .order_by(Message.seq.desc()).limit(HISTORY_MESSAGES))).scalars())
+def _window(turn: Turn, rows: list[Message]) -> list[dict[str, Any]]:
     window = [{"role": "user" if m.direction == "in" else "assistant", "content": m.text[:MESSAGE_CHARS]}
-              for m in reversed(rows) if m.text]
+              for m in rows if m.text]
     if not window or window[-1]["role"] != "user" or window[-1]["content"] != turn.text[:MESSAGE_CHARS]:
         window.append({"role": "user", "content": turn.text[:MESSAGE_CHARS]})
     return window

@@ -84,6 +84,13 @@ def problems(reply: str, *, facts: Facts, locale: str, language: str, channel: s
     return found
 
 
+def redact(text: str) -> str:
+    """``text`` with every amount of money (``$40``, ``40.00 USD``, ``1 020,00 ₽``) replaced by
+    ``[amount]`` and every web address by ``[link]`` (for text kept between turns, such as the running
+    summary, which must not carry prices or links)."""
+    return _URL.sub("[link]", _MONEY.sub("[amount]", text))
+
+
 def _amounts(text: str, locale: str) -> list[Decimal]:
     """Numbers written with a currency sign, code or word: ``$40``, ``40.00 USD``, ``1 020,00 ₽``."""
     return [v for m in _MONEY.finditer(text) for v in _numbers(m.group(1) or m.group(2), locale)[:1]]

@@ -4,7 +4,8 @@ turns, for tests of the language-model mode without the internet.
 ``POST /v1/chat/completions`` (streaming off) answers with the next step of ``script``: a
 ``tool_calls(...)`` or ``reply(...)`` message, ``failure(status)`` (an HTTP error), ``stall(seconds)``
 (answers only after the client's timeout), or a callable taking the request body and returning one of
-those. Every request body is recorded in ``requests``. When the script runs out the server answers 500.
+those. Every request body is recorded in ``requests`` (and its ``Authorization`` header in
+``authorizations``). When the script runs out the server answers 500.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class OpenAIServerDouble(ThreadedHttpDouble):
         super().__init__()
         self.script: list[Step] = []
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str] = []
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
         self._lock = threading.Lock()
@@ -87,9 +89,10 @@ class OpenAIServerDouble(ThreadedHttpDouble):
     def base_url(self) -> str:
         return self.url + "/v1"
 
-    def _next(self, body: dict[str, Any]) -> Step | None:
+    def _next(self, body: dict[str, Any], authorization: str) -> Step | None:
         with self._lock:
             self.requests.append(body)
+            self.authorizations.append(authorization)
             step = self.script.pop(0) if self.script else None
         return step(body) if callable(step) else step
 
@@ -106,7 +109,7 @@ class OpenAIServerDouble(ThreadedHttpDouble):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 if body.get("stream"):
                     return self._send(400, {"error": {"message": "streaming is not supported here"}})
-                step = double._next(body)
+                step = double._next(body, self.headers.get("Authorization", ""))
                 if step is None:
                     return self._send(500, {"error": {"message": "script exhausted"}})
                 if isinstance(step, Failure):
