@@ -103,7 +103,7 @@ class Assistant:
                         answer: Answer) -> None:
         messages = await context.messages(turn, settings)
         tools = context.tools()
-        locale = turn.language
+        locale = turn.locale  # amounts in tool results and replies are written in the company's locale
         facts = guard.Facts()
         regenerated = False
         for _ in range(server.max_tool_rounds + 2):  # tool rounds, the reply, one regeneration

@@ -1,8 +1,9 @@
 """Results → replies: every text the engine sends is written here (bookings in ``bot.render.booking``).
 
 ``render(turn, results)`` turns the actions' typed results (``bot.actions.results``) into
-``OutboundMessage``s in the reply language, through the message catalogue (``bot.texts``); buttons
-carry command references (``bot.buttons``), never phrases. Money is formatted from minor units.
+``OutboundMessage``s in the reply language, through the project's message catalogue (``core.i18n`` via ``bot.texts``); buttons
+carry command references (``bot.buttons``), never phrases. Money is formatted from minor units in
+the company's locale (``Turn.money``); cart lines agree Russian nouns with their numbers (``Turn.line``).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ def render(turn: Turn, results: list[r.Result]) -> list[OutboundMessage]:
     for result in results:
         if isinstance(result, r.Added) and len(added) > 1:
             if result is added[-1]:  # several items added at once: one line each, then one total
-                lines = [turn.t("added", line=texts.line(a.quantity, a.item.name, a.variant.name if a.variant else None,
-                                                          turn.money(a.unit_price_minor * a.quantity, a.item.currency)))
+                lines = [turn.t("added", line=turn.line(a.quantity, a.item.name, a.variant.name if a.variant else None,
+                                                          a.unit_price_minor * a.quantity, a.item.currency))
                          for a in added]
                 replies += turn.reply(*lines, turn.t("cart_total", total=_total(turn, result.lines)),
                                       buttons=[turn.button("checkout"), turn.button("cart"), turn.button("continue")])
@@ -108,8 +109,7 @@ def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: 
             return turn.reply(text, buttons=[_add_button(turn, item, v, quantity=quantity or 1)
                                              for v in available][:8])
         case r.Added(item=item, variant=variant, quantity=quantity, unit_price_minor=unit, lines=lines):
-            added = texts.line(quantity, item.name, variant.name if variant else None,
-                               turn.money(unit * quantity, item.currency))
+            added = turn.line(quantity, item.name, variant.name if variant else None, unit * quantity, item.currency)
             return turn.reply(t("added", line=added), t("cart_total", total=_total(turn, lines)),
                               buttons=[button("checkout"), button("cart"), button("continue")])
         case r.AddRefused():
@@ -278,8 +278,8 @@ def _cart(turn: Turn, result: r.CartShown) -> list[OutboundMessage]:
         head = turn.t("cart_removed", name=names)
     elif change is not None:
         pl = change.lines[0]
-        head = turn.t("cart_updated", line=texts.line(change.quantity, pl.name, pl.variant,
-                                                      turn.money(pl.unit_price_minor * change.quantity, pl.currency)))
+        head = turn.t("cart_updated", line=turn.line(change.quantity, pl.name, pl.variant,
+                                                     pl.unit_price_minor * change.quantity, pl.currency))
     if result.brief:
         return turn.reply(head)
     if not lines:
@@ -564,13 +564,13 @@ def _total(turn: Turn, lines: list[PricedLine]) -> str:
 
 def _cart_text(turn: Turn, lines: list[PricedLine]) -> list[str]:
     return [turn.t("cart_header"),
-            *[texts.line(pl.quantity, pl.name, pl.variant, turn.money(pl.total_minor, pl.currency)) for pl in lines],
+            *[turn.line(pl.quantity, pl.name, pl.variant, pl.total_minor, pl.currency) for pl in lines],
             turn.t("total", total=_total(turn, lines))]
 
 
 def _order_summary(turn: Turn, order: Order) -> list[str]:
     out = [turn.t("order_summary", number=order.number)]
-    out += [texts.line(ln.quantity, ln.name, ln.variant, turn.money(ln.line_total_minor, order.currency))
+    out += [turn.line(ln.quantity, ln.name, ln.variant, ln.line_total_minor, order.currency)
             for ln in order.lines]
     out.append(turn.t("total", total=turn.money(order.total_minor, order.currency)))
     if order.customer_name:
