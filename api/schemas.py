@@ -253,7 +253,9 @@ class WebChatMessage(BaseModel):
 
 class WebChatPoll(BaseModel):
     """The visitor's current conversation (``null`` and no messages for a request without a valid
-    visitor identity)."""
+    visitor identity) and its language (``en``/``ru``, ``null`` when not known yet): the chat page
+    switches its own texts to it."""
 
     conversation_id: uuid.UUID | None
     messages: list[WebChatMessage]
+    language: str | None = None

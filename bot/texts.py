@@ -61,22 +61,22 @@ def add_title(language: str) -> str:
 
 def line(quantity: int, name: str, variant: str | None, amount: str, language: str = "en") -> str:
     """A cart or order line: ``2 × Classic Varsity Top (Medium) — 120.00 USD``; in Russian a
-    one-noun name agrees with the number (``5 роз (красные) — 600,00 ₽``, see :func:`counted`)."""
+    one-noun name agrees with the number (``5 роз (красная) — 750,00 ₽``, see :func:`counted`)."""
     return f"{counted(quantity, name, language)}{f' ({variant})' if variant else ''} — {amount}"
 
 
 def counted(quantity: int, name: str, language: str) -> str:
     """``quantity`` of ``name`` for a reply: in Russian, a name that is one Russian noun in the
-    nominative singular agrees with the number by pymorphy3's ``make_agree_with_number`` (``1 Роза``,
-    ``2 Розы``, ``5 Роз``, ``21 Роза``); any other name (several words, a proper name, a word the
-    dictionary does not know or cannot count, English) is ``2 × Name``, which reads for every number."""
+    nominative singular agrees with the number by pymorphy3's ``make_agree_with_number``, as a common
+    noun in lower case (``Роза``: ``1 роза``, ``2 розы``, ``5 роз``, ``21 роза``); any other name
+    (several words, a proper name, a word the dictionary does not know or cannot count, English) is
+    ``2 × Name``, which reads for every number."""
     word = name.strip()
     parse = _countable_noun(word) if lang_of(language) == "ru" else None
     agreed = parse.make_agree_with_number(abs(quantity)) if parse is not None else None
     if agreed is None:
         return f"{quantity} × {name}"
-    form = agreed.word
-    return f"{quantity} {form[:1].upper() + form[1:] if word[:1].isupper() else form}"
+    return f"{quantity} {agreed.word.upper() if word.isupper() and len(word) > 1 else agreed.word}"
 
 
 _NOT_COUNTED = frozenset({"Fixd", "Sgtm", "Pltm", "Name", "Surn", "Patr", "Geox", "Orgn", "Abbr"})

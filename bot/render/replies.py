@@ -1,9 +1,10 @@
 """Results → replies: every text the engine sends is written here (bookings in ``bot.render.booking``).
 
 ``render(turn, results)`` turns the actions' typed results (``bot.actions.results``) into
-``OutboundMessage``s in the reply language, through the project's message catalogue (``core.i18n`` via ``bot.texts``); buttons
-carry command references (``bot.buttons``), never phrases. Money is formatted from minor units in
-the company's locale (``Turn.money``); cart lines agree Russian nouns with their numbers (``Turn.line``).
+``OutboundMessage``s in the reply language, through the project's message catalogue (``core.i18n``
+via ``bot.texts``); buttons carry command references (``bot.buttons``), never phrases. Money is
+formatted from minor units in the company's locale (``Turn.money``); cart lines agree Russian
+nouns with their numbers (``Turn.line``).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: 
             key = {"service": "greeting_service", "hybrid": "greeting_hybrid"}.get(turn.company.type, "greeting")
             return turn.reply(t(key, company=turn.company.name), buttons=_menu(turn))
         case r.Chatted(kind="help"):
-            return turn.reply(t("help_service" if _services_only(turn) else "help"), buttons=_menu(turn))
+            return turn.reply(t("help_service") if _services_only(turn) else t("help"), buttons=_menu(turn))
         case r.Chatted(kind="how_are_you" | "are_you_open" as kind):  # a short human answer, then the menu
             return turn.reply(t(kind), buttons=_menu(turn))
         case r.Chatted(kind="thanks" | "bye"):
@@ -67,13 +68,14 @@ def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: 
         case r.Cancelled(what="checkout"):
             return turn.reply(t("checkout_cancelled"), buttons=[button("cart"), button("catalog")])
         case r.Cancelled(what=what):
-            return turn.reply(t("cancelled" if what == "question" else "ok"),
+            return turn.reply(t("cancelled") if what == "question" else t("ok"),
                               buttons=[_catalog_button(turn), _cart_or_booking(turn)])
         case r.NotUnderstood(suggestions=suggestions) if suggestions:
             buttons = [_show_button(name, item_id) for item_id, name in suggestions]
             return turn.reply(t("fallback_suggest"), buttons=[*buttons, _catalog_button(turn)])
         case r.NotUnderstood():
-            return turn.reply(t("fallback_service" if _services_only(turn) else "fallback_plain"), buttons=_menu(turn))
+            return turn.reply(t("fallback_service") if _services_only(turn) else t("fallback_plain"),
+                              buttons=_menu(turn))
         case r.FaqAnswered(answer=answer):
             return turn.reply(answer, buttons=[_catalog_button(turn), _cart_or_booking(turn)])
         case r.CatalogShown():
@@ -161,16 +163,18 @@ def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: 
             return _order_status(turn, order)
         case r.LinkSent(order=order, url=url, waiting=waiting):
             total = turn.money(order.total_minor, order.currency)
-            return turn.reply(t("status_waiting" if waiting else "new_link", number=order.number, total=total,
-                                url=url), url=url, buttons=[button("status")])
+            text = (t("status_waiting", number=order.number, total=total, url=url) if waiting
+                    else t("new_link", number=order.number, total=total, url=url))
+            return turn.reply(text, url=url, buttons=[button("status")])
         case r.LinkRefused(order=order, reason="paid") if order.payment_status == "paid":
             return turn.reply(t("already_paid", number=order.number), buttons=[button("catalog")])
         case r.LinkRefused(order=order, reason="unavailable"):
             return turn.reply(t("payment_unavailable", number=order.number), buttons=[button("human")])
         case r.LinkRefused(order=order, reason=reason):
             total = turn.money(order.total_minor, order.currency)
-            return turn.reply(t("status_refunded" if reason == "refunded" else "already_paid", number=order.number,
-                                total=total), buttons=[button("human")])
+            text = (t("status_refunded", number=order.number, total=total) if reason == "refunded"
+                    else t("already_paid", number=order.number, total=total))
+            return turn.reply(text, buttons=[button("human")])
         case r.WindowsOffered(order=order, offers=offers, tz=tz, full=full):
             buttons = [Button(title=texts.window_label(o.start.astimezone(tz), o.end.astimezone(tz), turn.language),
                               payload=option(n)) for n, o in enumerate(offers, 1)]
@@ -240,7 +244,7 @@ def _found(turn: Turn, result: r.Found) -> list[OutboundMessage]:
 def _choices(turn: Turn, result: r.ItemChoices) -> list[OutboundMessage]:
     """Several items match: list them with prices and ask which one (buttons repeat the action)."""
     items = list(result.items)
-    lines = [turn.t("found_several" if result.purpose == "show" else "ask_which_item")]
+    lines = [turn.t("found_several") if result.purpose == "show" else turn.t("ask_which_item")]
     lines += [texts.bullet(it.name, _price_label(turn, it)) for it in items]
     if result.purpose == "show":
         buttons = [_show_button(it.name, it.id) for it in items]
