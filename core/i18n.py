@@ -109,9 +109,11 @@ def likely_locale(language: str | None) -> str:
         parsed = Locale.parse("en")
     if parsed.territory:
         return f"{parsed.language}_{parsed.territory}"
-    likely = get_global("likely_subtags").get(parsed.language, f"{parsed.language}_US")
-    territory = Locale.parse(likely).territory or "US"
-    return f"{parsed.language}_{territory}"
+    try:
+        territory = Locale.parse(get_global("likely_subtags").get(parsed.language, "")).territory
+        return str(Locale.parse(f"{parsed.language}_{territory}"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return str(parsed)
 
 
 def company_locale(company: Company) -> str:
