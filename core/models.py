@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from core.i18n import company_locale
 from core.timeutil import utcnow
 
 CompanyType = Literal["product", "service", "hybrid"]
@@ -118,6 +119,12 @@ class Company(TenantOwned, Base):
     stripe_account_id: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     stripe_charges_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     stripe_details_submitted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    @property
+    def locale(self) -> str:
+        """The Babel locale the company's money is written in (``en_US``, ``ru_RU``): its
+        ``settings["locale"]``, else the usual locale of its language (``core.i18n.company_locale``)."""
+        return company_locale(self)
 
 
 class KnowledgeItem(TenantOwned, Base):
