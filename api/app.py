@@ -13,12 +13,12 @@ from pathlib import Path
 import structlog
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
-from fastapi.templating import Jinja2Templates
 from starlette.types import Scope
 
 from api import docs, health
 from api.body_limit import BodyAllowance, BodyLimitMiddleware
 from api.jobs import BackgroundWorkers
+from api.pages import page_templates
 from api.ratelimit import RateLimits
 from api.routes import (
     accounts,
@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
         openapi_url=None,
         redoc_url=None,
     )
-    app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    app.state.templates = page_templates(TEMPLATES_DIR)
     app.add_middleware(BodyLimitMiddleware, default_max_bytes=_max_body_bytes, allowances=BODY_ALLOWANCES)
     app.add_middleware(SecurityHeadersMiddleware)
 

@@ -216,8 +216,8 @@ def tenants_list(as_json: JsonOpt = False) -> None:
             return [_tenant_dict(t) for t in (await session.execute(stmt)).scalars()]
 
     data = _run(work)
-    _emit(data, as_json, lambda: render_table(("slug", "name", "id"), [(t["slug"], t["name"], t["id"]) for t in data],
-                                              empty="no tenants"))
+    _emit(data, as_json, lambda: render_table(("slug", "name", "id"),
+                                              [(tn["slug"], tn["name"], tn["id"]) for tn in data], empty="no tenants"))
 
 
 @companies_app.command("create")

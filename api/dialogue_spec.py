@@ -171,6 +171,7 @@ class CompanySpec(_Strict):
     language: Literal["en", "ru"] = "en"
     currency: str = "USD"
     timezone: str = "UTC"
+    locale: str | None = None  # the locale money is written in (de_DE); default: the language's usual one
     catalogue: list[str] = Field(min_length=1)
     staff: list[str] = Field(default_factory=list)
     schedule: dict[str, Any] | None = None

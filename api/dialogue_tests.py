@@ -54,6 +54,7 @@ from commerce.providers import ProviderRegistry
 from commerce.schedule import set_schedule
 from core.accounts import create_company, create_tenant, inbox_of_kind
 from core.db import create_engine, create_sessionmaker
+from core.i18n import money
 from core.migrate import upgrade
 from core.models import (
     Booking,
@@ -321,7 +322,8 @@ async def _build_company(sessionmaker: async_sessionmaker[AsyncSession], spec: D
         tenant = await create_tenant(session, name=company_spec.name, slug="dialogue-tests")
         company = await create_company(session, tenant_id=tenant.id, slug=key.lower(), name=company_spec.name,
                                        type=company_spec.type, currency=company_spec.currency,
-                                       language=company_spec.language, timezone=company_spec.timezone)
+                                       language=company_spec.language, timezone=company_spec.timezone,
+                                       locale=company_spec.locale)
         for position, staff in enumerate(company_spec.staff):
             session.add(Resource(tenant_id=tenant.id, company_id=company.id, name=staff, capacity=1, hours=None,
                                  days_off=[], active=True, position=position))
@@ -583,7 +585,7 @@ def _check_order(expect: Expect, order: Order | None, company: Company) -> None:
         _compare_lines("order lines", expect.order_lines,
                        [(ln.name, ln.variant, ln.quantity) for ln in order.lines])
     if expect.order_total is not None:
-        formatted = format_money(order.total_minor, order.currency, language=company.language)
+        formatted = money(order.total_minor, order.currency, company.locale)  # as the customer reads it
         if isinstance(expect.order_total, int):
             ok = order.total_minor == expect.order_total
         else:

@@ -29,7 +29,9 @@ class TenantOut(_Out):
 
 class CompanyIn(BaseModel):
     """A new company. ``slug`` is global (it is the web chat URL ``/chat/{slug}``); ``type`` is
-    product | service | hybrid; ``currency`` ISO-4217; ``language`` en | ru; ``timezone`` IANA."""
+    product | service | hybrid; ``currency`` ISO-4217; ``language`` en | ru; ``timezone`` IANA;
+    ``locale`` the locale money is written in for customers (``de_DE``; default: the language's usual
+    locale, ``en_US``/``ru_RU``)."""
 
     slug: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
@@ -37,6 +39,7 @@ class CompanyIn(BaseModel):
     currency: str = "USD"
     language: str = "en"
     timezone: str = "UTC"
+    locale: str | None = Field(default=None, max_length=32)
 
 
 class CompanyOut(_Out):
@@ -48,6 +51,7 @@ class CompanyOut(_Out):
     currency: str
     language: str
     timezone: str
+    locale: str
     payment_provider: str
     kb_version: int
     created_at: datetime
@@ -253,7 +257,9 @@ class WebChatMessage(BaseModel):
 
 class WebChatPoll(BaseModel):
     """The visitor's current conversation (``null`` and no messages for a request without a valid
-    visitor identity)."""
+    visitor identity) and its language (``en``/``ru``, ``null`` when not known yet): the chat page
+    switches its own texts to it."""
 
     conversation_id: uuid.UUID | None
     messages: list[WebChatMessage]
+    language: str | None = None

@@ -1,35 +1,26 @@
-"""The message catalogue: every text the dialogue engine sends, in English and Russian.
+"""The dialogue engine's texts: buttons, cart lines, dates and slots, through the project's message catalogue.
 
-Texts live in gettext catalogues (``bot/locale/{en,ru}/LC_MESSAGES/messages.po``): English msgids,
-Russian translations, Russian plural forms, each message under a ``msgctxt`` key that the code asks
-for (``t("cart_total", language, total=...)``); placeholders are ``str.format`` fields. A catalogue is
-read with ``babel.messages.pofile`` and compiled in memory into ``babel.support.Translations`` the
-first time a language is used (no generated ``.mo`` in the repository). Dates and money are formatted
-by Babel (CLDR) with patterns that are themselves catalogue entries (``format:day``, ``format:money``).
-
+The catalogue itself (gettext ``.po`` files read with Babel, one for the whole project) is
+``core.i18n``; this module re-exports its ``t``/``catalogue``/``lang_of`` and adds what only the
+engine writes. Money is formatted in the company's locale (``money(..., locale)``, see
+``core.i18n.company_locale``); sentence text, weekday and month names follow the reply language.
 Button titles are catalogue entries too; a button's payload is a command reference (``bot.buttons``).
+In Russian a cart line whose item name is one noun agrees with its number (pymorphy3:
+``1 роза``, ``2 розы``, ``5 роз``); other names keep ``2 × Букет «Нежность»``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, time
-from decimal import Decimal
-from functools import cache
-from io import BytesIO
-from pathlib import Path
+from typing import Any
 
 from babel.dates import format_date
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.numbers import format_currency
-from babel.support import Translations
 
+from bot.language.morph import is_russian, russian_parses
 from bot.messages import Button
-from core.money import exponent
+from core.i18n import LANGUAGES, LOCALE_DIR, Catalogue, catalogue, day_text, lang_of, money, quote, t
 
-LANGUAGES = ("en", "ru")
-LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+__all__ = ["LANGUAGES", "LOCALE_DIR", "Catalogue", "catalogue", "lang_of", "money", "quote", "t"]
 
 # What each standard button runs (``bot.buttons`` references).
 _BUTTON_REFERENCES = {
@@ -40,67 +31,6 @@ _BUTTON_REFERENCES = {
     "cancel_booking": "c:cancel_booking", "move_booking": "c:move_booking", "yes_cancel": "c:cancel_booking",
     "keep_booking": "c:skip",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Catalogue:
-    """One language's compiled catalogue: ``translations`` and the msgid(s) of each ``msgctxt`` key."""
-
-    language: str
-    translations: Translations
-    msgids: dict[str, str | tuple[str, str]]
-
-    def text(self, key: str, count: int | None = None) -> str:
-        """The message ``key`` (its plural form for ``count`` when it has one). Raises ``KeyError``
-        for an unknown key."""
-        msgid = self.msgids[key]
-        if isinstance(msgid, tuple):
-            return self.translations.npgettext(key, msgid[0], msgid[1], 1 if count is None else count)
-        return self.translations.pgettext(key, msgid)
-
-
-@cache
-def catalogue(language: str) -> Catalogue:
-    """The compiled catalogue of ``language`` (``en`` or ``ru``; anything else is English)."""
-    lang = lang_of(language)
-    with (LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po").open("rb") as f:
-        po = read_po(f, locale=lang)
-    compiled = BytesIO()
-    write_mo(compiled, po)
-    compiled.seek(0)
-    msgids = {m.context: (tuple(m.id[:2]) if isinstance(m.id, (tuple, list)) else m.id) for m in po if m.context}
-    return Catalogue(language=lang, translations=Translations(fp=compiled, domain="messages"), msgids=msgids)
-
-
-def lang_of(language: str | None) -> str:
-    """``language`` when the engine speaks it, else English."""
-    return language if language in LANGUAGES else "en"
-
-
-def t(key: str, language: str, **values: object) -> str:
-    """The text ``key`` in ``language`` (English when unsupported), formatted with ``values``
-    (``{qname}``/``{qservice}`` are ``name``/``service`` in «quotes» unless they have their own; a
-    message with plural forms takes its number from ``count`` or ``more``). Raises ``KeyError`` for an
-    unknown key."""
-    if "name" in values:
-        values.setdefault("qname", quote(str(values["name"])))
-    if "service" in values:
-        values.setdefault("qservice", quote(str(values["service"])))
-    count = values.get("count", values.get("more"))
-    return catalogue(language).text(key, count if isinstance(count, int) else None).format(**values)
-
-
-def money(amount_minor: int, currency: str, language: str) -> str:
-    """An amount in minor units of ISO-4217 ``currency`` for customers, by Babel (CLDR) with the
-    catalogue's ``format:money`` pattern: ``170.00 USD`` / ``1 020,00 ₽`` (plain spaces)."""
-    value = Decimal(amount_minor).scaleb(-exponent(currency))
-    text = format_currency(value, currency.upper(), format=t("format:money", language), locale=lang_of(language))
-    return text.replace("\xa0", " ").replace("\u202f", " ")
-
-
-def quote(name: str) -> str:
-    """``«Роза»``; a name that already holds quotes (``Букет «Нежность»``) is left as it is."""
-    return name if any(q in name for q in "«»\"“”") else f"«{name}»"
 
 
 def button(key: str, language: str) -> Button:
@@ -124,24 +54,42 @@ def item_label(name: str, variant: str | None) -> str:
     return f"{name} ({variant})" if variant else name
 
 
-
-
-
-
-
-
 def add_title(language: str) -> str:
     """The title of an "add to cart" button without a variant."""
     return t("button:add", language)
 
 
+def line(quantity: int, name: str, variant: str | None, amount: str, language: str = "en") -> str:
+    """A cart or order line: ``2 × Classic Varsity Top (Medium) — 120.00 USD``; in Russian a
+    one-noun name agrees with the number (``5 роз (красная) — 750,00 ₽``, see :func:`counted`)."""
+    return f"{counted(quantity, name, language)}{f' ({variant})' if variant else ''} — {amount}"
 
 
+def counted(quantity: int, name: str, language: str) -> str:
+    """``quantity`` of ``name`` for a reply: in Russian, a name that is one Russian noun in the
+    nominative singular agrees with the number by pymorphy3's ``make_agree_with_number``, as a common
+    noun in lower case (``Роза``: ``1 роза``, ``2 розы``, ``5 роз``, ``21 роза``); any other name
+    (several words, a proper name, a word the dictionary does not know or cannot count, English) is
+    ``2 × Name``, which reads for every number."""
+    word = name.strip()
+    parse = _countable_noun(word) if lang_of(language) == "ru" else None
+    agreed = parse.make_agree_with_number(abs(quantity)) if parse is not None else None
+    if agreed is None:
+        return f"{quantity} × {name}"
+    return f"{quantity} {agreed.word.upper() if word.isupper() and len(word) > 1 else agreed.word}"
 
 
-def line(quantity: int, name: str, variant: str | None, amount: str) -> str:
-    """A cart or order line: ``2 × Classic Varsity Top (Medium) — 120.00 USD``."""
-    return f"{quantity} × {item_label(name, variant)} — {amount}"
+_NOT_COUNTED = frozenset({"Fixd", "Sgtm", "Pltm", "Name", "Surn", "Patr", "Geox", "Orgn", "Abbr"})
+
+
+def _countable_noun(word: str) -> Any:
+    """The pymorphy3 parse of ``word`` as a known common noun in the nominative singular, or ``None``."""
+    if " " in word or not word.isalpha() or not is_russian(word):
+        return None
+    for parse in russian_parses(word.lower()):
+        if parse.is_known and {"NOUN", "nomn", "sing"} in parse.tag and not any(g in parse.tag for g in _NOT_COUNTED):
+            return parse
+    return None
 
 
 def bullet(label: str, value: str | None = None) -> str:
@@ -151,7 +99,7 @@ def bullet(label: str, value: str | None = None) -> str:
 
 def day_label(day: date, language: str) -> str:
     """A local date for customers: ``Fri 13 Mar`` / ``пт 13 марта``."""
-    return format_date(day, t("format:day", language), locale=lang_of(language))
+    return day_text(day, language)
 
 
 def clock(moment: datetime | time) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import texts
 from bot.messages import Button, InboundMessage, OutboundMessage
 from bot.state import DialogueState, Pending, Step
+from core.i18n import company_locale
 from core.models import Company, Conversation
 from core.tenancy import TenantScope
 from core.timeutil import utcnow
@@ -25,7 +26,8 @@ class Turn:
     """One message being answered: the session, the rows involved, the index, the state (changed in
     place by the policy and saved after the turn), the reply language, the question that was open
     (``asked``/``pending``) before this message, the text understood, and ``now`` (aware UTC, from the
-    engine's clock). ``scope`` is the tenant scope every query of the turn goes through."""
+    engine's clock). ``scope`` is the tenant scope every query of the turn goes through; ``locale``
+    the company's locale money is written in (``en_US``, ``ru_RU``)."""
 
     session: AsyncSession
     inbound: InboundMessage
@@ -39,9 +41,11 @@ class Turn:
     text: str = ""
     now: datetime = field(default_factory=utcnow)
     scope: TenantScope = field(init=False)
+    locale: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.scope = TenantScope(self.company.tenant_id)
+        self.locale = company_locale(self.company)
 
     def t(self, key: str, **values: object) -> str:
         """Text ``key`` of the message catalogue in the reply language."""
@@ -52,8 +56,13 @@ class Turn:
         return texts.button(key, self.language)
 
     def money(self, amount_minor: int, currency: str) -> str:
-        """An amount in minor units of ISO-4217 ``currency`` formatted for the reply language."""
-        return texts.money(amount_minor, currency, self.language)
+        """An amount in minor units of ISO-4217 ``currency`` formatted in the company's locale
+        (``core.i18n.company_locale``), whatever the reply language: ``15.00 EUR`` / ``1 020,00 ₽``."""
+        return texts.money(amount_minor, currency, self.locale)
+
+    def line(self, quantity: int, name: str, variant: str | None, amount_minor: int, currency: str) -> str:
+        """A cart or order line in the reply language (``2 × Mug — 24.00 USD``, ``5 Роз — 600,00 ₽``)."""
+        return texts.line(quantity, name, variant, self.money(amount_minor, currency), self.language)
 
     def reply(self, *parts: str, buttons: list[Button] | tuple[Button, ...] = (), url: str | None = None,
               image_url: str | None = None) -> list[OutboundMessage]:

@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.contacts import remember_customer
 from commerce.errors import CommerceError, PriceMissing
+from commerce.notifications import booking_notice, prepayment_label
 from commerce.orders import insert_with_next_number
 from commerce.schedule import (
     NotBookable,
@@ -63,6 +64,7 @@ from commerce.schedule import (
 )
 from core.alerts import record_alert
 from core.conversations import append_message
+from core.i18n import company_locale, lang_of, when_text
 from core.models import (
     Booking,
     BookingSlot,
@@ -75,7 +77,6 @@ from core.models import (
     Payment,
     Resource,
 )
-from core.money import format_money
 from core.tenancy import TenantScope
 from core.timeutil import utcnow
 
@@ -272,15 +273,12 @@ async def open_links_of_released_holds(session: AsyncSession) -> list[tuple[Orde
 # --- holding ---
 
 
-_PREPAY_LABEL = {"en": "prepayment", "ru": "предоплата"}
-
-
 async def _prepayment_order(
     session: AsyncSession, *, company: Company, booking: Booking, service: KnowledgeItem
 ) -> Order:
     tz = company_zone(company)
-    lang = company.language if company.language in _PREPAY_LABEL else "en"
-    name = service.name if booking.prepay_minor == booking.price_minor else f"{service.name} ({_PREPAY_LABEL[lang]})"
+    lang = lang_of(company.language)
+    name = service.name if booking.prepay_minor == booking.price_minor else prepayment_label(service.name, lang)
     when = format_when(booking.start_at, tz, lang)
 
     def make(number: int) -> Order:
@@ -605,7 +603,7 @@ async def _relabel_order(session: AsyncSession, booking: Booking, tz: ZoneInfo, 
     order = await session.get(Order, booking.order_id)
     if order is None:
         return
-    lang = language if language in _PREPAY_LABEL else "en"
+    lang = lang_of(language)
     for line in order.lines:
         line.variant = f"{format_when(booking.start_at, tz, lang)} · {booking.resource_name}"[:255]
 
@@ -657,38 +655,13 @@ def booking_as_dict(booking: Booking, *, tz: ZoneInfo | None = None) -> dict[str
     return out
 
 
-# --- customer texts ---
-
-_WEEKDAYS = {"en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
-             "ru": ("пн", "вт", "ср", "чт", "пт", "сб", "вс")}
-_MONTHS = {"en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-           "ru": ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября",
-                  "октября", "ноября", "декабря")}
+# --- customer texts (sentences in the catalogue, see ``commerce.notifications``) ---
 
 
 def format_when(instant: datetime, tz: ZoneInfo, language: str = "en") -> str:
-    """A local date and time for customers: ``Fri 13 Mar, 15:00`` / ``пт 13 марта, 15:00``."""
-    lang = language if language in _WEEKDAYS else "en"
-    local = instant.astimezone(tz)
-    return (f"{_WEEKDAYS[lang][local.weekday()]} {local.day} {_MONTHS[lang][local.month - 1]}, "
-            f"{local.hour:02d}:{local.minute:02d}")
-
-
-_CONFIRMED = {"en": "Your booking is confirmed: {service}, {when} ({resource}).",
-              "ru": "Запись подтверждена: {service}, {when} ({resource})."}
-_LOST = {"en": "Sorry, {when} for {service} was taken before your payment arrived. We will refund {amount}; "
-               "please choose another time.",
-         "ru": "К сожалению, время {when} на «{service}» заняли до поступления оплаты. Мы вернём {amount}; "
-               "пожалуйста, выберите другое время."}
-
-
-def booking_text(booking: Booking, *, tz: ZoneInfo, language: str, what: Literal["confirmed", "lost"]) -> str:
-    """The customer message for a confirmed booking or for one lost before its payment arrived."""
-    lang = language if language in _CONFIRMED else "en"
-    template = _CONFIRMED[lang] if what == "confirmed" else _LOST[lang]
-    return template.format(service=booking.service_name, when=format_when(booking.start_at, tz, lang),
-                           resource=booking.resource_name,
-                           amount=format_money(booking.prepay_minor, booking.currency, language=lang))
+    """A local date and time for customers: ``Fri 13 Mar, 15:00`` / ``пт 13 марта, 15:00`` (Babel,
+    the catalogue's ``format:when`` pattern). Raises ``ValueError`` for a naive ``instant``."""
+    return when_text(instant, tz, language)
 
 
 async def _notify(session: AsyncSession, booking: Booking, what: Literal["confirmed", "lost"]) -> None:
@@ -701,7 +674,8 @@ async def _notify(session: AsyncSession, booking: Booking, what: Literal["confir
     language = conversation.language or company.language
     await append_message(
         session, conversation=conversation, direction="out", sender="system",
-        text=booking_text(booking, tz=company_zone(company), language=language, what=what),
+        text=booking_notice(booking, tz=company_zone(company), language=language, locale=company_locale(company),
+                            what=what),
         payload={"buttons": [], "url": None, "image_url": None, "event": f"booking.{what}",
                  "booking_id": str(booking.id)},
     )

@@ -22,6 +22,7 @@ from commerce.notifications import payment_confirmation
 from commerce.providers import ProviderRegistry
 from core.alerts import record_alert
 from core.conversations import append_message
+from core.i18n import company_locale, likely_locale
 from core.models import Company, Conversation, Message, Order, Payment
 from core.security import new_token, token_hash, token_matches_hash
 from core.timeutil import utcnow
@@ -249,8 +250,9 @@ async def _notify_paid(session: AsyncSession, order: Order) -> Message | None:
         return None
     company = await session.get(Company, order.company_id)
     language = conversation.language or (company.language if company else "en")
+    locale = company_locale(company) if company else likely_locale(language)
     return await append_message(
         session, conversation=conversation, direction="out", sender="system",
-        text=payment_confirmation(order, language=language),
+        text=payment_confirmation(order, language=language, locale=locale),
         payload={"buttons": [], "url": None, "image_url": None, "event": "order.paid", "order_id": str(order.id)},
     )

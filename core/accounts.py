@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.i18n import LOCALE_SETTING, valid_locale
 from core.models import COMPANY_TYPES, Company, Inbox, Tenant
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -49,10 +50,13 @@ async def create_company(
     language: str = "en",
     timezone: str = "UTC",
     payment_provider: str = "manual",
+    locale: str | None = None,
 ) -> Company:
     """Create a company with its built-in inboxes (web chat, console).
 
-    ``currency`` is an ISO-4217 code, ``language`` one of ``en``/``ru``, ``timezone`` an IANA name.
+    ``currency`` is an ISO-4217 code, ``language`` one of ``en``/``ru``, ``timezone`` an IANA name,
+    ``locale`` the Babel locale its money is written in (``de_DE``; stored as ``settings["locale"]``,
+    ``None``: the usual locale of ``language``, see ``core.i18n.company_locale``).
     ``human_id`` is assigned as ``COMP001``, ``COMP002``... per tenant. Raises ``ValidationError``.
     """
     _check_slug(slug, "company")
@@ -67,6 +71,12 @@ async def create_company(
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValidationError(f"unknown timezone {timezone!r}") from exc
+    settings: dict[str, str] = {}
+    if locale:
+        try:
+            settings[LOCALE_SETTING] = valid_locale(locale)
+        except ValueError as exc:
+            raise ValidationError(f"unknown locale {locale!r} (use a locale such as en_US or ru_RU)") from exc
     if (await session.execute(select(Company.id).where(Company.slug == slug))).first():
         raise ValidationError(f"company slug {slug!r} is taken")
     count = (await session.execute(select(func.count()).where(Company.tenant_id == tenant_id))).scalar_one()
@@ -80,7 +90,7 @@ async def create_company(
         language=language,
         timezone=timezone,
         payment_provider=payment_provider,
-        settings={},
+        settings=settings,
     )
     session.add(company)
     try:

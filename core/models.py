@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from core.i18n import company_locale
 from core.timeutil import utcnow
 
 CompanyType = Literal["product", "service", "hybrid"]
@@ -121,6 +122,12 @@ class Company(TenantOwned, Base):
     # The API key of the company's language-model server (issue 9; ``bot.llm.config``): SecretBox
     # ciphertext, rotated with every other encrypted column, never returned (shown masked) or logged.
     model_api_key: Mapped[str | None] = mapped_column(EncryptedText())
+
+    @property
+    def locale(self) -> str:
+        """The Babel locale the company's money is written in (``en_US``, ``ru_RU``): its
+        ``settings["locale"]``, else the usual locale of its language (``core.i18n.company_locale``)."""
+        return company_locale(self)
 
 
 class KnowledgeItem(TenantOwned, Base):

@@ -352,7 +352,7 @@ async def test_webchat_post_duplicate_and_poll(env: Env) -> None:
     last = history["messages"][-1]
     assert last["buttons"][0]["title"] == "Shirts" and last["url"] == "https://example.com/catalog"
     assert (await poll(c, "acme-shop", "visitor-1", after=last["seq"]))["messages"] == []
-    assert await poll(c, "acme-shop", "someone-else") == {"conversation_id": None, "messages": []}
+    assert await poll(c, "acme-shop", "someone-else") == {"conversation_id": None, "messages": [], "language": None}
 
     empty = await c.post("/api/v1/webchat/acme-shop/messages", json={"text": "  "})
     assert empty.status_code == 422 and "text" in empty.json()["detail"]

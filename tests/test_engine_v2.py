@@ -188,7 +188,7 @@ async def test_buttons_carry_references_and_the_web_chat_sends_them_back(session
 async def test_russian_items_in_one_message(sessionmaker) -> None:
     chat = Chat(sessionmaker, await florist(sessionmaker), contact="dasha")
     reply = await chat.ask("добавь пион и букет нежность")
-    assert "1 × Пион — 450,00 ₽" in reply.text and "1 × Букет «Нежность» — 2 490,00 ₽" in reply.text
+    assert "1 пион — 450,00 ₽" in reply.text and "1 × Букет «Нежность» — 2 490,00 ₽" in reply.text
     assert titles(reply)[0] == "Оформить заказ"
 
 
@@ -304,7 +304,7 @@ async def test_corrections_swaps_and_greetings_with_small_talk(sessionmaker) -> 
     ru = Chat(sessionmaker, await florist(sessionmaker), contact="rita")
     await ru.ask("добавь 2 пиона")
     better = await ru.ask("нет, лучше 3 штуки")
-    assert "Изменено: 3 × Пион — 1 350,00 ₽" in better.text and "Чем ещё помочь" not in better.text
+    assert "Изменено: 3 пиона — 1 350,00 ₽" in better.text and "Чем ещё помочь" not in better.text
 
 
 def test_items_named_in_a_question_are_asked_about_not_added() -> None:

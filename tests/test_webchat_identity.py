@@ -84,7 +84,7 @@ class Visitor:
         return r.json()
 
 
-NOTHING = {"conversation_id": None, "messages": []}
+NOTHING = {"conversation_id": None, "messages": [], "language": None}
 
 
 async def poll_with(client: httpx.AsyncClient, company: str, *, headers: dict[str, str] | None = None,

@@ -85,6 +85,7 @@ async def create_company_route(body: CompanyIn, scope: TenantScopeDep, session: 
         currency=body.currency,
         language=body.language,
         timezone=body.timezone,
+        locale=body.locale,
     )
     await session.commit()
     return company

@@ -18,38 +18,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import RuntimeDep, SessionDep, SettingsDep, TemplatesDep
+from api.pages import page_language
 from commerce.payments import mark_paid, payment_by_token
-from core.models import Company, Order, Payment
-from core.money import format_money
+from core.i18n import company_locale, lang_of, money, t
+from core.models import Company, Conversation, Order, Payment
 from core.timeutil import utcnow
 
 router = APIRouter(tags=["pay"], include_in_schema=False)
-
-_TEXTS = {
-    "en": {
-        "title": "Order #{number}", "item": "Item", "qty": "Qty", "price": "Price", "sum": "Sum", "total": "Total",
-        "status": {"paid": "Paid", "awaiting": "Awaiting payment", "expired": "Link expired",
-                   "cancelled": "Cancelled", "refunded": "Refunded", "failed": "Payment failed"},
-        "notes": {"expired": "This payment link has expired. Ask the shop in the chat for a new one.",
-                  "failed": "The payment failed. Ask the shop in the chat for a new link.",
-                  "awaiting": "The shop confirms payments made in cash or by bank transfer; "
-                              "you will get a message in the chat."},
-        "pay": "Pay {total} (test)", "demo": "Demo mode: the button simulates a card payment, no money is charged.",
-        "thanks": "Thank you! The confirmation was sent to your chat.",
-    },
-    "ru": {
-        "title": "Заказ №{number}", "item": "Товар", "qty": "Кол-во", "price": "Цена", "sum": "Сумма",
-        "total": "Итого",
-        "status": {"paid": "Оплачен", "awaiting": "Ожидает оплаты", "expired": "Ссылка устарела",
-                   "cancelled": "Отменён", "refunded": "Деньги возвращены", "failed": "Оплата не прошла"},
-        "notes": {"expired": "Срок действия ссылки истёк. Попросите в чате новую.",
-                  "failed": "Оплата не прошла. Попросите в чате новую ссылку.",
-                  "awaiting": "Магазин подтверждает оплату наличными или переводом; вы получите сообщение в чате."},
-        "pay": "Оплатить {total} (тест)", "demo": "Демо-режим: кнопка имитирует оплату картой, деньги не списываются.",
-        "thanks": "Спасибо! Подтверждение отправлено в чат.",
-    },
-}
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _PaymentView:
@@ -58,6 +33,7 @@ class _PaymentView:
     payment: Payment
     order: Order
     company: Company
+    language: str  # the page's: the customer's conversation language, else the company's
 
     @property
     def state(self) -> str:
@@ -83,31 +59,29 @@ async def _load(session: AsyncSession, token: str) -> _PaymentView | None:
     company = await session.get(Company, order.company_id) if order else None
     if order is None or company is None or order.tenant_id != payment.tenant_id:
         return None
-    return _PaymentView(payment=payment, order=order, company=company)
+    conversation = await session.get(Conversation, order.conversation_id) if order.conversation_id else None
+    spoken = conversation.language if conversation is not None and conversation.tenant_id == order.tenant_id else None
+    return _PaymentView(payment=payment, order=order, company=company,
+                        language=page_language(conversation_language=spoken, company_language=company.language))
 
 
 def _render(request: Request, templates: TemplatesDep, view: _PaymentView, *, token: str, demo_mode: bool,
             just_paid: bool = False, status_code: int = 200) -> HTMLResponse:
-    lang = view.company.language if view.company.language in _TEXTS else "en"
-    texts = _TEXTS[lang]
+    locale = company_locale(view.company)
 
-    def money(minor: int) -> str:
-        return format_money(minor, view.order.currency, language=lang)
+    def money_text(minor: int) -> str:
+        return money(minor, view.order.currency, locale)
 
     state = view.state
     lines = [
-        {"name": ln.name, "variant": ln.variant, "quantity": ln.quantity, "unit": money(ln.unit_price_minor),
-         "total": money(ln.line_total_minor)}
+        {"name": ln.name, "variant": ln.variant, "quantity": ln.quantity, "unit": money_text(ln.unit_price_minor),
+         "total": money_text(ln.line_total_minor)}
         for ln in view.order.lines
     ]
-    total = money(view.order.total_minor)
     return templates.TemplateResponse(
         request, "pay.html",
-        {"lang": lang, "t": texts, "company": view.company, "order": view.order, "lines": lines, "total": total,
-         "title": texts["title"].format(number=view.order.number), "state": state,
-         "state_label": texts["status"].get(state, state),
-         "note": None if demo_mode and state == "awaiting" else texts["notes"].get(state),
-         "pay_label": texts["pay"].format(total=total),
+        {"lang": view.language, "company": view.company, "order": view.order, "lines": lines,
+         "total": money_text(view.order.total_minor), "state": state,
          "show_pay": demo_mode and state == "awaiting", "demo_mode": demo_mode, "just_paid": just_paid,
          "token": token},
         status_code=status_code,
@@ -115,8 +89,19 @@ def _render(request: Request, templates: TemplatesDep, view: _PaymentView, *, to
 
 
 def _not_found(request: Request, templates: TemplatesDep) -> HTMLResponse:
-    return templates.TemplateResponse(request, "not_found.html", {"what": "payment"},
+    return templates.TemplateResponse(request, "not_found.html",
+                                      {"what": "payment", "lang": _browser_language(request)},
                                       status_code=status.HTTP_404_NOT_FOUND)
+
+
+def _browser_language(request: Request) -> str:
+    """The page language when no company is known: the browser's first ``Accept-Language`` the
+    catalogue speaks, else English."""
+    for part in request.headers.get("accept-language", "").split(","):
+        tag = part.split(";")[0].strip()
+        if tag and tag != "*" and lang_of(tag) == tag.replace("-", "_").split("_")[0].lower():
+            return lang_of(tag)
+    return "en"
 
 
 @router.get("/pay/{token}", response_class=HTMLResponse)
@@ -136,7 +121,7 @@ async def test_pay(token: str, request: Request, session: SessionDep, runtime: R
     """Demo mode only: mark the order paid (method ``test``), tell the customer, show the paid page.
     403 outside demo mode, 404 for an unknown token, 410 for an expired link."""
     if not runtime.settings.demo_mode:
-        return HTMLResponse("Test payments are only available in demo mode.", status_code=status.HTTP_403_FORBIDDEN)
+        return HTMLResponse(t("pay:demo_only", _browser_language(request)), status_code=status.HTTP_403_FORBIDDEN)
     view = await _load(session, token)
     if view is None:
         return _not_found(request, templates)

@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 
 from api.deps import PublicCompanyDep, RuntimeDep, SessionDep, TemplatesDep
+from api.pages import page_language
 from api.queries import conversation_messages, conversations_of_contact
 from api.ratelimit import WEBCHAT_RATE_LIMIT
 from api.schemas import WebChatIn, WebChatMessage, WebChatOut, WebChatPoll
@@ -23,21 +24,12 @@ from api.visitors import IdentityDep, set_visitor_cookie
 from channels.base import RawRequest, SignatureError
 from channels.webchat import VISITOR_KEY
 from core.accounts import inbox_of_kind
+from core.i18n import LANGUAGES, t
 from core.tenancy import NotFound, TenantScope, company_by_slug
 
 router = APIRouter(tags=["webchat"], dependencies=[WEBCHAT_RATE_LIMIT])
 
 MAX_POLL = 200
-_CHAT_TEXTS = {
-    "en": {"placeholder": "Type a message…", "send": "Send", "manager": "Manager",
-           "error": "Could not send, please try again.",
-           "hello": "Hi! Ask me about our products, prices or delivery."},
-    "ru": {"placeholder": "Напишите сообщение…", "send": "Отправить", "manager": "Менеджер",
-           "error": "Не удалось отправить, попробуйте ещё раз.",
-           "hello": "Здравствуйте! Спросите о товарах, ценах или доставке."},
-}
-
-
 _VISITOR_HEADERS = (
     "Send the visitor token back as `Authorization: Bearer <token>` or `X-Visitor-Token: <token>`; "
     "browsers send the HttpOnly `cc_visitor` cookie instead."
@@ -128,7 +120,9 @@ async def poll_messages(
         )
         for m in rows[:MAX_POLL]
     ]
-    return WebChatPoll(conversation_id=conversation.id, messages=messages)
+    language = page_language(conversation_language=conversation.language, company_language=None) \
+        if conversation.language else None
+    return WebChatPoll(conversation_id=conversation.id, messages=messages, language=language)
 
 
 @router.get("/chat/{company}", response_class=HTMLResponse, include_in_schema=False)
@@ -137,11 +131,19 @@ async def chat_page(company: str, request: Request, session: SessionDep, templat
     try:
         row = await company_by_slug(session, company)
     except NotFound:
-        return templates.TemplateResponse(request, "not_found.html", {"what": "chat"},
+        return templates.TemplateResponse(request, "not_found.html", {"what": "chat", "lang": "en"},
                                           status_code=status.HTTP_404_NOT_FOUND)
-    texts = _CHAT_TEXTS.get(row.language, _CHAT_TEXTS["en"])
+    lang = page_language(conversation_language=None, company_language=row.language)
     return templates.TemplateResponse(
         request, "chat.html",
-        {"company": row, "texts": texts, "lang": row.language if row.language in _CHAT_TEXTS else "en",
-         "config": {"company": row.slug, "endpoint": f"/api/v1/webchat/{row.slug}/messages", "texts": texts}},
+        {"company": row, "lang": lang,
+         "config": {"company": row.slug, "name": row.name, "endpoint": f"/api/v1/webchat/{row.slug}/messages",
+                    "lang": lang, "texts": {language: _chat_texts(language) for language in LANGUAGES}}},
     )
+
+
+def _chat_texts(language: str) -> dict[str, str]:
+    """The chat page's own texts in ``language`` (the script switches to the conversation's language
+    when a poll tells it; the server cannot see the visitor's cookie on the page's path)."""
+    keys = ("title", "placeholder", "send", "manager", "error", "hello")
+    return {key: t(f"chat:{key}", language, company="{company}") for key in keys}

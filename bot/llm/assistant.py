@@ -135,7 +135,7 @@ class Assistant:
         window, running = await self._summarised(turn, server, answer)
         messages = await context.messages(turn, settings, window=window, summary=running)
         tools = context.tools()
-        locale = turn.language
+        locale = turn.locale  # amounts in tool results and replies are written in the company's locale
         facts = guard.Facts()
         regenerated = False
         for _ in range(server.max_tool_rounds + 2):  # tool rounds, the reply, one regeneration

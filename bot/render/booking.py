@@ -87,7 +87,8 @@ def render_booking(turn: Turn, result: r.Result) -> list[OutboundMessage] | None
         case r.WhichBooking(mode=mode):
             titles = booking_titles(turn, result)
             buttons = [Button(title=title, payload=option(n)) for n, title in enumerate(titles, 1)]
-            return turn.reply(t("which_booking_cancel" if mode == "cancel" else "which_booking_move"), buttons=buttons)
+            return turn.reply(t("which_booking_cancel") if mode == "cancel" else t("which_booking_move"),
+                              buttons=buttons)
         case r.CancelAsked(booking=booking, tz=tz, prepaid=prepaid, late=late, cancel_hours=hours):
             lines = [t("cancel_question", **facts(turn, booking, tz))]
             if prepaid:

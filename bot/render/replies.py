@@ -1,8 +1,10 @@
 """Results → replies: every text the engine sends is written here (bookings in ``bot.render.booking``).
 
 ``render(turn, results)`` turns the actions' typed results (``bot.actions.results``) into
-``OutboundMessage``s in the reply language, through the message catalogue (``bot.texts``); buttons
-carry command references (``bot.buttons``), never phrases. Money is formatted from minor units.
+``OutboundMessage``s in the reply language, through the project's message catalogue (``core.i18n``
+via ``bot.texts``); buttons carry command references (``bot.buttons``), never phrases. Money is
+formatted from minor units in the company's locale (``Turn.money``); cart lines agree Russian
+nouns with their numbers (``Turn.line``).
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ def render(turn: Turn, results: list[r.Result]) -> list[OutboundMessage]:
     for result in results:
         if isinstance(result, r.Added) and len(added) > 1:
             if result is added[-1]:  # several items added at once: one line each, then one total
-                lines = [turn.t("added", line=texts.line(a.quantity, a.item.name, a.variant.name if a.variant else None,
-                                                          turn.money(a.unit_price_minor * a.quantity, a.item.currency)))
+                lines = [turn.t("added", line=turn.line(a.quantity, a.item.name, a.variant.name if a.variant else None,
+                                                          a.unit_price_minor * a.quantity, a.item.currency))
                          for a in added]
                 replies += turn.reply(*lines, turn.t("cart_total", total=_total(turn, result.lines)),
                                       buttons=[turn.button("checkout"), turn.button("cart"), turn.button("continue")])
@@ -54,7 +56,7 @@ def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: 
             key = {"service": "greeting_service", "hybrid": "greeting_hybrid"}.get(turn.company.type, "greeting")
             return turn.reply(t(key, company=turn.company.name), buttons=_menu(turn))
         case r.Chatted(kind="help"):
-            return turn.reply(t("help_service" if _services_only(turn) else "help"), buttons=_menu(turn))
+            return turn.reply(t("help_service") if _services_only(turn) else t("help"), buttons=_menu(turn))
         case r.Chatted(kind="how_are_you" | "are_you_open" as kind):  # a short human answer, then the menu
             return turn.reply(t(kind), buttons=_menu(turn))
         case r.Chatted(kind="thanks" | "bye"):
@@ -66,13 +68,14 @@ def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: 
         case r.Cancelled(what="checkout"):
             return turn.reply(t("checkout_cancelled"), buttons=[button("cart"), button("catalog")])
         case r.Cancelled(what=what):
-            return turn.reply(t("cancelled" if what == "question" else "ok"),
+            return turn.reply(t("cancelled") if what == "question" else t("ok"),
                               buttons=[_catalog_button(turn), _cart_or_booking(turn)])
         case r.NotUnderstood(suggestions=suggestions) if suggestions:
             buttons = [_show_button(name, item_id) for item_id, name in suggestions]
             return turn.reply(t("fallback_suggest"), buttons=[*buttons, _catalog_button(turn)])
         case r.NotUnderstood():
-            return turn.reply(t("fallback_service" if _services_only(turn) else "fallback_plain"), buttons=_menu(turn))
+            return turn.reply(t("fallback_service") if _services_only(turn) else t("fallback_plain"),
+                              buttons=_menu(turn))
         case r.FaqAnswered(answer=answer):
             return turn.reply(answer, buttons=[_catalog_button(turn), _cart_or_booking(turn)])
         case r.CatalogShown():
@@ -108,8 +111,7 @@ def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: 
             return turn.reply(text, buttons=[_add_button(turn, item, v, quantity=quantity or 1)
                                              for v in available][:8])
         case r.Added(item=item, variant=variant, quantity=quantity, unit_price_minor=unit, lines=lines):
-            added = texts.line(quantity, item.name, variant.name if variant else None,
-                               turn.money(unit * quantity, item.currency))
+            added = turn.line(quantity, item.name, variant.name if variant else None, unit * quantity, item.currency)
             return turn.reply(t("added", line=added), t("cart_total", total=_total(turn, lines)),
                               buttons=[button("checkout"), button("cart"), button("continue")])
         case r.AddRefused():
@@ -161,16 +163,18 @@ def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: 
             return _order_status(turn, order)
         case r.LinkSent(order=order, url=url, waiting=waiting):
             total = turn.money(order.total_minor, order.currency)
-            return turn.reply(t("status_waiting" if waiting else "new_link", number=order.number, total=total,
-                                url=url), url=url, buttons=[button("status")])
+            text = (t("status_waiting", number=order.number, total=total, url=url) if waiting
+                    else t("new_link", number=order.number, total=total, url=url))
+            return turn.reply(text, url=url, buttons=[button("status")])
         case r.LinkRefused(order=order, reason="paid") if order.payment_status == "paid":
             return turn.reply(t("already_paid", number=order.number), buttons=[button("catalog")])
         case r.LinkRefused(order=order, reason="unavailable"):
             return turn.reply(t("payment_unavailable", number=order.number), buttons=[button("human")])
         case r.LinkRefused(order=order, reason=reason):
             total = turn.money(order.total_minor, order.currency)
-            return turn.reply(t("status_refunded" if reason == "refunded" else "already_paid", number=order.number,
-                                total=total), buttons=[button("human")])
+            text = (t("status_refunded", number=order.number, total=total) if reason == "refunded"
+                    else t("already_paid", number=order.number, total=total))
+            return turn.reply(text, buttons=[button("human")])
         case r.WindowsOffered(order=order, offers=offers, tz=tz, full=full):
             buttons = [Button(title=texts.window_label(o.start.astimezone(tz), o.end.astimezone(tz), turn.language),
                               payload=option(n)) for n, o in enumerate(offers, 1)]
@@ -240,7 +244,7 @@ def _found(turn: Turn, result: r.Found) -> list[OutboundMessage]:
 def _choices(turn: Turn, result: r.ItemChoices) -> list[OutboundMessage]:
     """Several items match: list them with prices and ask which one (buttons repeat the action)."""
     items = list(result.items)
-    lines = [turn.t("found_several" if result.purpose == "show" else "ask_which_item")]
+    lines = [turn.t("found_several") if result.purpose == "show" else turn.t("ask_which_item")]
     lines += [texts.bullet(it.name, _price_label(turn, it)) for it in items]
     if result.purpose == "show":
         buttons = [_show_button(it.name, it.id) for it in items]
@@ -278,8 +282,8 @@ def _cart(turn: Turn, result: r.CartShown) -> list[OutboundMessage]:
         head = turn.t("cart_removed", name=names)
     elif change is not None:
         pl = change.lines[0]
-        head = turn.t("cart_updated", line=texts.line(change.quantity, pl.name, pl.variant,
-                                                      turn.money(pl.unit_price_minor * change.quantity, pl.currency)))
+        head = turn.t("cart_updated", line=turn.line(change.quantity, pl.name, pl.variant,
+                                                     pl.unit_price_minor * change.quantity, pl.currency))
     if result.brief:
         return turn.reply(head)
     if not lines:
@@ -564,13 +568,13 @@ def _total(turn: Turn, lines: list[PricedLine]) -> str:
 
 def _cart_text(turn: Turn, lines: list[PricedLine]) -> list[str]:
     return [turn.t("cart_header"),
-            *[texts.line(pl.quantity, pl.name, pl.variant, turn.money(pl.total_minor, pl.currency)) for pl in lines],
+            *[turn.line(pl.quantity, pl.name, pl.variant, pl.total_minor, pl.currency) for pl in lines],
             turn.t("total", total=_total(turn, lines))]
 
 
 def _order_summary(turn: Turn, order: Order) -> list[str]:
     out = [turn.t("order_summary", number=order.number)]
-    out += [texts.line(ln.quantity, ln.name, ln.variant, turn.money(ln.line_total_minor, order.currency))
+    out += [turn.line(ln.quantity, ln.name, ln.variant, ln.line_total_minor, order.currency)
             for ln in order.lines]
     out.append(turn.t("total", total=turn.money(order.total_minor, order.currency)))
     if order.customer_name:
