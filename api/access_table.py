@@ -105,6 +105,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("DELETE", _C + "/conversations/{conversation_id}/notes/{note_id}"): "manager",
     ("PUT", _C + "/conversations/{conversation_id}/labels"): "manager",
     ("POST", _C + "/conversations/{conversation_id}/resolve"): "manager",
+    ("PUT", _C + "/conversations/{conversation_id}/assignee"): "manager",
     ("GET", _C + "/labels"): "manager",
     ("POST", _C + "/labels"): "manager",
     ("DELETE", _C + "/labels/{label_id}"): "manager",

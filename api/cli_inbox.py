@@ -3,9 +3,11 @@
 
 The commands call the same use cases as the admin API (``api.inbox``, ``api.sales``,
 ``api.queries``); this module only parses options and prints. Conventions of ``api.cli``: settings
-from the environment, ``--json``, errors on stderr with exit status 1; the CLI acts as the platform
-admin, so a conversation is addressed by its id (``--company`` optionally checks which company it
-belongs to). Tables have a header row (``api.cli_table``). :func:`register` attaches the commands.
+from the environment, ``--json``, errors on stderr with exit status 1. A conversation is addressed by
+its id (``--company`` optionally checks which company it belongs to); its company is then checked
+against the acting principal (``api.cli_auth``) like every ``--company``. ``take`` and ``reply``
+assign the conversation to the signed-in person; ``list --mine`` shows theirs. Tables have a header
+row (``api.cli_table``). :func:`register` attaches the commands.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from api.cli import JsonOpt, _emit, _fail, _run, parse_when, sales_filter
-from api.cli_auth import cli_company, cli_tenant
+from api.cli_auth import cli_company, cli_principal, cli_tenant
 from api.cli_table import render_table
 from api.inbox import (
     ConversationFilter,
@@ -75,6 +77,7 @@ def conversations_list(
                                                              help="An order's payment status (repeat).")] = None,
     label: Annotated[list[str] | None, typer.Option("--label", help="Carries this label (repeat: all).")] = None,
     assignee: Annotated[uuid.UUID | None, typer.Option(help="Assigned to this user id.")] = None,
+    mine: Annotated[bool, typer.Option("--mine", help="Assigned to me (the user of `chatcommerce login`).")] = False,
     since: Annotated[str | None, typer.Option(help="Active at or after (YYYY-MM-DD or ISO-8601; UTC).")] = None,
     until: Annotated[str | None, typer.Option(help="Active before (YYYY-MM-DD or ISO-8601; UTC).")] = None,
     search: Annotated[str | None, typer.Option("--search", "-q", help="Message text or contact name, phone, "
@@ -86,8 +89,13 @@ def conversations_list(
     """Conversations, most recently active first, with filters; prints the cursor of the next page."""
     if not company and not tenant:
         raise _fail("give --company (repeatable) or --tenant")
+    if mine and assignee is not None:
+        raise _fail("give --mine or --assignee, not both")
 
     async def work(rt: Runtime) -> dict[str, Any]:
+        nonlocal assignee
+        if mine:
+            assignee = _my_user_id("--mine")
         async with rt.sessionmaker() as session:
             companies = [await cli_company(session, slug) for slug in company or ()]
             tenant_id = (await cli_tenant(session, tenant)).id if tenant else companies[0].tenant_id
@@ -113,17 +121,34 @@ def conversations_list(
     _emit(data, as_json, text)
 
 
+def _my_user_id(option: str) -> uuid.UUID:
+    """The signed-in person's user id; ``ValidationError`` for the operator or an API key (nobody)."""
+    user_id = cli_principal().user_id
+    if user_id is None:
+        raise ValidationError(f"{option} needs a person: run `chatcommerce login` with an e-mail address "
+                              "(the local operator and API keys are nobody)")
+    return user_id
+
+
+async def _conversation_company(session: Any, conversation_id: uuid.UUID, company: str | None) -> Any:
+    """The conversation's company, if the acting principal may act on it (else "not found")."""
+    row = await conversation_company(session, conversation_id=conversation_id, company_slug=company)
+    return await cli_company(session, row.slug)
+
+
 def _summary(view: dict[str, Any]) -> str:
     owner = "a manager (the bot is silent)" if view["handoff"] else "the bot"
     return f"conversation {view['id']} ({view['channel']}, {view['contact']['display_name']}): {view['status']}, " \
            f"answered by {owner}"
 
 
-def _act(action: Any, conversation_id: uuid.UUID, company: str | None, as_json: bool) -> None:
+def _act(action: Any, conversation_id: uuid.UUID, company: str | None, as_json: bool, *,
+         assign_me: bool = False) -> None:
     async def work(rt: Runtime) -> dict[str, Any]:
+        extra = {"assignee_user_id": cli_principal().user_id} if assign_me else {}
         async with rt.sessionmaker() as session:
-            row = await conversation_company(session, conversation_id=conversation_id, company_slug=company)
-            view = await action(session, company=row, conversation_id=conversation_id)
+            row = await _conversation_company(session, conversation_id, company)
+            view = await action(session, company=row, conversation_id=conversation_id, **extra)
             view.pop("messages", None)
             return view
 
@@ -133,8 +158,8 @@ def _act(action: Any, conversation_id: uuid.UUID, company: str | None, as_json: 
 
 def conversations_take(conversation_id: ConversationArg, company: OptionalCompany = None,
                        as_json: JsonOpt = False) -> None:
-    """Take a conversation over: the bot stays silent until `release`."""
-    _act(take_over, conversation_id, company, as_json)
+    """Take a conversation over: the bot stays silent until `release`; it is assigned to you."""
+    _act(take_over, conversation_id, company, as_json, assign_me=True)
 
 
 def conversations_release(conversation_id: ConversationArg, company: OptionalCompany = None,
@@ -162,9 +187,10 @@ def conversations_reply(
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session:
-            row = await conversation_company(session, conversation_id=conversation_id, company_slug=company)
+            row = await _conversation_company(session, conversation_id, company)
             message = await reply_as_human(session, pipeline=rt.pipeline, company=row,
-                                           conversation_id=conversation_id, text=text, canned_shortcut=canned)
+                                           conversation_id=conversation_id, text=text, canned_shortcut=canned,
+                                           assignee_user_id=cli_principal().user_id)
             return message_dict(message)
 
     data = _run(work)
