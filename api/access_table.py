@@ -133,6 +133,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("DELETE", _C + "/alert-subscriptions/{subscription_id}"): "manager",
     ("GET", _C + "/alert-deliveries"): "manager",
     ("GET", _C + "/events"): "manager",
+    ("POST", _C + "/events/ticket"): "manager+person",
     ("GET", _C + "/metrics"): "manager",
     ("POST", _C + "/bookings/{booking_id}/no-show"): "manager",
     ("GET", _C + "/assistant"): "owner",
