@@ -74,10 +74,12 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
 async def get_auth(request: Request, runtime: RuntimeDep) -> AuthServices:
-    """The app's account services (tokens, sign-in limits, mailer), built on first use."""
+    """The app's account services (tokens, sign-in limits, mailer), built on first use; the sign-in
+    limits share the app's ``limits`` storage (``api.ratelimit.RateLimits``)."""
     services = getattr(request.app.state, "auth_services", None)
     if services is None or services.settings is not runtime.settings:
-        services = build_auth_services(runtime.settings)
+        shared = getattr(request.app.state, "rate_limits", None)
+        services = build_auth_services(runtime.settings, limits_storage=shared.storage if shared else None)
         request.app.state.auth_services = services
     return services
 
