@@ -6,7 +6,8 @@ The commands call the same use cases as the admin API (``api.inbox``, ``api.sale
 from the environment, ``--json``, errors on stderr with exit status 1. A conversation is addressed by
 its id (``--company`` optionally checks which company it belongs to); its company is then checked
 against the acting principal (``api.cli_auth``) like every ``--company``. ``take`` and ``reply``
-assign the conversation to the signed-in person; ``list --mine`` shows theirs. Tables have a header
+assign the conversation to the signed-in person, ``assign`` to anyone who may serve the company;
+``list --mine`` shows the signed-in person's. Tables have a header
 row (``api.cli_table``). :func:`register` attaches the commands.
 """
 
@@ -24,6 +25,7 @@ from api.cli_auth import cli_company, cli_principal, cli_tenant
 from api.cli_table import render_table
 from api.inbox import (
     ConversationFilter,
+    assign,
     conversation_company,
     list_conversations,
     release,
@@ -45,6 +47,7 @@ from api.services import Runtime
 from core.accounts import ValidationError
 from core.money import format_money
 from core.tenancy import TenantScope
+from core.users import user_by_email
 
 ConversationArg = Annotated[uuid.UUID, typer.Argument(help="Conversation id (see `conversations list`).")]
 OptionalCompany = Annotated[str | None, typer.Option("--company", help="Company slug (checked when given).")]
@@ -138,8 +141,9 @@ async def _conversation_company(session: Any, conversation_id: uuid.UUID, compan
 
 def _summary(view: dict[str, Any]) -> str:
     owner = "a manager (the bot is silent)" if view["handoff"] else "the bot"
+    assignee = f"assigned to {view['assignee_user_id']}" if view.get("assignee_user_id") else "nobody assigned"
     return f"conversation {view['id']} ({view['channel']}, {view['contact']['display_name']}): {view['status']}, " \
-           f"answered by {owner}"
+           f"answered by {owner}, {assignee}"
 
 
 def _act(action: Any, conversation_id: uuid.UUID, company: str | None, as_json: bool, *,
@@ -172,6 +176,38 @@ def conversations_resolve(conversation_id: ConversationArg, company: OptionalCom
                           as_json: JsonOpt = False) -> None:
     """Close a conversation; the customer's next message starts a new one."""
     _act(resolve, conversation_id, company, as_json)
+
+
+def conversations_assign(
+    conversation_id: ConversationArg,
+    to: Annotated[str | None, typer.Option("--to", help="E-mail of the person (the company's manager, an owner "
+                                                        "of the tenant or a platform admin).")] = None,
+    me: Annotated[bool, typer.Option("--me", help="Assign it to me (the user of `chatcommerce login`).")] = False,
+    nobody: Annotated[bool, typer.Option("--nobody", help="Unassign it.")] = False,
+    company: OptionalCompany = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Assign a conversation to a person (or to nobody) without changing who answers it."""
+    if (to is not None) + me + nobody != 1:
+        raise _fail("give one of --to EMAIL, --me, --nobody")
+
+    async def work(rt: Runtime) -> dict[str, Any]:
+        async with rt.sessionmaker() as session:
+            row = await _conversation_company(session, conversation_id, company)
+            user_id = None
+            if me:
+                user_id = _my_user_id("--me")
+            elif to is not None:
+                user = await user_by_email(session, to)
+                if user is None:  # the same answer as for someone who may not be assigned
+                    raise ValidationError(f"{to} cannot be assigned conversations of {row.slug!r}")
+                user_id = user.id
+            view = await assign(session, company=row, conversation_id=conversation_id, user_id=user_id)
+            view.pop("messages", None)
+            return view
+
+    data = _run(work)
+    _emit(data, as_json, lambda: _summary(data))
 
 
 def conversations_reply(
@@ -329,6 +365,7 @@ def register(*, conversations_app: typer.Typer, kb_app: typer.Typer, orders_app:
     conversations_app.command("take")(conversations_take)
     conversations_app.command("reply")(conversations_reply)
     conversations_app.command("release")(conversations_release)
+    conversations_app.command("assign")(conversations_assign)
     conversations_app.command("resolve")(conversations_resolve)
     kb_app.command("list")(kb_list)
     orders_app.command("export")(orders_export)

@@ -156,3 +156,13 @@ def test_cli_mine_take_and_reply_act_for_the_signed_in_person(database_url: str,
     cli.run("logout")
     cli.run("login", "--email", "ann@example.com", input=PASSWORD + "\n")
     assert cli.json("conversations", "list", "--tenant", "acme", "--mine")["items"] == []
+    # The owner hands one of Max's conversations to herself, and the outlet's to nobody else but her:
+    # Max does not manage the outlet, and an unknown address gets the same answer.
+    assert cli.json("conversations", "assign", first, "--me")["assignee_user_id"] == cli.json("whoami")["user_id"]
+    for who in ("max@example.com", "nobody@example.com"):
+        refused = cli.run("conversations", "assign", outlet, "--to", who, ok=False)
+        assert refused.exit_code == 1 and "cannot be assigned" in refused.stderr
+    assert cli.json("conversations", "assign", second, "--to", "MAX@example.com")["assignee_user_id"] == me
+    assert "nobody assigned" in cli.run("conversations", "assign", second, "--nobody").stdout
+    mine = cli.json("conversations", "list", "--tenant", "acme", "--mine")["items"]
+    assert [c["id"] for c in mine] == [first]
