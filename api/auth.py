@@ -8,7 +8,10 @@ A bearer credential becomes a ``Principal`` (:func:`resolve_principal`):
   ``owner`` of the tenants in ``tenant_owners``, ``manager`` of the companies in ``company_managers``;
 * ``CHATCOMMERCE_ADMIN_TOKEN`` — the bootstrap platform admin, only when
   ``Settings.admin_token_accepted`` (demo mode, or ``CHATCOMMERCE_ADMIN_TOKEN_ENABLED=true``);
-* the CLI run on the server without ``chatcommerce login`` is the ``operator`` (platform admin).
+* the CLI run on the server without ``chatcommerce login`` is the ``operator`` (platform admin);
+* a stream ticket (``?ticket=``, only on routes that accept one: the live events) — its user, narrowed
+  to the manager role of the ticket's one company, and only while the user still has a role there
+  (:func:`principal_of_ticket`).
 
 :func:`authorize` is the single check every tenant route goes through (called from
 ``api.deps``: ``AdminDep``, ``TenantScopeDep``, ``CompanyDep``, ``Requires``). It reads the route's
@@ -149,6 +152,25 @@ async def resolve_principal(session: AsyncSession, *, bearer: str | None, settin
     if user is None or not user.is_active or user.email_verified_at is None:
         return None
     return await principal_of_user(session, user)
+
+
+async def principal_of_ticket(session: AsyncSession, *, ticket: str, tokens: TokenService) -> Principal | None:
+    """The principal of a stream ticket (``TokenService.read_stream_ticket``): the ticket's user as
+    the manager of the ticket's company and nothing else, so the ticket opens that company only
+    (another company, or another tenant's, is "not found"). ``None`` when the ticket is invalid or
+    expired, the user inactive or unverified, or no longer entitled to the company."""
+    claims = tokens.read_stream_ticket(ticket)
+    if claims is None:
+        return None
+    user = await session.get(User, claims.user_id)
+    company = await session.get(Company, claims.company_id)
+    if user is None or not user.is_active or user.email_verified_at is None:
+        return None
+    if company is None or company.tenant_id != claims.tenant_id:
+        return None
+    if (await principal_of_user(session, user)).company_role(company) is None:
+        return None
+    return Principal(kind="user", user_id=user.id, email=user.email, manager_of={company.id: company.tenant_id})
 
 
 @dataclass(frozen=True, slots=True)

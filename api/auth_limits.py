@@ -5,9 +5,9 @@
   429 with ``Retry-After`` even for the right password, until the window moves on;
 * e-mails asked for (codes, links) per client address (``CHATCOMMERCE_MAIL_LIMIT_PER_ADDRESS``).
 
-Storage is ``CHATCOMMERCE_RATE_LIMIT_STORAGE`` (``async+memory://`` in one process; use
-``async+redis://`` when several server processes run). Merge note: ``api/ratelimit.py`` (web chat,
-admin tokens) uses ``limits`` too; the two can share one storage.
+The counters live in the storage the caller passes: in the app, the one ``limits`` storage of the
+process (``api.limits_storage``; Redis when ``CHATCOMMERCE_REDIS_URL`` is set), shared with
+``api.ratelimit`` (web chat, admin tokens), so every server process sees the same failures.
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ import math
 import time
 
 from limits import RateLimitItem, parse
+from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
 
 
 class SignInLimiter:
-    """Counts failed sign-ins and e-mail requests. Methods return the seconds to wait (``None``: go on)."""
+    """Counts failed sign-ins and e-mail requests in ``storage`` (an async ``limits`` storage). Rates in
+    the ``limits`` notation. Methods return the seconds to wait (``None``: go on)."""
 
-    def __init__(self, *, storage_uri: str, per_account: str, per_address: str, mail_per_address: str) -> None:
-        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+    def __init__(self, *, storage: Storage, per_account: str, per_address: str, mail_per_address: str) -> None:
+        self._limiter = MovingWindowRateLimiter(storage)
         self._account: RateLimitItem = parse(per_account)
         self._address: RateLimitItem = parse(per_address)
         self._mail: RateLimitItem = parse(mail_per_address)

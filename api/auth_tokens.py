@@ -8,6 +8,10 @@
   shared by every token rotated from one sign-in. Each is single-use: exchanging it spends it and
   issues the next one. Presenting a spent (or revoked) token again is treated as theft and revokes
   the whole family (OAuth 2.0 Security BCP, RFC 9700 §4.14.2 "refresh token rotation").
+* Stream tickets are JWTs too, under their own derived key (an access token is no ticket, nor the
+  reverse): ``typ=stream``, ``sub`` (user id), ``ten`` and ``com`` (tenant and company ids), valid
+  ``STREAM_TICKET_SECONDS``. A browser's ``EventSource`` cannot send an ``Authorization`` header, so
+  it opens ``.../events?ticket=...`` with one (``api.routes.alerts``); nothing stores them.
 * E-mailed secrets (``auth_codes``): a 6-digit verification code (5 wrong tries spend it) or a
   256-bit magic-link / password-reset token; stored as HMAC-SHA256 under a key derived the same way,
   single-use, expiring.
@@ -20,7 +24,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import jwt
 from sqlalchemy import select, update
@@ -33,6 +37,7 @@ from core.timeutil import utcnow
 CODE_PURPOSES = ("verify", "magic", "reset")
 MAX_CODE_ATTEMPTS = 5
 _ALGORITHM = "HS256"
+STREAM_TICKET_SECONDS = 60
 
 
 class RefreshRefused(Exception):
@@ -53,6 +58,15 @@ class IssuedTokens:
     refresh_token: str
 
 
+@dataclass(frozen=True, slots=True)
+class StreamTicket:
+    """What a valid stream ticket names: the user and the one company (of ``tenant_id``) it opens."""
+
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID
+    company_id: uuid.UUID
+
+
 def _derive(key_material: str, label: str) -> bytes:
     return hmac.new(key_material.encode(), label.encode(), hashlib.sha256).digest()
 
@@ -64,6 +78,8 @@ class TokenService:
                  reset_minutes: int) -> None:
         self._jwt_key = _derive(key_material, "chatcommerce.jwt-access")
         self._code_key = _derive(key_material, "chatcommerce.auth-codes")
+        self._ticket_key = _derive(key_material, "chatcommerce.stream-ticket")
+        self.ticket_ttl = timedelta(seconds=STREAM_TICKET_SECONDS)
         self.access_ttl = timedelta(minutes=access_minutes)
         self.refresh_ttl = timedelta(days=refresh_days)
         self.code_ttl = timedelta(minutes=code_minutes)
@@ -86,6 +102,30 @@ class TokenService:
             if claims.get("typ") != "access":
                 return None
             return uuid.UUID(str(claims["sub"]))
+        except (jwt.PyJWTError, ValueError):
+            return None
+
+    # -- stream tickets -------------------------------------------------------------------------
+
+    def stream_ticket(self, *, user_id: uuid.UUID, tenant_id: uuid.UUID, company_id: uuid.UUID,
+                      issued_at: datetime | None = None) -> str:
+        """A signed ticket opening the live events of ``company_id`` for ``user_id``, valid
+        ``ticket_ttl`` (60 s) from ``issued_at`` (aware UTC; default now)."""
+        now = issued_at or utcnow()
+        claims = {"sub": str(user_id), "ten": str(tenant_id), "com": str(company_id), "typ": "stream",
+                  "iat": now, "exp": now + self.ticket_ttl, "jti": secrets.token_hex(8)}
+        return jwt.encode(claims, self._ticket_key, algorithm=_ALGORITHM)
+
+    def read_stream_ticket(self, ticket: str) -> StreamTicket | None:
+        """The user and company of a valid, unexpired ticket made by this server; ``None`` otherwise
+        (bad signature, an access token, expired, malformed: never raises)."""
+        try:
+            claims = jwt.decode(ticket, self._ticket_key, algorithms=[_ALGORITHM],
+                                options={"require": ["exp", "sub", "ten", "com"]})
+            if claims.get("typ") != "stream":
+                return None
+            return StreamTicket(user_id=uuid.UUID(str(claims["sub"])), tenant_id=uuid.UUID(str(claims["ten"])),
+                                company_id=uuid.UUID(str(claims["com"])))
         except (jwt.PyJWTError, ValueError):
             return None
 

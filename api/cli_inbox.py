@@ -3,9 +3,12 @@
 
 The commands call the same use cases as the admin API (``api.inbox``, ``api.sales``,
 ``api.queries``); this module only parses options and prints. Conventions of ``api.cli``: settings
-from the environment, ``--json``, errors on stderr with exit status 1; the CLI acts as the platform
-admin, so a conversation is addressed by its id (``--company`` optionally checks which company it
-belongs to). Tables have a header row (``api.cli_table``). :func:`register` attaches the commands.
+from the environment, ``--json``, errors on stderr with exit status 1. A conversation is addressed by
+its id (``--company`` optionally checks which company it belongs to); its company is then checked
+against the acting principal (``api.cli_auth``) like every ``--company``. ``take`` and ``reply``
+assign the conversation to the signed-in person, ``assign`` to anyone who may serve the company;
+``list --mine`` shows the signed-in person's. Tables have a header
+row (``api.cli_table``). :func:`register` attaches the commands.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from typing import Annotated, Any
 import typer
 
 from api.cli import JsonOpt, _emit, _fail, _run, parse_when, sales_filter
-from api.cli_auth import cli_company, cli_tenant
+from api.cli_auth import cli_company, cli_principal, cli_tenant
 from api.cli_table import render_table
 from api.inbox import (
     ConversationFilter,
+    assign,
     conversation_company,
     list_conversations,
     release,
@@ -43,6 +47,7 @@ from api.services import Runtime
 from core.accounts import ValidationError
 from core.money import format_money
 from core.tenancy import TenantScope
+from core.users import user_by_email
 
 ConversationArg = Annotated[uuid.UUID, typer.Argument(help="Conversation id (see `conversations list`).")]
 OptionalCompany = Annotated[str | None, typer.Option("--company", help="Company slug (checked when given).")]
@@ -75,6 +80,7 @@ def conversations_list(
                                                              help="An order's payment status (repeat).")] = None,
     label: Annotated[list[str] | None, typer.Option("--label", help="Carries this label (repeat: all).")] = None,
     assignee: Annotated[uuid.UUID | None, typer.Option(help="Assigned to this user id.")] = None,
+    mine: Annotated[bool, typer.Option("--mine", help="Assigned to me (the user of `chatcommerce login`).")] = False,
     since: Annotated[str | None, typer.Option(help="Active at or after (YYYY-MM-DD or ISO-8601; UTC).")] = None,
     until: Annotated[str | None, typer.Option(help="Active before (YYYY-MM-DD or ISO-8601; UTC).")] = None,
     search: Annotated[str | None, typer.Option("--search", "-q", help="Message text or contact name, phone, "
@@ -86,8 +92,13 @@ def conversations_list(
     """Conversations, most recently active first, with filters; prints the cursor of the next page."""
     if not company and not tenant:
         raise _fail("give --company (repeatable) or --tenant")
+    if mine and assignee is not None:
+        raise _fail("give --mine or --assignee, not both")
 
     async def work(rt: Runtime) -> dict[str, Any]:
+        nonlocal assignee
+        if mine:
+            assignee = _my_user_id("--mine")
         async with rt.sessionmaker() as session:
             companies = [await cli_company(session, slug) for slug in company or ()]
             tenant_id = (await cli_tenant(session, tenant)).id if tenant else companies[0].tenant_id
@@ -113,17 +124,35 @@ def conversations_list(
     _emit(data, as_json, text)
 
 
+def _my_user_id(option: str) -> uuid.UUID:
+    """The signed-in person's user id; ``ValidationError`` for the operator or an API key (nobody)."""
+    user_id = cli_principal().user_id
+    if user_id is None:
+        raise ValidationError(f"{option} needs a person: run `chatcommerce login` with an e-mail address "
+                              "(the local operator and API keys are nobody)")
+    return user_id
+
+
+async def _conversation_company(session: Any, conversation_id: uuid.UUID, company: str | None) -> Any:
+    """The conversation's company, if the acting principal may act on it (else "not found")."""
+    row = await conversation_company(session, conversation_id=conversation_id, company_slug=company)
+    return await cli_company(session, row.slug)
+
+
 def _summary(view: dict[str, Any]) -> str:
     owner = "a manager (the bot is silent)" if view["handoff"] else "the bot"
+    assignee = f"assigned to {view['assignee_user_id']}" if view.get("assignee_user_id") else "nobody assigned"
     return f"conversation {view['id']} ({view['channel']}, {view['contact']['display_name']}): {view['status']}, " \
-           f"answered by {owner}"
+           f"answered by {owner}, {assignee}"
 
 
-def _act(action: Any, conversation_id: uuid.UUID, company: str | None, as_json: bool) -> None:
+def _act(action: Any, conversation_id: uuid.UUID, company: str | None, as_json: bool, *,
+         assign_me: bool = False) -> None:
     async def work(rt: Runtime) -> dict[str, Any]:
+        extra = {"assignee_user_id": cli_principal().user_id} if assign_me else {}
         async with rt.sessionmaker() as session:
-            row = await conversation_company(session, conversation_id=conversation_id, company_slug=company)
-            view = await action(session, company=row, conversation_id=conversation_id)
+            row = await _conversation_company(session, conversation_id, company)
+            view = await action(session, company=row, conversation_id=conversation_id, **extra)
             view.pop("messages", None)
             return view
 
@@ -133,8 +162,8 @@ def _act(action: Any, conversation_id: uuid.UUID, company: str | None, as_json: 
 
 def conversations_take(conversation_id: ConversationArg, company: OptionalCompany = None,
                        as_json: JsonOpt = False) -> None:
-    """Take a conversation over: the bot stays silent until `release`."""
-    _act(take_over, conversation_id, company, as_json)
+    """Take a conversation over: the bot stays silent until `release`; it is assigned to you."""
+    _act(take_over, conversation_id, company, as_json, assign_me=True)
 
 
 def conversations_release(conversation_id: ConversationArg, company: OptionalCompany = None,
@@ -147,6 +176,38 @@ def conversations_resolve(conversation_id: ConversationArg, company: OptionalCom
                           as_json: JsonOpt = False) -> None:
     """Close a conversation; the customer's next message starts a new one."""
     _act(resolve, conversation_id, company, as_json)
+
+
+def conversations_assign(
+    conversation_id: ConversationArg,
+    to: Annotated[str | None, typer.Option("--to", help="E-mail of the person (the company's manager, an owner "
+                                                        "of the tenant or a platform admin).")] = None,
+    me: Annotated[bool, typer.Option("--me", help="Assign it to me (the user of `chatcommerce login`).")] = False,
+    nobody: Annotated[bool, typer.Option("--nobody", help="Unassign it.")] = False,
+    company: OptionalCompany = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Assign a conversation to a person (or to nobody) without changing who answers it."""
+    if (to is not None) + me + nobody != 1:
+        raise _fail("give one of --to EMAIL, --me, --nobody")
+
+    async def work(rt: Runtime) -> dict[str, Any]:
+        async with rt.sessionmaker() as session:
+            row = await _conversation_company(session, conversation_id, company)
+            user_id = None
+            if me:
+                user_id = _my_user_id("--me")
+            elif to is not None:
+                user = await user_by_email(session, to)
+                if user is None:  # the same answer as for someone who may not be assigned
+                    raise ValidationError(f"{to} cannot be assigned conversations of {row.slug!r}")
+                user_id = user.id
+            view = await assign(session, company=row, conversation_id=conversation_id, user_id=user_id)
+            view.pop("messages", None)
+            return view
+
+    data = _run(work)
+    _emit(data, as_json, lambda: _summary(data))
 
 
 def conversations_reply(
@@ -162,9 +223,10 @@ def conversations_reply(
 
     async def work(rt: Runtime) -> dict[str, Any]:
         async with rt.sessionmaker() as session:
-            row = await conversation_company(session, conversation_id=conversation_id, company_slug=company)
+            row = await _conversation_company(session, conversation_id, company)
             message = await reply_as_human(session, pipeline=rt.pipeline, company=row,
-                                           conversation_id=conversation_id, text=text, canned_shortcut=canned)
+                                           conversation_id=conversation_id, text=text, canned_shortcut=canned,
+                                           assignee_user_id=cli_principal().user_id)
             return message_dict(message)
 
     data = _run(work)
@@ -303,6 +365,7 @@ def register(*, conversations_app: typer.Typer, kb_app: typer.Typer, orders_app:
     conversations_app.command("take")(conversations_take)
     conversations_app.command("reply")(conversations_reply)
     conversations_app.command("release")(conversations_release)
+    conversations_app.command("assign")(conversations_assign)
     conversations_app.command("resolve")(conversations_resolve)
     kb_app.command("list")(kb_list)
     orders_app.command("export")(orders_export)

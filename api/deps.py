@@ -17,7 +17,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import ROLES, Access, Forbidden, Principal, Role, authorize, default_need, resolve_principal
+from api.auth import (
+    ROLES,
+    Access,
+    Forbidden,
+    Principal,
+    Role,
+    authorize,
+    default_need,
+    principal_of_ticket,
+    resolve_principal,
+)
 from api.auth_services import AuthServices, build_auth_services
 from api.ratelimit import check_admin_address, count_admin_failure
 from api.services import Runtime
@@ -64,15 +74,30 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
 async def get_auth(request: Request, runtime: RuntimeDep) -> AuthServices:
-    """The app's account services (tokens, sign-in limits, mailer), built on first use."""
+    """The app's account services (tokens, sign-in limits, mailer), built on first use; the sign-in
+    limits share the app's ``limits`` storage (``api.ratelimit.RateLimits``)."""
     services = getattr(request.app.state, "auth_services", None)
     if services is None or services.settings is not runtime.settings:
-        services = build_auth_services(runtime.settings)
+        shared = getattr(request.app.state, "rate_limits", None)
+        services = build_auth_services(runtime.settings, limits_storage=shared.storage if shared else None)
         request.app.state.auth_services = services
     return services
 
 
 AuthDep = Annotated[AuthServices, Depends(get_auth)]
+
+
+async def accepts_stream_ticket() -> None:
+    """Marker: a route with ``dependencies=[StreamTicketAccepted]`` also takes its caller from a
+    ``?ticket=`` stream ticket (for browsers' ``EventSource``, which cannot send headers)."""
+
+
+StreamTicketAccepted = Depends(accepts_stream_ticket)
+
+
+def _takes_ticket(route: Any) -> bool:
+    return any(getattr(d, "dependency", None) is accepts_stream_ticket
+               for d in getattr(route, "dependencies", None) or [])
 
 
 async def get_optional_principal(
@@ -83,7 +108,9 @@ async def get_optional_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal | None:
     """The caller of ``Authorization: Bearer ...`` (``api.auth.resolve_principal``), ``None`` without
-    a valid credential. An API key's ``last_used_at`` is committed here.
+    a valid credential. An API key's ``last_used_at`` is committed here. Without a bearer, a route
+    marked ``StreamTicketAccepted`` takes the caller from its ``ticket`` query parameter
+    (``api.auth.principal_of_ticket``: that one company only).
 
     Guessing is rate-limited per client address (``CHATCOMMERCE_RATE_LIMIT_ADMIN_FAILURES``,
     ``api.ratelimit``): a credential that resolves to nobody (wrong admin token, API key or JWT) counts
@@ -91,6 +118,12 @@ async def get_optional_principal(
     request that needs a principal, whatever it sends, so the answer cannot confirm a guess."""
     await check_admin_address(request)
     bearer = credentials.credentials if credentials else None
+    ticket = request.query_params.get("ticket") if bearer is None else None
+    if ticket is not None and _takes_ticket(_matched_route(request)):
+        principal = await principal_of_ticket(session, ticket=ticket, tokens=auth.tokens)
+        if principal is None:
+            await count_admin_failure(request)
+        return principal
     principal = await resolve_principal(session, bearer=bearer, settings=settings, tokens=auth.tokens)
     if principal is None and bearer is not None:
         await count_admin_failure(request)

@@ -5,7 +5,8 @@ conversations ...`` (one implementation; the routes and the CLI only parse input
   ``(updated_at, id)``, most recently active first; the cursor is opaque (:func:`encode_cursor`).
 * :func:`conversation_view`: one conversation with every message, its orders (with their payments),
   bookings, private notes and labels.
-* :func:`take_over`, :func:`release`, :func:`resolve`, :func:`reply_as_human`: the manager's actions.
+* :func:`take_over`, :func:`release`, :func:`resolve`, :func:`reply_as_human`, :func:`assign`: the
+  manager's actions (taking over or replying assigns the conversation to the person doing it).
 * Private notes, the company's label set and labels of a conversation, canned replies (CRUD).
 
 Every function works inside one tenant: the caller passes a company it has already authorised
@@ -51,6 +52,7 @@ from core.models import (
 )
 from core.tenancy import NotFound, TenantScope
 from core.textsearch import contains_folded
+from core.users import may_be_assigned
 
 CONVERSATION_STATUSES: tuple[str, ...] = ("open", "pending", "resolved")
 MAX_PAGE = 500
@@ -262,16 +264,38 @@ async def _conversation(session: AsyncSession, company: Company, conversation_id
                                   conversation_id=conversation_id)
 
 
+async def _check_assignee(session: AsyncSession, company: Company, user_id: uuid.UUID) -> None:
+    if not await may_be_assigned(session, company=company, user_id=user_id):
+        raise ValidationError(f"user {user_id} cannot be assigned conversations of {company.slug!r}: "
+                              "only its manager, an owner of the tenant or a platform admin can")
+
+
 async def take_over(session: AsyncSession, *, company: Company, conversation_id: uuid.UUID,
                     assignee_user_id: uuid.UUID | None = None) -> dict[str, Any]:
     """A person takes the conversation over: ``handoff`` is set, so the bot stores the customer's
     next messages without answering them, and the status becomes ``open``. ``assignee_user_id``
-    (optional) assigns it to that user. Returns :func:`conversation_view`. Raises ``NotFound``."""
+    (the person taking over; ``None`` for an API key or the admin token) becomes the assignee.
+    Returns :func:`conversation_view`. Raises ``NotFound``, and ``ValidationError`` when the user
+    may not be assigned the company's conversations (:func:`core.users.may_be_assigned`)."""
     conv = await _conversation(session, company, conversation_id)
+    if assignee_user_id is not None:
+        await _check_assignee(session, company, assignee_user_id)
+        conv.assignee_user_id = assignee_user_id
     conv.handoff = True
     conv.status = "open"
-    if assignee_user_id is not None:
-        conv.assignee_user_id = assignee_user_id
+    await session.commit()
+    return await conversation_view(session, company=company, conversation_id=conv.id)
+
+
+async def assign(session: AsyncSession, *, company: Company, conversation_id: uuid.UUID,
+                 user_id: uuid.UUID | None) -> dict[str, Any]:
+    """Assign the conversation to ``user_id`` (``None``: nobody) without changing who answers it.
+    Returns :func:`conversation_view`. Raises ``NotFound`` and ``ValidationError`` (a user who is not
+    the company's manager, an owner of its tenant or a platform admin)."""
+    conv = await _conversation(session, company, conversation_id)
+    if user_id is not None:
+        await _check_assignee(session, company, user_id)
+    conv.assignee_user_id = user_id
     await session.commit()
     return await conversation_view(session, company=company, conversation_id=conv.id)
 
@@ -306,11 +330,15 @@ async def reply_as_human(
     web chat...). The message is stored as outbound (sender ``manager``) and committed, then
     delivered; the returned message's ``status`` says ``sent`` or ``failed`` (a failed send also
     flags the conversation ``pending``). Replying takes the conversation over, as :func:`take_over`
-    (``handoff``, status ``open``; a resolved conversation is reopened).
+    (``handoff``, status ``open``; a resolved conversation is reopened); a conversation nobody is
+    assigned to is assigned to ``assignee_user_id`` (the person replying).
 
-    Raises ``NotFound`` (conversation, canned reply) and ``ValidationError`` (no or empty text).
+    Raises ``NotFound`` (conversation, canned reply) and ``ValidationError`` (no or empty text, an
+    assignee who may not be assigned).
     """
     conv = await _conversation(session, company, conversation_id)
+    if assignee_user_id is not None and conv.assignee_user_id is None:
+        await _check_assignee(session, company, assignee_user_id)
     if canned_shortcut is not None:
         text = (await canned_reply_by_shortcut(session, company=company,
                                                shortcut=checked_text(canned_shortcut, "shortcut") or "")).text

@@ -9,9 +9,10 @@ Two guards use them:
   (``CHATCOMMERCE_RATE_LIMIT_WEBCHAT_ADDRESS``) and per visitor of a company
   (``CHATCOMMERCE_RATE_LIMIT_WEBCHAT_VISITOR``): :class:`WebChatRateLimit` and :func:`hit_visitor`.
 
-Counters live in Redis when ``CHATCOMMERCE_REDIS_URL`` is set (shared by every server process) and in
-process memory otherwise. Rates use the ``limits`` notation (``"10/minute"``, ``"100 per hour"``,
-``"5/second;100/hour"``; https://limits.readthedocs.io/en/stable/quickstart.html#rate-limit-string-notation)
+Counters live in the process's one ``limits`` storage (``api.limits_storage``, shared with the sign-in
+limits of ``api.auth_limits``): Redis when ``CHATCOMMERCE_REDIS_URL`` is set (shared by every server
+process), process memory otherwise, or what ``CHATCOMMERCE_RATE_LIMIT_STORAGE`` says. Rates use the
+``limits`` notation (``"10/minute"``, ``"100 per hour"``, ``"5/second;100/hour"``; https://limits.readthedocs.io/en/stable/quickstart.html#rate-limit-string-notation)
 and are counted with a moving window.
 
 The client address is ``request.client.host``: behind a reverse proxy run uvicorn with
@@ -29,8 +30,8 @@ from fastapi import Depends, HTTPException, Request, status
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
 
+from api.limits_storage import build_limits_storage
 from core.settings import Settings
 
 
@@ -68,17 +69,15 @@ class RateLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimits:
-        """Redis storage when ``settings.redis_url`` is set (``redis://`` / ``rediss://`` URL), memory
-        otherwise. Raises :class:`RateLimitSettingError` for a rate not in the ``limits`` notation.
-        Call it with the event loop running (the memory storage starts its expiry task)."""
+        """The storage of ``api.limits_storage.build_limits_storage`` (Redis when ``settings.redis_url``
+        is set, memory otherwise, unless ``settings.rate_limit_storage`` overrides). Raises
+        :class:`RateLimitSettingError` for a rate not in the ``limits`` notation and
+        ``api.limits_storage.LimitsStorageError`` for a bad storage. Call it with the event loop
+        running (the memory storage starts its expiry task)."""
         admin_failures = _parse("rate_limit_admin_failures", settings.rate_limit_admin_failures)
         webchat_address = _parse("rate_limit_webchat_address", settings.rate_limit_webchat_address)
         webchat_visitor = _parse("rate_limit_webchat_visitor", settings.rate_limit_webchat_visitor)
-        storage: Storage
-        if settings.redis_url:
-            storage = storage_from_string(f"async+{settings.redis_url}", key_prefix="chatcommerce-limits")
-        else:
-            storage = MemoryStorage()
+        storage = build_limits_storage(settings)
         return cls(storage=storage, limiter=MovingWindowRateLimiter(storage), admin_failures=admin_failures,
                    webchat_address=webchat_address, webchat_visitor=webchat_visitor)
 

@@ -42,6 +42,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from bot.texts import lang_of, t
 from channels.alert_senders import AlertSendError, SmtpConfig, send_email, send_telegram, send_webhook
 from commerce.bookings import format_when
 from commerce.schedule import company_zone
@@ -68,37 +69,49 @@ class AlertText:
 
 
 def render_alert(event: AlertEvent, company: Company) -> AlertText:
-    """Subject and text of ``event`` for e-mail and Telegram (English; times in the company's timezone,
-    money formatted from minor units)."""
+    """Subject and text of ``event`` for e-mail and Telegram in the company's language (``en`` or
+    ``ru``, the ``alert:*`` entries of the ``bot.texts`` catalogue; English otherwise); times in the
+    company's timezone, money formatted from minor units. Values the customer or a provider wrote
+    (message, error, names) are shown as they are."""
     d = event.data or {}
+    lang = lang_of(company.language)
+
+    def line(key: str, value: object) -> str:
+        return t(f"alert:{key}", lang, value=value)
+
     name = company.name
     kind = event.kind
     lines: list[str] = []
     if kind == "handoff.requested":
-        subject = f"{name}: a customer asks for a human"
-        lines = [f"Channel: {d.get('channel') or '?'}", f"Message: {d.get('text') or ''}"]
+        subject = t("alert:handoff", lang, company=name)
+        lines = [line("channel", d.get("channel") or "?"), line("message", d.get("text") or "")]
     elif kind == "message.failed":
-        subject = f"{name}: a reply could not be delivered"
-        lines = [f"Channel: {d.get('channel') or '?'}", f"Reply: {d.get('text') or ''}",
-                 f"Error: {d.get('error') or ''}"]
+        subject = t("alert:failed", lang, company=name)
+        lines = [line("channel", d.get("channel") or "?"), line("reply", d.get("text") or ""),
+                 line("error", d.get("error") or "")]
     elif kind == "order.paid":
-        amount = format_money(int(d.get("total_minor") or 0), str(d.get("currency") or company.currency))
-        subject = f"{name}: order #{d.get('order_number')} paid, {amount}"
-        lines = [f"Customer: {d.get('customer_name') or '-'}", f"Method: {d.get('method') or '-'}"]
+        amount = format_money(int(d.get("total_minor") or 0), str(d.get("currency") or company.currency),
+                              language=lang)
+        subject = t("alert:paid", lang, company=name, number=d.get("order_number"), amount=amount)
+        lines = [line("customer", d.get("customer_name") or "-"), line("method", d.get("method") or "-")]
     elif kind in ("booking.confirmed", "booking.cancelled"):
         tz = company_zone(company)
         when = d.get("start_at")
-        local = format_when(datetime.fromisoformat(when), tz) if when else "?"
-        verb = "confirmed" if kind == "booking.confirmed" else "cancelled"
-        subject = f"{name}: booking {verb}, {d.get('service') or ''} {local}"
-        lines = [f"With: {d.get('resource') or '-'}", f"Customer: {d.get('customer_name') or '-'}",
-                 f"Phone: {d.get('phone') or '-'}"]
+        local = format_when(datetime.fromisoformat(when), tz, lang) if when else "?"
+        key = "confirmed" if kind == "booking.confirmed" else "cancelled"
+        subject = t(f"alert:{key}", lang, company=name, service=d.get("service") or "", when=local)
+        lines = [line("with", d.get("resource") or "-"), line("customer", d.get("customer_name") or "-"),
+                 line("phone", d.get("phone") or "-")]
         if kind == "booking.cancelled":
-            lines.append(f"Cancelled by: {d.get('by') or '-'}; refund due: {'yes' if d.get('refund_due') else 'no'}")
+            by = str(d.get("by") or "-")
+            if by in ("customer", "company"):
+                by = t(f"alert:by:{by}", lang)
+            lines.append(t("alert:cancelled_by", lang, by=by,
+                           refund=t("alert:yes" if d.get("refund_due") else "alert:no", lang)))
     else:  # pragma: no cover - record_alert refuses unknown kinds
         subject = f"{name}: {kind}"
     if event.conversation_id:
-        lines.append(f"Conversation: {event.conversation_id}")
+        lines.append(line("conversation", event.conversation_id))
     return AlertText(subject=subject, body=subject + "\n\n" + "\n".join(lines) + "\n")
 
 

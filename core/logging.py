@@ -1,5 +1,6 @@
 """structlog configuration. Secrets are masked by ``redact_secrets`` before anything is rendered, and
-secret URL paths (payment pages, calendar feeds) by ``RedactTokenPaths`` in the server's access log."""
+secret URL parts (payment pages, calendar feeds, live-events tickets) by ``RedactTokenPaths`` in the
+server's access log."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ def redact_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str,
     return event
 
 
-# /pay/<token> (not /pay/return, Stripe's return page) and /calendar/<company>/<token>[.ics]
+# /pay/<token> (not /pay/return, Stripe's return page), /calendar/<company>/<token>[.ics], ?ticket=<ticket>
 _TOKEN_PATHS: tuple[tuple[re.Pattern[str], Any], ...] = (
+    (re.compile(r"([?&]ticket=)[^&#\s\"']+"), r"\1***"),
     (re.compile(r"(/pay/)(?!return(?:[/?#\s\"']|$))[^/?#\s\"']+"), r"\1***"),
     (re.compile(r"(/calendar/[^/?#\s\"']+/)[^/?#\s\"']+?(\.ics)?(?=[/?#\s\"']|$)"),
      lambda m: f"{m.group(1)}***{m.group(2) or ''}"),
@@ -32,7 +34,7 @@ ACCESS_LOGGERS = ("uvicorn.access",)
 def redact_token_paths(text: str) -> str:
     """``text`` with the secret part of payment-page and calendar-feed paths replaced by ``***``:
     ``/pay/<token>[/test]`` → ``/pay/***[/test]``, ``/calendar/<company>/<token>.ics`` →
-    ``/calendar/<company>/***.ics``."""
+    ``/calendar/<company>/***.ics``, ``...?ticket=<ticket>`` → ``...?ticket=***``."""
     for pattern, replacement in _TOKEN_PATHS:
         text = pattern.sub(replacement, text)
     return text

@@ -274,9 +274,10 @@ class Conversation(TenantOwned, Base):
     # ``ref: <code>`` / ``#ref-<code>`` tag or a Telegram ``/start <param>``), lower case; None if untagged.
     lead_source: Mapped[str | None] = mapped_column(String(64), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
-    # The person the conversation is assigned to (a user id; no foreign key until users exist in the
-    # schema, migration 0011). ``None``: nobody.
-    assignee_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    # The person the conversation is assigned to (``api.inbox.assign``: the manager of its company, an
+    # owner of the tenant or a platform admin). ``None``: nobody; deleting the user unassigns it.
+    assignee_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"),
+                                                               index=True)
     # The ``seq`` of the latest message (``core.conversations.append_message`` keeps it).
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
@@ -687,12 +688,12 @@ class ConversationLabel(TenantOwned, Base):
 
 class ConversationNote(TenantOwned, Base):
     """A private note of the shop's staff on a conversation (never sent to the customer).
-    ``author_user_id`` is the writer's user id when known (no foreign key until users exist)."""
+    ``author_user_id`` is the writer (a user; ``None`` for an API key, the admin token or a deleted user)."""
 
     __tablename__ = "conversation_notes"
     __table_args__ = (Index("ix_conversation_notes_conversation", "conversation_id", "created_at"),)
     conversation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
-    author_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    author_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
 
 

@@ -105,8 +105,10 @@ class Settings(BaseSettings):
     mail_limit_per_address: str = Field(
         default="10/hour", description="Code/link e-mails a client address may ask for (`limits` notation)."
     )
-    rate_limit_storage: str = Field(
-        default="async+memory://", description="`limits` storage URI, e.g. async+redis://127.0.0.1:6379/0."
+    rate_limit_storage: str | None = Field(
+        default=None,
+        description="`limits` storage URI of every rate limit (sign-ins, admin tokens, web chat), e.g. "
+                    "async+redis://127.0.0.1:6379/1; unset = Redis at CHATCOMMERCE_REDIS_URL when set, else memory.",
     )
 
     # Outgoing mail (account e-mails) through SMTP (aiosmtplib).

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 import uuid
 
-from sqlalchemy import delete, select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts import ValidationError
-from core.models import ApiKey, Company, CompanyManager, Tenant, TenantOwner, User
+from core.models import ApiKey, Company, CompanyManager, Conversation, Tenant, TenantOwner, User
 from core.security import new_token, token_hash
 from core.tenancy import NotFound, TenantScope
 from core.timeutil import utcnow
@@ -104,10 +104,40 @@ async def assign_manager(session: AsyncSession, *, company: Company, user: User,
 
 
 async def unassign_manager(session: AsyncSession, *, company: Company) -> bool:
-    """Remove the company's manager; whether there was one."""
-    result = await session.execute(delete(CompanyManager).where(CompanyManager.company_id == company.id))
+    """Remove the company's manager; whether there was one. The company's conversations assigned to
+    that manager become unassigned (a manager is assigned only conversations of companies they
+    manage), unless the person also owns the tenant or is a platform admin."""
+    current = (await session.execute(
+        select(CompanyManager).where(CompanyManager.company_id == company.id))).scalar_one_or_none()
+    if current is None:
+        return False
+    user_id = current.user_id
+    await session.delete(current)
     await session.flush()
-    return bool(result.rowcount)
+    if not await may_be_assigned(session, company=company, user_id=user_id):
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.tenant_id == company.tenant_id, Conversation.company_id == company.id,
+                   Conversation.assignee_user_id == user_id)
+            .values(assignee_user_id=None, updated_at=Conversation.updated_at)  # not "new activity"
+            .execution_options(synchronize_session=False))
+        await session.flush()
+    return True
+
+
+async def may_be_assigned(session: AsyncSession, *, company: Company, user_id: uuid.UUID) -> bool:
+    """Whether ``user_id`` may be assigned a conversation of ``company``: an active user who manages
+    the company, owns its tenant, or is a platform admin."""
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active:
+        return False
+    if user.is_platform_admin:
+        return True
+    owner = (await session.execute(select(TenantOwner.id).where(
+        TenantOwner.tenant_id == company.tenant_id, TenantOwner.user_id == user_id))).first()
+    manager = (await session.execute(select(CompanyManager.id).where(
+        CompanyManager.company_id == company.id, CompanyManager.user_id == user_id))).first()
+    return owner is not None or manager is not None
 
 
 async def company_managers(session: AsyncSession, scope: TenantScope) -> list[tuple[Company, User]]:

@@ -377,3 +377,38 @@ async def test_webhook_to_a_private_address_is_refused_at_send_time(database_url
             assert (done["sent"], done["failed"]) == (0, 1) and hook.deliveries == []
             log = (await c.get("/api/v1/tenants/alpha/companies/shop-a/alert-deliveries", headers=AUTH)).json()
             assert "non-public address" in log[0]["error"]
+
+
+def test_alert_texts_are_in_the_companys_language() -> None:
+    """The staff of a Russian-speaking company read their alerts in Russian (money and times in its
+    format and timezone); an English (or unsupported-language) company gets English."""
+    from datetime import UTC, datetime
+
+    from channels.alerts import render_alert
+
+    conversation = uuid.uuid4()
+    paid = AlertEvent(kind="order.paid", conversation_id=conversation,
+                      data={"order_number": 1001, "total_minor": 249000, "currency": "RUB",
+                            "customer_name": "Анна", "method": "cash"})
+    cancelled = AlertEvent(kind="booking.cancelled", conversation_id=None,
+                           data={"service": "Стрижка", "start_at": datetime(2026, 3, 13, 12, 0, tzinfo=UTC).isoformat(),
+                                 "resource": "Ольга", "customer_name": "Анна", "phone": "+7 900 000-00-00",
+                                 "by": "customer", "refund_due": True})
+    asked = AlertEvent(kind="handoff.requested", conversation_id=None,
+                       data={"channel": "telegram", "text": "хочу оператора"})
+    ru = Company(name="Цветы", language="ru", currency="RUB", timezone="Europe/Moscow")
+
+    text = render_alert(paid, ru)
+    assert text.subject == "Цветы: заказ №1001 оплачен, 2 490,00 ₽"
+    assert text.body.splitlines()[2:] == ["Клиент: Анна", "Способ оплаты: cash", f"Диалог: {conversation}"]
+    text = render_alert(cancelled, ru)
+    assert text.subject == "Цветы: запись отменена, Стрижка пт 13 марта, 15:00"  # 12:00 UTC in Moscow
+    assert "Специалист: Ольга" in text.body and "Кто отменил: клиент; нужен возврат: да" in text.body
+    assert render_alert(asked, ru).body.splitlines()[2:] == ["Канал: telegram", "Сообщение: хочу оператора"]
+
+    for language in ("en", "de"):
+        en = Company(name="Flowers", language=language, currency="USD", timezone="America/New_York")
+        assert render_alert(paid, en).subject == "Flowers: order #1001 paid, 2,490.00 RUB"
+        text = render_alert(cancelled, en)
+        assert text.subject == "Flowers: booking cancelled, Стрижка Fri 13 Mar, 08:00"
+        assert "Cancelled by: the customer; refund due: yes" in text.body

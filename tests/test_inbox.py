@@ -33,6 +33,7 @@ from core.models import (
     OrderLine,
     Payment,
     Resource,
+    User,
 )
 from tests.test_api import AUTH, EchoResponder, Env, make_company, place_order, say
 from tests.test_api import env as env  # noqa: F401,PLC0414 - the fixture
@@ -87,6 +88,7 @@ async def build_data(env: Env) -> Data:
     ]
     data = Data()
     async with env.runtime.sessionmaker() as s, s.begin():
+        s.add(User(id=ASSIGNEE, email="agent@example.com", is_active=True))  # zoe's assignee
         inboxes: dict[tuple[str, str], Inbox] = {}
         for name, slug, kind, status, handoff, contact_name, text, payment, hours in rows:
             company = await _company(s, slug)

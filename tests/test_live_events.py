@@ -50,13 +50,13 @@ async def served(database_url: str, tmp_path: Path, **overrides: Any) -> AsyncIt
 class Stream:
     """Reads one SSE stream in the background into a queue of ``(event, data)``."""
 
-    def __init__(self, client: httpx.AsyncClient, url: str) -> None:
+    def __init__(self, client: httpx.AsyncClient, url: str, *, headers: dict[str, str] | None = None) -> None:
         self.events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         self.status: int | None = None
-        self._task = asyncio.create_task(self._read(client, url))
+        self._task = asyncio.create_task(self._read(client, url, AUTH if headers is None else headers))
 
-    async def _read(self, client: httpx.AsyncClient, url: str) -> None:
-        async with client.stream("GET", url, headers=AUTH, timeout=None) as response:
+    async def _read(self, client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
+        async with client.stream("GET", url, headers=headers, timeout=None) as response:
             self.status = response.status_code
             name, data = "message", ""
             async for line in response.aiter_lines():

@@ -227,10 +227,11 @@ async def test_uvicorns_access_log_shows_no_payment_or_feed_token(database_url: 
             await asyncio.sleep(0.02)
         access.addHandler(lines)
         assert any(isinstance(f, RedactTokenPaths) for f in access.filters)
-        pay, feed = "PayTok_" + uuid.uuid4().hex, "FeedTok-" + uuid.uuid4().hex
+        pay, feed, ticket = "PayTok_" + uuid.uuid4().hex, "FeedTok-" + uuid.uuid4().hex, "Tick." + uuid.uuid4().hex
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{free_tcp_port}") as client:
             for path in (f"/pay/{pay}", f"/pay/{pay}?paid=1", f"/calendar/acme-shop/{feed}.ics",
-                         f"/calendar/acme-shop/{feed}", "/pay/return?session_id=cs_1", "/healthz"):
+                         f"/calendar/acme-shop/{feed}", "/pay/return?session_id=cs_1", "/healthz",
+                         f"/api/v1/tenants/t/companies/c/events?ticket={ticket}"):
                 await client.get(path)
             await client.post(f"/pay/{pay}/test")
     finally:
@@ -238,7 +239,8 @@ async def test_uvicorns_access_log_shows_no_payment_or_feed_token(database_url: 
         server.should_exit = True
         await task
     text = "\n".join(lines.lines)
-    assert pay not in text and feed not in text
+    assert pay not in text and feed not in text and ticket not in text
+    assert '"GET /api/v1/tenants/t/companies/c/events?ticket=*** HTTP/1.1" 401' in text
     assert '"GET /pay/*** HTTP/1.1" 404' in text and '"GET /pay/***?paid=1 HTTP/1.1" 404' in text
     assert '"POST /pay/***/test HTTP/1.1"' in text
     assert '"GET /calendar/acme-shop/***.ics HTTP/1.1" 404' in text

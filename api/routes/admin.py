@@ -207,9 +207,12 @@ async def get_conversation_route(conversation_id: uuid.UUID, company: CompanyDep
 
 
 @router.post(_COMPANY + "/conversations/{conversation_id}/handoff", response_model=ConversationDetail)
-async def take_over_route(conversation_id: uuid.UUID, company: CompanyDep, session: SessionDep) -> dict[str, Any]:
-    """A manager takes the conversation over: the bot stops answering it until ``release``."""
-    return await take_over(session, company=company, conversation_id=conversation_id)
+async def take_over_route(conversation_id: uuid.UUID, company: CompanyDep, session: SessionDep,
+                          access: AccessDep) -> dict[str, Any]:
+    """A person takes the conversation over: the bot stops answering it until ``release``, and it is
+    assigned to them (an API key or the admin token leaves the assignee as it is)."""
+    return await take_over(session, company=company, conversation_id=conversation_id,
+                           assignee_user_id=access.principal.user_id)
 
 
 @router.post(_COMPANY + "/conversations/{conversation_id}/release", response_model=ConversationDetail)
@@ -229,12 +232,15 @@ async def send_manager_message(
     company: CompanyDep,
     session: SessionDep,
     runtime: RuntimeDep,
+    access: AccessDep,
 ) -> dict[str, Any]:
     """Send a manager's reply (``text`` or a ``canned_reply`` shortcut) to the customer through the
     conversation's channel; stored as outbound, sender ``manager``. The answer's ``status`` is
-    ``sent`` or ``failed``. Replying takes the conversation over, as ``handoff`` does."""
+    ``sent`` or ``failed``. Replying takes the conversation over, as ``handoff`` does (and assigns
+    it to the person replying when nobody is assigned)."""
     message = await reply_as_human(session, pipeline=runtime.pipeline, company=company,
-                                   conversation_id=conversation_id, text=body.text, canned_shortcut=body.canned_reply)
+                                   conversation_id=conversation_id, text=body.text, canned_shortcut=body.canned_reply,
+                                   assignee_user_id=access.principal.user_id)
     return message_dict(message)
 
 

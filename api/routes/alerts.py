@@ -8,7 +8,11 @@
 * ``GET alert-deliveries`` — the delivery log, newest first, with every attempt (status code/error).
 * ``GET events`` — Server-Sent Events (``text/event-stream``) for open inbox views: ``message.created``,
   ``message.status`` (sent/failed) and the alert kinds, of this company only (``api.realtime``). The
-  first event is ``ready``; a comment ping keeps idle connections open.
+  first event is ``ready``; a comment ping keeps idle connections open. Browsers' ``EventSource``
+  cannot send an ``Authorization`` header: they first ``POST events/ticket`` (with the header) and
+  open ``events?ticket=...``. A ticket is signed, names the user, tenant and company, and is valid
+  for 60 s (``api.auth_tokens.STREAM_TICKET_SECONDS``) — long enough to open the stream, which then
+  stays open; a reconnect needs a new ticket. The access log shows ``ticket=***``.
 
 Access: the router-level admin guard plus ``TenantScopeDep``/``CompanyDep`` (a company of another
 tenant is a 404), like every tenant route.
@@ -23,12 +27,22 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sse_starlette import EventSourceResponse
 
-from api.deps import AdminDep, CompanyDep, RuntimeDep, SessionDep, TenantScopeDep
+from api.deps import (
+    AccessDep,
+    AdminDep,
+    AuthDep,
+    CompanyDep,
+    Requires,
+    RuntimeDep,
+    SessionDep,
+    StreamTicketAccepted,
+    TenantScopeDep,
+)
 from core.alerts import create_subscription
 from core.models import ALERT_KINDS, AlertDelivery, AlertDeliveryAttempt, AlertEvent, AlertSubscription
 from core.tenancy import NotFound
@@ -158,14 +172,40 @@ async def list_deliveries(
             for d in rows]
 
 
-@router.get(_COMPANY + "/events", response_class=EventSourceResponse,
+class TicketOut(BaseModel):
+    ticket: str
+    expires_in: int = Field(description="Seconds the ticket stays valid for opening the stream")
+    url: str = Field(description="The events path with the ticket, for `new EventSource(url)`")
+
+
+@router.post(_COMPANY + "/events/ticket", response_model=TicketOut,
+             dependencies=[Depends(Requires("manager", people_only=True))])
+async def events_ticket(request: Request, company: CompanyDep, access: AccessDep, auth: AuthDep) -> dict[str, Any]:
+    """A short-lived ticket for ``GET events?ticket=...`` (browsers' ``EventSource`` sends no headers),
+    bound to the caller, the tenant and this company. 400 for the admin token (nobody), 403 for an
+    API key."""
+    user_id = access.principal.user_id
+    if user_id is None:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "a stream ticket needs a signed-in person")
+    ticket = auth.tokens.stream_ticket(user_id=user_id, tenant_id=company.tenant_id, company_id=company.id)
+    path = request.url.path.removesuffix("/ticket")
+    return {"ticket": ticket, "expires_in": int(auth.tokens.ticket_ttl.total_seconds()),
+            "url": f"{path}?ticket={ticket}"}
+
+
+@router.get(_COMPANY + "/events", response_class=EventSourceResponse, dependencies=[StreamTicketAccepted],
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "Server-Sent Events: `ready`, `message.created`, `message.status`, "
                                             "and the alert kinds; `data` is a JSON object."}})
-async def company_events(request: Request, company: CompanyDep, session: SessionDep,
-                         runtime: RuntimeDep) -> EventSourceResponse:
+async def company_events(
+    request: Request, company: CompanyDep, session: SessionDep, runtime: RuntimeDep,
+    ticket: Annotated[str | None, Query(max_length=2048, description="A ticket from `POST events/ticket`, "
+                                                                     "instead of the Authorization header")] = None,
+) -> EventSourceResponse:
     """Live updates of the company's conversations as Server-Sent Events (see the module docstring).
-    The database session is released before streaming; events are not replayed after a reconnect."""
+    The caller is the bearer, or without one the ``ticket`` (read by ``api.deps``). The database
+    session is released before streaming; events are not replayed after a reconnect."""
+    del ticket  # documented here, read by api.deps.get_optional_principal
     tenant_id, company_id = company.tenant_id, company.id
     await session.close()  # a stream may stay open for hours: do not hold a database connection
     bus = runtime.events

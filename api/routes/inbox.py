@@ -2,7 +2,7 @@
 
 * ``GET /tenants/{tenant}/conversations`` — every company's conversations of the tenant (``company``
   filter by slug), same filters and cursor as the company list in ``api.routes.admin``;
-* ``POST .../conversations/{id}/resolve``;
+* ``POST .../conversations/{id}/resolve``; ``PUT .../conversations/{id}/assignee``;
 * ``GET|POST .../conversations/{id}/notes``, ``DELETE .../notes/{note_id}`` — private notes;
 * ``PUT .../conversations/{id}/labels``; ``GET|POST /labels``, ``DELETE /labels/{id}`` — the company's label set;
 * ``GET|POST /canned-replies``, ``PATCH|DELETE /canned-replies/{id}``.
@@ -19,14 +19,15 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.deps import AdminDep, CompanyDep, SessionDep, TenantScopeDep
+from api.deps import AccessDep, AdminDep, CompanyDep, SessionDep, TenantScopeDep
 from api.inbox import (
     ConversationFilter,
     Page,
     add_note,
+    assign,
     create_canned_reply,
     create_label,
     delete_canned_reply,
@@ -51,12 +52,16 @@ _CONVERSATION = _COMPANY + "/conversations/{conversation_id}"
 
 
 def conversation_filters(
+    access: AccessDep,
     status_: Annotated[list[Literal["open", "pending", "resolved"]] | None,
                        Query(alias="status", description="open, pending, resolved (repeat for several)")] = None,
     channel: Annotated[list[str] | None, Query(description="Inbox kind: telegram, whatsapp_waha, email, "
                                                            "webchat, console (repeat for several)")] = None,
     needs_human: Annotated[bool | None, Query(description="Taken over by a person or flagged for one")] = None,
     assignee: Annotated[uuid.UUID | None, Query(description="Assigned to this user id")] = None,
+    assigned: Annotated[Literal["me"] | None, Query(
+        description="`me`: assigned to the signed-in person (400 for an API key or the admin token, "
+                    "which are nobody)")] = None,
     has_order: Annotated[bool | None, Query(description="Has (true) or has no (false) order")] = None,
     payment_status: Annotated[list[PaymentStatus] | None, Query(
         description="One of its orders has this payment status (repeat for several)")] = None,
@@ -66,7 +71,16 @@ def conversation_filters(
     q: Annotated[str | None, Query(max_length=200, description="Text of a message or the contact's name, "
                                                                 "phone or e-mail contains this (any case)")] = None,
 ) -> ConversationFilter:
-    """The list filters of the query string (``api.inbox.ConversationFilter``)."""
+    """The list filters of the query string (``api.inbox.ConversationFilter``). ``assigned=me`` is the
+    caller's user id; 400 when the caller is no person or ``assignee`` names someone too."""
+    if assigned == "me":
+        if access.principal.user_id is None:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST,
+                                "assigned=me needs a signed-in person; API keys and the admin token are nobody "
+                                "(filter by assignee=<user id> instead)")
+        if assignee is not None and assignee != access.principal.user_id:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "give assigned=me or assignee, not both")
+        assignee = access.principal.user_id
     return ConversationFilter(
         channels=tuple(channel or ()), statuses=tuple(status_ or ()), needs_human=needs_human,
         assignee_user_id=assignee, has_order=has_order, payment_statuses=tuple(payment_status or ()),
@@ -107,6 +121,20 @@ async def list_tenant_conversations(
     return paged(page, request, response)
 
 
+class AssignIn(BaseModel):
+    user_id: uuid.UUID | None = Field(default=None, description="The person (the company's manager, an owner "
+                                                                "of the tenant or a platform admin); null: nobody")
+
+
+@router.put(_CONVERSATION + "/assignee", response_model=ConversationDetail)
+async def assign_route(
+    conversation_id: uuid.UUID, body: AssignIn, company: CompanyDep, session: SessionDep
+) -> dict[str, Any]:
+    """Assign the conversation to a person (or to nobody) without changing who answers it. 422 for a
+    user who is not the company's manager, an owner of the tenant or a platform admin."""
+    return await assign(session, company=company, conversation_id=conversation_id, user_id=body.user_id)
+
+
 @router.post(_CONVERSATION + "/resolve", response_model=ConversationDetail)
 async def resolve_route(conversation_id: uuid.UUID, company: CompanyDep, session: SessionDep) -> dict[str, Any]:
     """Close the conversation (``resolved``); the customer's next message starts a new one with the bot."""
@@ -137,10 +165,12 @@ async def list_notes_route(
 
 @router.post(_CONVERSATION + "/notes", status_code=status.HTTP_201_CREATED, response_model=NoteOut)
 async def add_note_route(
-    conversation_id: uuid.UUID, body: NoteIn, company: CompanyDep, session: SessionDep
+    conversation_id: uuid.UUID, body: NoteIn, company: CompanyDep, session: SessionDep, access: AccessDep
 ) -> dict[str, Any]:
-    """Add a private note. 422 for a blank text."""
-    return await add_note(session, company=company, conversation_id=conversation_id, text=body.text)
+    """Add a private note, signed by the caller (no author for an API key or the admin token). 422 for
+    a blank text."""
+    return await add_note(session, company=company, conversation_id=conversation_id, text=body.text,
+                          author_user_id=access.principal.user_id)
 
 
 @router.delete(_CONVERSATION + "/notes/{note_id}", status_code=status.HTTP_204_NO_CONTENT)
