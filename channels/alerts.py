@@ -70,48 +70,53 @@ class AlertText:
 
 def render_alert(event: AlertEvent, company: Company) -> AlertText:
     """Subject and text of ``event`` for e-mail and Telegram in the company's language (``en`` or
-    ``ru``, the ``alert:*`` entries of the ``bot.texts`` catalogue; English otherwise); times in the
+    ``ru``, the ``alert:*`` entries of the project's catalogue, ``core/locale``; English otherwise); times in the
     company's timezone, money formatted from minor units. Values the customer or a provider wrote
     (message, error, names) are shown as they are."""
     d = event.data or {}
     lang = lang_of(company.language)
-
-    def line(key: str, value: object) -> str:
-        return t(f"alert:{key}", lang, value=value)
 
     name = company.name
     kind = event.kind
     lines: list[str] = []
     if kind == "handoff.requested":
         subject = t("alert:handoff", lang, company=name)
-        lines = [line("channel", d.get("channel") or "?"), line("message", d.get("text") or "")]
+        lines = [t("alert:channel", lang, value=d.get("channel") or "?"),
+                 t("alert:message", lang, value=d.get("text") or "")]
     elif kind == "message.failed":
         subject = t("alert:failed", lang, company=name)
-        lines = [line("channel", d.get("channel") or "?"), line("reply", d.get("text") or ""),
-                 line("error", d.get("error") or "")]
+        lines = [t("alert:channel", lang, value=d.get("channel") or "?"),
+                 t("alert:reply", lang, value=d.get("text") or ""),
+                 t("alert:error", lang, value=d.get("error") or "")]
     elif kind == "order.paid":
         amount = format_money(int(d.get("total_minor") or 0), str(d.get("currency") or company.currency),
                               language=lang)
         subject = t("alert:paid", lang, company=name, number=d.get("order_number"), amount=amount)
-        lines = [line("customer", d.get("customer_name") or "-"), line("method", d.get("method") or "-")]
+        lines = [t("alert:customer", lang, value=d.get("customer_name") or "-"),
+                 t("alert:method", lang, value=d.get("method") or "-")]
     elif kind in ("booking.confirmed", "booking.cancelled"):
         tz = company_zone(company)
         when = d.get("start_at")
         local = format_when(datetime.fromisoformat(when), tz, lang) if when else "?"
-        key = "confirmed" if kind == "booking.confirmed" else "cancelled"
-        subject = t(f"alert:{key}", lang, company=name, service=d.get("service") or "", when=local)
-        lines = [line("with", d.get("resource") or "-"), line("customer", d.get("customer_name") or "-"),
-                 line("phone", d.get("phone") or "-")]
+        service = d.get("service") or ""
+        subject = (t("alert:confirmed", lang, company=name, service=service, when=local)
+                   if kind == "booking.confirmed" else
+                   t("alert:cancelled", lang, company=name, service=service, when=local))
+        lines = [t("alert:with", lang, value=d.get("resource") or "-"),
+                 t("alert:customer", lang, value=d.get("customer_name") or "-"),
+                 t("alert:phone", lang, value=d.get("phone") or "-")]
         if kind == "booking.cancelled":
             by = str(d.get("by") or "-")
-            if by in ("customer", "company"):
-                by = t(f"alert:by:{by}", lang)
+            if by == "customer":
+                by = t("alert:by:customer", lang)
+            elif by == "company":
+                by = t("alert:by:company", lang)
             lines.append(t("alert:cancelled_by", lang, by=by,
-                           refund=t("alert:yes" if d.get("refund_due") else "alert:no", lang)))
+                           refund=t("alert:yes", lang) if d.get("refund_due") else t("alert:no", lang)))
     else:  # pragma: no cover - record_alert refuses unknown kinds
         subject = f"{name}: {kind}"
     if event.conversation_id:
-        lines.append(line("conversation", event.conversation_id))
+        lines.append(t("alert:conversation", lang, value=event.conversation_id))
     return AlertText(subject=subject, body=subject + "\n\n" + "\n".join(lines) + "\n")
 
 

@@ -7,7 +7,7 @@ is (no key is needed to migrate). Inbox overrides carry no key (they override th
 The downgrade moves the keys back into the JSON.
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
