@@ -22,6 +22,10 @@ Guarantees (all channels):
 * A process killed mid-way loses nothing: ``recover()`` answers stored-but-unprocessed messages and
   delivers pending replies once.
 * Bot-initiated messages (payment confirmations) take the same outbound path (``deliver_pending``).
+* With a queue (``CHATCOMMERCE_QUEUE=redis``, ``channels.queue``) a webhook only stores the message and
+  enqueues a job (``accept``); a worker process answers it (``answer_job``) with the same code as
+  below: the conversation's messages still ``received`` up to the job's message, in ``seq`` order,
+  under the conversation's row lock, each answered on its own (a burst after a buffer window as one).
 
 The hot path (no buffer window): one transaction finds the contact, takes the conversation's row
 lock and next ``seq`` in one ``UPDATE … RETURNING``, inserts the message (``ON CONFLICT DO NOTHING``
@@ -51,6 +55,7 @@ from bot.messages import Button, InboundMessage, OutboundMessage, Responder
 from channels.base import ParsedInbound
 from channels.factory import ChannelFactory, InboxRow
 from channels.pipeline_sql import CLAIM_CONVERSATION, CONTACT_BY_SOURCE, INSERT_INBOUND, LOCK_CONTACT, MARK_SENT
+from channels.queue import InboundJob, RedisQueue
 from channels.registry import ChannelRegistry
 from core.alerts import record_alert
 from core.conversations import append_message
@@ -165,7 +170,8 @@ class Pipeline:
     """Receives parsed messages for an inbox and answers them with the dialogue engine.
 
     One instance per process (built in the app's lifespan or a CLI command). ``close()`` cancels
-    pending buffer timers; what they would have answered is picked up by ``recover()``.
+    pending buffer timers; what they would have answered is picked up by ``recover()``. With a
+    ``queue`` (connected by the caller), ``accept`` hands the answer to worker processes.
     """
 
     def __init__(
@@ -175,8 +181,10 @@ class Pipeline:
         responder: Responder,
         channels: ChannelRegistry,
         channel_factory: ChannelFactory | None = None,
+        queue: RedisQueue | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self.queue = queue
         self._responder = responder
         self._channels = channels
         self._factory = channel_factory or ChannelFactory(channels=channels)
@@ -209,6 +217,38 @@ class Pipeline:
                                  buffered=True)
         replies = await self.process(conversation_id=stored.conversation_id)
         return ReceiveResult(conversation_id=stored.conversation_id, message_id=stored.message_id, replies=replies)
+
+    async def accept(self, *, inbox_id: uuid.UUID, parsed: ParsedInbound) -> ReceiveResult:
+        """What a webhook (or an e-mail watcher) does with a delivered message. Without a queue this
+        is ``receive``. With one, the message is stored (``store``: the insert is the dedupe claim)
+        and a job is enqueued for a worker (or, with a buffer window, the conversation's due time set
+        in Redis); ``buffered`` is set, ``replies`` stay empty. Raises ``LookupError`` for an unknown
+        or inactive inbox, and what Redis raises when it is unreachable (the message is then stored
+        and the sweep's ``recover`` answers it)."""
+        if self.queue is None:
+            return await self.receive(inbox_id=inbox_id, parsed=parsed)
+        stored, window = await self.store(inbox_id=inbox_id, parsed=parsed)
+        if stored.duplicate or stored.handoff or stored.conversation_id is None:
+            return stored
+        inbox = await self.inbox(inbox_id)
+        assert inbox is not None  # store() just found it
+        job = InboundJob(tenant_id=inbox.tenant_id, inbox_id=inbox_id, conversation_id=stored.conversation_id,
+                         message_id=stored.message_id)
+        if window > 0:
+            await self.queue.schedule(job, delay_seconds=window)
+            self._background(self._show_typing(inbox_id=inbox_id, to=parsed.contact_source_id))
+        else:
+            await self.queue.enqueue(job)
+        return ReceiveResult(conversation_id=stored.conversation_id, message_id=stored.message_id, buffered=True)
+
+    async def answer_job(self, job: InboundJob) -> list[Reply]:
+        """A worker's answer to a queued job (see ``accept``): the conversation's messages still
+        ``received`` up to ``job.message_id`` are answered one by one (all of them as one answer
+        when ``message_id`` is ``None``: a closed buffer window), the replies stored and delivered.
+        Only a conversation of ``job.tenant_id`` is touched. Returns the stored replies (empty when
+        another worker had answered them)."""
+        return await self.process(conversation_id=job.conversation_id, tenant_id=job.tenant_id,
+                                  through_message_id=job.message_id)
 
     async def inbox(self, inbox_id: uuid.UUID) -> InboxRow | None:
         """The inbox's row from the factory's per-inbox cache (``None`` when it does not exist)."""
@@ -403,39 +443,41 @@ class Pipeline:
 
         self._timers[conversation_id] = asyncio.get_running_loop().create_task(_fire())
 
-    async def process(self, *, conversation_id: uuid.UUID) -> list[Reply]:
+    async def process(self, *, conversation_id: uuid.UUID, tenant_id: uuid.UUID | None = None,
+                      through_message_id: uuid.UUID | None = None) -> list[Reply]:
         """Answer the conversation's unprocessed inbound messages (in order, as one answer), store
-        the replies and deliver them. Returns the stored replies (empty when there was nothing to do)."""
+        the replies and deliver them. Returns the stored replies (empty when there was nothing to do).
+
+        ``tenant_id``: only a conversation of that tenant is answered (queued jobs). With
+        ``through_message_id`` only the messages up to that one (by ``seq``) are answered, each with
+        its own replies, as ``receive`` does without a buffer window."""
         async with self._locks.acquire(conversation_id):
-            replies = await self._process_locked(conversation_id)
+            replies = await self._process_locked(conversation_id, tenant_id=tenant_id,
+                                                 through_message_id=through_message_id)
         if replies:
             await self.deliver_pending(conversation_id=conversation_id)
         return replies
 
-    async def _process_locked(self, conversation_id: uuid.UUID) -> list[Reply]:
+    async def _process_locked(self, conversation_id: uuid.UUID, *, tenant_id: uuid.UUID | None = None,
+                              through_message_id: uuid.UUID | None = None) -> list[Reply]:
         async with self._sessionmaker() as session, session.begin():
             # Another process (a second server, a CLI) may answer the same conversation: on SQLite the
             # write transaction is opened first (BEGIN IMMEDIATE), so reading the unprocessed messages
             # and marking them processed is one serialised step; on PostgreSQL the conversation's row
             # lock below does it.
             await begin_write(session)
-            conversation = (
-                await session.execute(
-                    select(Conversation).where(Conversation.id == conversation_id).with_for_update()
-                )
-            ).scalar_one_or_none()
+            found = select(Conversation).where(Conversation.id == conversation_id)
+            if tenant_id is not None:
+                found = found.where(Conversation.tenant_id == tenant_id)
+            conversation = (await session.execute(found.with_for_update())).scalar_one_or_none()
             if conversation is None:
                 return []
-            pending = list(
-                (
-                    await session.execute(
-                        select(Message)
-                        .where(Message.conversation_id == conversation.id, Message.direction == "in",
-                               Message.status == RECEIVED)
-                        .order_by(Message.seq)
-                    )
-                ).scalars()
-            )
+            unanswered = select(Message).where(Message.conversation_id == conversation.id, Message.direction == "in",
+                                               Message.status == RECEIVED)
+            if through_message_id is not None:
+                unanswered = unanswered.where(Message.seq <= select(Message.seq).where(
+                    Message.id == through_message_id, Message.conversation_id == conversation.id).scalar_subquery())
+            pending = list((await session.execute(unanswered.order_by(Message.seq))).scalars())
             if not pending:
                 return []
             for msg in pending:
@@ -458,7 +500,8 @@ class Pipeline:
                 if conversation.handoff:
                     break
             replies: list[Reply] = []
-            for out in merge_replies(batches):
+            answers = [out for batch in batches for out in batch] if through_message_id else merge_replies(batches)
+            for out in answers:
                 row = await append_message(
                     session, conversation=conversation, direction="out", sender="bot", text=out.text,
                     channel=pending[-1].channel, payload=out.as_payload(), locked=True,
