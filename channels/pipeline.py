@@ -657,8 +657,11 @@ async def _contact_for(session: AsyncSession, *, inbox: Inbox, parsed: ParsedInb
 async def _conversation_for(session: AsyncSession, *, inbox: Inbox, contact: Contact) -> Conversation:
     """The contact's open conversation in ``inbox``, opened when there is none. Concurrent deliveries
     of one contact queue on the contact's row lock (PostgreSQL; SQLite serialises writers with
-    ``begin_write``), so they never open two conversations."""
-    await session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update())
+    ``begin_write``), so they never open two conversations. The lock is ``FOR NO KEY UPDATE``: a
+    transaction answering the conversation (holding its row, then updating it again, which makes
+    PostgreSQL check its foreign key to the contact with ``FOR KEY SHARE``) is not blocked by it, so
+    the two cannot deadlock."""
+    await session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update(key_share=True))
     conv = (
         await session.execute(
             select(Conversation)
