@@ -27,11 +27,13 @@ import pytest
 import redis.asyncio as redis_asyncio
 from sqlalchemy import select
 
+from api.worker import run_worker
 from channels.queue import STREAM_GROUP, InboundJob, RedisQueue
 from core.accounts import create_company, create_tenant
 from core.models import Base, Conversation, Inbox, Message
 from tests.conftest import _pg_admin_on
 from tests.doubles.waha_server import FakeWaha
+from tests.test_api import EchoResponder, make_settings
 from tests.test_live_events import served
 
 REPO = Path(__file__).resolve().parent.parent
@@ -210,4 +212,64 @@ async def test_buffer_windows_live_in_redis_and_any_process_fires_them() -> None
         await worker.aclose()
         client: Any = redis_asyncio.from_url(redis_url)
         await client.delete(stream, f"{stream}:due")
+        await client.aclose()
+
+
+async def test_a_burst_in_a_buffer_window_is_answered_once_by_a_worker(pg_url: str, tmp_path: Path) -> None:
+    """The web process stores the burst and sets the window's due time in Redis; a worker (in this
+    process) fires it and answers the three messages with one reply, sent once."""
+    redis_url = require_redis()
+    stream = f"chatcommerce:test:{uuid.uuid4().hex}"
+    overrides: dict[str, Any] = {"queue": "redis", "redis_url": redis_url, "queue_stream": stream}
+    waha = FakeWaha()
+    await waha.start()
+    stop = asyncio.Event()
+    worker: asyncio.Task[None] | None = None
+    try:
+        async with served(pg_url, tmp_path, **overrides) as (client, app):
+            runtime = app.state.runtime
+            async with runtime.sessionmaker() as s, s.begin():
+                tenant = await create_tenant(s, name="Window", slug="window")
+                company = await create_company(s, tenant_id=tenant.id, slug="window-shop", name="Window Shop")
+                inbox = Inbox(tenant_id=tenant.id, company_id=company.id, kind="whatsapp_waha", name="WhatsApp",
+                              credentials=runtime.secret_box.encrypt(json.dumps({"api_key": "waha-test-key",
+                                                                                 "hmac_key": HMAC_KEY})),
+                              settings={"base_url": waha.url, "session": "default", "buffer_seconds": 3},
+                              active=True)
+                s.add(inbox)
+            waha.add_session("default", config={"webhooks": [{
+                "url": f"{client.base_url}/webhooks/whatsapp_waha/{inbox.id}", "events": ["message"],
+                "hmac": {"key": HMAC_KEY}}]})
+            worker = asyncio.create_task(run_worker(make_settings(pg_url, tmp_path, workers_enabled=False, **overrides),
+                                                    responder=EchoResponder(), consumer="in-test", stop=stop))
+            for text in ("hello", "do you have shirts", "and hats"):
+                _payload, deliveries = await waha.emit_message(from_="15550002222@c.us", body=text)
+                assert [d.status for d in deliveries] == [200]
+
+            async def answered() -> bool:
+                assert worker is not None
+                if worker.done():
+                    worker.result()  # raises what stopped the worker
+                return bool(waha.accepted_messages)
+
+            await _until(answered, seconds=30, what="the burst answered")
+            assert [m.json["text"] for m in waha.accepted_messages] == [
+                "echo: hello\n\necho: do you have shirts\n\necho: and hats"]
+            assert await r_due(redis_url, stream) == 0  # no window left to fire again
+    finally:
+        stop.set()
+        if worker is not None:
+            await asyncio.wait_for(worker, 30)
+        await waha.stop()
+        client_: Any = redis_asyncio.from_url(redis_url)
+        await client_.delete(stream, f"{stream}:due")
+        await client_.aclose()
+
+
+async def r_due(redis_url: str, stream: str) -> int:
+    """How many buffer windows wait in Redis for ``stream``."""
+    client: Any = redis_asyncio.from_url(redis_url)
+    try:
+        return int(await client.zcard(f"{stream}:due"))
+    finally:
         await client.aclose()
