@@ -220,18 +220,20 @@ class Pipeline:
 
     async def accept(self, *, inbox_id: uuid.UUID, parsed: ParsedInbound) -> ReceiveResult:
         """What a webhook (or an e-mail watcher) does with a delivered message. Without a queue this
-        is ``receive``. With one, the message is stored (``store``: the insert is the dedupe claim)
-        and a job is enqueued for a worker (or, with a buffer window, the conversation's due time set
+        is ``receive``. With one, the message is stored as ``received`` (the hot path's transaction
+        without the answer; the insert is the dedupe claim) and a job is enqueued for a worker (or, with a buffer window, the conversation's due time set
         in Redis); ``buffered`` is set, ``replies`` stay empty. Raises ``LookupError`` for an unknown
         or inactive inbox, and what Redis raises when it is unreachable (the message is then stored
         and the sweep's ``recover`` answers it)."""
         if self.queue is None:
             return await self.receive(inbox_id=inbox_id, parsed=parsed)
-        stored, window = await self.store(inbox_id=inbox_id, parsed=parsed)
+        inbox = await self.inbox(inbox_id)
+        if inbox is None or not inbox.active:
+            raise LookupError(f"inbox {inbox_id} not found or inactive")
+        stored = await self._store_only(inbox=inbox, parsed=parsed)
         if stored.duplicate or stored.handoff or stored.conversation_id is None:
             return stored
-        inbox = await self.inbox(inbox_id)
-        assert inbox is not None  # store() just found it
+        window = self._window(inbox)
         job = InboundJob(tenant_id=inbox.tenant_id, inbox_id=inbox_id, conversation_id=stored.conversation_id,
                          message_id=stored.message_id)
         if window > 0:
@@ -240,6 +242,25 @@ class Pipeline:
         else:
             await self.queue.enqueue(job)
         return ReceiveResult(conversation_id=stored.conversation_id, message_id=stored.message_id, buffered=True)
+
+    async def _store_only(self, *, inbox: InboxRow, parsed: ParsedInbound) -> ReceiveResult:
+        """Store ``parsed`` as ``received`` in one short transaction (the hot path's statements,
+        without answering); on any failure of it, through ``store`` (the ORM path) as before."""
+        channel_class = self._factory.channel_class(inbox)
+        text, note = cap_inbound_text(parsed.text, limit=channel_class.max_inbound_text)
+        if note:
+            log.info("inbound_text_truncated", inbox_id=str(inbox.id), channel=inbox.kind, **note)
+        try:
+            result, _payloads = await self._store_and_answer(inbox=inbox, parsed=parsed, text=text, note=note,
+                                                             context=channel_class.reply_context(parsed),
+                                                             answer=False)
+            return result
+        except _Duplicate:
+            return ReceiveResult(conversation_id=None, message_id=None, duplicate=True)
+        except Exception as exc:  # noqa: BLE001 - the two-step path keeps the message
+            log.info("store_only_fell_back", inbox_id=str(inbox.id), error=type(exc).__name__)
+            stored, _window = await self.store(inbox_id=inbox.id, parsed=parsed)
+            return stored
 
     async def answer_job(self, job: InboundJob) -> list[Reply]:
         """A worker's answer to a queued job (see ``accept``): the conversation's messages still
@@ -285,19 +306,22 @@ class Pipeline:
         return result
 
     async def _store_and_answer(self, *, inbox: InboxRow, parsed: ParsedInbound, text: str,
-                                note: dict[str, int], context: dict[str, Any],
+                                note: dict[str, int], context: dict[str, Any], answer: bool = True,
                                 ) -> tuple[ReceiveResult, dict[uuid.UUID, dict[str, Any]]]:
-        """One transaction; returns the result and the stored payload of each reply."""
+        """One transaction; returns the result and the stored payload of each reply. ``answer=False``
+        only stores the message (``received``, or ``processed`` when a manager owns the conversation):
+        what ``accept`` does before enqueueing it."""
         async with self._sessionmaker() as session, session.begin():
             await begin_write(session)  # SQLite: BEGIN IMMEDIATE (see ``_store_once``); PostgreSQL: nothing
             contact_id, phone = await _contact_row(session, inbox=inbox, parsed=parsed)
             conversation = await _claim_conversation(session, inbox=inbox, contact_id=contact_id)
             now = utcnow()
+            status = PROCESSED if answer or conversation.handoff else RECEIVED
             inserted = (
                 await session.execute(INSERT_INBOUND[session.bind.dialect.name].values(
                     id=uuid.uuid4(), tenant_id=inbox.tenant_id, created_at=now, conversation_id=conversation.id,
                     inbox_id=inbox.id, channel=inbox.kind, direction="in", sender="contact",
-                    source_id=parsed.source_id, text=text, status=PROCESSED, seq=conversation.last_seq,
+                    source_id=parsed.source_id, text=text, status=status, seq=conversation.last_seq,
                     payload={"received_at": parsed.received_at.isoformat(), "reply_context": context, **note},
                 ))
             ).scalar_one_or_none()
@@ -305,12 +329,14 @@ class Pipeline:
                 raise _Duplicate  # rolls back the seq taken above
             note_message(session, what="message", company_id=inbox.company_id, message=Message(
                 id=inserted, tenant_id=inbox.tenant_id, conversation_id=conversation.id, inbox_id=inbox.id,
-                channel=inbox.kind, direction="in", sender="contact", text=text, status=PROCESSED,
+                channel=inbox.kind, direction="in", sender="contact", text=text, status=status,
                 seq=conversation.last_seq, created_at=now))
             if conversation.last_seq == 1 and conversation.lead_source is None:  # its first message
                 conversation.lead_source = lead_source_of(text)
             if conversation.handoff:
                 return ReceiveResult(conversation_id=conversation.id, message_id=inserted, handoff=True), {}
+            if not answer:
+                return ReceiveResult(conversation_id=conversation.id, message_id=inserted), {}
             company = await session.get(Company, inbox.company_id)
             assert company is not None
             inbound = InboundMessage(
@@ -452,14 +478,22 @@ class Pipeline:
         ``through_message_id`` only the messages up to that one (by ``seq``) are answered, each with
         its own replies, as ``receive`` does without a buffer window."""
         async with self._locks.acquire(conversation_id):
-            replies = await self._process_locked(conversation_id, tenant_id=tenant_id,
-                                                 through_message_id=through_message_id)
-        if replies:
+            replies, known = await self._process_locked(conversation_id, tenant_id=tenant_id,
+                                                        through_message_id=through_message_id)
+        if replies and known is not None:  # a queued job: the recipient and context were read with the messages
+            for reply in replies:
+                await self._deliver_known(inbox=known.inbox, reply=reply, payload=known.payloads[reply.message_id],
+                                          to=known.to, context=known.context, conversation_id=conversation_id)
+        elif replies:
             await self.deliver_pending(conversation_id=conversation_id)
         return replies
 
     async def _process_locked(self, conversation_id: uuid.UUID, *, tenant_id: uuid.UUID | None = None,
-                              through_message_id: uuid.UUID | None = None) -> list[Reply]:
+                              through_message_id: uuid.UUID | None = None,
+                              ) -> tuple[list[Reply], _KnownRecipient | None]:
+        """Answer and queue the replies in one transaction. For a queued job (``tenant_id`` given) also
+        the recipient, reply context and stored payloads, so the replies are delivered without reading
+        them again (``_deliver_known``); otherwise ``None`` (``deliver_pending`` delivers)."""
         async with self._sessionmaker() as session, session.begin():
             # Another process (a second server, a CLI) may answer the same conversation: on SQLite the
             # write transaction is opened first (BEGIN IMMEDIATE), so reading the unprocessed messages
@@ -471,7 +505,7 @@ class Pipeline:
                 found = found.where(Conversation.tenant_id == tenant_id)
             conversation = (await session.execute(found.with_for_update())).scalar_one_or_none()
             if conversation is None:
-                return []
+                return [], None
             unanswered = select(Message).where(Message.conversation_id == conversation.id, Message.direction == "in",
                                                Message.status == RECEIVED)
             if through_message_id is not None:
@@ -479,11 +513,11 @@ class Pipeline:
                     Message.id == through_message_id, Message.conversation_id == conversation.id).scalar_subquery())
             pending = list((await session.execute(unanswered.order_by(Message.seq))).scalars())
             if not pending:
-                return []
+                return [], None
             for msg in pending:
                 msg.status = PROCESSED
             if conversation.handoff:
-                return []
+                return [], None
             company = await session.get(Company, conversation.company_id)
             contact = await session.get(Contact, conversation.contact_id)
             assert company is not None and contact is not None
@@ -500,6 +534,7 @@ class Pipeline:
                 if conversation.handoff:
                     break
             replies: list[Reply] = []
+            payloads: dict[uuid.UUID, dict[str, Any]] = {}
             answers = [out for batch in batches for out in batch] if through_message_id else merge_replies(batches)
             for out in answers:
                 row = await append_message(
@@ -507,7 +542,19 @@ class Pipeline:
                     channel=pending[-1].channel, payload=out.as_payload(), locked=True,
                 )
                 replies.append(Reply.from_message(row))
-            return replies
+                payloads[row.id] = dict(row.payload or {})
+            if tenant_id is None or not replies:
+                return replies, None
+            inbox = await self.inbox(conversation.inbox_id)
+            to = (await session.execute(
+                select(ContactInbox.source_id).where(ContactInbox.inbox_id == conversation.inbox_id,
+                                                     ContactInbox.contact_id == contact.id)
+            )).scalar_one_or_none()
+            if inbox is None or to is None:
+                return replies, None  # deliver_pending reads (and fails) them as before
+            context = (pending[-1].payload or {}).get("reply_context")
+            return replies, _KnownRecipient(inbox=inbox, to=to, context=context if isinstance(context, dict) else {},
+                                            payloads=payloads)
 
     # -- outbound --------------------------------------------------------------------------------
 
@@ -697,6 +744,16 @@ async def _already_received(session: AsyncSession, *, inbox: Inbox, source_id: s
                                  Message.source_id == source_id)
     )
     return found.first() is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _KnownRecipient:
+    """Where a queued job's replies go, read in the transaction that answered it."""
+
+    inbox: InboxRow
+    to: str
+    context: dict[str, Any]
+    payloads: dict[uuid.UUID, dict[str, Any]]
 
 
 class _Duplicate(Exception):
