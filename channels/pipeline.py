@@ -221,10 +221,11 @@ class Pipeline:
     async def accept(self, *, inbox_id: uuid.UUID, parsed: ParsedInbound) -> ReceiveResult:
         """What a webhook (or an e-mail watcher) does with a delivered message. Without a queue this
         is ``receive``. With one, the message is stored as ``received`` (the hot path's transaction
-        without the answer; the insert is the dedupe claim) and a job is enqueued for a worker (or, with a buffer window, the conversation's due time set
-        in Redis); ``buffered`` is set, ``replies`` stay empty. Raises ``LookupError`` for an unknown
-        or inactive inbox, and what Redis raises when it is unreachable (the message is then stored
-        and the sweep's ``recover`` answers it)."""
+        without the answer; the insert is the dedupe claim) and a job is enqueued for a worker (or,
+        with a buffer window, the conversation's due time set in Redis); ``buffered`` is set,
+        ``replies`` stay empty. Raises ``LookupError`` for an unknown or inactive inbox, and what
+        Redis raises when it is unreachable (the message is then stored and the sweep's ``recover``
+        answers it)."""
         if self.queue is None:
             return await self.receive(inbox_id=inbox_id, parsed=parsed)
         inbox = await self.inbox(inbox_id)

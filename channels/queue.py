@@ -19,8 +19,10 @@ enqueue, ``chatcommerce worker`` processes answer).
   it (:meth:`RedisQueue.take_due`); the one whose ``ZREM`` removes a member owns it and enqueues the
   conversation as a job, so a crashed web process leaves no timer behind.
 
-Nothing is built at import time; ``RedisQueue`` connects in :meth:`RedisQueue.connect` and closes in
-:meth:`RedisQueue.aclose`.
+Nothing is built at import time, and FastStream and redis-py are imported only when a ``RedisQueue``
+is made (an embedded process never loads them; they take seconds to import on a busy machine, which
+uvicorn's worker health check does not wait for). ``RedisQueue`` connects in :meth:`RedisQueue.connect`
+and closes in :meth:`RedisQueue.aclose`.
 """
 
 from __future__ import annotations
@@ -30,12 +32,12 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as redis_asyncio
 import structlog
-from faststream import AckPolicy
-from faststream.redis import RedisBroker, StreamSub
+
+if TYPE_CHECKING:
+    import redis.asyncio as redis_asyncio
 
 __all__ = ["STREAM_GROUP", "InboundJob", "RedisQueue"]
 
@@ -103,12 +105,16 @@ class RedisQueue:
         self.concurrency = concurrency
         self.claim_idle_ms = int(claim_idle_seconds * 1000)
         self._url = url
+        from faststream.redis import RedisBroker
+
         self._broker = RedisBroker(url, log_level=10)  # FastStream's per-message lines at DEBUG only
         self._redis: redis_asyncio.Redis | None = None
         self._consuming = False
 
     async def connect(self) -> None:
         """Open the connections (publishing and the timer set). Raises ``redis`` errors when Redis is down."""
+        import redis.asyncio as redis_asyncio
+
         await self._broker.connect()
         self._redis = redis_asyncio.from_url(self._url)
 
@@ -146,6 +152,8 @@ class RedisQueue:
         returns; when it raises, the job stays pending and is claimed again later."""
         if self._consuming:
             raise RuntimeError("this queue is already consuming")
+        from faststream import AckPolicy
+        from faststream.redis import StreamSub
 
         async def on_job(body: dict[str, Any]) -> None:
             try:
