@@ -269,8 +269,14 @@ class Pipeline:
         when ``message_id`` is ``None``: a closed buffer window), the replies stored and delivered.
         Only a conversation of ``job.tenant_id`` is touched. Returns the stored replies (empty when
         another worker had answered them)."""
-        return await self.process(conversation_id=job.conversation_id, tenant_id=job.tenant_id,
-                                  through_message_id=job.message_id)
+        replies = await self.process(conversation_id=job.conversation_id, tenant_id=job.tenant_id,
+                                     through_message_id=job.message_id)
+        if not replies and self.queue is not None:
+            # A job claimed from a dead worker whose answer was stored but never sent: send what has
+            # waited longer than a job may stay unacknowledged (a live worker's replies are younger).
+            await self.deliver_pending(conversation_id=job.conversation_id,
+                                       older_than=timedelta(milliseconds=self.queue.claim_idle_ms))
+        return replies
 
     async def inbox(self, inbox_id: uuid.UUID) -> InboxRow | None:
         """The inbox's row from the factory's per-inbox cache (``None`` when it does not exist)."""
@@ -534,6 +540,11 @@ class Pipeline:
                 ))
                 if conversation.handoff:
                     break
+            # Replies a dead worker stored but never sent go first, through deliver_pending (in order).
+            leftover = tenant_id is not None and (await session.execute(
+                select(Message.id).where(Message.conversation_id == conversation.id, Message.direction == "out",
+                                         Message.status == "pending").limit(1)
+            )).first() is not None
             replies: list[Reply] = []
             payloads: dict[uuid.UUID, dict[str, Any]] = {}
             answers = [out for batch in batches for out in batch] if through_message_id else merge_replies(batches)
@@ -544,7 +555,7 @@ class Pipeline:
                 )
                 replies.append(Reply.from_message(row))
                 payloads[row.id] = dict(row.payload or {})
-            if tenant_id is None or not replies:
+            if tenant_id is None or leftover or not replies:
                 return replies, None
             inbox = await self.inbox(conversation.inbox_id)
             to = (await session.execute(
@@ -559,15 +570,18 @@ class Pipeline:
 
     # -- outbound --------------------------------------------------------------------------------
 
-    async def deliver_pending(self, *, conversation_id: uuid.UUID | None = None, limit: int = 100) -> int:
+    async def deliver_pending(self, *, conversation_id: uuid.UUID | None = None, limit: int = 100,
+                              older_than: timedelta | None = None) -> int:
         """Send pending outbound messages (of one conversation, or all) through their inbox's channel,
         in order. Each message is claimed (``sending``) and committed before the provider is called,
         then marked ``sent`` (with the provider's id) or ``failed`` (conversation flagged for a
-        manager). Returns how many were sent."""
+        manager). ``older_than``: only messages stored at least that long ago. Returns how many were sent."""
         async with self._sessionmaker() as session, session.begin():
             stmt = select(Message.id).where(Message.direction == "out", Message.status == "pending")
             if conversation_id is not None:
                 stmt = stmt.where(Message.conversation_id == conversation_id)
+            if older_than is not None:
+                stmt = stmt.where(Message.created_at <= utcnow() - older_than)
             ids = list((await session.execute(stmt.order_by(Message.created_at, Message.seq).limit(limit))).scalars())
         sent = 0
         for message_id in ids:
