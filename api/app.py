@@ -39,6 +39,7 @@ from api.routes import (
 )
 from api.security_headers import SecurityHeadersMiddleware
 from api.services import open_runtime
+from api.warmup import start_warming, stop_warming
 from bot.messages import Responder
 from commerce.payments import PaymentStateError
 from core.accounts import ValidationError
@@ -85,19 +86,24 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
         async with open_runtime(cfg, responder=responder) as runtime:
             app.state.runtime = runtime
             app.state.rate_limits = RateLimits.from_settings(cfg)
-            try:
-                recovered = await runtime.pipeline.recover()
-                if recovered:
-                    log.info("recovered_conversations", count=recovered)
-            except Exception:  # noqa: BLE001 - a failed recovery must not keep the server down
-                log.exception("recover_failed")
+            # With CHATCOMMERCE_QUEUE=redis the worker processes (api.worker) recover and run the sweep.
+            embedded = runtime.queue is None
+            if embedded:
+                try:
+                    recovered = await runtime.pipeline.recover()
+                    if recovered:
+                        log.info("recovered_conversations", count=recovered)
+                except Exception:  # noqa: BLE001 - a failed recovery must not keep the server down
+                    log.exception("recover_failed")
+            warming = start_warming(runtime)  # in the background: /readyz does not wait for it
             workers = BackgroundWorkers(runtime=runtime, interval_seconds=cfg.sweep_seconds)
             app.state.workers = workers
-            if cfg.workers_enabled:
+            if cfg.workers_enabled and embedded:
                 workers.start()
             try:
                 yield
             finally:
+                await stop_warming(warming)
                 await workers.stop()
                 await app.state.rate_limits.aclose()
 

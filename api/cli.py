@@ -567,6 +567,27 @@ def serve(
     _serve(get_settings(), host=host, port=port, workers=workers)
 
 
+@app.command("worker")
+def worker(
+    concurrency: Annotated[int | None, typer.Option(min=1, help="Jobs answered at once (default: "
+                                                             "CHATCOMMERCE_QUEUE_CONCURRENCY).")] = None,
+) -> None:
+    """Answer inbound messages from the Redis stream (CHATCOMMERCE_QUEUE=redis): the `serve` processes only
+    verify, store and enqueue webhook deliveries. Runs until SIGTERM/SIGINT; run as many as you like."""
+    from api.worker import run_worker
+
+    settings = get_settings(**({"queue_concurrency": concurrency} if concurrency else {}))
+    if settings.queue != "redis" or not settings.redis_url:
+        raise _fail("chatcommerce worker needs CHATCOMMERCE_QUEUE=redis and CHATCOMMERCE_REDIS_URL")
+    responder = _options().responder
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] installs it
+        asyncio.run(run_worker(settings, responder=responder))
+    else:
+        uvloop.run(run_worker(settings, responder=responder))
+
+
 @app.command("demo")
 def demo(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",

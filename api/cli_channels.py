@@ -129,7 +129,7 @@ def inboxes_poll(company: CompanyOpt, inbox_id: Annotated[uuid.UUID, typer.Argum
         stop = asyncio.Event()
 
         async def handle(parsed: Any) -> None:
-            await rt.pipeline.receive(inbox_id=inbox.id, parsed=parsed)
+            await rt.pipeline.accept(inbox_id=inbox.id, parsed=parsed)
 
         try:
             await channel.disconnect()  # Telegram refuses getUpdates while a webhook is set

@@ -173,7 +173,7 @@ class BackgroundWorkers:
         channel = rt.channel_factory.build(inbox)
 
         async def handle(mail: Any) -> None:
-            await rt.pipeline.receive(inbox_id=inbox.id, parsed=mail)
+            await rt.pipeline.accept(inbox_id=inbox.id, parsed=mail)
 
         try:
             await channel.watch(handle, stop_event=stop)  # type: ignore[attr-defined]

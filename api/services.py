@@ -37,6 +37,7 @@ from bot.messages import Responder
 from channels.alert_senders import SmtpConfig
 from channels.alerts import AlertDispatcher
 from channels.pipeline import ChannelFactory, Pipeline, ReceiveResult, Reply
+from channels.queue import RedisQueue
 from channels.registry import ChannelRegistry
 from commerce.providers import ProviderRegistry
 from commerce.stripe_provider import StripeApi, StripeConfig, StripeProvider
@@ -74,6 +75,7 @@ class Runtime:
     stripe_api: StripeApi | None = None
     sql_stats: SqlStats | None = None
     http: httpx.AsyncClient | None = None
+    queue: RedisQueue | None = None
 
     @property
     def payment_ttl(self) -> timedelta:
@@ -84,6 +86,8 @@ class Runtime:
         """Stop the import runner, cancel the pipeline's buffer timers, close the alert dispatcher, the
         live-event bus, the channel adapters and the shared HTTP client, and dispose of the database engine."""
         await self.imports.aclose()
+        if self.queue is not None:
+            await self.queue.aclose()
         await self.pipeline.close()
         await self.alerts.aclose()
         await self.events.aclose()
@@ -126,9 +130,10 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
     http = shared_http_client()
     channel_factory = ChannelFactory(channels=channels, decrypt=secret_box.decrypt, http=http)
     telemetry = Telemetry(channel_kinds=tuple(channels.kinds()))
+    queue = queue_from(settings)
     pipeline = TimedPipeline(
         sessionmaker=sessionmaker, responder=responder, channels=channels, channel_factory=channel_factory,
-        telemetry=telemetry,
+        telemetry=telemetry, queue=queue,
     )
     alerts = alert_dispatcher_from(settings, sessionmaker=sessionmaker, decrypt=secret_box.decrypt,
                                    on_result=telemetry.alert_result)
@@ -154,7 +159,19 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
         stripe_api=stripe_api,
         sql_stats=sql_stats,
         http=http,
+        queue=queue,
     )
+
+
+def queue_from(settings: Settings) -> RedisQueue | None:
+    """The inbound job queue when ``CHATCOMMERCE_QUEUE=redis`` (not connected yet), else ``None``.
+    Raises ``ValueError`` when the queue is redis but ``CHATCOMMERCE_REDIS_URL`` is not set."""
+    if settings.queue != "redis":
+        return None
+    if not settings.redis_url:
+        raise ValueError("CHATCOMMERCE_QUEUE=redis needs CHATCOMMERCE_REDIS_URL")
+    return RedisQueue(url=settings.redis_url, stream=settings.queue_stream, concurrency=settings.queue_concurrency,
+                      claim_idle_seconds=settings.queue_claim_idle_seconds)
 
 
 def shared_http_client() -> httpx.AsyncClient:
@@ -184,9 +201,9 @@ class TimedPipeline(Pipeline):
             self._telemetry.pipeline_seconds.observe(time.perf_counter() - started)
         return result
 
-    async def process(self, *, conversation_id: uuid.UUID) -> list[Reply]:
+    async def process(self, *, conversation_id: uuid.UUID, **kwargs: Any) -> list[Reply]:
         started = time.perf_counter()
-        replies = await super().process(conversation_id=conversation_id)
+        replies = await super().process(conversation_id=conversation_id, **kwargs)
         if replies:  # answered conversations only (not empty recover passes)
             self._telemetry.pipeline_seconds.observe(time.perf_counter() - started)
         return replies
@@ -254,13 +271,17 @@ def stripe_config_from(settings: Settings) -> StripeConfig | None:
 async def open_runtime(settings: Settings, *, responder: Responder | None = None) -> AsyncIterator[Runtime]:
     """``build_runtime`` as an async context manager that closes the runtime on exit. With
     ``CHATCOMMERCE_REDIS_URL`` it also connects the live-event relay (``api.realtime``), so what the
-    server or a CLI command commits reaches views connected to any server process."""
+    server or a CLI command commits reaches views connected to any server process. With
+    ``CHATCOMMERCE_QUEUE=redis`` it connects the job queue (raising what Redis raises when it is down:
+    a web process that cannot enqueue must not look healthy)."""
     runtime = build_runtime(settings, responder=responder)
     try:
         try:
             await runtime.events.start()
         except Exception:  # noqa: BLE001 - without Redis, live events stay in this process
             log.exception("live_relay_failed")
+        if runtime.queue is not None:
+            await runtime.queue.connect()
         yield runtime
     finally:
         await runtime.aclose()

@@ -14,6 +14,11 @@ What runs (all on 127.0.0.1, bounded):
   answered;
 * the same load against a bare FastAPI echo (``bench/echo_app.py``, one uvicorn process) for a ratio.
 
+With ``--queue redis`` (Redis at ``BENCH_REDIS_URL``, default ``redis://127.0.0.1:6379/0``) the server is
+one ``chatcommerce serve`` process with ``CHATCOMMERCE_QUEUE=redis`` that only verifies, stores and
+enqueues, and ``BENCH_WORKERS`` counts ``chatcommerce worker`` processes that answer (a fresh stream per
+run); CPU and RSS cover the web process and the workers.
+
 Printed per worker count: messages/s; latency p50/p95/p99 from the webhook POST to the first reply
 received at the WAHA double; CPU ms per message (user+system time of the server's processes during
 the measured run / messages); SQL statements, transactions and pool checkouts per message (counted in
@@ -22,6 +27,7 @@ server process at the end.
 
     PYTHONPATH=. .venv/bin/python bench/bench_pipeline.py
     PYTHONPATH=. BENCH_WORKERS=1,2 BENCH_CONTACTS=256 .venv/bin/python bench/bench_pipeline.py
+    PYTHONPATH=. BENCH_WORKERS=1,2 BENCH_CONTACTS=128 .venv/bin/python bench/bench_pipeline.py --queue redis
 
 (``PYTHONPATH=.`` makes the test doubles importable.)
 
@@ -30,6 +36,7 @@ server process at the end.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -40,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,6 +191,37 @@ class Server:
             self.proc.kill()
 
 
+@dataclass
+class Fleet:
+    """Every process of one configuration: the web server tree and, with ``--queue redis``, the workers."""
+
+    servers: list[Server]
+
+    def cpu_seconds(self) -> float:
+        return sum(s.cpu_seconds() for s in self.servers)
+
+    def rss_mb(self) -> list[float]:
+        return [mb for s in self.servers for mb in s.rss_mb()]
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            await server.stop()
+
+
+async def start_worker(args: list[str], *, env: dict[str, str], log: Path) -> Server:
+    """A ``chatcommerce worker`` process, returned once it logged ``worker_started``."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=str(REPO))
+    for _ in range(1800):  # up to 180 s on a busy machine
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        if "worker_started" in log.read_text(errors="replace"):
+            return Server(proc=proc, url="", log=log)
+        await asyncio.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("worker did not start in 180 s")
+
+
 async def start_server(args: list[str], *, env: dict[str, str], port: int, log: Path) -> Server:
     with open(log, "wb") as out:
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=str(REPO))
@@ -270,7 +309,8 @@ def pct(sorted_values: list[float], p: float) -> float:
     return statistics.quantiles(sorted_values, n=100, method="inclusive")[int(p) - 1] * 1000
 
 
-async def bench_workers(workers: int, *, url: str, contacts: int, concurrency: int, tmp: Path) -> dict[str, Any]:
+async def bench_workers(workers: int, *, url: str, contacts: int, concurrency: int, tmp: Path,
+                        queue: str = "embedded", redis_url: str | None = None) -> dict[str, Any]:
     waha = ReplyClock()
     await waha.start()
     try:
@@ -282,32 +322,43 @@ async def bench_workers(workers: int, *, url: str, contacts: int, concurrency: i
                "CHATCOMMERCE_DATA_DIR": str(tmp), "CHATCOMMERCE_LOG_LEVEL": "WARNING",
                "CHATCOMMERCE_WORKERS_ENABLED": "false", "CHATCOMMERCE_SQL_STATS_FILE": str(stats_file),
                "CHATCOMMERCE_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
-        args = [str(Path(sys.executable).with_name("chatcommerce")), "serve", "--host", "127.0.0.1",
-                "--port", str(port)]
-        if workers != 1:
+        cli = str(Path(sys.executable).with_name("chatcommerce"))
+        args = [cli, "serve", "--host", "127.0.0.1", "--port", str(port)]
+        if queue == "redis":
+            assert redis_url
+            env.update({"CHATCOMMERCE_QUEUE": "redis", "CHATCOMMERCE_REDIS_URL": redis_url,
+                        "CHATCOMMERCE_QUEUE_STREAM": f"chatcommerce:bench:{uuid.uuid4().hex}"})
+        elif workers != 1:
             args += ["--workers", str(workers)]
         server = await start_server(args, env=env, port=port, log=tmp / f"server-{workers}.log")
+        fleet = Fleet(servers=[server])
+        if queue == "redis":
+            for n in range(workers):
+                fleet.servers.append(await start_worker([cli, "worker"], env={**env, "CHATCOMMERCE_LOG_LEVEL": "INFO"},
+                                                        log=tmp / f"worker-{workers}-{n}.log"))
         waha.add_session("default", config={"webhooks": [{
             "url": f"{server.url}/webhooks/whatsapp_waha/{inbox_id}", "events": ["message"],
             "hmac": {"key": HMAC_KEY}}]})
         try:
             # Warm-up (not measured): first messages build the catalogue index in every worker.
             await play(waha, range(10_000_000, 10_000_000 + WARMUP_CONTACTS * workers), concurrency=concurrency)
-            cpu0 = server.cpu_seconds()
+            cpu0 = fleet.cpu_seconds()
             run = await play(waha, range(contacts), concurrency=concurrency)
-            cpu = server.cpu_seconds() - cpu0
-            rss = server.rss_mb()
+            cpu = fleet.cpu_seconds() - cpu0
+            rss = fleet.rss_mb()
         finally:
-            await server.stop()
+            await fleet.stop()
         counts = [json.loads(line) for line in stats_file.read_text().splitlines()] if stats_file.exists() else []
         if run.errors or run.missing:
-            print(f"server log (tail):\n{server.log.read_text()[-4000:]}", file=sys.stderr)
+            for proc in fleet.servers:
+                print(f"{proc.log.name} (tail):\n{proc.log.read_text()[-4000:]}", file=sys.stderr)
     finally:
         await waha.stop()
     total = run.messages + WARMUP_CONTACTS * workers * len(SCRIPT)
     lat = sorted(run.latencies)
     return {
-        "workers": workers, "messages": run.messages, "missing_replies": run.missing, "errors": run.errors,
+        "queue": queue, "workers": workers, "messages": run.messages, "missing_replies": run.missing,
+        "errors": run.errors,
         "seconds": round(run.elapsed, 2), "messages_per_s": round(run.messages / run.elapsed, 1),
         "p50_ms": round(pct(lat, 50), 1), "p95_ms": round(pct(lat, 95), 1), "p99_ms": round(pct(lat, 99), 1),
         "cpu_ms_per_message": round(cpu * 1000 / max(run.messages, 1), 2),
@@ -332,6 +383,12 @@ async def bench_echo(*, concurrency: int, requests: int, tmp: Path) -> float:
 
 
 async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--queue", choices=("embedded", "redis"), default=os.environ.get("BENCH_QUEUE", "embedded"),
+                        help="embedded: `serve --workers N` answers; redis: one web process enqueues and N "
+                             "`chatcommerce worker` processes answer")
+    options = parser.parse_args()
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     contacts = int(os.environ.get("BENCH_CONTACTS", "1024"))
     concurrency = int(os.environ.get("BENCH_CONCURRENCY", "16"))
@@ -340,10 +397,11 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         print(f"database: {make_url(url).get_backend_name()}; {contacts} contacts x {len(SCRIPT)} messages, "
-              f"concurrency {concurrency}, buffer window 0", flush=True)
+              f"concurrency {concurrency}, buffer window 0, queue {options.queue}", flush=True)
         results = []
         for w in worker_counts:
-            results.append(await bench_workers(w, url=url, contacts=contacts, concurrency=concurrency, tmp=tmp))
+            results.append(await bench_workers(w, url=url, contacts=contacts, concurrency=concurrency, tmp=tmp,
+                                               queue=options.queue, redis_url=redis_url))
             report(results[-1])
         echo = await bench_echo(concurrency=concurrency, requests=echo_requests, tmp=tmp)
     print(f"bare FastAPI echo (1 uvicorn process): {echo:.0f} requests/s; "
@@ -356,7 +414,8 @@ async def main() -> None:
 
 def report(r: dict[str, Any]) -> None:
     """Print one worker count's figures as soon as they are measured."""
-    print(f"workers {r['workers']}: {r['messages_per_s']} messages/s ({r['messages']} in {r['seconds']} s, "
+    print(f"{r['queue']} workers {r['workers']}: {r['messages_per_s']} messages/s "
+          f"({r['messages']} in {r['seconds']} s, "
           f"{r['missing_replies']} unanswered, {r['errors']} deliveries failed or timed out)")
     print(f"  latency webhook→reply: p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, p99 {r['p99_ms']} ms")
     print(f"  CPU {r['cpu_ms_per_message']} ms/message; SQL {r['sql_statements_per_message']} statements, "

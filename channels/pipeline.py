@@ -22,6 +22,10 @@ Guarantees (all channels):
 * A process killed mid-way loses nothing: ``recover()`` answers stored-but-unprocessed messages and
   delivers pending replies once.
 * Bot-initiated messages (payment confirmations) take the same outbound path (``deliver_pending``).
+* With a queue (``CHATCOMMERCE_QUEUE=redis``, ``channels.queue``) a webhook only stores the message and
+  enqueues a job (``accept``); a worker process answers it (``answer_job``) with the same code as
+  below: the conversation's messages still ``received`` up to the job's message, in ``seq`` order,
+  under the conversation's row lock, each answered on its own (a burst after a buffer window as one).
 
 The hot path (no buffer window): one transaction finds the contact, takes the conversation's row
 lock and next ``seq`` in one ``UPDATE … RETURNING``, inserts the message (``ON CONFLICT DO NOTHING``
@@ -51,6 +55,7 @@ from bot.messages import Button, InboundMessage, OutboundMessage, Responder
 from channels.base import ParsedInbound
 from channels.factory import ChannelFactory, InboxRow
 from channels.pipeline_sql import CLAIM_CONVERSATION, CONTACT_BY_SOURCE, INSERT_INBOUND, LOCK_CONTACT, MARK_SENT
+from channels.queue import InboundJob, RedisQueue
 from channels.registry import ChannelRegistry
 from core.alerts import record_alert
 from core.conversations import append_message
@@ -165,7 +170,8 @@ class Pipeline:
     """Receives parsed messages for an inbox and answers them with the dialogue engine.
 
     One instance per process (built in the app's lifespan or a CLI command). ``close()`` cancels
-    pending buffer timers; what they would have answered is picked up by ``recover()``.
+    pending buffer timers; what they would have answered is picked up by ``recover()``. With a
+    ``queue`` (connected by the caller), ``accept`` hands the answer to worker processes.
     """
 
     def __init__(
@@ -175,8 +181,10 @@ class Pipeline:
         responder: Responder,
         channels: ChannelRegistry,
         channel_factory: ChannelFactory | None = None,
+        queue: RedisQueue | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self.queue = queue
         self._responder = responder
         self._channels = channels
         self._factory = channel_factory or ChannelFactory(channels=channels)
@@ -209,6 +217,66 @@ class Pipeline:
                                  buffered=True)
         replies = await self.process(conversation_id=stored.conversation_id)
         return ReceiveResult(conversation_id=stored.conversation_id, message_id=stored.message_id, replies=replies)
+
+    async def accept(self, *, inbox_id: uuid.UUID, parsed: ParsedInbound) -> ReceiveResult:
+        """What a webhook (or an e-mail watcher) does with a delivered message. Without a queue this
+        is ``receive``. With one, the message is stored as ``received`` (the hot path's transaction
+        without the answer; the insert is the dedupe claim) and a job is enqueued for a worker (or,
+        with a buffer window, the conversation's due time set in Redis); ``buffered`` is set,
+        ``replies`` stay empty. Raises ``LookupError`` for an unknown or inactive inbox, and what
+        Redis raises when it is unreachable (the message is then stored and the sweep's ``recover``
+        answers it)."""
+        if self.queue is None:
+            return await self.receive(inbox_id=inbox_id, parsed=parsed)
+        inbox = await self.inbox(inbox_id)
+        if inbox is None or not inbox.active:
+            raise LookupError(f"inbox {inbox_id} not found or inactive")
+        stored = await self._store_only(inbox=inbox, parsed=parsed)
+        if stored.duplicate or stored.handoff or stored.conversation_id is None:
+            return stored
+        window = self._window(inbox)
+        job = InboundJob(tenant_id=inbox.tenant_id, inbox_id=inbox_id, conversation_id=stored.conversation_id,
+                         message_id=stored.message_id)
+        if window > 0:
+            await self.queue.schedule(job, delay_seconds=window)
+            self._background(self._show_typing(inbox_id=inbox_id, to=parsed.contact_source_id))
+        else:
+            await self.queue.enqueue(job)
+        return ReceiveResult(conversation_id=stored.conversation_id, message_id=stored.message_id, buffered=True)
+
+    async def _store_only(self, *, inbox: InboxRow, parsed: ParsedInbound) -> ReceiveResult:
+        """Store ``parsed`` as ``received`` in one short transaction (the hot path's statements,
+        without answering); on any failure of it, through ``store`` (the ORM path) as before."""
+        channel_class = self._factory.channel_class(inbox)
+        text, note = cap_inbound_text(parsed.text, limit=channel_class.max_inbound_text)
+        if note:
+            log.info("inbound_text_truncated", inbox_id=str(inbox.id), channel=inbox.kind, **note)
+        try:
+            result, _payloads = await self._store_and_answer(inbox=inbox, parsed=parsed, text=text, note=note,
+                                                             context=channel_class.reply_context(parsed),
+                                                             answer=False)
+            return result
+        except _Duplicate:
+            return ReceiveResult(conversation_id=None, message_id=None, duplicate=True)
+        except Exception as exc:  # noqa: BLE001 - the two-step path keeps the message
+            log.info("store_only_fell_back", inbox_id=str(inbox.id), error=type(exc).__name__)
+            stored, _window = await self.store(inbox_id=inbox.id, parsed=parsed)
+            return stored
+
+    async def answer_job(self, job: InboundJob) -> list[Reply]:
+        """A worker's answer to a queued job (see ``accept``): the conversation's messages still
+        ``received`` up to ``job.message_id`` are answered one by one (all of them as one answer
+        when ``message_id`` is ``None``: a closed buffer window), the replies stored and delivered.
+        Only a conversation of ``job.tenant_id`` is touched. Returns the stored replies (empty when
+        another worker had answered them)."""
+        replies = await self.process(conversation_id=job.conversation_id, tenant_id=job.tenant_id,
+                                     through_message_id=job.message_id)
+        if not replies and self.queue is not None:
+            # A job claimed from a dead worker whose answer was stored but never sent: send what has
+            # waited longer than a job may stay unacknowledged (a live worker's replies are younger).
+            await self.deliver_pending(conversation_id=job.conversation_id,
+                                       older_than=timedelta(milliseconds=self.queue.claim_idle_ms))
+        return replies
 
     async def inbox(self, inbox_id: uuid.UUID) -> InboxRow | None:
         """The inbox's row from the factory's per-inbox cache (``None`` when it does not exist)."""
@@ -245,19 +313,22 @@ class Pipeline:
         return result
 
     async def _store_and_answer(self, *, inbox: InboxRow, parsed: ParsedInbound, text: str,
-                                note: dict[str, int], context: dict[str, Any],
+                                note: dict[str, int], context: dict[str, Any], answer: bool = True,
                                 ) -> tuple[ReceiveResult, dict[uuid.UUID, dict[str, Any]]]:
-        """One transaction; returns the result and the stored payload of each reply."""
+        """One transaction; returns the result and the stored payload of each reply. ``answer=False``
+        only stores the message (``received``, or ``processed`` when a manager owns the conversation):
+        what ``accept`` does before enqueueing it."""
         async with self._sessionmaker() as session, session.begin():
             await begin_write(session)  # SQLite: BEGIN IMMEDIATE (see ``_store_once``); PostgreSQL: nothing
             contact_id, phone = await _contact_row(session, inbox=inbox, parsed=parsed)
             conversation = await _claim_conversation(session, inbox=inbox, contact_id=contact_id)
             now = utcnow()
+            status = PROCESSED if answer or conversation.handoff else RECEIVED
             inserted = (
                 await session.execute(INSERT_INBOUND[session.bind.dialect.name].values(
                     id=uuid.uuid4(), tenant_id=inbox.tenant_id, created_at=now, conversation_id=conversation.id,
                     inbox_id=inbox.id, channel=inbox.kind, direction="in", sender="contact",
-                    source_id=parsed.source_id, text=text, status=PROCESSED, seq=conversation.last_seq,
+                    source_id=parsed.source_id, text=text, status=status, seq=conversation.last_seq,
                     payload={"received_at": parsed.received_at.isoformat(), "reply_context": context, **note},
                 ))
             ).scalar_one_or_none()
@@ -265,12 +336,14 @@ class Pipeline:
                 raise _Duplicate  # rolls back the seq taken above
             note_message(session, what="message", company_id=inbox.company_id, message=Message(
                 id=inserted, tenant_id=inbox.tenant_id, conversation_id=conversation.id, inbox_id=inbox.id,
-                channel=inbox.kind, direction="in", sender="contact", text=text, status=PROCESSED,
+                channel=inbox.kind, direction="in", sender="contact", text=text, status=status,
                 seq=conversation.last_seq, created_at=now))
             if conversation.last_seq == 1 and conversation.lead_source is None:  # its first message
                 conversation.lead_source = lead_source_of(text)
             if conversation.handoff:
                 return ReceiveResult(conversation_id=conversation.id, message_id=inserted, handoff=True), {}
+            if not answer:
+                return ReceiveResult(conversation_id=conversation.id, message_id=inserted), {}
             company = await session.get(Company, inbox.company_id)
             assert company is not None
             inbound = InboundMessage(
@@ -403,45 +476,55 @@ class Pipeline:
 
         self._timers[conversation_id] = asyncio.get_running_loop().create_task(_fire())
 
-    async def process(self, *, conversation_id: uuid.UUID) -> list[Reply]:
+    async def process(self, *, conversation_id: uuid.UUID, tenant_id: uuid.UUID | None = None,
+                      through_message_id: uuid.UUID | None = None) -> list[Reply]:
         """Answer the conversation's unprocessed inbound messages (in order, as one answer), store
-        the replies and deliver them. Returns the stored replies (empty when there was nothing to do)."""
+        the replies and deliver them. Returns the stored replies (empty when there was nothing to do).
+
+        ``tenant_id``: only a conversation of that tenant is answered (queued jobs). With
+        ``through_message_id`` only the messages up to that one (by ``seq``) are answered, each with
+        its own replies, as ``receive`` does without a buffer window."""
         async with self._locks.acquire(conversation_id):
-            replies = await self._process_locked(conversation_id)
-        if replies:
+            replies, known = await self._process_locked(conversation_id, tenant_id=tenant_id,
+                                                        through_message_id=through_message_id)
+        if replies and known is not None:  # a queued job: the recipient and context were read with the messages
+            for reply in replies:
+                await self._deliver_known(inbox=known.inbox, reply=reply, payload=known.payloads[reply.message_id],
+                                          to=known.to, context=known.context, conversation_id=conversation_id)
+        elif replies:
             await self.deliver_pending(conversation_id=conversation_id)
         return replies
 
-    async def _process_locked(self, conversation_id: uuid.UUID) -> list[Reply]:
+    async def _process_locked(self, conversation_id: uuid.UUID, *, tenant_id: uuid.UUID | None = None,
+                              through_message_id: uuid.UUID | None = None,
+                              ) -> tuple[list[Reply], _KnownRecipient | None]:
+        """Answer and queue the replies in one transaction. For a queued job (``tenant_id`` given) also
+        the recipient, reply context and stored payloads, so the replies are delivered without reading
+        them again (``_deliver_known``); otherwise ``None`` (``deliver_pending`` delivers)."""
         async with self._sessionmaker() as session, session.begin():
             # Another process (a second server, a CLI) may answer the same conversation: on SQLite the
             # write transaction is opened first (BEGIN IMMEDIATE), so reading the unprocessed messages
             # and marking them processed is one serialised step; on PostgreSQL the conversation's row
             # lock below does it.
             await begin_write(session)
-            conversation = (
-                await session.execute(
-                    select(Conversation).where(Conversation.id == conversation_id).with_for_update()
-                )
-            ).scalar_one_or_none()
+            found = select(Conversation).where(Conversation.id == conversation_id)
+            if tenant_id is not None:
+                found = found.where(Conversation.tenant_id == tenant_id)
+            conversation = (await session.execute(found.with_for_update())).scalar_one_or_none()
             if conversation is None:
-                return []
-            pending = list(
-                (
-                    await session.execute(
-                        select(Message)
-                        .where(Message.conversation_id == conversation.id, Message.direction == "in",
-                               Message.status == RECEIVED)
-                        .order_by(Message.seq)
-                    )
-                ).scalars()
-            )
+                return [], None
+            unanswered = select(Message).where(Message.conversation_id == conversation.id, Message.direction == "in",
+                                               Message.status == RECEIVED)
+            if through_message_id is not None:
+                unanswered = unanswered.where(Message.seq <= select(Message.seq).where(
+                    Message.id == through_message_id, Message.conversation_id == conversation.id).scalar_subquery())
+            pending = list((await session.execute(unanswered.order_by(Message.seq))).scalars())
             if not pending:
-                return []
+                return [], None
             for msg in pending:
                 msg.status = PROCESSED
             if conversation.handoff:
-                return []
+                return [], None
             company = await session.get(Company, conversation.company_id)
             contact = await session.get(Contact, conversation.contact_id)
             assert company is not None and contact is not None
@@ -457,26 +540,48 @@ class Pipeline:
                 ))
                 if conversation.handoff:
                     break
+            # Replies a dead worker stored but never sent go first, through deliver_pending (in order).
+            leftover = tenant_id is not None and (await session.execute(
+                select(Message.id).where(Message.conversation_id == conversation.id, Message.direction == "out",
+                                         Message.status == "pending").limit(1)
+            )).first() is not None
             replies: list[Reply] = []
-            for out in merge_replies(batches):
+            payloads: dict[uuid.UUID, dict[str, Any]] = {}
+            answers = [out for batch in batches for out in batch] if through_message_id else merge_replies(batches)
+            for out in answers:
                 row = await append_message(
                     session, conversation=conversation, direction="out", sender="bot", text=out.text,
                     channel=pending[-1].channel, payload=out.as_payload(), locked=True,
                 )
                 replies.append(Reply.from_message(row))
-            return replies
+                payloads[row.id] = dict(row.payload or {})
+            if tenant_id is None or leftover or not replies:
+                return replies, None
+            inbox = await self.inbox(conversation.inbox_id)
+            to = (await session.execute(
+                select(ContactInbox.source_id).where(ContactInbox.inbox_id == conversation.inbox_id,
+                                                     ContactInbox.contact_id == contact.id)
+            )).scalar_one_or_none()
+            if inbox is None or to is None:
+                return replies, None  # deliver_pending reads (and fails) them as before
+            context = (pending[-1].payload or {}).get("reply_context")
+            return replies, _KnownRecipient(inbox=inbox, to=to, context=context if isinstance(context, dict) else {},
+                                            payloads=payloads)
 
     # -- outbound --------------------------------------------------------------------------------
 
-    async def deliver_pending(self, *, conversation_id: uuid.UUID | None = None, limit: int = 100) -> int:
+    async def deliver_pending(self, *, conversation_id: uuid.UUID | None = None, limit: int = 100,
+                              older_than: timedelta | None = None) -> int:
         """Send pending outbound messages (of one conversation, or all) through their inbox's channel,
         in order. Each message is claimed (``sending``) and committed before the provider is called,
         then marked ``sent`` (with the provider's id) or ``failed`` (conversation flagged for a
-        manager). Returns how many were sent."""
+        manager). ``older_than``: only messages stored at least that long ago. Returns how many were sent."""
         async with self._sessionmaker() as session, session.begin():
             stmt = select(Message.id).where(Message.direction == "out", Message.status == "pending")
             if conversation_id is not None:
                 stmt = stmt.where(Message.conversation_id == conversation_id)
+            if older_than is not None:
+                stmt = stmt.where(Message.created_at <= utcnow() - older_than)
             ids = list((await session.execute(stmt.order_by(Message.created_at, Message.seq).limit(limit))).scalars())
         sent = 0
         for message_id in ids:
@@ -621,8 +726,11 @@ async def _contact_for(session: AsyncSession, *, inbox: Inbox, parsed: ParsedInb
 async def _conversation_for(session: AsyncSession, *, inbox: Inbox, contact: Contact) -> Conversation:
     """The contact's open conversation in ``inbox``, opened when there is none. Concurrent deliveries
     of one contact queue on the contact's row lock (PostgreSQL; SQLite serialises writers with
-    ``begin_write``), so they never open two conversations."""
-    await session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update())
+    ``begin_write``), so they never open two conversations. The lock is ``FOR NO KEY UPDATE``: a
+    transaction answering the conversation (holding its row, then updating it again, which makes
+    PostgreSQL check its foreign key to the contact with ``FOR KEY SHARE``) is not blocked by it, so
+    the two cannot deadlock."""
+    await session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update(key_share=True))
     conv = (
         await session.execute(
             select(Conversation)
@@ -658,6 +766,16 @@ async def _already_received(session: AsyncSession, *, inbox: Inbox, source_id: s
                                  Message.source_id == source_id)
     )
     return found.first() is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _KnownRecipient:
+    """Where a queued job's replies go, read in the transaction that answered it."""
+
+    inbox: InboxRow
+    to: str
+    context: dict[str, Any]
+    payloads: dict[uuid.UUID, dict[str, Any]]
 
 
 class _Duplicate(Exception):

@@ -22,7 +22,9 @@ CONTACT_BY_SOURCE = (
 
 # Lock the contact's row: concurrent first messages of one contact queue here before one of them
 # opens the conversation (PostgreSQL; SQLite serialises writers with ``begin_write``).
-LOCK_CONTACT = select(Contact.id).where(Contact.id == bindparam("p_contact")).with_for_update()
+# FOR NO KEY UPDATE: serialises a contact's first messages without blocking the foreign-key checks
+# (FOR KEY SHARE) of a transaction that holds the contact's conversation and updates it (a deadlock).
+LOCK_CONTACT = select(Contact.id).where(Contact.id == bindparam("p_contact")).with_for_update(key_share=True)
 
 _OPEN_CONVERSATION_ID = (
     select(Conversation.id)

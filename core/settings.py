@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -66,6 +66,29 @@ class Settings(BaseSettings):
         default=600, ge=0,
         description="Seconds between two passes deleting resolved conversations older than their company's "
                     "retention_days (run by the background sweep).",
+    )
+
+    # Answering on separate worker processes (api.worker, channels.queue). Opt-in: CHATCOMMERCE_REDIS_URL alone
+    # only relays live events and shares rate limits.
+    queue: Literal["embedded", "redis"] = Field(
+        default="embedded",
+        description="embedded = each server process answers the webhooks it receives; redis = webhook processes "
+                    "only verify, store and enqueue on a Redis stream, and `chatcommerce worker` processes answer "
+                    "(needs CHATCOMMERCE_REDIS_URL).",
+    )
+    queue_stream: str = Field(default="chatcommerce:inbound", min_length=1,
+                              description="Redis stream of inbound jobs (queue=redis).")
+    queue_concurrency: int = Field(default=16, ge=1,
+                                   description="Jobs one worker process answers at once (queue=redis).")
+    queue_claim_idle_seconds: float = Field(
+        default=30.0, gt=0,
+        description="A job a worker took and did not acknowledge for this long (the worker died) is claimed by "
+                    "another worker (XAUTOCLAIM).",
+    )
+    warm_indexes: bool = Field(
+        default=True,
+        description="Build the knowledge indexes of companies with an active inbox in the background at start-up, "
+                    "so the first message does not wait for them.",
     )
 
     # Abuse protection of the HTTP API (api/ratelimit.py, api/body_limit.py).

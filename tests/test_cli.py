@@ -238,5 +238,14 @@ def test_installed_console_script_chats_with_the_real_engine(cli_env: dict[str, 
 def test_help_lists_the_commands() -> None:
     result = CliRunner().invoke(app, ["--help"], env={"CHATCOMMERCE_DATABASE_URL": "sqlite+aiosqlite:///:memory:"})
     assert result.exit_code == 0
-    for command in ("init-db", "tenants", "companies", "kb", "chat", "orders", "conversations", "serve", "demo"):
+    for command in ("init-db", "tenants", "companies", "kb", "chat", "orders", "conversations", "serve", "worker",
+                    "demo"):
         assert command in result.stdout
+
+
+def test_worker_refuses_to_start_without_the_redis_queue() -> None:
+    env = {"CHATCOMMERCE_DATABASE_URL": "sqlite+aiosqlite:///:memory:", "CHATCOMMERCE_QUEUE": "embedded",
+           "CHATCOMMERCE_REDIS_URL": "redis://127.0.0.1:6379/0"}
+    result = CliRunner().invoke(app, ["worker"], env=env)
+    assert result.exit_code == 1
+    assert "needs CHATCOMMERCE_QUEUE=redis" in result.stderr

@@ -157,7 +157,7 @@ async def channel_webhook(kind: str, inbox_id: uuid.UUID, request: Request, runt
         runtime.channel_factory.forget(inbox.id)
     stored = duplicates = 0
     for parsed in messages:
-        result = await runtime.pipeline.receive(inbox_id=inbox.id, parsed=parsed)
+        result = await runtime.pipeline.accept(inbox_id=inbox.id, parsed=parsed)
         duplicates += int(result.duplicate)
         stored += int(not result.duplicate)
     await channel.acknowledge(raw)
