@@ -302,7 +302,7 @@ _KIND_RANK = ("are_you_open", "greet", "how_are_you", "bye", "thanks", "ack")
 _QUESTION = re.compile(r"\?\s*$|^\W*(?:is|are|does|do|did|can|could|will|would|should|has|have|а|ли|можно|разве)\b"
                        r"|\b(?:ли)\b", re.IGNORECASE)
 _PRONOUN = re.compile(r"\b(?:it|its|it's|they|them|this|that|these|those|he|she"
-                      r"|его|её|ее|он|она|они|их|оно|него|неё)\b",
+                      r"|его|её|ее|он|она|они|их|оно|него|неё|нём|нем|ней|них|нему|ним|ними|нею)\b",
                       re.IGNORECASE)
 
 
@@ -349,7 +349,7 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
             if faq is not None:  # "can the mugs go in the dishwasher?": the FAQ knows
                 return [AnswerFaq(faq_id=faq)]
             return [UnknownFact(item_id=only.item_id, question=text[:1000])]
-        if (isinstance(only, NotUnderstood) and state.last_item_id is not None and _PRONOUN.search(text)
+        if (isinstance(only, (NotUnderstood, NotSold)) and state.last_item_id is not None and _PRONOUN.search(text)
                 and _known(context, state.last_item_id)):
             return [UnknownFact(item_id=state.last_item_id, question=text[:1000])]
     if (len(commands) == 1 and isinstance(commands[0], ShowItem) and commands[0].aspect is None

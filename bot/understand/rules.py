@@ -178,10 +178,15 @@ ADD_STRONG = _rx(
 )
 ADD_WEAK = _rx(
     r"\b(want|wanna|would like|id like|i d like|buy|purchase|order|get me|give me|grab|need|ill have|"
-    r"i ll have|i will have|can i (get|have))\b",
+    r"i ll have|i will have|(can|could|may) (i|we) (get|have|order|grab))\b",
     r"\bхоч\w*", r"\bхотел\w*", r"\bкуп\w*", r"\bзаказ(ать|ываю)\b", r"\bзакаж\w*", r"\bнуж(ен|на|но|ны)\b",
     r"\bдай(те)?\b", r"\bмне\b",
 )
+# A message that asks rather than orders, even without a question mark.
+_ASKING = _rx(r"^(what|which|who|whose|why|where|when|how|is|are|do|does|did|can|could|will|would|should|have|has"
+              r"|tell|show|any|got any|about|info|details)\b", r"\b(about|vs|versus|or|compare)\b",
+              r"^(а )?(что|какой|какая|какие|какое|каких|кто|почему|где|когда|как|сколько|почем|почём|есть|ли"
+              r"|расскаж\w*|покаж\w*|подскаж\w*|про|о|об|или)\b", r"\b(ли|или|про)\b")
 ADD_MORE = _rx(r"\b(another|one more|same again|\d+ more|more of (it|them|that|those))\b",
                r"\bеще\b( (одн\w*|один|\d+|штук\w*|раз))?", r"\bтакую же\b", r"\bтакой же\b")
 CHECKOUT_STRONG = _rx(
@@ -730,10 +735,12 @@ class _ItemTurn:
             booking = self._booking()
             if booking is not None:
                 return booking
-        if CART_REMOVE.search(norm):
+        # A command word that is part of the item's name ("Bike Light Set", "Drop Earrings") is the name.
+        command = self._without_item_name(norm)
+        if CART_REMOVE.search(command):
             self._use_context()
             return self.make(Intent.CART_REMOVE)
-        if CART_SET.search(norm) and (self.quantity is not None or found):
+        if CART_SET.search(command) and (self.quantity is not None or found):
             self._use_context()
             return self.make(Intent.CART_SET)
         if ADD_STRONG.search(norm):
@@ -781,6 +788,8 @@ class _ItemTurn:
         faq = _faq_for(self.index, self.text, self.items.hits)
         if faq is not None:
             return self.make(Intent.FAQ, faq=faq)
+        if found and self._plain_product():  # "a water bottle", "багет, пожалуйста", "вазочку": taken
+            return self.make(Intent.ADD)
         if found:
             return self.make(Intent.INFO, Aspect.GENERAL)
         if ADD_WEAK.search(norm):
@@ -788,6 +797,26 @@ class _ItemTurn:
             if self.items.found:
                 return self.make(Intent.ADD)
         return self.make(Intent.FALLBACK)
+
+    def _without_item_name(self, norm: str) -> str:
+        """``norm`` without the words of the name of the item it names (the whole text otherwise)."""
+        if self.items.item_id is None:
+            return norm
+        try:
+            name = set(tokenize(self.index.item(self.items.item_id).name))
+        except KeyError:
+            return norm
+        return " ".join(w for w in norm.split() if w not in name)
+
+    def _plain_product(self) -> bool:
+        """Whether the message just names one product, as an order does: no question ("is the teapot
+        enamel?", "а розовые?", "what about the mug"), no service, nothing but the item's words and
+        fillers (a quantity, "please", an article)."""
+        if self.items.item_id is None or self._kind(self.items.item_id) == "service":
+            return False
+        if "?" in self.text or _ASKING.search(self.norm):
+            return False
+        return True
 
     def _finish_pending(self, action: str, quantity: int | None, aspect: str | None) -> Understanding:
         try:
