@@ -49,7 +49,7 @@ from bot.language.details import extract_details
 from bot.language.smalltalk import analyze as analyze_small_talk
 from bot.state import CHECKOUT_STEPS, DialogueState, Step
 from bot.understand.base import DeliveryStatus, UnderstandingContext, Understood, Unresolved
-from bot.understand.rules import SWAP, Aspect, Intent, Understanding, is_bare, read
+from bot.understand.rules import ASKING, SWAP, Aspect, Intent, Understanding, is_bare, read
 from commerce.when import parse_when
 from knowledge.text import detect_language, normalize
 
@@ -79,7 +79,10 @@ class RuleUnderstander:
             answer = _details(text, state=state, context=context)
             if answer:
                 return answer
+        said = text
         text = _lemmatized(text, context)
+        if text != said:  # a Russian case or diminutive form ("вазочку", "букетик") was read as its name
+            context = replace(context, extra={**context.extra, "inflected": True})
         if _cart_lines(context) and state.last_item_id is not None:
             context = replace(context, extra={**context.extra, "last_item_id": state.last_item_id})
         if state.step == Step.OFFER_HANDOFF and _YES_ASK.search(text):  # "yes please, ask someone"
@@ -356,6 +359,9 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
             and commands[0].variant_id is not None and not _QUESTION.search(text) and not _WHAT_ABOUT.search(text)
             and _is_product(context, commands[0].item_id)):  # "navy apron": a concrete pick is taken
         return [AddToCart(item_id=commands[0].item_id, variant_id=commands[0].variant_id)]
+    if (len(commands) == 1 and isinstance(commands[0], ShowItem) and commands[0].aspect is None
+            and _is_product(context, commands[0].item_id) and _ordered_plainly(text, context)):
+        return [AddToCart(item_id=commands[0].item_id, variant_id=commands[0].variant_id)]
     out: list[Understood] = []
     for command in commands:
         if isinstance(command, FindSlots) and command.service_id is None:
@@ -372,6 +378,18 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
                                                      "day_part": None if daytime.time else daytime.day_part})
         out.append(command)
     return out
+
+
+_ORDER_CUE = re.compile(r"^\W*(?:a|an|one|some)\b|\b(?:please|pls|plz|пожалуйста|плиз|пжл|пож)\b", re.IGNORECASE)
+
+
+def _ordered_plainly(text: str, context: UnderstandingContext) -> bool:
+    """Whether a message that only names a product orders it: no question ("а розовые?", "what about
+    the mug") and a sign of an order: an article ("a water bottle"), "please", or a Russian object case
+    or diminutive ("вазочку", "букетик весенний"). A bare name ("букет весенний") shows the item."""
+    if _QUESTION.search(text) or _WHAT_ABOUT.search(text) or ASKING.search(normalize(text)):
+        return False
+    return bool(_ORDER_CUE.search(text)) or bool(context.extra.get("inflected"))
 
 
 _DO_YOU_SELL = re.compile(r"^\W*(?:do|does|can) (?:you|u|ya)(?: guys)? (?:do|sell|have|offer|make|carry|stock)\b"
@@ -665,6 +683,9 @@ def _parts(parts: list[list[Understood]], quantities: list[int | None],
     ask ("how much are the teapot and the mug?")."""
     asked = next((c.aspect for part in parts for c in part if isinstance(c, ShowItem) and c.aspect), None)
     out: list[Understood] = []
+    if len(parts) > 1 and parts[0] and all(isinstance(c, (Skip, SmallTalk)) for c in parts[0]) and any(
+            isinstance(c, (SetQuantity, RemoveLine, AddToCart, Unresolved)) for c in parts[1]):
+        parts, quantities = parts[1:], quantities[1:]  # "no, 8 instead", "нет, лучше 8 штук": a correction
     for part, quantity in zip(parts, quantities, strict=True):
         if _bare_item(part, context):
             shown = part[0]

@@ -165,7 +165,7 @@ CART_SET = _rx(
     r"\b(change|make it|make that|make them|set|update|adjust|instead of|only want|i want only)\b",
     r"\bизмен\w*", r"\bпомен\w*", r"\bсдела\w*", r"\bисправ\w*", r"\bпусть будет\b", r"\bвместо\b",
     r"\bколичеств\w*", r"^(no |nah |actually )*(better |rather )?\d+ (instead|then)\b",
-    r"^(нет |не )?(лучше|давайте|пусть) \d+( штук\w*| шт)?$",
+    r"^(нет |не |ну )?((лучше|давайте|давай|пусть|тогда|уж|можно) )+\d+( штук\w*| шт)?$",
 )
 # "swap it for the red one", "replace the mug with a teapot", "поменяй розу на тюльпан": one line for another.
 SWAP = re.compile(r"^(?:(?:hm+|ok|okay|actually|so|well|oh|no|ну|а|хм+|тогда|нет)\s+)*(?:please |можно )?"
@@ -183,7 +183,7 @@ ADD_WEAK = _rx(
     r"\bдай(те)?\b", r"\bмне\b",
 )
 # A message that asks rather than orders, even without a question mark.
-_ASKING = _rx(r"^(what|which|who|whose|why|where|when|how|is|are|do|does|did|can|could|will|would|should|have|has"
+ASKING = _rx(r"^(what|which|who|whose|why|where|when|how|is|are|do|does|did|can|could|will|would|should|have|has"
               r"|tell|show|any|got any|about|info|details)\b", r"\b(about|vs|versus|or|compare)\b",
               r"^(а )?(что|какой|какая|какие|какое|каких|кто|почему|где|когда|как|сколько|почем|почём|есть|ли"
               r"|расскаж\w*|покаж\w*|подскаж\w*|про|о|об|или)\b", r"\b(ли|или|про)\b")
@@ -357,7 +357,8 @@ _STOP_WORDS = frozenset(
     here have has got get yes ok okay sure also too just now then thanks well hmm
     а и в во на с со к у о об по за из для это этот эта эту этого его ее их они он она мне мы вы вас вам я ли же
     бы ну да ок окей давай давайте пожалуйста тоже еще там тут есть какой какая какие какую сколько штук штуки
-    шт тогда что sorry say said tell told again remind
+    шт тогда что sorry say said tell told again remind actually oh wait no nah instead rather better лучше нет
+    хотя ой
     """.split()
 )
 _ALL_PATTERNS = (ADD_STRONG, ADD_WEAK, ADD_MORE, CART_SET, CART_REMOVE, CART_SHOW, PRICE, VARIANTS, STOCK,
@@ -635,7 +636,8 @@ def read(text: str, *, index: KnowledgeIndex, state: DialogueState) -> Understan
         return Understanding(Intent.SKIP, text)
     if THANKS.fullmatch(norm):
         return Understanding(Intent.THANKS, text)
-    if ACK.fullmatch(norm) or YES.match(norm) and len(norm.split()) <= 4 and not BOOKING_CANCEL.search(norm):
+    if ACK.fullmatch(norm) or (YES.match(norm) and len(norm.split()) <= 4 and not BOOKING_CANCEL.search(norm)
+                               and not CART_SET.search(norm)):
         return Understanding(Intent.ACK, text)
     greeting = GREETING.match(norm)
     if greeting:
@@ -685,7 +687,11 @@ class _ItemTurn:
 
     def _use_context(self) -> None:
         """A bare message ("add it", "how much?") is about the context item."""
-        if self.items.found or self.context is None or not is_bare(self.norm):
+        if self.context is None or not is_bare(self.norm):
+            return
+        # Found only through a description word ("change" ~ "cage"): the item talked about is meant.
+        if self.items.found and (self.items.item_id == self.context
+                                 or any(_names_item(h) for h in (self.items.options or self.items.hits[:1]))):
             return
         variant = self.index.match_variant(self.context, self.text)
         if variant is None and self.context == self.state.last_item_id:
@@ -788,8 +794,6 @@ class _ItemTurn:
         faq = _faq_for(self.index, self.text, self.items.hits)
         if faq is not None:
             return self.make(Intent.FAQ, faq=faq)
-        if found and self._plain_product():  # "a water bottle", "багет, пожалуйста", "вазочку": taken
-            return self.make(Intent.ADD)
         if found:
             return self.make(Intent.INFO, Aspect.GENERAL)
         if ADD_WEAK.search(norm):
@@ -807,16 +811,6 @@ class _ItemTurn:
         except KeyError:
             return norm
         return " ".join(w for w in norm.split() if w not in name)
-
-    def _plain_product(self) -> bool:
-        """Whether the message just names one product, as an order does: no question ("is the teapot
-        enamel?", "а розовые?", "what about the mug"), no service, nothing but the item's words and
-        fillers (a quantity, "please", an article)."""
-        if self.items.item_id is None or self._kind(self.items.item_id) == "service":
-            return False
-        if "?" in self.text or _ASKING.search(self.norm):
-            return False
-        return True
 
     def _finish_pending(self, action: str, quantity: int | None, aspect: str | None) -> Understanding:
         try:
