@@ -517,8 +517,19 @@ def _resolve_items(index: KnowledgeIndex, text: str, state: DialogueState) -> _I
         return _Items(hits=[], item_id=None, variant_id=None, options=())
     if is_ambiguous(hits):
         return _Items(hits=hits, item_id=None, variant_id=None, options=close_hits(hits))
+    # "my nails done": a word of several services' category or descriptions, no service's name — which one?
+    alike = [h for h in hits if set(h.matched_terms) == set(hits[0].matched_terms)]
+    if len(alike) > 1 and not any(_names_item(h) for h in alike) and _all_services(index, alike):
+        return _Items(hits=hits, item_id=None, variant_id=None, options=tuple(alike))
     item_id = hits[0].item_id
     return _Items(hits=hits, item_id=item_id, variant_id=index.match_variant(item_id, text), options=())
+
+
+def _all_services(index: KnowledgeIndex, hits: list[ItemHit]) -> bool:
+    try:
+        return all(index.item(h.item_id).kind == "service" for h in hits)
+    except KeyError:
+        return False
 
 
 _SERVICES: weakref.WeakKeyDictionary[KnowledgeIndex, bool] = weakref.WeakKeyDictionary()
@@ -673,9 +684,25 @@ class _ItemTurn:
         # "a haircut tomorrow at 15:00": the time words are not part of the service's name.
         search = _without_booking_words(text) if self.services else text
         self.items = _resolve_items(index, search or text, state)
+        if self.services and self.items.item_id is None and len(self.items.options) > 1:
+            self._narrow_services()
         self.context = _context_item(index, state)
         self.query = command_free(text)
         self.quantity = self._quantity()
+
+    def _narrow_services(self) -> None:
+        """Several services match ("a haircut"): keep those for whom the message says ("for my husband"),
+        and without such words leave out children's services and combinations; one left is the one."""
+        from bot.language.audience import narrow_by_audience
+
+        options = self.items.options
+        if not all(self._kind(h.item_id) == "service" for h in options):
+            return
+        kept = narrow_by_audience(self.text, [(h, h.name) for h in options])
+        if len(kept) == 1:
+            self.items = _Items(hits=self.items.hits, item_id=kept[0].item_id, variant_id=None, options=())
+        elif len(kept) < len(options):
+            self.items = _Items(hits=self.items.hits, item_id=None, variant_id=None, options=tuple(kept))
 
     def _quantity(self) -> int | None:
         if self.items.item_id is None:
