@@ -501,8 +501,11 @@ def _context_item(index: KnowledgeIndex, state: DialogueState) -> uuid.UUID | No
     return None
 
 
-def _resolve_items(index: KnowledgeIndex, text: str, state: DialogueState) -> _Items:
+def _resolve_items(index: KnowledgeIndex, text: str, state: DialogueState, *, said: str | None = None) -> _Items:
+    """The item(s) ``text`` names; variants are matched on ``said`` (the whole message, with the
+    numbers a booking search leaves out: "29 inch")."""
     hits = search_items(index, text)
+    text = said or text
     if state.offered_items():
         allowed = set(state.offered_items())
         among = [h for h in hits if h.item_id in allowed]
@@ -683,7 +686,7 @@ class _ItemTurn:
         self.when = self.services and speaks_of_time(text)
         # "a haircut tomorrow at 15:00": the time words are not part of the service's name.
         search = _without_booking_words(text) if self.services else text
-        self.items = _resolve_items(index, search or text, state)
+        self.items = _resolve_items(index, search or text, state, said=text)
         if self.services and self.items.item_id is None and len(self.items.options) > 1:
             self._narrow_services()
         self.context = _context_item(index, state)
