@@ -38,8 +38,9 @@ def audiences(text: str) -> frozenset[Audience]:
     """The audiences ``text`` names ("for my son" → children; "Женская стрижка" → women)."""
     found: set[Audience] = set()
     for word in tokenize(text):
-        if word in _EN:
-            found.add(_EN[word])
+        english = word if word in _EN else word[:-1] if word.endswith("s") and word[:-1] in _EN else None
+        if english is not None:  # "son's" is read "sons"
+            found.add(_EN[english])
             continue
         for prefix, audience in _RU:
             if word.startswith(prefix):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+import weakref
 from dataclasses import replace
 from functools import lru_cache
 
@@ -46,11 +47,13 @@ from bot.language.budget import parse_budget
 from bot.language.choice import parse_choice
 from bot.language.daytime import parse_daytime
 from bot.language.details import extract_details
+from bot.language.roots import is_russian_verb, shares_root
 from bot.language.smalltalk import analyze as analyze_small_talk
 from bot.state import CHECKOUT_STEPS, DialogueState, Step
 from bot.understand.base import DeliveryStatus, UnderstandingContext, Understood, Unresolved
 from bot.understand.rules import ASKING, SWAP, Aspect, Intent, Understanding, is_bare, read
 from commerce.when import parse_when
+from knowledge.search import KnowledgeIndex
 from knowledge.text import detect_language, normalize
 
 _SPLIT = re.compile(r"\s*(?:,\s*(?:and|also|plus|и|а)?|;|\band also\b|\band\b|\bplus\b|\bи\b|\bа ещ[её]\b)\s*",
@@ -503,9 +506,25 @@ def _lemmatized(text: str, context: UnderstandingContext) -> str:
         word = match.group().lower()
         if index.knows_word(word):
             return match.group()
-        return next((c for c in lemma_candidates(word) if c != word and index.knows_word(c)), match.group())
+        known = next((c for c in lemma_candidates(word) if c != word and index.knows_word(c)), None)
+        if known is None and is_russian_verb(word):  # "покраситься" → "окрашивание", "подстричься" → "стрижка"
+            known = _service_noun(word, index)
+        return known or match.group()
 
     return _CYRILLIC_WORD.sub(replace, text)
+
+
+_SERVICE_WORDS: weakref.WeakKeyDictionary[KnowledgeIndex, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def _service_noun(verb: str, index: KnowledgeIndex) -> str | None:
+    """The word of a service's name made from ``verb`` (same root: ``bot.language.roots``), if one."""
+    words = _SERVICE_WORDS.get(index)
+    if words is None:
+        names = (item.name for item in index.items() if item.kind == "service")
+        words = _SERVICE_WORDS[index] = tuple(dict.fromkeys(
+            w for name in names for w in normalize(name).split() if len(w) >= 4 and _CYRILLIC_WORD.fullmatch(w)))
+    return next((w for w in words if shares_root(verb, w)), None)
 
 
 def region_of(context: UnderstandingContext) -> str | None:
