@@ -215,7 +215,7 @@ CHEAPEST = _rx(r"^(the )?(cheaper|cheapest|less expensive|least expensive)( one|
                r"(подешевле|дешевле|самый дешевый|самую дешевую)$")
 CATALOG = _rx(
     r"\b(catalog|catalogue|menu|assortment|range|products|all items|price list|pricelist|services|treatments)\b",
-    r"\bwhat (else )?(do|can) (you|i) (have|sell|offer|buy|get)\b", r"\bwhat have you got\b",
+    r"\bwhat (else )?(do|can) (you|i) (have|sell|offer|buy|get|book)\b", r"\bwhat have you got\b",
     r"\bwhat (\w+ ){1,3}do you (have|sell|offer|carry)\b", r"\bwhat do you got\b",
     r"\bshow (me )?(everything|all|the products|your products|what you have)\b", r"\bbrowse\b",
     r"\bкаталог\w*", r"\bассортимент\w*", r"\bменю\b", r"\bпрайс\w*", r"\bуслуг[иа]\b",
@@ -293,7 +293,7 @@ BOOKING_CANCEL = _rx(
 )
 BOOKING_MOVE = _rx(
     r"\b(move|reschedule|postpone|rebook|change|shift)\b.*\b(booking|appointment|reservation|visit)\b",
-    r"\breschedul\w*", r"\bmove (it|my)\b",
+    r"\breschedul\w*", r"\bmove (it|my)\b", r"\b(push|bring|move) (it|my \w+|the \w+)? ?(back |forward )?to\b",
     r"\bперенес\w*", r"\bперенест\w*", r"\bперезапис\w*", r"\b(поменя|измени)\w* (время|день|дату) запис\w*",
     r"\b(поменя|измени)\w* запис\w*",
 )
