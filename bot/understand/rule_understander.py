@@ -56,7 +56,7 @@ from commerce.when import parse_when
 from knowledge.search import KnowledgeIndex
 from knowledge.text import detect_language, normalize
 
-_SPLIT = re.compile(r"\s*(?:,\s*(?:and|also|plus|и|а)?|;|\band also\b|\band\b|\bplus\b|\bи\b|\bа ещ[её]\b)\s*",
+_SPLIT = re.compile(r"\s*(?:,\s*(?:and|also|plus|и|а)?|;|&|\+|\band also\b|\band\b|\bplus\b|\bи\b|\bа ещ[её]\b)\s*",
                     re.IGNORECASE)
 _ALSO = re.compile(r"^\s*(and|also|plus|и|а|и ещ[её]|ещ[её]|а ещ[её])\b\s*", re.IGNORECASE)
 _ASPECTS = {Aspect.PRICE: "price", Aspect.STOCK: "stock", Aspect.DESCRIPTION: "description",

@@ -159,6 +159,7 @@ ORDER_STATUS = _rx(
 )
 CART_REMOVE = _rx(
     r"\b(remove|delete|take out|take off|drop|get rid of|dont want|do not want|no longer want)\b",
+    r"^(no|without) (the |that |this |my )?(\w.* )?(after all|anymore|any more)$", r"^without (the |that |my )?\w",
     r"\bубер\w*", r"\bубра\w*", r"\bудал\w*", r"\bвыкин\w*", r"\bне (надо|нужн\w*|хочу)\b",
 )
 CART_SET = _rx(
