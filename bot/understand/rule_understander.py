@@ -753,10 +753,13 @@ def _is_product(context: UnderstandingContext, item_id: object) -> bool:
 
 def _names_one_item(commands: list[Understood], context: UnderstandingContext) -> bool:
     """Whether the whole message names one item whose name itself has a conjunction or a comma."""
-    if len(commands) != 1 or not isinstance(commands[0], (AddToCart, ShowItem, SetQuantity, RemoveLine)):
+    if len(commands) != 1 or not isinstance(commands[0], (AddToCart, ShowItem, SetQuantity, RemoveLine, FindSlots)):
+        return False
+    item_id = commands[0].service_id if isinstance(commands[0], FindSlots) else commands[0].item_id
+    if item_id is None:
         return False
     try:
-        name = context.index.item(commands[0].item_id).name
+        name = context.index.item(item_id).name
     except KeyError:
         return False
     return len(_SPLIT.split(name)) > 1

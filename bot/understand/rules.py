@@ -359,7 +359,7 @@ _STOP_WORDS = frozenset(
     а и в во на с со к у о об по за из для это этот эта эту этого его ее их они он она мне мы вы вас вам я ли же
     бы ну да ок окей давай давайте пожалуйста тоже еще там тут есть какой какая какие какую сколько штук штуки
     шт тогда что sorry say said tell told again remind actually oh wait no nah instead rather better лучше нет
-    хотя ой
+    хотя ой other others different else другие другой других
     """.split()
 )
 _ALL_PATTERNS = (ADD_STRONG, ADD_WEAK, ADD_MORE, CART_SET, CART_REMOVE, CART_SHOW, PRICE, VARIANTS, STOCK,
@@ -651,8 +651,9 @@ def read(text: str, *, index: KnowledgeIndex, state: DialogueState) -> Understan
         return Understanding(Intent.SKIP, text)
     if THANKS.fullmatch(norm):
         return Understanding(Intent.THANKS, text)
-    if ACK.fullmatch(norm) or (YES.match(norm) and len(norm.split()) <= 4 and not BOOKING_CANCEL.search(norm)
-                               and not CART_SET.search(norm)):
+    yes = YES.match(norm)
+    if ACK.fullmatch(norm) or (yes and len(norm.split()) <= 4 and not BOOKING_CANCEL.search(norm)
+                               and not CART_SET.search(norm) and not _names_something(norm[yes.end():], index, state)):
         return Understanding(Intent.ACK, text)
     greeting = GREETING.match(norm)
     if greeting:
@@ -678,6 +679,22 @@ def read(text: str, *, index: KnowledgeIndex, state: DialogueState) -> Understan
     return _ItemTurn(text, norm, index=index, state=state).decide()
 
 
+# "for a guy", "for my husband", "для мужа", "сыну": the person a service is for.
+_FOR_WHOM = re.compile(r"\b(?:for|для)\s+(?:(?:a|an|my|the|our|моего|моей|моих|нашего|нашей)\s+)?(\w+)")
+
+
+def _names_something(rest: str, index: KnowledgeIndex, state: DialogueState) -> bool:
+    """Whether the words after a "yes"/"ok" name an item or a variant of the item talked about
+    ("ok black then"): then the message is a pick, not an acknowledgement."""
+    rest = command_free(rest)
+    if not rest or all(w in _STOP_WORDS for w in rest.split()):
+        return False
+    context = _context_item(index, state)
+    if context is not None and index.match_variant(context, rest) is not None:
+        return True
+    return any(_names_item(h) for h in index.search_items(rest, limit=3))
+
+
 class _ItemTurn:
     """Deciding among the item-related intents (one instance per message)."""
 
@@ -690,6 +707,8 @@ class _ItemTurn:
         self.items = _resolve_items(index, search or text, state, said=text)
         if self.services and self.items.item_id is None and len(self.items.options) > 1:
             self._narrow_services()
+        elif self.services and not self.items.found and self.when:
+            self._service_for_audience()
         self.context = _context_item(index, state)
         self.query = command_free(text)
         self.quantity = self._quantity()
@@ -707,6 +726,18 @@ class _ItemTurn:
             self.items = _Items(hits=self.items.hits, item_id=kept[0].item_id, variant_id=None, options=())
         elif len(kept) < len(options):
             self.items = _Items(hits=self.items.hits, item_id=None, variant_id=None, options=tuple(kept))
+
+    def _service_for_audience(self) -> None:
+        """"A quick trim for a guy, Wednesday evening": no service named, but the one service for the
+        person said (the only men's service) is meant."""
+        from bot.language.audience import audiences
+
+        said = audiences(" ".join(m.group(1) for m in _FOR_WHOM.finditer(normalize(self.text))))
+        if not said:
+            return
+        fitting = [item for item in self.index.items() if item.kind == "service" and audiences(item.name) & said]
+        if len(fitting) == 1:
+            self.items = _Items(hits=self.items.hits, item_id=fitting[0].id, variant_id=None, options=())
 
     def _quantity(self) -> int | None:
         if self.items.item_id is None:
