@@ -146,7 +146,8 @@ class RuleUnderstander:
                     for reading, part in zip(readings, parts, strict=True)]
             split = _parts(said, [reading.quantity for reading in readings], context)
             if (not any(isinstance(c, NotUnderstood) for c in split)
-                    and sum(isinstance(c, _ITEM_COMMANDS) for c in split) >= 1 and len(split) > 1):
+                    and sum(isinstance(c, _ITEM_COMMANDS) for c in split) >= 1
+                    and (len(split) > 1 or _leading_no(said))):
                 return split
         return whole
 
@@ -695,6 +696,12 @@ def _bare_item(commands: list[Understood], context: UnderstandingContext) -> boo
             and _is_product(context, commands[0].item_id))
 
 
+def _leading_no(parts: list[list[Understood]]) -> bool:
+    """Whether the first part is only a "no" / "ok" before a cart change ("no, 6 instead")."""
+    return len(parts) > 1 and bool(parts[0]) and all(isinstance(c, (Skip, SmallTalk)) for c in parts[0]) and any(
+        isinstance(c, (SetQuantity, RemoveLine, AddToCart, Unresolved)) for c in parts[1])
+
+
 def _parts(parts: list[list[Understood]], quantities: list[int | None],
            context: UnderstandingContext) -> list[Understood]:
     """The commands of a message said in parts: a product named bare ("a teapot and two mugs") is
@@ -702,9 +709,8 @@ def _parts(parts: list[list[Understood]], quantities: list[int | None],
     ask ("how much are the teapot and the mug?")."""
     asked = next((c.aspect for part in parts for c in part if isinstance(c, ShowItem) and c.aspect), None)
     out: list[Understood] = []
-    if len(parts) > 1 and parts[0] and all(isinstance(c, (Skip, SmallTalk)) for c in parts[0]) and any(
-            isinstance(c, (SetQuantity, RemoveLine, AddToCart, Unresolved)) for c in parts[1]):
-        parts, quantities = parts[1:], quantities[1:]  # "no, 8 instead", "нет, лучше 8 штук": a correction
+    if _leading_no(parts):  # "no, 8 instead", "нет, лучше 8 штук": a correction
+        parts, quantities = parts[1:], quantities[1:]
     for part, quantity in zip(parts, quantities, strict=True):
         if _bare_item(part, context):
             shown = part[0]
