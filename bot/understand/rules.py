@@ -684,15 +684,16 @@ _FOR_WHOM = re.compile(r"\b(?:for|для)\s+(?:(?:a|an|my|the|our|моего|м�
 
 
 def _names_something(rest: str, index: KnowledgeIndex, state: DialogueState) -> bool:
-    """Whether the words after a "yes"/"ok" name an item or a variant of the item talked about
-    ("ok black then"): then the message is a pick, not an acknowledgement."""
+    """Whether the words after a "yes"/"ok" name a product or a variant of the item talked about
+    ("ok black then"): then the message is a pick, not an acknowledgement ("давайте женскую" among
+    offered services stays the agreement the booking rules read)."""
     rest = command_free(rest)
     if not rest or all(w in _STOP_WORDS for w in rest.split()):
         return False
     context = _context_item(index, state)
     if context is not None and index.match_variant(context, rest) is not None:
         return True
-    return any(_names_item(h) for h in index.search_items(rest, limit=3))
+    return any(_names_item(h) and index.item(h.item_id).kind != "service" for h in index.search_items(rest, limit=3))
 
 
 class _ItemTurn:
