@@ -6,6 +6,7 @@ the lifespan (``api.services.open_runtime``) when the server starts, and closed 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -40,6 +41,7 @@ from api.routes import (
 from api.security_headers import SecurityHeadersMiddleware
 from api.services import open_runtime
 from api.warmup import start_warming, stop_warming
+from bot.engine import warm_up as warm_up_engine
 from bot.messages import Responder
 from commerce.payments import PaymentStateError
 from core.accounts import ValidationError
@@ -85,6 +87,8 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
         configure_logging(level=cfg.log_level, json=cfg.log_json)
         async with open_runtime(cfg, responder=responder) as runtime:
             app.state.runtime = runtime
+            if responder is None:  # the real engine: its dictionaries and catalogues load now, not on a message
+                await asyncio.to_thread(warm_up_engine)
             app.state.rate_limits = RateLimits.from_settings(cfg)
             # With CHATCOMMERCE_QUEUE=redis the worker processes (api.worker) recover and run the sweep.
             embedded = runtime.queue is None

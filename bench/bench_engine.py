@@ -25,8 +25,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.engine import DialogueEngine
-from bot.language import warm_up
+from bot.engine import DialogueEngine, warm_up
 from bot.messages import InboundMessage, OutboundMessage
 from channels.base import ParsedInbound
 from channels.pipeline import Pipeline
@@ -154,7 +153,7 @@ async def main() -> None:
                                            providers=ProviderRegistry.default(public_base_url="http://127.0.0.1"),
                                            payment_ttl=timedelta(hours=1)))
         pipeline = Pipeline(sessionmaker=sm, responder=timed, channels=ChannelRegistry.default())
-        # The language helpers' dictionaries and models load once per process (bot.language.warm_up, ~0.3 s),
+        # The language helpers, message catalogues and Babel locale data load once per process (bot.engine.warm_up),
         # at start-up in production, so not inside a measured message.
         await asyncio.to_thread(warm_up)
         for inbox_id, _ in shops:  # warm-up: builds each company's knowledge index

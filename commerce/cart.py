@@ -51,12 +51,31 @@ async def open_cart(session: AsyncSession, conversation: Conversation) -> Cart:
     return cart
 
 
+async def load_items(session: AsyncSession, *, tenant_id: uuid.UUID, company_id: uuid.UUID,
+                     ids: set[uuid.UUID]) -> dict[uuid.UUID, KnowledgeItem]:
+    """The company's items (with their variants) among ``ids``, by id; ids of other companies or
+    tenants, or of deleted items, are left out. Items this session already loaded are taken from its
+    identity map (the same rows, no query); the others are read in one tenant-scoped query."""
+    sync = session.sync_session
+    found: dict[uuid.UUID, KnowledgeItem] = {}
+    missing: set[uuid.UUID] = set()
+    for item_id in ids:
+        known = sync.identity_map.get(sync.identity_key(KnowledgeItem, item_id))
+        if isinstance(known, KnowledgeItem) and "variants" in known.__dict__:
+            if known.tenant_id == tenant_id and known.company_id == company_id:
+                found[item_id] = known
+        else:
+            missing.add(item_id)
+    if missing:
+        scope = TenantScope(tenant_id)
+        rows = await session.execute(scope.select(KnowledgeItem, KnowledgeItem.id.in_(missing),
+                                                  KnowledgeItem.company_id == company_id))
+        found.update((item.id, item) for item in rows.scalars())
+    return found
+
+
 async def _load_item(session: AsyncSession, cart: Cart, item_id: uuid.UUID) -> KnowledgeItem:
-    scope = TenantScope(cart.tenant_id)
-    item = (
-        await session.execute(scope.select(KnowledgeItem, KnowledgeItem.id == item_id,
-                                           KnowledgeItem.company_id == cart.company_id))
-    ).scalar_one_or_none()
+    item = (await load_items(session, tenant_id=cart.tenant_id, company_id=cart.company_id, ids={item_id})).get(item_id)
     if item is None:
         raise ItemNotFound(item_id)
     return item
@@ -141,12 +160,8 @@ async def priced_lines(session: AsyncSession, cart: Cart) -> list[PricedLine]:
     """The cart's lines priced from the knowledge base, in the order they were added."""
     if not cart.lines:
         return []
-    scope = TenantScope(cart.tenant_id)
-    ids = {ln.item_id for ln in cart.lines}
-    items = {
-        it.id: it
-        for it in (await session.execute(scope.select(KnowledgeItem, KnowledgeItem.id.in_(ids)))).scalars()
-    }
+    items = await load_items(session, tenant_id=cart.tenant_id, company_id=cart.company_id,
+                             ids={ln.item_id for ln in cart.lines})
     out: list[PricedLine] = []
     for ln in cart.lines:
         item = items.get(ln.item_id)

@@ -28,7 +28,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     "category": ("category", "categories", "type", "group", "категория", "группа", "раздел", "тип"),
     "variant": (
-        "variant", "size", "color", "colour", "option", "размер", "цвет", "вариант", "модификация",
+        "variant", "size", "color", "colour", "option", "flavour", "flavor", "размер", "цвет", "вариант", "модификация",
+        "вкус", "начинка",
     ),
     "duration": ("duration", "длительность", "продолжительность", "время"),
     "sku": ("sku", "code", "article", "артикул", "код"),

@@ -101,13 +101,15 @@ _SERVICE_WORDS = frozenset(
 )
 # Small synonym groups used to widen FAQ queries ("shipping" finds the delivery answer).
 _FAQ_SYNONYMS = (
-    "delivery deliver delivered shipping ship shipped courier",
+    "delivery deliver delivered shipping ship shipped courier bring brought send sent",
     "payment pay paying paid card cards cash",
+    "prepay prepayment prepaid upfront advance deposit",
     "return returns refund refunds exchange",
     "hours open opening schedule",
     "address location located",
     "доставка доставку доставки доставите доставляете доставить доставят курьер",
-    "оплата оплату оплатить оплачивать карта картой карты наличные наличными",
+    "оплата оплату оплатить оплачивать платить заплатить карта картой карты наличные наличными",
+    "предоплата предоплату предоплаты предоплатой заранее аванс депозит",
     "возврат вернуть обмен обменять",
     "адрес находитесь",
     "график часы работаете открыты",

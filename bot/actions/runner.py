@@ -42,7 +42,16 @@ from bot.state import CHECKOUT_STEPS, Step
 from bot.turn import Turn
 from bot.understand import DeliveryStatus, Unresolved
 from bot.understand.rules import Intent, Understanding, command_free, read, search_items
-from commerce.cart import MAX_QUANTITY, PricedLine, add_to_cart, clear_cart, open_cart, priced_lines, set_line_quantity
+from commerce.cart import (
+    MAX_QUANTITY,
+    PricedLine,
+    add_to_cart,
+    clear_cart,
+    load_items,
+    open_cart,
+    priced_lines,
+    set_line_quantity,
+)
 from commerce.errors import (
     EmptyCart,
     InvalidQuantity,
@@ -591,9 +600,10 @@ def _valid_phone(text: str) -> bool:
 
 
 async def _load_item(turn: Turn, item_id: uuid.UUID) -> KnowledgeItem | None:
-    """The company's item with its variants, read from the database (current price and stock)."""
-    return (await turn.session.execute(turn.scope.select(
-        KnowledgeItem, KnowledgeItem.id == item_id, KnowledgeItem.company_id == turn.company.id))).scalar_one_or_none()
+    """The company's item with its variants, read from the database (current price and stock; once per
+    message: ``commerce.cart.load_items`` reuses the row this session already read)."""
+    items = await load_items(turn.session, tenant_id=turn.scope.tenant_id, company_id=turn.company.id, ids={item_id})
+    return items.get(item_id)
 
 
 async def _company_items(turn: Turn, *, limit: int) -> list[KnowledgeItem]:

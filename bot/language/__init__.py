@@ -14,6 +14,10 @@
 - :mod:`bot.language.choice` — which offered option is picked ("the second", "вторую", "the
   cheaper one", "подешевле").
 - :mod:`bot.language.confirm` — plain yes/no answers ("yes please", "нет, спасибо").
+- :mod:`bot.language.audience` — who a service is for (men, women, children; "for my husband")
+  and combinations, to tell several matching services apart.
+- :mod:`bot.language.roots` — Russian roots shared by a verb and a service noun ("покраситься" →
+  "Окрашивание", "подстричься" → "Стрижка").
 
 Nothing here touches the database or engine state; heavy resources (the pymorphy3 analyzer,
 number-parser vocabularies, the usaddress model) are created lazily on first use, once per process,

@@ -38,6 +38,42 @@ _AT_HOUR = re.compile(
     re.IGNORECASE,
 )
 _HOUR_SUFFIX = re.compile(r"(?<![\d:.])(\d{1,2})\s*(am|pm|a\.m\.|p\.m\.)", re.IGNORECASE)
+_EN_HOURS = {w: n for n, w in enumerate(
+    "one two three four five six seven eight nine ten eleven twelve".split(), start=1)}
+_RU_ORDINAL_HOURS = {w: n for n, w in enumerate(
+    "первого второго третьего четвертого пятого шестого седьмого восьмого девятого десятого одиннадцатого "
+    "двенадцатого".split(), start=1)}
+_HOUR_WORD = r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d{1,2})"
+_MINUTES = {"half": 30, "quarter": 15, "thirty": 30, "fifteen": 15, "forty five": 45, "forty-five": 45, "o'clock": 0,
+            "oclock": 0}
+# "half past ten", "quarter to four", "at ten", "at ten thirty", "в половине одиннадцатого" (10:30).
+_PAST_TO = re.compile(rf"\b(half|quarter) (past|after|to) {_HOUR_WORD}\b", re.IGNORECASE)
+_AT_WORD = re.compile(rf"\b(?:at|around|about|by) {_HOUR_WORD}(?: (thirty|fifteen|forty[ -]five|o'?clock))?\b",
+                      re.IGNORECASE)
+_RU_HALF = re.compile(r"\bв\s+половин[еу]\s+(" + "|".join(_RU_ORDINAL_HOURS) + r")\b", re.IGNORECASE)
+
+
+def _word_clock(lowered: str, day_part: DayPart | None) -> str | None:
+    """A clock time said in words ("half past ten" → 10:30 read like a bare hour), else ``None``."""
+    hour: int | None = None
+    minute = 0
+    if match := _PAST_TO.search(lowered):
+        word = match.group(3)
+        hour = int(word) if word.isdigit() else _EN_HOURS[word]
+        minute = _MINUTES[match.group(1)]
+        if match.group(2) == "to":
+            hour, minute = hour - 1, 60 - minute
+    elif match := _RU_HALF.search(lowered):
+        hour, minute = _RU_ORDINAL_HOURS[match.group(1)] - 1, 30
+    elif (match := _AT_WORD.search(lowered)) and not match.group(1).isdigit():
+        hour = _EN_HOURS[match.group(1)]
+        minute = _MINUTES.get((match.group(2) or "oclock").replace("-", " "), 0)
+    if hour is None:
+        return None
+    hour = _hour(hour or 12, None, day_part)
+    return f"{hour:02d}:{minute:02d}" if hour is not None else None
+
+
 _NOON = re.compile(r"\b(?:noon|midday|полдень|в\s+полдень)\b", re.IGNORECASE)
 
 
@@ -99,6 +135,8 @@ def parse_daytime(text: str, language: str | None = None) -> DayTime:
                 time = f"{hour:02d}:00"
         elif _NOON.search(lowered):
             time = "12:00"
+        else:
+            time = _word_clock(lowered, day_part)
     if time is not None and day_part is not None and not _agrees(time, day_part):
         day_part = None
     return DayTime(day_part=day_part, time=time)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+import weakref
 from dataclasses import replace
 from functools import lru_cache
 
@@ -46,14 +47,16 @@ from bot.language.budget import parse_budget
 from bot.language.choice import parse_choice
 from bot.language.daytime import parse_daytime
 from bot.language.details import extract_details
+from bot.language.roots import is_russian_verb, shares_root
 from bot.language.smalltalk import analyze as analyze_small_talk
 from bot.state import CHECKOUT_STEPS, DialogueState, Step
 from bot.understand.base import DeliveryStatus, UnderstandingContext, Understood, Unresolved
-from bot.understand.rules import SWAP, Aspect, Intent, Understanding, is_bare, read
+from bot.understand.rules import ASKING, SWAP, Aspect, Intent, Understanding, is_bare, read
 from commerce.when import parse_when
+from knowledge.search import KnowledgeIndex
 from knowledge.text import detect_language, normalize
 
-_SPLIT = re.compile(r"\s*(?:,\s*(?:and|also|plus|и|а)?|;|\band also\b|\band\b|\bplus\b|\bи\b|\bа ещ[её]\b)\s*",
+_SPLIT = re.compile(r"\s*(?:,\s*(?:and|also|plus|и|а)?|;|&|\+|\band also\b|\band\b|\bplus\b|\bи\b|\bа ещ[её]\b)\s*",
                     re.IGNORECASE)
 _ALSO = re.compile(r"^\s*(and|also|plus|и|а|и ещ[её]|ещ[её]|а ещ[её])\b\s*", re.IGNORECASE)
 _ASPECTS = {Aspect.PRICE: "price", Aspect.STOCK: "stock", Aspect.DESCRIPTION: "description",
@@ -79,7 +82,10 @@ class RuleUnderstander:
             answer = _details(text, state=state, context=context)
             if answer:
                 return answer
+        said = text
         text = _lemmatized(text, context)
+        if text != said:  # a Russian case or diminutive form ("вазочку", "букетик") was read as its name
+            context = replace(context, extra={**context.extra, "inflected": True})
         if _cart_lines(context) and state.last_item_id is not None:
             context = replace(context, extra={**context.extra, "last_item_id": state.last_item_id})
         if state.step == Step.OFFER_HANDOFF and _YES_ASK.search(text):  # "yes please, ask someone"
@@ -140,7 +146,8 @@ class RuleUnderstander:
                     for reading, part in zip(readings, parts, strict=True)]
             split = _parts(said, [reading.quantity for reading in readings], context)
             if (not any(isinstance(c, NotUnderstood) for c in split)
-                    and sum(isinstance(c, _ITEM_COMMANDS) for c in split) >= 1 and len(split) > 1):
+                    and sum(isinstance(c, _ITEM_COMMANDS) for c in split) >= 1
+                    and (len(split) > 1 or _leading_no(said))):
                 return split
         return whole
 
@@ -302,7 +309,7 @@ _KIND_RANK = ("are_you_open", "greet", "how_are_you", "bye", "thanks", "ack")
 _QUESTION = re.compile(r"\?\s*$|^\W*(?:is|are|does|do|did|can|could|will|would|should|has|have|а|ли|можно|разве)\b"
                        r"|\b(?:ли)\b", re.IGNORECASE)
 _PRONOUN = re.compile(r"\b(?:it|its|it's|they|them|this|that|these|those|he|she"
-                      r"|его|её|ее|он|она|они|их|оно|него|неё)\b",
+                      r"|его|её|ее|он|она|они|их|оно|него|неё|нём|нем|ней|них|нему|ним|ними|нею)\b",
                       re.IGNORECASE)
 
 
@@ -349,12 +356,15 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
             if faq is not None:  # "can the mugs go in the dishwasher?": the FAQ knows
                 return [AnswerFaq(faq_id=faq)]
             return [UnknownFact(item_id=only.item_id, question=text[:1000])]
-        if (isinstance(only, NotUnderstood) and state.last_item_id is not None and _PRONOUN.search(text)
+        if (isinstance(only, (NotUnderstood, NotSold)) and state.last_item_id is not None and _PRONOUN.search(text)
                 and _known(context, state.last_item_id)):
             return [UnknownFact(item_id=state.last_item_id, question=text[:1000])]
     if (len(commands) == 1 and isinstance(commands[0], ShowItem) and commands[0].aspect is None
             and commands[0].variant_id is not None and not _QUESTION.search(text) and not _WHAT_ABOUT.search(text)
             and _is_product(context, commands[0].item_id)):  # "navy apron": a concrete pick is taken
+        return [AddToCart(item_id=commands[0].item_id, variant_id=commands[0].variant_id)]
+    if (len(commands) == 1 and isinstance(commands[0], ShowItem) and commands[0].aspect is None
+            and _is_product(context, commands[0].item_id) and _ordered_plainly(text, context)):
         return [AddToCart(item_id=commands[0].item_id, variant_id=commands[0].variant_id)]
     out: list[Understood] = []
     for command in commands:
@@ -372,6 +382,18 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
                                                      "day_part": None if daytime.time else daytime.day_part})
         out.append(command)
     return out
+
+
+_ORDER_CUE = re.compile(r"^\W*(?:a|an|one|some)\b|\b(?:please|pls|plz|пожалуйста|плиз|пжл|пож)\b", re.IGNORECASE)
+
+
+def _ordered_plainly(text: str, context: UnderstandingContext) -> bool:
+    """Whether a message that only names a product orders it: no question ("а розовые?", "what about
+    the mug") and a sign of an order: an article ("a water bottle"), "please", or a Russian object case
+    or diminutive ("вазочку", "букетик весенний"). A bare name ("букет весенний") shows the item."""
+    if _QUESTION.search(text) or _WHAT_ABOUT.search(text) or ASKING.search(normalize(text)):
+        return False
+    return bool(_ORDER_CUE.search(text)) or bool(context.extra.get("inflected"))
 
 
 _DO_YOU_SELL = re.compile(r"^\W*(?:do|does|can) (?:you|u|ya)(?: guys)? (?:do|sell|have|offer|make|carry|stock)\b"
@@ -485,9 +507,25 @@ def _lemmatized(text: str, context: UnderstandingContext) -> str:
         word = match.group().lower()
         if index.knows_word(word):
             return match.group()
-        return next((c for c in lemma_candidates(word) if c != word and index.knows_word(c)), match.group())
+        known = next((c for c in lemma_candidates(word) if c != word and index.knows_word(c)), None)
+        if known is None and is_russian_verb(word):  # "покраситься" → "окрашивание", "подстричься" → "стрижка"
+            known = _service_noun(word, index)
+        return known or match.group()
 
     return _CYRILLIC_WORD.sub(replace, text)
+
+
+_SERVICE_WORDS: weakref.WeakKeyDictionary[KnowledgeIndex, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def _service_noun(verb: str, index: KnowledgeIndex) -> str | None:
+    """The word of a service's name made from ``verb`` (same root: ``bot.language.roots``), if one."""
+    words = _SERVICE_WORDS.get(index)
+    if words is None:
+        names = (item.name for item in index.items() if item.kind == "service")
+        words = _SERVICE_WORDS[index] = tuple(dict.fromkeys(
+            w for name in names for w in normalize(name).split() if len(w) >= 4 and _CYRILLIC_WORD.fullmatch(w)))
+    return next((w for w in words if shares_root(verb, w)), None)
 
 
 def region_of(context: UnderstandingContext) -> str | None:
@@ -658,6 +696,12 @@ def _bare_item(commands: list[Understood], context: UnderstandingContext) -> boo
             and _is_product(context, commands[0].item_id))
 
 
+def _leading_no(parts: list[list[Understood]]) -> bool:
+    """Whether the first part is only a "no" / "ok" before a cart change ("no, 6 instead")."""
+    return len(parts) > 1 and bool(parts[0]) and all(isinstance(c, (Skip, SmallTalk)) for c in parts[0]) and any(
+        isinstance(c, (SetQuantity, RemoveLine, AddToCart, Unresolved)) for c in parts[1])
+
+
 def _parts(parts: list[list[Understood]], quantities: list[int | None],
            context: UnderstandingContext) -> list[Understood]:
     """The commands of a message said in parts: a product named bare ("a teapot and two mugs") is
@@ -665,6 +709,8 @@ def _parts(parts: list[list[Understood]], quantities: list[int | None],
     ask ("how much are the teapot and the mug?")."""
     asked = next((c.aspect for part in parts for c in part if isinstance(c, ShowItem) and c.aspect), None)
     out: list[Understood] = []
+    if _leading_no(parts):  # "no, 8 instead", "нет, лучше 8 штук": a correction
+        parts, quantities = parts[1:], quantities[1:]
     for part, quantity in zip(parts, quantities, strict=True):
         if _bare_item(part, context):
             shown = part[0]
@@ -713,10 +759,13 @@ def _is_product(context: UnderstandingContext, item_id: object) -> bool:
 
 def _names_one_item(commands: list[Understood], context: UnderstandingContext) -> bool:
     """Whether the whole message names one item whose name itself has a conjunction or a comma."""
-    if len(commands) != 1 or not isinstance(commands[0], (AddToCart, ShowItem, SetQuantity, RemoveLine)):
+    if len(commands) != 1 or not isinstance(commands[0], (AddToCart, ShowItem, SetQuantity, RemoveLine, FindSlots)):
+        return False
+    item_id = commands[0].service_id if isinstance(commands[0], FindSlots) else commands[0].item_id
+    if item_id is None:
         return False
     try:
-        name = context.index.item(commands[0].item_id).name
+        name = context.index.item(item_id).name
     except KeyError:
         return False
     return len(_SPLIT.split(name)) > 1

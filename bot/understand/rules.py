@@ -159,13 +159,14 @@ ORDER_STATUS = _rx(
 )
 CART_REMOVE = _rx(
     r"\b(remove|delete|take out|take off|drop|get rid of|dont want|do not want|no longer want)\b",
+    r"^(no|without) (the |that |this |my )?(\w.* )?(after all|anymore|any more)$", r"^without (the |that |my )?\w",
     r"\bубер\w*", r"\bубра\w*", r"\bудал\w*", r"\bвыкин\w*", r"\bне (надо|нужн\w*|хочу)\b",
 )
 CART_SET = _rx(
     r"\b(change|make it|make that|make them|set|update|adjust|instead of|only want|i want only)\b",
     r"\bизмен\w*", r"\bпомен\w*", r"\bсдела\w*", r"\bисправ\w*", r"\bпусть будет\b", r"\bвместо\b",
     r"\bколичеств\w*", r"^(no |nah |actually )*(better |rather )?\d+ (instead|then)\b",
-    r"^(нет |не )?(лучше|давайте|пусть) \d+( штук\w*| шт)?$",
+    r"^(нет |не |ну )?((лучше|давайте|давай|пусть|тогда|уж|можно) )+\d+( штук\w*| шт)?$",
 )
 # "swap it for the red one", "replace the mug with a teapot", "поменяй розу на тюльпан": one line for another.
 SWAP = re.compile(r"^(?:(?:hm+|ok|okay|actually|so|well|oh|no|ну|а|хм+|тогда|нет)\s+)*(?:please |можно )?"
@@ -178,10 +179,15 @@ ADD_STRONG = _rx(
 )
 ADD_WEAK = _rx(
     r"\b(want|wanna|would like|id like|i d like|buy|purchase|order|get me|give me|grab|need|ill have|"
-    r"i ll have|i will have|can i (get|have))\b",
+    r"i ll have|i will have|(can|could|may) (i|we) (get|have|order|grab))\b",
     r"\bхоч\w*", r"\bхотел\w*", r"\bкуп\w*", r"\bзаказ(ать|ываю)\b", r"\bзакаж\w*", r"\bнуж(ен|на|но|ны)\b",
     r"\bдай(те)?\b", r"\bмне\b",
 )
+# A message that asks rather than orders, even without a question mark.
+ASKING = _rx(r"^(what|which|who|whose|why|where|when|how|is|are|do|does|did|can|could|will|would|should|have|has"
+              r"|tell|show|any|got any|about|info|details)\b", r"\b(about|vs|versus|or|compare)\b",
+              r"^(а )?(что|какой|какая|какие|какое|каких|кто|почему|где|когда|как|сколько|почем|почём|есть|ли"
+              r"|расскаж\w*|покаж\w*|подскаж\w*|про|о|об|или)\b", r"\b(ли|или|про)\b")
 ADD_MORE = _rx(r"\b(another|one more|same again|\d+ more|more of (it|them|that|those))\b",
                r"\bеще\b( (одн\w*|один|\d+|штук\w*|раз))?", r"\bтакую же\b", r"\bтакой же\b")
 CHECKOUT_STRONG = _rx(
@@ -210,7 +216,7 @@ CHEAPEST = _rx(r"^(the )?(cheaper|cheapest|less expensive|least expensive)( one|
                r"(подешевле|дешевле|самый дешевый|самую дешевую)$")
 CATALOG = _rx(
     r"\b(catalog|catalogue|menu|assortment|range|products|all items|price list|pricelist|services|treatments)\b",
-    r"\bwhat (else )?(do|can) (you|i) (have|sell|offer|buy|get)\b", r"\bwhat have you got\b",
+    r"\bwhat (else )?(do|can) (you|i) (have|sell|offer|buy|get|book)\b", r"\bwhat have you got\b",
     r"\bwhat (\w+ ){1,3}do you (have|sell|offer|carry)\b", r"\bwhat do you got\b",
     r"\bshow (me )?(everything|all|the products|your products|what you have)\b", r"\bbrowse\b",
     r"\bкаталог\w*", r"\bассортимент\w*", r"\bменю\b", r"\bпрайс\w*", r"\bуслуг[иа]\b",
@@ -288,7 +294,7 @@ BOOKING_CANCEL = _rx(
 )
 BOOKING_MOVE = _rx(
     r"\b(move|reschedule|postpone|rebook|change|shift)\b.*\b(booking|appointment|reservation|visit)\b",
-    r"\breschedul\w*", r"\bmove (it|my)\b",
+    r"\breschedul\w*", r"\bmove (it|my)\b", r"\b(push|bring|move) (it|my \w+|the \w+)? ?(back |forward )?to\b",
     r"\bперенес\w*", r"\bперенест\w*", r"\bперезапис\w*", r"\b(поменя|измени)\w* (время|день|дату) запис\w*",
     r"\b(поменя|измени)\w* запис\w*",
 )
@@ -352,7 +358,8 @@ _STOP_WORDS = frozenset(
     here have has got get yes ok okay sure also too just now then thanks well hmm
     а и в во на с со к у о об по за из для это этот эта эту этого его ее их они он она мне мы вы вас вам я ли же
     бы ну да ок окей давай давайте пожалуйста тоже еще там тут есть какой какая какие какую сколько штук штуки
-    шт тогда что sorry say said tell told again remind
+    шт тогда что sorry say said tell told again remind actually oh wait no nah instead rather better лучше нет
+    хотя ой other others different else другие другой других
     """.split()
 )
 _ALL_PATTERNS = (ADD_STRONG, ADD_WEAK, ADD_MORE, CART_SET, CART_REMOVE, CART_SHOW, PRICE, VARIANTS, STOCK,
@@ -495,8 +502,11 @@ def _context_item(index: KnowledgeIndex, state: DialogueState) -> uuid.UUID | No
     return None
 
 
-def _resolve_items(index: KnowledgeIndex, text: str, state: DialogueState) -> _Items:
+def _resolve_items(index: KnowledgeIndex, text: str, state: DialogueState, *, said: str | None = None) -> _Items:
+    """The item(s) ``text`` names; variants are matched on ``said`` (the whole message, with the
+    numbers a booking search leaves out: "29 inch")."""
     hits = search_items(index, text)
+    text = said or text
     if state.offered_items():
         allowed = set(state.offered_items())
         among = [h for h in hits if h.item_id in allowed]
@@ -511,8 +521,19 @@ def _resolve_items(index: KnowledgeIndex, text: str, state: DialogueState) -> _I
         return _Items(hits=[], item_id=None, variant_id=None, options=())
     if is_ambiguous(hits):
         return _Items(hits=hits, item_id=None, variant_id=None, options=close_hits(hits))
+    # "my nails done": a word of several services' category or descriptions, no service's name — which one?
+    alike = [h for h in hits if set(h.matched_terms) == set(hits[0].matched_terms)]
+    if len(alike) > 1 and not any(_names_item(h) for h in alike) and _all_services(index, alike):
+        return _Items(hits=hits, item_id=None, variant_id=None, options=tuple(alike))
     item_id = hits[0].item_id
     return _Items(hits=hits, item_id=item_id, variant_id=index.match_variant(item_id, text), options=())
+
+
+def _all_services(index: KnowledgeIndex, hits: list[ItemHit]) -> bool:
+    try:
+        return all(index.item(h.item_id).kind == "service" for h in hits)
+    except KeyError:
+        return False
 
 
 _SERVICES: weakref.WeakKeyDictionary[KnowledgeIndex, bool] = weakref.WeakKeyDictionary()
@@ -630,7 +651,9 @@ def read(text: str, *, index: KnowledgeIndex, state: DialogueState) -> Understan
         return Understanding(Intent.SKIP, text)
     if THANKS.fullmatch(norm):
         return Understanding(Intent.THANKS, text)
-    if ACK.fullmatch(norm) or YES.match(norm) and len(norm.split()) <= 4 and not BOOKING_CANCEL.search(norm):
+    yes = YES.match(norm)
+    if ACK.fullmatch(norm) or (yes and len(norm.split()) <= 4 and not BOOKING_CANCEL.search(norm)
+                               and not CART_SET.search(norm) and not _names_something(norm[yes.end():], index, state)):
         return Understanding(Intent.ACK, text)
     greeting = GREETING.match(norm)
     if greeting:
@@ -656,6 +679,23 @@ def read(text: str, *, index: KnowledgeIndex, state: DialogueState) -> Understan
     return _ItemTurn(text, norm, index=index, state=state).decide()
 
 
+# "for a guy", "for my husband", "для мужа", "сыну": the person a service is for.
+_FOR_WHOM = re.compile(r"\b(?:for|для)\s+(?:(?:a|an|my|the|our|моего|моей|моих|нашего|нашей)\s+)?(\w+)")
+
+
+def _names_something(rest: str, index: KnowledgeIndex, state: DialogueState) -> bool:
+    """Whether the words after a "yes"/"ok" name a product or a variant of the item talked about
+    ("ok black then"): then the message is a pick, not an acknowledgement ("давайте женскую" among
+    offered services stays the agreement the booking rules read)."""
+    rest = command_free(rest)
+    if not rest or all(w in _STOP_WORDS for w in rest.split()):
+        return False
+    context = _context_item(index, state)
+    if context is not None and index.match_variant(context, rest) is not None:
+        return True
+    return any(_names_item(h) and index.item(h.item_id).kind != "service" for h in index.search_items(rest, limit=3))
+
+
 class _ItemTurn:
     """Deciding among the item-related intents (one instance per message)."""
 
@@ -665,10 +705,40 @@ class _ItemTurn:
         self.when = self.services and speaks_of_time(text)
         # "a haircut tomorrow at 15:00": the time words are not part of the service's name.
         search = _without_booking_words(text) if self.services else text
-        self.items = _resolve_items(index, search or text, state)
+        self.items = _resolve_items(index, search or text, state, said=text)
+        if self.services and self.items.item_id is None and len(self.items.options) > 1:
+            self._narrow_services()
+        elif self.services and not self.items.found and self.when:
+            self._service_for_audience()
         self.context = _context_item(index, state)
         self.query = command_free(text)
         self.quantity = self._quantity()
+
+    def _narrow_services(self) -> None:
+        """Several services match ("a haircut"): keep those for whom the message says ("for my husband"),
+        and without such words leave out children's services and combinations; one left is the one."""
+        from bot.language.audience import narrow_by_audience
+
+        options = self.items.options
+        if not all(self._kind(h.item_id) == "service" for h in options):
+            return
+        kept = narrow_by_audience(self.text, [(h, h.name) for h in options])
+        if len(kept) == 1:
+            self.items = _Items(hits=self.items.hits, item_id=kept[0].item_id, variant_id=None, options=())
+        elif len(kept) < len(options):
+            self.items = _Items(hits=self.items.hits, item_id=None, variant_id=None, options=tuple(kept))
+
+    def _service_for_audience(self) -> None:
+        """"A quick trim for a guy, Wednesday evening": no service named, but the one service for the
+        person said (the only men's service) is meant."""
+        from bot.language.audience import audiences
+
+        said = audiences(" ".join(m.group(1) for m in _FOR_WHOM.finditer(normalize(self.text))))
+        if not said:
+            return
+        fitting = [item for item in self.index.items() if item.kind == "service" and audiences(item.name) & said]
+        if len(fitting) == 1:
+            self.items = _Items(hits=self.items.hits, item_id=fitting[0].id, variant_id=None, options=())
 
     def _quantity(self) -> int | None:
         if self.items.item_id is None:
@@ -680,7 +750,11 @@ class _ItemTurn:
 
     def _use_context(self) -> None:
         """A bare message ("add it", "how much?") is about the context item."""
-        if self.items.found or self.context is None or not is_bare(self.norm):
+        if self.context is None or not is_bare(self.norm):
+            return
+        # Found only through a description word ("change" ~ "cage"): the item talked about is meant.
+        if self.items.found and (self.items.item_id == self.context
+                                 or any(_names_item(h) for h in (self.items.options or self.items.hits[:1]))):
             return
         variant = self.index.match_variant(self.context, self.text)
         if variant is None and self.context == self.state.last_item_id:
@@ -730,10 +804,12 @@ class _ItemTurn:
             booking = self._booking()
             if booking is not None:
                 return booking
-        if CART_REMOVE.search(norm):
+        # A command word that is part of the item's name ("Bike Light Set", "Drop Earrings") is the name.
+        command = self._without_item_name(norm)
+        if CART_REMOVE.search(command):
             self._use_context()
             return self.make(Intent.CART_REMOVE)
-        if CART_SET.search(norm) and (self.quantity is not None or found):
+        if CART_SET.search(command) and (self.quantity is not None or found):
             self._use_context()
             return self.make(Intent.CART_SET)
         if ADD_STRONG.search(norm):
@@ -788,6 +864,16 @@ class _ItemTurn:
             if self.items.found:
                 return self.make(Intent.ADD)
         return self.make(Intent.FALLBACK)
+
+    def _without_item_name(self, norm: str) -> str:
+        """``norm`` without the words of the name of the item it names (the whole text otherwise)."""
+        if self.items.item_id is None:
+            return norm
+        try:
+            name = set(tokenize(self.index.item(self.items.item_id).name))
+        except KeyError:
+            return norm
+        return " ".join(w for w in norm.split() if w not in name)
 
     def _finish_pending(self, action: str, quantity: int | None, aspect: str | None) -> Understanding:
         try:

@@ -46,3 +46,14 @@ from bot.language.daytime import DayTime, parse_daytime
 )
 def test_parse_daytime(text: str, expected: DayTime) -> None:
     assert parse_daytime(text) == expected
+
+
+def test_clock_times_in_words() -> None:
+    from bot.language.daytime import parse_daytime as read
+
+    assert read("classic manicure tomorrow at half past ten", "en").time == "10:30"
+    assert read("quarter to four", "en").time == "15:45"
+    assert read("at ten thirty", "en").time == "10:30"
+    assert read("at seven in the evening", "en").time == "19:00"
+    assert read("можно в половине одиннадцатого?", "ru").time == "10:30"
+    assert read("at ten items", "en").time == "10:00" and read("ten items", "en").time is None
