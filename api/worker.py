@@ -30,6 +30,7 @@ import structlog
 from api.jobs import BackgroundWorkers
 from api.services import open_runtime
 from api.warmup import start_warming, stop_warming
+from bot.engine import warm_up as warm_up_engine
 from bot.messages import Responder
 from channels.queue import RedisQueue
 from core.settings import Settings
@@ -56,6 +57,8 @@ async def run_worker(settings: Settings, *, responder: Responder | None = None, 
     async with open_runtime(settings, responder=responder) as runtime:
         queue = runtime.queue
         assert queue is not None  # settings.queue == "redis"
+        if responder is None:  # the real engine: its dictionaries and catalogues load before the first job
+            await asyncio.to_thread(warm_up_engine)
         warming = start_warming(runtime)
         sweep = BackgroundWorkers(runtime=runtime, interval_seconds=settings.sweep_seconds)
         timers: asyncio.Task[None] | None = None
