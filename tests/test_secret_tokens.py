@@ -228,7 +228,7 @@ async def test_uvicorns_access_log_shows_no_payment_or_feed_token(database_url: 
         access.addHandler(lines)
         assert any(isinstance(f, RedactTokenPaths) for f in access.filters)
         pay, feed, ticket = "PayTok_" + uuid.uuid4().hex, "FeedTok-" + uuid.uuid4().hex, "Tick." + uuid.uuid4().hex
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{free_tcp_port}") as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{free_tcp_port}", timeout=30) as client:
             for path in (f"/pay/{pay}", f"/pay/{pay}?paid=1", f"/calendar/acme-shop/{feed}.ics",
                          f"/calendar/acme-shop/{feed}", "/pay/return?session_id=cs_1", "/healthz",
                          f"/api/v1/tenants/t/companies/c/events?ticket={ticket}"):
