@@ -40,6 +40,7 @@ from bot.render import render
 from bot.state import FREE_TEXT_STEPS, DialogueState, load_state, save_state
 from bot.turn import Turn
 from bot.understand import DeliveryStatus, RuleUnderstander, Understander, UnderstandingContext, Understood
+from commerce.cart import forget_loaded
 from commerce.providers import ProviderRegistry
 from core.models import Company, Conversation
 from core.timeutil import utcnow
@@ -88,6 +89,14 @@ class DialogueEngine:
         """Answer one message (see ``bot.messages.Responder``). Changes ``conversation.state``,
         ``conversation.language`` and, for a handoff, ``handoff``/``status``; may create cart lines,
         an order and a payment link in ``session`` (not committed)."""
+        try:
+            return await self._respond(session, inbound=inbound, conversation=conversation, company=company)
+        finally:
+            forget_loaded(session)  # rows kept for this turn are read afresh for the next one
+
+    async def _respond(
+        self, session: AsyncSession, *, inbound: InboundMessage, conversation: Conversation, company: Company
+    ) -> list[OutboundMessage]:
         state = load_state(conversation)
         typed = inbound.text.strip()
         text, pressed = _pressed(typed, state)

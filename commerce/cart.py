@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.errors import InvalidQuantity, ItemNotFound, OutOfStock, PriceMissing, VariantRequired
@@ -13,6 +14,12 @@ from core.models import Cart, CartLine, Conversation, KnowledgeItem, KnowledgeVa
 from core.tenancy import TenantScope
 
 MAX_QUANTITY = 999
+
+# ``AsyncSession.info`` keys: the rows read for the turn the session is answering, held by strong references
+# (the session's identity map holds rows only weakly, so without them a row read twice in one turn is queried
+# twice). Dropped by ``forget_loaded`` when the turn ends.
+_LOADED_ITEMS = "commerce.cart.loaded_items"
+_OPEN_CARTS = "commerce.cart.open_carts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +42,14 @@ class PricedLine:
 
 
 async def open_cart(session: AsyncSession, conversation: Conversation) -> Cart:
-    """The conversation's open cart, created when there is none."""
+    """The conversation's open cart, created when there is none. The cart this session already read or
+    created for the conversation (still open, not expired) is reused without a query until
+    ``forget_loaded``."""
+    carts: dict[uuid.UUID, Cart] = session.info.setdefault(_OPEN_CARTS, {})
+    known = carts.get(conversation.id)
+    if known is not None and _usable(known, "lines") and known.status == "open" \
+            and known.tenant_id == conversation.tenant_id:
+        return known
     scope = TenantScope(conversation.tenant_id)
     cart = (
         await session.execute(
@@ -48,20 +62,36 @@ async def open_cart(session: AsyncSession, conversation: Conversation) -> Cart:
         session.add(cart)
         await session.flush()
         await session.refresh(cart, ["lines"])
+    carts[conversation.id] = cart
     return cart
+
+
+def forget_loaded(session: AsyncSession) -> None:
+    """Stop reusing the items and carts ``load_items`` and ``open_cart`` kept for this session (call when a
+    turn ends, so a session that answers several messages reads them afresh for the next one)."""
+    session.info.pop(_LOADED_ITEMS, None)
+    session.info.pop(_OPEN_CARTS, None)
+
+
+def _usable(row: object, collection: str) -> bool:
+    """``row`` is in its session, none of its attributes expired, and ``collection`` is loaded."""
+    state = inspect(row)
+    return state.persistent and not state.expired_attributes and collection in state.dict
 
 
 async def load_items(session: AsyncSession, *, tenant_id: uuid.UUID, company_id: uuid.UUID,
                      ids: set[uuid.UUID]) -> dict[uuid.UUID, KnowledgeItem]:
     """The company's items (with their variants) among ``ids``, by id; ids of other companies or
     tenants, or of deleted items, are left out. Items this session already loaded are taken from its
-    identity map (the same rows, no query); the others are read in one tenant-scoped query."""
+    identity map (the same rows, no query; the rows read here are kept until ``forget_loaded``); the others
+    are read in one tenant-scoped query."""
     sync = session.sync_session
+    loaded: dict[uuid.UUID, KnowledgeItem] = session.info.setdefault(_LOADED_ITEMS, {})
     found: dict[uuid.UUID, KnowledgeItem] = {}
     missing: set[uuid.UUID] = set()
     for item_id in ids:
         known = sync.identity_map.get(sync.identity_key(KnowledgeItem, item_id))
-        if isinstance(known, KnowledgeItem) and "variants" in known.__dict__:
+        if isinstance(known, KnowledgeItem) and _usable(known, "variants"):
             if known.tenant_id == tenant_id and known.company_id == company_id:
                 found[item_id] = known
         else:
@@ -71,6 +101,7 @@ async def load_items(session: AsyncSession, *, tenant_id: uuid.UUID, company_id:
         rows = await session.execute(scope.select(KnowledgeItem, KnowledgeItem.id.in_(missing),
                                                   KnowledgeItem.company_id == company_id))
         found.update((item.id, item) for item in rows.scalars())
+    loaded.update(found)
     return found
 
 
