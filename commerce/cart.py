@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from commerce.errors import InvalidQuantity, ItemNotFound, OutOfStock, PriceMissing, VariantRequired
 from core.models import Cart, CartLine, Conversation, KnowledgeItem, KnowledgeVariant
@@ -52,16 +54,17 @@ async def open_cart(session: AsyncSession, conversation: Conversation) -> Cart:
         return known
     scope = TenantScope(conversation.tenant_id)
     cart = (
-        await session.execute(
-            scope.select(Cart, Cart.conversation_id == conversation.id, Cart.status == "open").limit(1)
+        await session.execute(  # the cart and its lines in one statement
+            scope.select(Cart, Cart.conversation_id == conversation.id, Cart.status == "open")
+            .options(joinedload(Cart.lines)).limit(1)
         )
-    ).scalar_one_or_none()
+    ).unique().scalar_one_or_none()
     if cart is None:
         cart = Cart(tenant_id=conversation.tenant_id, company_id=conversation.company_id,
                     conversation_id=conversation.id, status="open")
         session.add(cart)
         await session.flush()
-        await session.refresh(cart, ["lines"])
+        set_committed_value(cart, "lines", [])  # a cart just created has no lines: nothing to read back
     carts[conversation.id] = cart
     return cart
 
@@ -98,9 +101,10 @@ async def load_items(session: AsyncSession, *, tenant_id: uuid.UUID, company_id:
             missing.add(item_id)
     if missing:
         scope = TenantScope(tenant_id)
-        rows = await session.execute(scope.select(KnowledgeItem, KnowledgeItem.id.in_(missing),
-                                                  KnowledgeItem.company_id == company_id))
-        found.update((item.id, item) for item in rows.scalars())
+        rows = await session.execute(  # the items and their variants in one statement
+            scope.select(KnowledgeItem, KnowledgeItem.id.in_(missing), KnowledgeItem.company_id == company_id)
+            .options(joinedload(KnowledgeItem.variants)))
+        found.update((item.id, item) for item in rows.unique().scalars())
     loaded.update(found)
     return found
 
