@@ -103,7 +103,8 @@ class DialogueEngine:
         offered = [*state.choices, *(o.title for o in state.offered())]
         chosen = pressed is not None or text != typed or any(text.casefold() == c.casefold() for c in offered)
         language = _language(text, chosen=chosen, state=state, conversation=conversation, company=company)
-        conversation.language = language
+        if conversation.language != language:  # an unchanged row is not flushed before the turn's first query
+            conversation.language = language
         index = await self._index_cache.get(session, company)
         now = self._clock()
         turn = Turn(session=session, inbound=inbound, conversation=conversation, company=company, index=index,
