@@ -40,6 +40,7 @@ from bot.render import render
 from bot.state import FREE_TEXT_STEPS, DialogueState, load_state, save_state
 from bot.turn import Turn
 from bot.understand import DeliveryStatus, RuleUnderstander, Understander, UnderstandingContext, Understood
+from commerce.cart import forget_loaded
 from commerce.providers import ProviderRegistry
 from core.models import Company, Conversation
 from core.timeutil import utcnow
@@ -88,13 +89,22 @@ class DialogueEngine:
         """Answer one message (see ``bot.messages.Responder``). Changes ``conversation.state``,
         ``conversation.language`` and, for a handoff, ``handoff``/``status``; may create cart lines,
         an order and a payment link in ``session`` (not committed)."""
+        try:
+            return await self._respond(session, inbound=inbound, conversation=conversation, company=company)
+        finally:
+            forget_loaded(session)  # rows kept for this turn are read afresh for the next one
+
+    async def _respond(
+        self, session: AsyncSession, *, inbound: InboundMessage, conversation: Conversation, company: Company
+    ) -> list[OutboundMessage]:
         state = load_state(conversation)
         typed = inbound.text.strip()
         text, pressed = _pressed(typed, state)
         offered = [*state.choices, *(o.title for o in state.offered())]
         chosen = pressed is not None or text != typed or any(text.casefold() == c.casefold() for c in offered)
         language = _language(text, chosen=chosen, state=state, conversation=conversation, company=company)
-        conversation.language = language
+        if conversation.language != language:  # an unchanged row is not flushed before the turn's first query
+            conversation.language = language
         index = await self._index_cache.get(session, company)
         now = self._clock()
         turn = Turn(session=session, inbound=inbound, conversation=conversation, company=company, index=index,

@@ -6,13 +6,22 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from commerce.errors import InvalidQuantity, ItemNotFound, OutOfStock, PriceMissing, VariantRequired
 from core.models import Cart, CartLine, Conversation, KnowledgeItem, KnowledgeVariant
 from core.tenancy import TenantScope
 
 MAX_QUANTITY = 999
+
+# ``AsyncSession.info`` keys: the rows read for the turn the session is answering, held by strong references
+# (the session's identity map holds rows only weakly, so without them a row read twice in one turn is queried
+# twice). Dropped by ``forget_loaded`` when the turn ends.
+_LOADED_ITEMS = "commerce.cart.loaded_items"
+_OPEN_CARTS = "commerce.cart.open_carts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,42 +44,68 @@ class PricedLine:
 
 
 async def open_cart(session: AsyncSession, conversation: Conversation) -> Cart:
-    """The conversation's open cart, created when there is none."""
+    """The conversation's open cart, created when there is none. The cart this session already read or
+    created for the conversation (still open, not expired) is reused without a query until
+    ``forget_loaded``."""
+    carts: dict[uuid.UUID, Cart] = session.info.setdefault(_OPEN_CARTS, {})
+    known = carts.get(conversation.id)
+    if known is not None and _usable(known, "lines") and known.status == "open" \
+            and known.tenant_id == conversation.tenant_id:
+        return known
     scope = TenantScope(conversation.tenant_id)
     cart = (
-        await session.execute(
-            scope.select(Cart, Cart.conversation_id == conversation.id, Cart.status == "open").limit(1)
+        await session.execute(  # the cart and its lines in one statement
+            scope.select(Cart, Cart.conversation_id == conversation.id, Cart.status == "open")
+            .options(joinedload(Cart.lines)).limit(1)
         )
-    ).scalar_one_or_none()
+    ).unique().scalar_one_or_none()
     if cart is None:
         cart = Cart(tenant_id=conversation.tenant_id, company_id=conversation.company_id,
                     conversation_id=conversation.id, status="open")
         session.add(cart)
         await session.flush()
-        await session.refresh(cart, ["lines"])
+        set_committed_value(cart, "lines", [])  # a cart just created has no lines: nothing to read back
+    carts[conversation.id] = cart
     return cart
+
+
+def forget_loaded(session: AsyncSession) -> None:
+    """Stop reusing the items and carts ``load_items`` and ``open_cart`` kept for this session (call when a
+    turn ends, so a session that answers several messages reads them afresh for the next one)."""
+    session.info.pop(_LOADED_ITEMS, None)
+    session.info.pop(_OPEN_CARTS, None)
+
+
+def _usable(row: object, collection: str) -> bool:
+    """``row`` is in its session, none of its attributes expired, and ``collection`` is loaded."""
+    state = inspect(row)
+    return state.persistent and not state.expired_attributes and collection in state.dict
 
 
 async def load_items(session: AsyncSession, *, tenant_id: uuid.UUID, company_id: uuid.UUID,
                      ids: set[uuid.UUID]) -> dict[uuid.UUID, KnowledgeItem]:
     """The company's items (with their variants) among ``ids``, by id; ids of other companies or
     tenants, or of deleted items, are left out. Items this session already loaded are taken from its
-    identity map (the same rows, no query); the others are read in one tenant-scoped query."""
+    identity map (the same rows, no query; the rows read here are kept until ``forget_loaded``); the others
+    are read in one tenant-scoped query."""
     sync = session.sync_session
+    loaded: dict[uuid.UUID, KnowledgeItem] = session.info.setdefault(_LOADED_ITEMS, {})
     found: dict[uuid.UUID, KnowledgeItem] = {}
     missing: set[uuid.UUID] = set()
     for item_id in ids:
         known = sync.identity_map.get(sync.identity_key(KnowledgeItem, item_id))
-        if isinstance(known, KnowledgeItem) and "variants" in known.__dict__:
+        if isinstance(known, KnowledgeItem) and _usable(known, "variants"):
             if known.tenant_id == tenant_id and known.company_id == company_id:
                 found[item_id] = known
         else:
             missing.add(item_id)
     if missing:
         scope = TenantScope(tenant_id)
-        rows = await session.execute(scope.select(KnowledgeItem, KnowledgeItem.id.in_(missing),
-                                                  KnowledgeItem.company_id == company_id))
-        found.update((item.id, item) for item in rows.scalars())
+        rows = await session.execute(  # the items and their variants in one statement
+            scope.select(KnowledgeItem, KnowledgeItem.id.in_(missing), KnowledgeItem.company_id == company_id)
+            .options(joinedload(KnowledgeItem.variants)))
+        found.update((item.id, item) for item in rows.unique().scalars())
+    loaded.update(found)
     return found
 
 

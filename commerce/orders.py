@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from commerce.cart import PricedLine, priced_lines
+from commerce.cart import PricedLine, load_items, priced_lines
 from commerce.contacts import remember_customer
 from commerce.errors import EmptyCart, OutOfStock
 from core.db import begin_write
@@ -38,11 +38,13 @@ async def checkout(
     lines = await priced_lines(session, cart)
     if not lines:
         raise EmptyCart()
-    scope = TenantScope(company.tenant_id)
     # Re-check tracked stock of every line first, then reserve it: a refused checkout changes nothing.
+    # The items were read by ``priced_lines`` just above (one tenant-scoped query, reused here).
+    items = await load_items(session, tenant_id=company.tenant_id, company_id=company.id,
+                             ids={pl.item_id for pl in lines})
     holders: list[tuple[KnowledgeItem | KnowledgeVariant, int, PricedLine]] = []
     for pl in lines:
-        item = (await session.execute(scope.select(KnowledgeItem, KnowledgeItem.id == pl.item_id))).scalar_one()
+        item = items[pl.item_id]
         variant = next((v for v in item.variants if v.id == pl.variant_id), None)
         holder = variant if variant is not None else item
         if holder.stock is not None and holder.stock < pl.quantity:

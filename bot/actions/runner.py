@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from bot.actions import results as r
 from bot.actions.booking import BookingActions, booking_of_order, link_ttl
@@ -475,8 +475,14 @@ def _when(command: FindSlots | MoveBooking) -> WhenQuery | None:
 
 
 async def current_order(turn: Turn) -> Order | None:
-    """The order of this conversation: the one in the state, else the latest in the database."""
+    """The order of this conversation: the one in the state, else the latest in the database. The order
+    this session already holds (placed or read earlier in the turn) is reused without a query."""
     if turn.state.order_id is not None:
+        sync = turn.session.sync_session
+        known = sync.identity_map.get(sync.identity_key(Order, turn.state.order_id))
+        if isinstance(known, Order) and _loaded(known, "lines") and known.tenant_id == turn.scope.tenant_id \
+                and known.company_id == turn.company.id:
+            return known
         order = (await turn.session.execute(turn.scope.select(
             Order, Order.id == turn.state.order_id, Order.company_id == turn.company.id))).scalar_one_or_none()
         if order is not None:
@@ -485,6 +491,12 @@ async def current_order(turn: Turn) -> Order | None:
         turn.scope.select(Order, Order.company_id == turn.company.id,
                           Order.conversation_id == turn.conversation.id).order_by(Order.number.desc()).limit(1)
     )).scalar_one_or_none()
+
+
+def _loaded(row: object, collection: str) -> bool:
+    """``row`` is in its session with no expired attribute and ``collection`` loaded (usable without a query)."""
+    state = inspect(row)
+    return state.persistent and not state.expired_attributes and collection in state.dict
 
 
 def _known(turn: Turn, given: dict[str, str]) -> dict[str, str | None]:
