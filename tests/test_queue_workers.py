@@ -82,6 +82,23 @@ def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
                                 stdout=out, stderr=subprocess.STDOUT)
 
 
+async def _waha_shop(runtime: Any, client: Any, waha: FakeWaha, *, slug: str, buffer_seconds: int) -> None:
+    """A tenant and company ``slug`` with a WhatsApp inbox at the WAHA double, whose session delivers
+    signed webhooks to the served app (``client``)."""
+    async with runtime.sessionmaker() as s, s.begin():
+        tenant = await create_tenant(s, name=slug.title(), slug=slug)
+        company = await create_company(s, tenant_id=tenant.id, slug=f"{slug}-shop", name=f"{slug.title()} Shop")
+        inbox = Inbox(tenant_id=tenant.id, company_id=company.id, kind="whatsapp_waha", name="WhatsApp",
+                      credentials=runtime.secret_box.encrypt(json.dumps({"api_key": "waha-test-key",
+                                                                         "hmac_key": HMAC_KEY})),
+                      settings={"base_url": waha.url, "session": "default", "buffer_seconds": buffer_seconds},
+                      active=True)
+        s.add(inbox)
+    waha.add_session("default", config={"webhooks": [{
+        "url": f"{client.base_url}/webhooks/whatsapp_waha/{inbox.id}", "events": ["message"],
+        "hmac": {"key": HMAC_KEY}}]})
+
+
 async def test_a_killed_worker_leaves_every_message_answered_once_and_in_order(pg_url: str, tmp_path: Path) -> None:
     redis_url = require_redis()
     stream = f"chatcommerce:test:{uuid.uuid4().hex}"
@@ -100,18 +117,7 @@ async def test_a_killed_worker_leaves_every_message_answered_once_and_in_order(p
     try:
         async with served(pg_url, tmp_path, queue="redis", redis_url=redis_url, queue_stream=stream) as (client, app):
             runtime = app.state.runtime
-            async with runtime.sessionmaker() as s, s.begin():
-                tenant = await create_tenant(s, name="Queue", slug="queue")
-                company = await create_company(s, tenant_id=tenant.id, slug="queue-shop", name="Queue Shop")
-                inbox = Inbox(tenant_id=tenant.id, company_id=company.id, kind="whatsapp_waha", name="WhatsApp",
-                              credentials=runtime.secret_box.encrypt(json.dumps({"api_key": "waha-test-key",
-                                                                                 "hmac_key": HMAC_KEY})),
-                              settings={"base_url": waha.url, "session": "default", "buffer_seconds": 0},
-                              active=True)
-                s.add(inbox)
-            waha.add_session("default", config={"webhooks": [{
-                "url": f"{client.base_url}/webhooks/whatsapp_waha/{inbox.id}", "events": ["message"],
-                "hmac": {"key": HMAC_KEY}}]})
+            await _waha_shop(runtime, client, waha, slug="queue", buffer_seconds=0)
 
             async def both_consuming() -> bool:
                 logs = [(tmp_path / f"worker-{n}.log").read_text() for n in range(len(workers))]
@@ -228,18 +234,7 @@ async def test_a_burst_in_a_buffer_window_is_answered_once_by_a_worker(pg_url: s
     try:
         async with served(pg_url, tmp_path, **overrides) as (client, app):
             runtime = app.state.runtime
-            async with runtime.sessionmaker() as s, s.begin():
-                tenant = await create_tenant(s, name="Window", slug="window")
-                company = await create_company(s, tenant_id=tenant.id, slug="window-shop", name="Window Shop")
-                inbox = Inbox(tenant_id=tenant.id, company_id=company.id, kind="whatsapp_waha", name="WhatsApp",
-                              credentials=runtime.secret_box.encrypt(json.dumps({"api_key": "waha-test-key",
-                                                                                 "hmac_key": HMAC_KEY})),
-                              settings={"base_url": waha.url, "session": "default", "buffer_seconds": 3},
-                              active=True)
-                s.add(inbox)
-            waha.add_session("default", config={"webhooks": [{
-                "url": f"{client.base_url}/webhooks/whatsapp_waha/{inbox.id}", "events": ["message"],
-                "hmac": {"key": HMAC_KEY}}]})
+            await _waha_shop(runtime, client, waha, slug="window", buffer_seconds=3)
             worker = asyncio.create_task(run_worker(make_settings(pg_url, tmp_path, workers_enabled=False, **overrides),
                                                     responder=EchoResponder(), consumer="in-test", stop=stop))
             for text in ("hello", "do you have shirts", "and hats"):
