@@ -412,7 +412,10 @@ def main(argv: list[str] | None = None) -> int:
             child = subprocess.run(
                 [sys.executable, __file__, "--queries", str(args.queries), "--seed", str(args.seed),
                  "--worker", url, ",".join(imported["companies"])],
-                check=True, capture_output=True, text=True)
+                capture_output=True, text=True)
+            if child.returncode:
+                sys.stderr.write(child.stderr)
+                raise SystemExit(f"the worker phase failed (exit status {child.returncode})")
             worker = json.loads(child.stdout.strip().splitlines()[-1])
         finally:
             if not args.sqlite:
