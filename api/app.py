@@ -29,6 +29,7 @@ from api.routes import (
     auth,
     bookings,
     channels,
+    home,
     inbox,
     metrics,
     pay,
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
         return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
 
     app.include_router(health.router)
+    app.include_router(home.router)
     app.include_router(docs.router)
     app.mount(docs.SWAGGER_UI_PREFIX, docs.swagger_ui_assets(), name="swagger-ui")
     app.include_router(admin.router)
