@@ -616,7 +616,7 @@ def demo(
             "admin_token": generated_token or "(from CHATCOMMERCE_ADMIN_TOKEN)", "docs_url": f"{base}/docs"}
 
     def text() -> str:
-        lines = [f"Demo tenant {result.tenant!r} ready in {data['database']}"]
+        lines = [f"Demo tenant {result.tenant!r} ready in {data['database']}", f"  Start here: {base}/"]
         for c in companies:
             loaded = f"imported {', '.join(c['imported'])}" if c["imported"] else "already loaded"
             lines.append(f"  {c['name']}: {c['chat_url']}  ({c['items']} items, {c['faq']} FAQ; {loaded})")
