@@ -256,3 +256,43 @@ def test_the_filter_redacts_message_and_arguments() -> None:
     plain = logging.LogRecord("x", logging.INFO, __file__, 1, "opened /pay/s3cret and /pay/return", None, None)
     RedactTokenPaths().filter(plain)
     assert plain.getMessage() == "opened /pay/*** and /pay/return"
+
+
+async def test_the_http_client_log_shows_no_telegram_bot_token(caplog: pytest.LogCaptureFixture) -> None:
+    # The Bot API puts the token in the path; httpx logs every request's URL at INFO. Alerts to a manager's
+    # Telegram chat go through httpx, so without the filter the bot's token lands in the server's log.
+    from channels.alert_senders import send_telegram
+    from core.logging import configure_logging
+
+    configure_logging(level="INFO")
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(200, json={"ok": True, "result": {"message_id": 1}})
+
+    caplog.set_level(logging.INFO, logger="httpx")
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        await send_telegram(client, api_base="https://api.telegram.org", bot_token="123456:AAE-s3cretT0ken_x",
+                                 chat_id="42", text="New conversation")
+    assert seen == ["/bot123456:AAE-s3cretT0ken_x/sendMessage"]  # the request itself is unchanged
+    lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert lines and all("s3cretT0ken" not in line for line in lines)
+    assert any("/bot***/sendMessage" in line for line in lines)
+
+
+def test_database_driver_debug_lines_stay_off_at_debug_level() -> None:
+    # aiosqlite's DEBUG lines print each statement's parameters (customer data, encrypted credentials).
+    from core.logging import configure_logging
+
+    root = logging.getLogger()
+    saved = root.level, logging.getLogger("aiosqlite").level
+    root.setLevel(logging.DEBUG)  # what basicConfig(level="DEBUG") does in a fresh server process
+    try:
+        configure_logging(level="DEBUG")
+        assert not logging.getLogger("aiosqlite").isEnabledFor(logging.DEBUG)
+        assert logging.getLogger("chatcommerce").isEnabledFor(logging.DEBUG)  # the app's own lines still show
+    finally:
+        root.setLevel(saved[0])
+        logging.getLogger("aiosqlite").setLevel(saved[1])
+        configure_logging(level="INFO")
