@@ -14,9 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.llm.config import AssistantSettings
 from channels.factory import ChannelFactory
 from channels.registry import ChannelRegistry
 from core.accounts import DEFAULT_INBOXES
@@ -87,9 +89,12 @@ async def connect_inbox(
     ``setWebhook``, WAHA session with webhook config). Returns the inbox and what the provider
     reported (e.g. a QR code to scan for WhatsApp).
 
-    Missing webhook secrets are generated. Raises ``InboxError`` for an unknown kind or when the
-    provider refuses (the inbox is then not kept: the caller rolls back).
+    Missing webhook secrets are generated. Raises ``InboxError`` for an unknown kind, for an
+    ``assistant`` override in ``settings`` that ``AssistantSettings`` refuses (the same check as
+    ``PUT .../inboxes/{id}/assistant``), or when the provider refuses (the inbox is then not kept: the
+    caller rolls back).
     """
+    _check_assistant_override(settings)
     if kind in BUILTIN_KINDS:
         raise InboxError(f"{kind} inboxes are built in; every company has one")
     try:
@@ -117,6 +122,22 @@ async def connect_inbox(
     _set_health(inbox, status=str(details.get("status") or "CONNECTED"))
     factory.forget(inbox.id)
     return inbox, details
+
+
+def _check_assistant_override(settings: Mapping[str, Any]) -> None:
+    """Raise ``InboxError`` naming the field when ``settings["assistant"]`` is not a valid override
+    (a stored bad value would silently fall back to rules mode at every message)."""
+    if "assistant" not in settings:
+        return
+    override = settings["assistant"]
+    if not isinstance(override, Mapping):
+        raise InboxError("settings.assistant must be an object, e.g. {\"mode\": \"assist\"}")
+    try:
+        AssistantSettings.model_validate(dict(override))
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise InboxError(f"settings.assistant.{where}: {first['msg']}") from None
 
 
 async def disconnect_inbox(session: AsyncSession, *, inbox: Inbox, factory: ChannelFactory) -> str | None:

@@ -110,3 +110,19 @@ async def test_the_assist_share_is_reported_for_a_date_range_by_the_api_and_the_
     assert {k: v for k, v in json.loads(shown.stdout).items() if k != "company"} == usage
     text = await asyncio.to_thread(runner.invoke, cli_app, ["assistant", "usage", "--company", "shop"], env=cli_env)
     assert "2 of 3 customer turns reached the model (67%)" in text.stdout and "error 1" in text.stdout
+
+
+async def test_a_new_inbox_with_a_bad_assistant_override_is_refused_and_not_kept(database_url: str,
+                                                                                 tmp_path: Path) -> None:
+    # The same check as PUT .../inboxes/{id}/assistant: a bad mode stored at creation would silently run
+    # the rules at every message while the owner believes the model answers.
+    async with running(make_settings(database_url, tmp_path)) as env:
+        client = env.client
+        await make_company(client, "acme", "shop")
+        before = (await client.get(_C + "/inboxes", headers=AUTH)).json()
+        for settings, field in (({"assistant": {"mode": "chaos"}}, "settings.assistant.mode"),
+                                ({"assistant": "llm"}, "settings.assistant must be an object")):
+            r = await client.post(_C + "/inboxes", headers=AUTH,
+                                  json={"kind": "telegram", "credentials": {"bot_token": "1:x"}, "settings": settings})
+            assert r.status_code == 422 and field in r.json()["detail"], r.text
+        assert (await client.get(_C + "/inboxes", headers=AUTH)).json() == before
