@@ -550,7 +550,8 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> Non
         if _options().responder is not None:
             raise _fail("a replaced responder runs in one process only (no --workers)")
         uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=settings.log_level.lower())
+                    log_level=settings.log_level.lower(),
+                    timeout_worker_healthcheck=settings.worker_healthcheck_seconds)
         return
     uvicorn.run(create_app(settings, responder=_options().responder), host=host, port=port,
                 log_level=settings.log_level.lower())

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     demo_mode: bool = Field(default=False, description="Shows a test 'Pay' button on manual payment pages.")
     log_level: str = "INFO"
     log_json: bool = False
+    worker_healthcheck_seconds: int = Field(
+        default=30, ge=1,
+        description="`serve --workers N`: seconds uvicorn's supervisor waits for a server process to answer its "
+                    "health ping before killing and restarting it (uvicorn's default, 5 s, restarts busy processes "
+                    "under load and drops their requests in flight).",
+    )
     payment_link_ttl_minutes: int = 24 * 60
     data_dir: Path = Path("./data")
     workers_enabled: bool = Field(

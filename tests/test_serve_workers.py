@@ -60,3 +60,24 @@ def _serving(pid: int) -> list[psutil.Process]:
     """The uvicorn worker processes under the supervisor (not multiprocessing's helper processes)."""
     children = psutil.Process(pid).children()
     return [p for p in children if "multiprocessing.resource_tracker" not in " ".join(p.cmdline())]
+
+
+def test_busy_server_processes_get_the_configured_health_ping_timeout(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # uvicorn's supervisor kills a process that does not answer its ping within 5 s by default, which a
+    # CPU-bound moment (an index build) can exceed: the requests in flight are lost. The setting reaches uvicorn.
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from api.cli import app as cli_app
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
+    for value, expected in ((None, 30), ("45", 45)):
+        if value is None:
+            monkeypatch.delenv("CHATCOMMERCE_WORKER_HEALTHCHECK_SECONDS", raising=False)
+        else:
+            monkeypatch.setenv("CHATCOMMERCE_WORKER_HEALTHCHECK_SECONDS", value)
+        seen.clear()
+        result = CliRunner().invoke(cli_app, ["serve", "--workers", "2", "--port", "8765"])
+        assert result.exit_code == 0, result.output
+        assert seen["workers"] == 2 and seen["timeout_worker_healthcheck"] == expected
