@@ -17,6 +17,12 @@ Guarantees (all channels):
   ``recover()``, the conversation's own, other processes) exactly one sends it, on SQLite as on
   PostgreSQL, and a send the provider accepted is never repeated; a failed send is marked ``failed``
   and the conversation is flagged for a manager (``status = "pending"``).
+* A conversation's replies reach the provider in ``seq`` order, also when two tasks or processes deliver
+  them (a customer's quick second message answered while the first reply's HTTP call is still out): a
+  reply is claimed only when no earlier reply of its conversation is ``pending`` or being sent (a claim
+  younger than ``SENDING_STALE``); a later reply waits for it, at most ``ORDER_WAIT`` (then it is sent
+  anyway: a process killed mid-send delays its conversation by seconds). A failed earlier reply does
+  not hold the later ones back.
 * Customer text longer than the channel's ``max_inbound_text`` (the provider's own maximum) is
   stored and answered cut to that length, with ``payload["truncated_from"]`` = the original length.
 * A process killed mid-way loses nothing: ``recover()`` answers stored-but-unprocessed messages and
@@ -43,13 +49,15 @@ import uuid
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
+from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_exponential
 
 from bot.messages import Button, InboundMessage, OutboundMessage, Responder
 from channels.base import ParsedInbound
@@ -68,6 +76,13 @@ from core.timeutil import utcnow
 __all__ = ["ChannelFactory", "InboxRow", "Pipeline", "ReceiveResult", "Reply", "claim_outbound"]
 
 log = structlog.get_logger(__name__)
+
+# Replies of a conversation go out in ``seq`` order: a reply waits while an earlier one is ``pending`` or
+# claimed (``sending``) less than ``SENDING_STALE`` ago, for at most ``ORDER_WAIT``; then it is sent anyway,
+# so a process killed mid-send (its claim stays ``sending``) delays the conversation by seconds, not forever.
+# Both are above a normal send (well under a second) and below the providers' own timeouts (30 s).
+SENDING_STALE = timedelta(seconds=15)
+ORDER_WAIT = timedelta(seconds=15)
 
 # Inbound message statuses: stored and waiting for an answer / answered (or deliberately not answered).
 RECEIVED = "received"
@@ -367,9 +382,8 @@ class Pipeline:
                              context: dict[str, Any], conversation_id: uuid.UUID) -> int:
         """Deliver a reply whose recipient and context the caller knows: claim (one statement),
         send through the inbox's cached adapter, mark ``sent`` (one statement) or ``failed``."""
-        async with self._sessionmaker() as session, session.begin():
-            if not await claim_outbound(session, message_id=reply.message_id):
-                return 0
+        if not await self._claim_in_order(reply.message_id):
+            return 0
         channel = self._factory.channel(inbox)
         try:
             provider_id = await channel.send_reply(to=to, message=reply.as_outbound(), context=context)
@@ -588,10 +602,33 @@ class Pipeline:
             sent += await self._deliver_one(message_id)
         return sent
 
+    async def _claim_in_order(self, message_id: uuid.UUID) -> bool:
+        """Claim ``message_id`` for sending (its own committed transaction). While an earlier reply of the
+        conversation is still pending or being sent, retry (``tenacity``: 20 ms doubling to 0.5 s, for up
+        to ``ORDER_WAIT``), then claim it regardless of order. True when this call owns the send."""
+        async def attempt(*, in_order: bool) -> str:
+            async with self._sessionmaker() as session, session.begin():
+                if await claim_outbound(session, message_id=message_id, in_order=in_order):
+                    return "claimed"
+                status = (await session.execute(select(Message.status).where(Message.id == message_id))).scalar()
+                return "blocked" if status == "pending" else "taken"
+
+        retrying = AsyncRetrying(
+            retry=retry_if_result(lambda outcome: outcome == "blocked"),
+            wait=wait_exponential(multiplier=0.01, min=0.02, max=0.5),
+            stop=stop_after_delay(ORDER_WAIT.total_seconds()),
+            retry_error_callback=lambda _state: "blocked",
+        )
+        outcome = await retrying(attempt, in_order=True)
+        if outcome == "blocked":
+            log.warning("delivery_order_forced", message_id=str(message_id), waited_s=ORDER_WAIT.total_seconds())
+            outcome = await attempt(in_order=False)
+        return outcome == "claimed"
+
     async def _deliver_one(self, message_id: uuid.UUID) -> int:
+        if not await self._claim_in_order(message_id):
+            return 0
         async with self._sessionmaker() as session, session.begin():
-            if not await claim_outbound(session, message_id=message_id):
-                return 0
             msg = await session.get(Message, message_id, populate_existing=True)
             if msg is None:  # pragma: no cover - the claim just updated it
                 return 0
@@ -673,19 +710,32 @@ class Pipeline:
         self._timers.clear()
 
 
-async def claim_outbound(session: AsyncSession, *, message_id: uuid.UUID) -> bool:
-    """Claim a pending outbound message for sending: ``pending`` → ``sending`` in ONE statement
-    (``UPDATE messages SET status='sending' WHERE id=… AND status='pending'``). True when this call
-    changed the row, i.e. owns the send.
+async def claim_outbound(session: AsyncSession, *, message_id: uuid.UUID, now: datetime | None = None,
+                         in_order: bool = True) -> bool:
+    """Claim a pending outbound message for sending: ``pending`` → ``sending`` (``claimed_at`` = ``now``,
+    aware UTC) in ONE statement; with ``in_order`` only when no earlier reply of the same conversation
+    (lower ``seq``) is still ``pending`` or ``sending`` with a claim younger than ``SENDING_STALE``. True
+    when this call changed the row, i.e. owns the send; False when another caller owns it or (``in_order``)
+    an earlier reply goes first.
 
     The check and the change are one statement, so exactly one of any number of concurrent callers
     (sweep, ``recover()``, the conversation's own delivery, other processes) sees a row count of 1 on
     SQLite as on PostgreSQL. (SQLite ignores ``SELECT … FOR UPDATE``; a read followed by a write lets
     two callers both see ``pending``.) The caller commits the claim before calling the provider."""
+    now = now or utcnow()
+    where = [Message.id == message_id, Message.direction == "out", Message.status == "pending"]
+    if in_order:
+        earlier = aliased(Message)
+        where.append(~exists().where(
+            earlier.conversation_id == Message.conversation_id, earlier.direction == "out",
+            earlier.seq < Message.seq,
+            or_(earlier.status == "pending",
+                and_(earlier.status == "sending", earlier.claimed_at > now - SENDING_STALE)),
+        ))
     result = await session.execute(
         update(Message)
-        .where(Message.id == message_id, Message.direction == "out", Message.status == "pending")
-        .values(status="sending")
+        .where(*where)
+        .values(status="sending", claimed_at=now)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1

@@ -304,6 +304,9 @@ class Message(TenantOwned, Base):
     status: Mapped[str] = mapped_column(String(16), default="received")
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When an outbound message was claimed for sending (``status = "sending"``): a claim older than
+    # ``channels.pipeline.SENDING_STALE`` no longer holds back the conversation's later replies.
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Cart(TenantOwned, Base):

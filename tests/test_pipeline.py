@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import ClassVar
 
 import pytest
@@ -47,6 +48,7 @@ class RecordingChannel(Channel):
     default_buffer_seconds: ClassVar[float] = 0.3
     sent: ClassVar[list[tuple[str, str]]] = []
     fail_next: ClassVar[int] = 0
+    delays: ClassVar[dict[str, float]] = {}  # text -> seconds the provider takes to accept it
 
     async def verify(self, request: RawRequest) -> None:
         return None
@@ -58,6 +60,7 @@ class RecordingChannel(Channel):
         if RecordingChannel.fail_next > 0:
             RecordingChannel.fail_next -= 1
             raise ConnectionError("provider unreachable")
+        await asyncio.sleep(RecordingChannel.delays.get(text, 0.0))
         RecordingChannel.sent.append((to, text))
         return f"prov-{len(RecordingChannel.sent)}"
 
@@ -66,6 +69,7 @@ class RecordingChannel(Channel):
 def registry() -> ChannelRegistry:
     RecordingChannel.sent = []
     RecordingChannel.fail_next = 0
+    RecordingChannel.delays = {}
     reg = ChannelRegistry.default()
     reg.register(RecordingChannel)
     return reg
@@ -176,3 +180,66 @@ async def test_handoff_stores_but_does_not_answer(sessionmaker, registry, inbox_
     assert [t for _, t in responder.seen] == ["human"]
     assert RecordingChannel.sent == [("gina", "a manager will answer")]
     assert await _count(sessionmaker, Message.direction == "in") == 2
+
+
+async def _no_buffer(sessionmaker, inbox_id: uuid.UUID) -> None:  # type: ignore[no-untyped-def]
+    async with sessionmaker() as s, s.begin():
+        inbox = await s.get(Inbox, inbox_id)
+        inbox.settings = {"buffer_seconds": 0}
+
+
+async def test_a_slow_first_reply_is_not_overtaken_by_the_next_one(sessionmaker, registry, inbox_id) -> None:
+    # Two server processes (two pipelines on one database) answer a customer's two quick messages; the
+    # provider is slow to accept the first reply. The customer must still read the replies in order.
+    await _no_buffer(sessionmaker, inbox_id)
+    first = Pipeline(sessionmaker=sessionmaker, responder=RecordingResponder(), channels=registry)
+    second = Pipeline(sessionmaker=sessionmaker, responder=RecordingResponder(), channels=registry)
+    RecordingChannel.delays = {"echo: do you have roses?": 0.6}
+    slow = asyncio.create_task(first.receive(inbox_id=inbox_id, parsed=msg("gina", "do you have roses?", "g1")))
+    for _ in range(200):  # bounded: until the first reply is out at the provider
+        if await _count(sessionmaker, Message.direction == "out", Message.status == "sending") == 1:
+            break
+        await asyncio.sleep(0.01)
+    await second.receive(inbox_id=inbox_id, parsed=msg("gina", "and tulips?", "g2"))
+    await slow
+    assert RecordingChannel.sent == [("gina", "echo: do you have roses?"), ("gina", "echo: and tulips?")]
+    assert await _count(sessionmaker, Message.direction == "out", Message.status == "sent") == 2
+
+
+async def test_a_failed_or_abandoned_earlier_reply_does_not_hold_back_the_next(sessionmaker, registry,
+                                                                               inbox_id) -> None:
+    await _no_buffer(sessionmaker, inbox_id)
+    pipeline = Pipeline(sessionmaker=sessionmaker, responder=RecordingResponder(), channels=registry)
+    RecordingChannel.fail_next = 1
+    await pipeline.receive(inbox_id=inbox_id, parsed=msg("hal", "hello", "h1"))  # the provider refuses it
+    await pipeline.receive(inbox_id=inbox_id, parsed=msg("hal", "anyone there?", "h2"))
+    assert RecordingChannel.sent == [("hal", "echo: anyone there?")]
+
+    # A process died while sending a reply a minute ago: that claim no longer holds the conversation.
+    async with sessionmaker() as s, s.begin():
+        last = (await s.execute(select(Message).where(Message.direction == "out")
+                                .order_by(Message.seq.desc()).limit(1))).scalar_one()
+        last.status, last.claimed_at = "sending", utcnow() - timedelta(minutes=1)
+    await pipeline.receive(inbox_id=inbox_id, parsed=msg("hal", "hello?", "h3"))
+    assert RecordingChannel.sent[-1] == ("hal", "echo: hello?")
+
+
+async def test_a_reply_stuck_behind_a_just_abandoned_one_goes_out_after_a_bounded_wait(
+        sessionmaker, registry, inbox_id, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # A process was killed seconds ago while sending: its claim is fresh, so the next reply waits, but only
+    # ORDER_WAIT (shortened here), then goes out: the customer is not left without an answer.
+    import channels.pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "ORDER_WAIT", timedelta(seconds=0.3))
+    await _no_buffer(sessionmaker, inbox_id)
+    pipeline = Pipeline(sessionmaker=sessionmaker, responder=RecordingResponder(), channels=registry)
+    await pipeline.receive(inbox_id=inbox_id, parsed=msg("ivy", "hi", "i1"))
+    async with sessionmaker() as s, s.begin():
+        last = (await s.execute(select(Message).where(Message.direction == "out"))).scalar_one()
+        last.status, last.claimed_at = "sending", utcnow()
+    await pipeline.receive(inbox_id=inbox_id, parsed=msg("ivy", "still there?", "i2"))
+    assert RecordingChannel.sent[-1] == ("ivy", "echo: still there?")
+    async with sessionmaker() as s:
+        statuses = (await s.execute(select(Message.status).where(Message.direction == "out")
+                                    .order_by(Message.seq))).scalars().all()
+    assert statuses == ["sending", "sent"]  # the abandoned one is never sent twice
