@@ -14,6 +14,7 @@ import weakref
 from dataclasses import replace
 from functools import lru_cache
 
+from bot.buttons import decode
 from bot.commands import (
     AddToCart,
     AnswerFaq,
@@ -46,12 +47,23 @@ from bot.commands import SmallTalkKind as SmallTalkKindName
 from bot.language.budget import parse_budget
 from bot.language.choice import parse_choice
 from bot.language.daytime import parse_daytime
-from bot.language.details import extract_details
+from bot.language.details import extract_details, read_name
 from bot.language.roots import is_russian_verb, shares_root
 from bot.language.smalltalk import analyze as analyze_small_talk
 from bot.state import CHECKOUT_STEPS, DialogueState, Step
 from bot.understand.base import DeliveryStatus, UnderstandingContext, Understood, Unresolved
-from bot.understand.rules import ASKING, SWAP, Aspect, Intent, Understanding, is_bare, read
+from bot.understand.rules import (
+    ASKING,
+    INSTEAD,
+    SWAP,
+    Aspect,
+    Intent,
+    Understanding,
+    is_bare,
+    not_a_name,
+    quantity_in,
+    read,
+)
 from commerce.when import parse_when
 from knowledge.search import KnowledgeIndex
 from knowledge.text import detect_language, normalize
@@ -65,6 +77,7 @@ _ITEM_COMMANDS = (AddToCart, SetQuantity, RemoveLine, ShowItem, Unresolved)
 MAX_PARTS = 6
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _DETAIL_STEPS = CHECKOUT_STEPS | {Step.BOOKING_NAME}
+_NAME_STEPS = frozenset({Step.CHECKOUT_NAME, Step.BOOKING_NAME})
 # At a checkout question: "cancel, I changed my mind"; "I'd rather not give my phone".
 _STEP_CANCEL = re.compile(r"^\W*(?:cancel|never ?mind|forget it|stop|отмен\w*|не надо|передумал\w*)\b", re.IGNORECASE)
 _STEP_SKIP = re.compile(r"\b(?:rather not|(?:do not|don'?t|dont) want to (?:give|share|leave)|no phone|skip"
@@ -550,7 +563,9 @@ def _details(text: str, *, state: DialogueState, context: UnderstandingContext) 
         return _commands(first, text=text, state=state, context=context)
     details = extract_details(text, context.language, region_of(context))
     if not (details.name or details.address or details.phone_e164):
-        return []
+        # "Марина" asked for a name: a name alone is the answer (not a request the rules read)
+        name = read_name(text) if state.step in _NAME_STEPS and first.intent == Intent.FALLBACK else None
+        return [GiveDetails(name=name)] if name and not not_a_name(text) else []
     phone = details.phone_e164 if details.phone_e164 and _E164.match(details.phone_e164) else None
     address = details.address
     if address is None and details.name and state.step == Step.CHECKOUT_NAME:
@@ -621,6 +636,23 @@ def _budget_query(text: str) -> str:
     return " ".join(_BUDGET_WORDS.sub(" ", text).replace("?", " ").split())[:500]
 
 
+def _named_option(text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
+    """"Green" while the mug's colours are offered as buttons: the option of the variant named (its
+    button, in ``state.choices``); a quantity said with it ("2 green") is an order of its own."""
+    waiting = state.waiting_item()
+    if waiting is None or not state.choices:
+        return []
+    reading = read(text, index=context.index, state=state)
+    if (reading.intent != Intent.ADD or reading.item_id != waiting or reading.variant_id is None
+            or reading.quantity is not None):
+        return []
+    for n, payload in enumerate(state.choices, 1):
+        pressed = decode(payload)
+        if isinstance(pressed, AddToCart) and pressed.item_id == waiting and pressed.variant_id == reading.variant_id:
+            return [Choose(option=n)]
+    return []
+
+
 def _choice(text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
     """"The second", "the cheaper one", "вторую", "the earliest" while options are offered."""
     offers = state.offered()
@@ -639,7 +671,7 @@ def _choice(text: str, *, state: DialogueState, context: UnderstandingContext) -
     if choice is None:
         if offers and _EARLIEST.search(text):
             return [Choose(option=1)]
-        return []
+        return _named_option(text, state=state, context=context)
     if choice.index is not None:
         n = count if choice.index == -1 else choice.index
         return [Choose(option=n)] if 1 <= n <= count else []
@@ -726,7 +758,8 @@ def _parts(parts: list[list[Understood]], quantities: list[int | None],
 def _swap(text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
     """"Swap it for the red one", "replace the mug with a teapot": remove the old line, add the new
     item (or the same item in the variant named); ``[]`` when ``text`` is no such swap."""
-    match = SWAP.match(normalize(text))
+    norm = normalize(text)
+    match = SWAP.match(norm) or INSTEAD.match(norm)
     if match is None:
         return []
     old = read(f"remove {match['old'] or 'it'}", index=context.index, state=state)
@@ -735,13 +768,16 @@ def _swap(text: str, *, state: DialogueState, context: UnderstandingContext) -> 
         return []
     variant_id = old.variant_id if old.item_id is not None else state.last_variant_id
     remove = RemoveLine(item_id=item_id, variant_id=variant_id)
+    # the new line keeps the old line's quantity (5 red roses → 5 white ones) unless one is said
+    kept = next((q for i, v, q in _cart_lines(context) if i == item_id and v == variant_id), None)
     variant = context.index.match_variant(item_id, match["new"])
     if variant is not None and not _names_other_item(match["new"], item_id, context):
-        return [remove, AddToCart(item_id=item_id, variant_id=variant)]
+        said = quantity_in(match["new"])
+        return [remove, AddToCart(item_id=item_id, variant_id=variant, quantity=said or kept or 1)]
     new = read(f"add {match['new']}", index=context.index, state=DialogueState())
     if new.intent != Intent.ADD or new.item_id is None or new.item_id == item_id and new.variant_id is None:
         return []
-    return [remove, AddToCart(item_id=new.item_id, variant_id=new.variant_id, quantity=new.quantity or 1)]
+    return [remove, AddToCart(item_id=new.item_id, variant_id=new.variant_id, quantity=new.quantity or kept or 1)]
 
 
 def _names_other_item(text: str, item_id: object, context: UnderstandingContext) -> bool:
