@@ -96,7 +96,7 @@ class RuleUnderstander:
             if answer:
                 return answer
         said = text
-        text = _lemmatized(text, context)
+        text = _RETURN_PHRASE.sub("return", _lemmatized(text, context))
         if text != said:  # a Russian case or diminutive form ("вазочку", "букетик") was read as its name
             context = replace(context, extra={**context.extra, "inflected": True})
         if _cart_lines(context) and state.last_item_id is not None:
@@ -174,6 +174,9 @@ class RuleUnderstander:
         return commands
 
 
+# "send something back", "ship it back": the phrasal verb of returning (the FAQ and the rules know "return").
+_RETURN_PHRASE = re.compile(r"\b(?:send|ship|mail|post|bring)\s+(?:(?:it|them|this|that|something|stuff|things?|the \w+"
+                            r"|an? \w+|my \w+)\s+)?back\b", re.IGNORECASE)
 _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=\w)|\s+[-–—]\s+")
 
 
@@ -352,6 +355,9 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
     corrected = _not_but(text, commands, state, context)
     if corrected:
         return corrected
+    conditional = _conditional(commands, text=text, state=state, context=context)
+    if conditional:
+        return conditional
     if len(commands) == 1 and isinstance(commands[0], (NotSold, ShowItem, NotUnderstood)):
         shipping = _shipping_faq(text, context)  # "how much to send the pomade to Hamburg?"
         if shipping:
@@ -395,6 +401,32 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
                                                      "day_part": None if daytime.time else daytime.day_part})
         out.append(command)
     return out
+
+
+# A condition of a question: "…if my husband hates it?", "if I order today, …", "…, если не подойдёт?".
+_IF_CLAUSE = re.compile(r"\b(?:if|in case|если|в случае)\b[^?.!,;]*,?", re.IGNORECASE)
+# The condition is an order not placed yet: "if I order today", "если закажу сейчас".
+_IF_ORDERING = re.compile(r"\b(?:if|если)\s+(?:(?:i|we|я|мы)\s+)?(?:order|buy|purchase|place|pay|get"
+                          r"|закаж|заказыва|куп|оформ|оплач)\w*", re.IGNORECASE)
+
+
+def _conditional(commands: list[Understood], *, text: str, state: DialogueState,
+                 context: UnderstandingContext) -> list[Understood]:
+    """A question with a condition asks about the shop's rules: "when will it arrive if I order
+    today?" is the delivery time (not the status of an order), "can I return it if my husband hates
+    it?" the FAQ entry its main clause ("can I return it?") finds. ``[]`` when not so."""
+    if not _IF_CLAUSE.search(text) or any(isinstance(c, AnswerFaq) for c in commands):
+        return []
+    if _IF_ORDERING.search(text) and any(isinstance(c, (DeliveryStatus, OrderStatus)) for c in commands):
+        shipping = _shipping_faq(text, context)
+        if shipping:
+            return shipping
+    main = _IF_CLAUSE.sub(" ", text).strip(" ,")
+    if not main.strip(" ?!.") or not (_QUESTION.search(text) or ASKING.search(normalize(text))):
+        return []
+    reading = read(main, index=context.index, state=state)
+    found = _commands(reading, text=main, state=state, context=context)
+    return found if len(found) == 1 and isinstance(found[0], AnswerFaq) else []
 
 
 _ORDER_CUE = re.compile(r"^\W*(?:a|an|one|some)\b|\b(?:please|pls|plz|пожалуйста|плиз|пжл|пож)\b", re.IGNORECASE)
