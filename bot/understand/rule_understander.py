@@ -378,6 +378,10 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
         if (isinstance(only, (NotUnderstood, NotSold)) and state.last_item_id is not None and _PRONOUN.search(text)
                 and _known(context, state.last_item_id)):
             return [UnknownFact(item_id=state.last_item_id, question=text[:1000])]
+        if isinstance(only, NotUnderstood) and not _DO_YOU_SELL.search(text):
+            named = _named_by_name_words(text, context)
+            if named is not None:  # "is the teapot made in the USA?", "у роз шипы срезаны?"
+                return [UnknownFact(item_id=named, question=text[:1000])]
     if (len(commands) == 1 and isinstance(commands[0], ShowItem) and commands[0].aspect is None
             and commands[0].variant_id is not None and not _QUESTION.search(text) and not _WHAT_ABOUT.search(text)
             and _is_product(context, commands[0].item_id)):  # "navy apron": a concrete pick is taken
@@ -460,6 +464,31 @@ def _unknown_words(text: str, context: UnderstandingContext) -> list[str]:
             and w not in ("sell", "have", "stock", "available", "продаете", "есть", "наличии")]
 
 
+def _named_by_name_words(text: str, context: UnderstandingContext) -> uuid.UUID | None:
+    """The one item a question names by words of its name ("teapot", "роз" → "роза") when its other
+    words are nothing the catalogue has ("made in the USA", "шипы срезаны"), so the item search, which
+    wants most words found, found none."""
+    from bot.language.morph import lemma_candidates
+    from bot.understand.rules import _STOP_WORDS, _names_item, is_ambiguous
+    from knowledge.text import stem, tokenize
+
+    index = context.index
+    names = index.name_stems
+    said = [w for w in tokenize(text) if w not in _QUESTION_FILLER and w not in _STOP_WORDS and not w.isdigit()]
+    found: list[str] = []
+    for word in said:
+        form = word if stem(word) in names else next(
+            (c for c in lemma_candidates(word) if _CYRILLIC.match(c) and stem(c) in names), None)
+        if form is not None:
+            found.append(form)
+    if not found or len(found) == len(said):
+        return None
+    hits = index.search_items(" ".join(found), limit=3)
+    if not hits or is_ambiguous(hits) or not _names_item(hits[0]):
+        return None
+    return hits[0].item_id
+
+
 def _named_literally(command: Understood, text: str, context: UnderstandingContext) -> Understood:
     """Several items matched, but one's whole name is written in ``text``: that one."""
     if not (isinstance(command, Unresolved) and command.candidates and command.then in ("show", "add")):
@@ -538,6 +567,7 @@ def _asked_words(text: str, item_id: object, context: UnderstandingContext) -> l
 
 
 _CYRILLIC_WORD = re.compile(r"[А-Яа-яЁё]{4,}")
+_CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 
 
 def _lemmatized(text: str, context: UnderstandingContext) -> str:
