@@ -96,7 +96,7 @@ class RuleUnderstander:
             if answer:
                 return answer
         said = text
-        text = _RETURN_PHRASE.sub("return", _lemmatized(text, context))
+        text = _compounded(_RETURN_PHRASE.sub("return", _lemmatized(text, context)), context)
         if text != said:  # a Russian case or diminutive form ("вазочку", "букетик") was read as its name
             context = replace(context, extra={**context.extra, "inflected": True})
         if _cart_lines(context) and state.last_item_id is not None:
@@ -135,7 +135,8 @@ class RuleUnderstander:
                     for p in sentences]
             understood = [part for part in said if part and not any(isinstance(c, NotUnderstood) for c in part)]
             lost = [p for p, part in zip(sentences, said, strict=True) if part not in understood]
-            if understood and all(len(p.split()) <= 6 and not any(ch.isdigit() for ch in p) for p in lost):
+            if understood and all((len(p.split()) <= 6 and not any(ch.isdigit() for ch in p)) or _who_for(p)
+                                  for p in lost):
                 return _with_cart(_merged_parts(understood), context)  # "oh sorry, English is fine. How much…"
         return _with_cart(_focused(_refine(self._understand(text, state=state, context=context), text=text,
                                            state=state, context=context)), context)
@@ -588,6 +589,36 @@ def _lemmatized(text: str, context: UnderstandingContext) -> str:
         return known or match.group()
 
     return _CYRILLIC_WORD.sub(replace, text)
+
+
+_WORD = re.compile(r"[^\W\d_]{3,}")
+MAX_COMPOUND_WORDS = 24
+
+
+def _compounded(text: str, context: UnderstandingContext) -> str:
+    """``text`` with two words said apart written as the one word of an item's name they make
+    ("do you cut kids' hair?" → "do you kids' haircut?" for "Kids haircut"), in either order."""
+    from bot.understand.rules import _STOP_WORDS
+    from knowledge.text import stem
+
+    names = context.index.name_stems
+    words = [m for m in _WORD.finditer(text) if m.group().lower() not in _STOP_WORDS][:MAX_COMPOUND_WORDS]
+    for first in words:
+        for second in words:
+            a, b = first.group().lower(), second.group().lower()
+            if first.start() >= second.start():
+                continue
+            glued = next((g for g in (a + b, b + a) if stem(g) in names), None)
+            if glued is not None:
+                return f"{text[:first.start()]}{text[first.end():second.start()]}{glued}{text[second.end():]}"
+    return text
+
+
+def _who_for(sentence: str) -> bool:
+    """Whether a sentence only says who the request is for ("my son is 8", "это для дочки")."""
+    from bot.language.audience import audiences
+
+    return bool(audiences(sentence)) and len(sentence.split()) <= 6
 
 
 _SERVICE_WORDS: weakref.WeakKeyDictionary[KnowledgeIndex, tuple[str, ...]] = weakref.WeakKeyDictionary()
