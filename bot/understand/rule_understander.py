@@ -106,7 +106,7 @@ class RuleUnderstander:
         topical = _topical_faq(text, context)
         if topical:
             return topical
-        how_to = _how_to(text, context)
+        how_to = _how_to(text, context) or _how_to_faq(text, context)
         if how_to:
             return how_to
         talk = analyze_small_talk(text, context.language)
@@ -319,6 +319,48 @@ def _how_to(text: str, context: UnderstandingContext) -> list[Understood]:
 
     hit = _faq_for(context.index, text, [])
     return [AnswerFaq(faq_id=hit.faq_id)] if hit is not None else []
+
+
+# "как сделать, чтобы…", "how do I keep…", "how to clean…": a question asking how to do something (a verb).
+_HOW_TO_Q = re.compile(r"^\W*(?:а\s+|and\s+|so\s+)?(?:как|how)\s+(?P<helper>(?:(?:do|can|should|could|would)\s+"
+                       r"(?:i|we|you|one)\s+|to\s+|мне\s+|можно\s+|нам\s+|бы\s+|лучше\s+)*)(?P<verb>\w+)(?P<rest>.*)$",
+                       re.IGNORECASE | re.DOTALL)
+
+
+def _how_to_faq(text: str, context: UnderstandingContext) -> list[Understood]:
+    """"Как сделать, чтобы букет дольше стоял?": a how-to question is answered by the one how-to FAQ
+    entry ("Как ухаживать за букетом?") about a thing the question names; ``[]`` when none or several."""
+    asked = _how_to_parts(text)
+    if asked is None or not asked:
+        return []
+    found = []
+    for entry in context.index.faq():
+        about = _how_to_parts(entry.question)
+        if about and asked & about:
+            found.append(entry.id)
+    return [AnswerFaq(faq_id=found[0])] if len(found) == 1 else []
+
+
+def _how_to_parts(text: str) -> frozenset[str] | None:
+    """The matching keys of the words a how-to question is about (after its verb), ``None`` when
+    ``text`` is no how-to question: "how" + "do I"/"to" + a verb, or "как" + a Russian infinitive."""
+    from bot.language.morph import match_keys, russian_parses
+    from bot.understand.rules import _STOP_WORDS
+
+    match = _HOW_TO_Q.match(text)
+    if match is None:
+        return None
+    verb = match["verb"].lower()
+    if _CYRILLIC.match(verb):
+        if not any("INFN" in p.tag for p in russian_parses(verb)[:2]):
+            return None
+    elif not match["helper"].strip():
+        return None
+    keys: set[str] = set()
+    for word in normalize(match["rest"]).split():
+        if len(word) > 2 and word not in _STOP_WORDS and word not in _QUESTION_FILLER:
+            keys |= match_keys(word)
+    return frozenset(keys)
 
 
 _ADDRESS_WORDS = re.compile(r"\b(?:man|mate|guys|bro|dude|folks|ребята|друзья)\b", re.IGNORECASE)
