@@ -286,7 +286,7 @@ def extract_details(text: str, language: str | None = None, region: str | None =
     address_parts: list[str] = []
     name: str | None = None
     leftovers: list[str] = []
-    for line in (sentence for line in text.splitlines() for sentence in _sentences(line)):
+    for line in (sentence for each in text.splitlines() for sentence in _sentences(each)):
         in_address = False
         labelled = False  # "Адрес: Москва, Тверская 7-12": the rest of the line is the address
         for raw in _CLAUSE_SPLIT.split(line):
