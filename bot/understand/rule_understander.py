@@ -289,7 +289,8 @@ def _topical_faq(text: str, context: UnderstandingContext) -> list[Understood]:
 
 
 _SHIPPING = re.compile(r"\b(?:ship\w*|send|sending|deliver\w*|post(?:age)?|courier|доставк\w*|доставит\w*|доставляете"
-                       r"|отправ\w*|пересыл\w*)\b|\bgets? to\b|\barrive\w*\b", re.IGNORECASE)
+                       r"|отправ\w*|пересыл\w*|привез\w*|привоз\w*)\b|\b(?:gets?|be) (?:to|here)\b|\barrive\w*\b",
+                       re.IGNORECASE)
 _COST_Q = re.compile(r"\bhow much\b|\bcost\w*|\bprice\w*|\bcharge\w*|\bfee\b|\bсколько стоит\b|\bстоимост\w*"
                      r"|\bцен\w*|\bплатн\w*|\bбесплатн\w*|\bfree\b", re.IGNORECASE)
 _TIME_Q = re.compile(r"\bhow long\b|\bhow many days\b|\bwhen\b|\btill\b|\buntil\b|\bhow fast\b"
@@ -472,7 +473,8 @@ def _conditional(commands: list[Understood], *, text: str, state: DialogueState,
     if not main.strip(" ?!.") or not (_QUESTION.search(text) or ASKING.search(normalize(text))):
         return []
     reading = read(main, index=context.index, state=state)
-    found = _commands(reading, text=main, state=state, context=context)
+    found = _refine(_commands(reading, text=main, state=state, context=context), text=main, state=state,
+                    context=context)
     return found if len(found) == 1 and isinstance(found[0], AnswerFaq) else []
 
 

@@ -242,14 +242,16 @@ STOCK = _rx(
     r"\bесть ли\b", r"\bли есть\b", r"\bв наличии\b", r"\bналичи\w*", r"\bостал\w*", r"\bимее\w*", r"\bесть\b",
     r"\bзакончил\w*", r"\bбывает\b", r"\bбывают\b",
 )
+# What a service or a set includes ("what's included in the combo", "что входит в педикюр"): a question,
+# so its "include" is not the add command.
+INCLUDED = _rx(r"\b(whats|what is|what s) included\b", r"\bincluded in\b", r"\bwhat does (\w+ ){1,3}include\b",
+               r"\bчто (входит|включ\w*)\b", r"\bвходит ли\b")
 DESCRIPTION = _rx(
     r"\b(tell me( more)? about|describe|description|details|detail|info|information|what is|whats|what are|"
     r"more about|tell me more|made of|material|fabric|look like|more info)\b",
     r"\bрасскаж\w*", r"\bописан\w*", r"\bподробн\w*", r"\bчто (это|такое)\b", r"\bинформац\w*", r"\bиз чего\b",
     r"\bсостав\b", r"\bкак выгляд\w*",
-    # what a service or a set includes: "what's included in the combo", "что входит в педикюр"
-    r"\b(whats|what is|what s) included\b", r"\bincluded in\b", r"\bwhat does (\w+ ){1,3}include\b",
-    r"\bчто (входит|включ\w*)\b", r"\bвходит ли\b",
+    r"(?:" + INCLUDED.pattern + r")",
 )
 PREPAY = _rx(
     r"\bprepa(y|id|yment|ying)\w*", r"\bpay (in advance|upfront|up front|ahead|beforehand)\b", r"\bdeposit\b",
@@ -802,7 +804,7 @@ class _ItemTurn:
         question = any(rx.search(norm) for _, rx in _ASPECTS) or CATALOG.search(norm) is not None
         if BOOK.search(norm) and not product and not (question and not self.when):
             return self.make(Intent.BOOK)
-        if service and (self.when or ADD_STRONG.search(norm) or (not question and (
+        if service and (self.when or ADD_STRONG.search(INCLUDED.sub(" ", norm)) or (not question and (
                 ADD_WEAK.search(norm) or arranging))):
             return self.make(Intent.BOOK)
         if self.when and not items.found:
@@ -828,7 +830,7 @@ class _ItemTurn:
         if CART_SET.search(command) and (self.quantity is not None or found):
             self._use_context()
             return self.make(Intent.CART_SET)
-        if ADD_STRONG.search(norm):
+        if ADD_STRONG.search(INCLUDED.sub(" ", norm)):
             if not found and ADD_MORE.search(norm):
                 return self.make(Intent.ADD_MORE)
             self._use_context()
