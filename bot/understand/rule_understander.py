@@ -636,6 +636,7 @@ def _lemmatized(text: str, context: UnderstandingContext) -> str:
 
 
 _WORD = re.compile(r"[^\W\d_]{3,}")
+_COMPOUND_STARTS: weakref.WeakKeyDictionary[KnowledgeIndex, frozenset[str]] = weakref.WeakKeyDictionary()
 MAX_COMPOUND_WORDS = 24
 
 
@@ -645,14 +646,20 @@ def _compounded(text: str, context: UnderstandingContext) -> str:
     from bot.understand.rules import _STOP_WORDS
     from knowledge.text import stem
 
-    names = context.index.name_stems
+    index = context.index
+    starts = _COMPOUND_STARTS.get(index)
+    if starts is None:  # the first three letters of the names' long words: most pairs are ruled out by them
+        starts = _COMPOUND_STARTS[index] = frozenset(w[:3] for w in index.name_stems if len(w) >= 6)
+    names = index.name_stems
     words = [m for m in _WORD.finditer(text) if m.group().lower() not in _STOP_WORDS][:MAX_COMPOUND_WORDS]
+    if not any(m.group()[:3].lower() in starts for m in words):
+        return text
     for first in words:
         for second in words:
             a, b = first.group().lower(), second.group().lower()
-            if first.start() >= second.start():
+            if first.start() >= second.start() or (a[:3] not in starts and b[:3] not in starts):
                 continue
-            glued = next((g for g in (a + b, b + a) if stem(g) in names), None)
+            glued = next((g for g in (a + b, b + a) if g[:3] in starts and stem(g) in names), None)
             if glued is not None:
                 return f"{text[:first.start()]}{text[first.end():second.start()]}{glued}{text[second.end():]}"
     return text
