@@ -176,7 +176,7 @@ class RuleUnderstander:
 
 
 # "send something back", "ship it back": the phrasal verb of returning (the FAQ and the rules know "return").
-_RETURN_PHRASE = re.compile(r"\b(?:send|ship|mail|post|bring)\s+(?:(?:it|them|this|that|something|stuff|things?|the \w+"
+_RETURN_PHRASE = re.compile(r"\b(?:send|ship|mail|post)\s+(?:(?:it|them|this|that|something|stuff|things?|the \w+"
                             r"|an? \w+|my \w+)\s+)?back\b", re.IGNORECASE)
 _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=\w)|\s+[-–—]\s+")
 
@@ -328,6 +328,11 @@ _HOW_TO_Q = re.compile(r"^\W*(?:а\s+|and\s+|so\s+)?(?:как|how)\s+(?P<helper>
                        re.IGNORECASE | re.DOTALL)
 
 
+# Verbs of what the rules do themselves (order, buy, book, pay, add): "how do I order…" is that request.
+_REQUEST_VERB = re.compile(r"^(?:order|buy|purchase|book|reserve|pay|add|get|checkout|заказ\w*|закаж\w*|куп\w*"
+                           r"|запис\w*|заброн\w*|оплат\w*|добав\w*|оформ\w*|полож\w*|взять|получить)$")
+
+
 def _how_to_faq(text: str, context: UnderstandingContext) -> list[Understood]:
     """"Как сделать, чтобы букет дольше стоял?": a how-to question is answered by the one how-to FAQ
     entry ("Как ухаживать за букетом?") about a thing the question names; ``[]`` when none or several."""
@@ -352,6 +357,8 @@ def _how_to_parts(text: str) -> frozenset[str] | None:
     if match is None:
         return None
     verb = match["verb"].lower()
+    if _REQUEST_VERB.search(normalize(verb)):  # "как заказать букет?" asks for the order itself
+        return None
     if _CYRILLIC.match(verb):
         if not any("INFN" in p.tag for p in russian_parses(verb)[:2]):
             return None
