@@ -41,10 +41,10 @@ from channels.base import RawRequest
 from channels.pipeline import Reply
 from commerce.payments import PaymentStateError
 from core.accounts import ValidationError, create_company, create_tenant, inbox_of_kind
+from core.i18n import company_locale, money
 from core.logging import configure_logging
 from core.migrate import upgrade
 from core.models import Company, Order, Tenant
-from core.money import format_money
 from core.settings import Settings, get_settings
 from core.tenancy import NotFound, TenantScope
 from knowledge.importer import KnowledgeImportError
@@ -432,8 +432,8 @@ def test_dialogues(
 ORDER_COLUMNS = ("number", "status", "payment", "total", "items", "id")
 
 
-def _order_row(order: dict[str, Any]) -> list[Any]:
-    total = format_money(int(order["total_minor"]), str(order["currency"]))
+def _order_row(order: dict[str, Any], locale: str) -> list[Any]:
+    total = money(int(order["total_minor"]), str(order["currency"]), locale)
     items = ", ".join(f"{ln['quantity']} x {ln['name']}" + (f" ({ln['variant']})" if ln["variant"] else "")
                       for ln in order["lines"])
     return [f"#{order['number']}", order["status"], order["payment_status"], total, items, order["id"]]
@@ -454,13 +454,14 @@ def orders_list(
     """A company's orders, newest first (money in minor units with --json)."""
     filters = sales_filter(status=status, payment_status=payment_status, since=since, until=until, search=search)
 
-    async def work(rt: Runtime) -> list[dict[str, object]]:
+    async def work(rt: Runtime) -> tuple[list[dict[str, object]], str]:
         async with rt.sessionmaker() as session:
             row = await cli_company(session, company)
-            return orders_as_dicts(await list_sales_orders(session, company=row, filters=filters))
+            return orders_as_dicts(await list_sales_orders(session, company=row, filters=filters)), company_locale(row)
 
-    data = _run(work)
-    _emit(data, as_json, lambda: render_table(ORDER_COLUMNS, [_order_row(o) for o in data], empty="no orders"))
+    data, locale = _run(work)
+    _emit(data, as_json, lambda: render_table(ORDER_COLUMNS, [_order_row(o, locale) for o in data],
+                                              empty="no orders"))
 
 
 @orders_app.command("mark-paid")

@@ -33,8 +33,8 @@ from commerce.errors import CommerceError
 from commerce.google_calendar import ClientFactory, client_factory_from_settings
 from commerce.schedule import company_zone, day_bounds, schedule_of, set_schedule
 from core.accounts import ValidationError
+from core.i18n import company_locale, money
 from core.models import BOOKING_STATUSES
-from core.money import format_money
 from core.settings import Settings, get_settings
 from core.tenancy import NotFound
 from core.timeutil import utcnow
@@ -86,8 +86,8 @@ def calendar_client_factory(runtime: Runtime) -> ClientFactory:
 BOOKING_COLUMNS = ("start", "status", "service", "resource", "customer", "prepay", "id", "refund")
 
 
-def _booking_row(b: dict[str, Any]) -> list[Any]:
-    prepay = format_money(int(b["prepay_minor"]), str(b["currency"])) if b["prepay_minor"] else "-"
+def _booking_row(b: dict[str, Any], locale: str) -> list[Any]:
+    prepay = money(int(b["prepay_minor"]), str(b["currency"]), locale) if b["prepay_minor"] else "-"
     who = b["customer_name"] or b["phone"] or "-"
     return [b["local_start"][:16].replace("T", " "), b["status"], b["service"], b["resource"], who, prepay, b["id"],
             "refund due" if b["refund_due"] else ""]
@@ -111,16 +111,17 @@ def bookings_list(
     except ValueError:
         raise _fail(f"--date must be YYYY-MM-DD, not {day!r}") from None
 
-    async def work(rt: Runtime) -> list[dict[str, Any]]:
+    async def work(rt: Runtime) -> tuple[list[dict[str, Any]], str]:
         async with rt.sessionmaker() as session:
             row = await cli_company(session, company)
             tz = company_zone(row)
             start, end = day_bounds(local_day, tz) if local_day else (None, None)
             rows = await list_bookings(session, company=row, start=start, end=end, statuses=statuses)
-            return [booking_as_dict(b, tz=tz) for b in rows]
+            return [booking_as_dict(b, tz=tz) for b in rows], company_locale(row)
 
-    data = _run(work)
-    _emit(data, as_json, lambda: render_table(BOOKING_COLUMNS, [_booking_row(b) for b in data], empty="no bookings"))
+    data, locale = _run(work)
+    _emit(data, as_json, lambda: render_table(BOOKING_COLUMNS, [_booking_row(b, locale) for b in data],
+                                              empty="no bookings"))
 
 
 # -- schedule --------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from api.sales import (
 )
 from api.services import Runtime
 from core.accounts import ValidationError
-from core.money import format_money
+from core.i18n import company_locale, money
 from core.tenancy import TenantScope
 from core.users import user_by_email
 
@@ -247,26 +247,26 @@ def kb_list(
 ) -> None:
     """A company's products and services (or FAQ), in file order."""
 
-    async def work(rt: Runtime) -> list[dict[str, Any]]:
+    async def work(rt: Runtime) -> tuple[list[dict[str, Any]], str]:
         async with rt.sessionmaker() as session:
             row = await cli_company(session, company)
             if faq:
                 return [{"id": str(f.id), "question": f.question, "answer": f.answer}
-                        for f in await kb_faq(session, company=row)]
+                        for f in await kb_faq(session, company=row)], company_locale(row)
             return [{"id": str(i.id), "kind": i.kind, "name": i.name, "sku": i.sku, "category": i.category,
                      "price_minor": i.price_minor, "currency": i.currency, "stock": i.stock,
                      "variants": [{"name": v.name, "sku": v.sku, "price_minor": v.price_minor, "stock": v.stock}
                                   for v in i.variants]}
-                    for i in await kb_items(session, company=row)]
+                    for i in await kb_items(session, company=row)], company_locale(row)
 
-    data = _run(work)
+    data, locale = _run(work)
     if faq:
         _emit(data, as_json, lambda: render_table(("question", "answer"), [(f["question"], f["answer"][:80])
                                                                            for f in data], empty="no FAQ"))
         return
 
     def price(i: dict[str, Any]) -> str | None:
-        return format_money(int(i["price_minor"]), i["currency"]) if i["price_minor"] is not None else None
+        return money(int(i["price_minor"]), i["currency"], locale) if i["price_minor"] is not None else None
 
     _emit(data, as_json, lambda: render_table(
         ("name", "kind", "price", "stock", "variants", "category", "sku"),
@@ -347,14 +347,15 @@ def payments_links(company: CompanyOpt, status: StatusOpt = None, payment_status
     """Who got a payment link, when, and whether it was paid (newest first)."""
     filters = sales_filter(status=status, payment_status=payment_status, since=since, until=until, search=search)
 
-    async def work(rt: Runtime) -> list[dict[str, Any]]:
+    async def work(rt: Runtime) -> tuple[list[dict[str, Any]], str]:
         async with rt.sessionmaker() as session:
-            return await list_payments(session, company=await cli_company(session, company), filters=filters)
+            row = await cli_company(session, company)
+            return await list_payments(session, company=row, filters=filters), company_locale(row)
 
-    data = _run(work)
+    data, locale = _run(work)
     _emit(data, as_json, lambda: render_table(PAYMENT_COLUMNS, [
         (f"#{p['order_number']}", p["customer_name"] or p["phone"], p["sent_at"][:16].replace("T", " "), p["status"],
-         (p["paid_at"] or "")[:16].replace("T", " "), format_money(p["amount_minor"], p["currency"]), p["provider"])
+         (p["paid_at"] or "")[:16].replace("T", " "), money(p["amount_minor"], p["currency"], locale), p["provider"])
         for p in data], empty="no payment links"))
 
 

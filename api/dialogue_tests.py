@@ -69,7 +69,6 @@ from core.models import (
     Order,
     Resource,
 )
-from core.money import format_money
 from knowledge.importer import import_knowledge, parse_knowledge_file
 from knowledge.search import KnowledgeIndexCache
 from knowledge.sheets import read_tables
@@ -590,8 +589,7 @@ def _check_order(expect: Expect, order: Order | None, company: Company) -> None:
             ok = order.total_minor == expect.order_total
         else:
             wanted = " ".join(expect.order_total.replace("\u00a0", " ").split())
-            ok = wanted in {formatted, format_money(order.total_minor, order.currency, language="en"),
-                            format_money(order.total_minor, order.currency, language="ru")}
+            ok = wanted in {formatted, *(money(order.total_minor, order.currency, loc) for loc in ("en_US", "ru_RU"))}
         if not ok:
             raise _Failed(f"expected order total {expect.order_total}, got {formatted} ({order.total_minor})")
     if expect.payment_status is not None and order.payment_status != expect.payment_status:

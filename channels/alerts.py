@@ -46,6 +46,7 @@ from bot.texts import lang_of, t
 from channels.alert_senders import AlertSendError, SmtpConfig, send_email, send_telegram, send_webhook
 from commerce.bookings import format_when
 from commerce.schedule import company_zone
+from core.i18n import company_locale, money
 from core.models import (
     AlertDelivery,
     AlertDeliveryAttempt,
@@ -54,7 +55,6 @@ from core.models import (
     Company,
     Inbox,
 )
-from core.money import format_money
 from core.timeutil import utcnow
 
 log = structlog.get_logger(__name__)
@@ -71,8 +71,8 @@ class AlertText:
 def render_alert(event: AlertEvent, company: Company) -> AlertText:
     """Subject and text of ``event`` for e-mail and Telegram in the company's language (``en`` or
     ``ru``, the ``alert:*`` entries of the project's catalogue, ``core/locale``; English otherwise); times in the
-    company's timezone, money formatted from minor units. Values the customer or a provider wrote
-    (message, error, names) are shown as they are."""
+    company's timezone, money in the company's locale (``core.i18n.company_locale``, as the bot writes
+    it). Values the customer or a provider wrote (message, error, names) are shown as they are."""
     d = event.data or {}
     lang = lang_of(company.language)
 
@@ -89,8 +89,8 @@ def render_alert(event: AlertEvent, company: Company) -> AlertText:
                  t("alert:reply", lang, value=d.get("text") or ""),
                  t("alert:error", lang, value=d.get("error") or "")]
     elif kind == "order.paid":
-        amount = format_money(int(d.get("total_minor") or 0), str(d.get("currency") or company.currency),
-                              language=lang)
+        amount = money(int(d.get("total_minor") or 0), str(d.get("currency") or company.currency),
+                       company_locale(company))
         subject = t("alert:paid", lang, company=name, number=d.get("order_number"), amount=amount)
         lines = [t("alert:customer", lang, value=d.get("customer_name") or "-"),
                  t("alert:method", lang, value=d.get("method") or "-")]

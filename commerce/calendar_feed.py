@@ -23,8 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commerce.schedule import begin_write
+from core.i18n import company_locale, money
 from core.models import Booking, CalendarFeed, Company, Order, OrderDelivery
-from core.money import format_money
 from core.security import new_token, token_hash, token_matches_hash
 from core.tenancy import TenantScope
 from core.timeutil import utcnow
@@ -111,7 +111,7 @@ async def company_by_feed_token(
     return company
 
 
-def _booking_event(booking: Booking, order: Order | None) -> Event:
+def _booking_event(booking: Booking, order: Order | None, *, locale: str) -> Event:
     event = Event()
     event.add("uid", f"booking-{booking.id}@{UID_DOMAIN}")
     event.add("dtstamp", booking.updated_at or booking.created_at)
@@ -123,7 +123,7 @@ def _booking_event(booking: Booking, order: Order | None) -> Event:
     if order is not None:
         lines.append(f"Order #{order.number}")
     if booking.prepay_minor:
-        lines.append(f"Prepaid: {format_money(booking.prepay_minor, booking.currency)}")
+        lines.append(f"Prepaid: {money(booking.prepay_minor, booking.currency, locale)}")
     if booking.customer_name:
         lines.append(f"Customer: {booking.customer_name}")
     if booking.phone:
@@ -134,7 +134,7 @@ def _booking_event(booking: Booking, order: Order | None) -> Event:
     return event
 
 
-def _delivery_event(delivery: OrderDelivery, order: Order) -> Event:
+def _delivery_event(delivery: OrderDelivery, order: Order, *, locale: str) -> Event:
     event = Event()
     event.add("uid", f"delivery-{order.id}@{UID_DOMAIN}")
     event.add("dtstamp", delivery.created_at)
@@ -142,7 +142,7 @@ def _delivery_event(delivery: OrderDelivery, order: Order) -> Event:
     event.add("dtend", delivery.end_at)
     customer = order.customer_name or order.phone or "customer"
     event.add("summary", f"Delivery #{order.number} — {customer}")
-    lines = [f"Order #{order.number}", f"Total: {format_money(order.total_minor, order.currency)}"]
+    lines = [f"Order #{order.number}", f"Total: {money(order.total_minor, order.currency, locale)}"]
     lines += [f"{ln.quantity} × {ln.name}" + (f" ({ln.variant})" if ln.variant else "") for ln in order.lines]
     if order.phone:
         lines.append(f"Phone: {order.phone}")
@@ -160,7 +160,8 @@ async def render_feed(
 ) -> bytes:
     """The company's feed as iCalendar bytes (``text/calendar; charset=utf-8``): confirmed bookings
     and chosen delivery windows that end after ``now - past_days`` (all future ones), earliest first.
-    Only this company's rows (tenant-scoped)."""
+    Only this company's rows (tenant-scoped). Amounts are written in the company's locale
+    (``core.i18n.company_locale``: ``Prepaid: 1 020,00 ₽``)."""
     since = (now or utcnow()) - timedelta(days=past_days)
     scope = TenantScope(company.tenant_id)
     cal = Calendar()
@@ -183,10 +184,11 @@ async def render_feed(
     orders: dict[object, Order] = {}
     if order_ids:
         orders = {o.id: o for o in (await session.execute(scope.select(Order, Order.id.in_(order_ids)))).scalars()}
+    locale = company_locale(company)
     for b in bookings:
-        cal.add_component(_booking_event(b, orders.get(b.order_id) if b.order_id else None))
+        cal.add_component(_booking_event(b, orders.get(b.order_id) if b.order_id else None, locale=locale))
     for d in deliveries:
         order = orders.get(d.order_id)
         if order is not None and order.payment_status == "paid":
-            cal.add_component(_delivery_event(d, order))
+            cal.add_component(_delivery_event(d, order, locale=locale))
     return cal.to_ical()

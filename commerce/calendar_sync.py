@@ -52,8 +52,8 @@ from commerce.errors import CommerceError
 from commerce.google_calendar import CalendarApiError, CalendarClient, ClientFactory, GoogleCredentials
 from commerce.schedule import begin_write
 from core.db import transaction
+from core.i18n import company_locale, money
 from core.models import Booking, CalendarEvent, Company, GoogleCalendarLink, Order
-from core.money import format_money
 from core.tenancy import TenantScope
 from core.timeutil import utcnow
 from core.vault import mask_mapping
@@ -196,14 +196,15 @@ def _rfc3339_utc(instant: datetime) -> str:
 
 
 def event_body(booking: Booking, *, company: Company, order_number: int | None) -> dict[str, Any]:
-    """The Calendar ``Event`` resource of a confirmed booking (the body of insert and update)."""
+    """The Calendar ``Event`` resource of a confirmed booking (the body of insert and update); the
+    prepaid amount in the company's locale (``core.i18n.company_locale``)."""
     customer = booking.customer_name or booking.phone or "customer"
     lines = [f"Booking {booking.id}"]
     if order_number is not None:
         lines.append(f"Order #{order_number}")
     lines += [f"Service: {booking.service_name}", f"Staff: {booking.resource_name}"]
     if booking.prepay_minor:
-        lines.append(f"Prepaid: {format_money(booking.prepay_minor, booking.currency)}")
+        lines.append(f"Prepaid: {money(booking.prepay_minor, booking.currency, company_locale(company))}")
     if booking.customer_name:
         lines.append(f"Customer: {booking.customer_name}")
     if booking.phone:

@@ -44,8 +44,9 @@ async def issue_payment_link(
     providers: ProviderRegistry,
     ttl: timedelta = timedelta(hours=24),
 ) -> Payment:
-    """Create a payment link for ``order`` with the company's provider and set the order's
-    ``payment_status`` to ``payment_link_sent``. An order with a live link gets the same one back.
+    """Create a payment link for ``order`` with the company's provider (its page in the customer's
+    language: the order's conversation) and set the order's ``payment_status`` to ``payment_link_sent``.
+    An order with a live link gets the same one back.
 
     Raises ``KeyError`` for an unknown provider, ``PaymentStateError`` for a paid order (also one paid
     while the link was being created: that link is expired at once), and whatever the provider raises
@@ -72,7 +73,7 @@ async def issue_payment_link(
     token = new_token()
     expires_at = now + ttl
     link = await provider.create_link(company=company, order=order, token=token, attempt=attempts + 1,
-                                      expires_at=expires_at)
+                                      expires_at=expires_at, language=await _customer_language(session, order))
     payment = Payment(
         tenant_id=order.tenant_id, order_id=order.id, provider=provider.name, status="payment_link_sent",
         amount_minor=order.total_minor, currency=order.currency, token_hash=token_hash(token),
@@ -240,6 +241,16 @@ async def _claim_paid(session: AsyncSession, *, order: Order, when: datetime) ->
     for key, value in (("payment_status", "paid"), ("status", "paid"), ("paid_at", when)):
         set_committed_value(order, key, value)
     return True
+
+
+async def _customer_language(session: AsyncSession, order: Order) -> str | None:
+    """The language of the order's conversation (``en``, ``ru``), ``None`` without one."""
+    if order.conversation_id is None:
+        return None
+    conversation = await session.get(Conversation, order.conversation_id)
+    if conversation is None or conversation.tenant_id != order.tenant_id:
+        return None
+    return conversation.language or None
 
 
 async def _notify_paid(session: AsyncSession, order: Order) -> Message | None:

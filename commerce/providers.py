@@ -26,8 +26,12 @@ class PaymentProvider(Protocol):
     name: ClassVar[str]
 
     async def create_link(
-        self, *, company: Company, order: Order, token: str, attempt: int, expires_at: datetime
-    ) -> PaymentLink: ...
+        self, *, company: Company, order: Order, token: str, attempt: int, expires_at: datetime,
+        language: str | None = None,
+    ) -> PaymentLink:
+        """The link for ``order``; ``language`` is the customer's (``en``, ``ru``: the conversation's),
+        for a provider whose payment page is localised; ``None`` when not known."""
+        ...
 
     async def expire_link(self, *, company: Company, provider_ref: str | None) -> None:
         """Make an issued link unpayable (e.g. its booking hold ran out). Must not raise when the
@@ -45,8 +49,10 @@ class ManualProvider:
         self._base = public_base_url.rstrip("/")
 
     async def create_link(
-        self, *, company: Company, order: Order, token: str, attempt: int, expires_at: datetime
+        self, *, company: Company, order: Order, token: str, attempt: int, expires_at: datetime,
+        language: str | None = None,
     ) -> PaymentLink:
+        """``/pay/{token}`` (the page follows the conversation's language itself)."""
         return PaymentLink(checkout_url=f"{self._base}/pay/{token}", provider_ref=None, expires_at=expires_at)
 
     async def expire_link(self, *, company: Company, provider_ref: str | None) -> None:

@@ -39,8 +39,25 @@ SESSION_MIN_LIFETIME = timedelta(minutes=35)
 SESSION_MAX_LIFETIME = timedelta(hours=24) - timedelta(minutes=5)
 _EXPIRES_STEP_SECONDS = 300
 
-# Checkout locales we can map from Company.language (https://docs.stripe.com/api/checkout/sessions/create#create_checkout_session-locale).
-_CHECKOUT_LOCALES = {"en": "en", "ru": "ru"}
+# Checkout Session `locale` values (https://docs.stripe.com/api/checkout/sessions/create#create_checkout_session-locale,
+# https://docs.stripe.com/js/appendix/supported_locales); anything else is "auto" (the browser's language).
+CHECKOUT_LOCALES = frozenset(
+    "bg cs da de el en en-GB es es-419 et fi fil fr fr-CA hr hu id it ja ko lt lv ms mt nb nl pl pt pt-BR ro ru sk sl"
+    " sv th tr vi zh zh-HK zh-TW".split()
+)
+
+
+def checkout_locale(language: str | None) -> str:
+    """The Checkout ``locale`` for a customer's language (``"ru"`` → ``"ru"``, ``"pt_BR"`` → ``"pt-BR"``,
+    ``"en-US"`` → ``"en"``); ``"auto"`` for a language Checkout does not offer or none."""
+    if not language:
+        return "auto"
+    tag = language.strip().replace("_", "-")
+    exact = next((loc for loc in CHECKOUT_LOCALES if loc.casefold() == tag.casefold()), None)
+    if exact is not None:
+        return exact
+    base = tag.split("-")[0].lower()
+    return base if base in CHECKOUT_LOCALES else "auto"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,9 +155,11 @@ class StripeProvider:
         self._api = api
         self._base = api.config.public_base_url.rstrip("/")
 
-    def session_params(self, *, company: Company, order: Order, expires_at: datetime) -> dict[str, Any]:
+    def session_params(self, *, company: Company, order: Order, expires_at: datetime,
+                       language: str | None = None) -> dict[str, Any]:
         """The ``checkout.sessions.create`` parameters for ``order`` (amounts in minor units, which is
-        Stripe's "smallest currency unit"; currency lower-case as in Stripe's API)."""
+        Stripe's "smallest currency unit"; currency lower-case as in Stripe's API); the page speaks the
+        customer's ``language`` (else the company's, else the browser's: :func:`checkout_locale`)."""
         currency = order.currency.lower()
         metadata = order_metadata(order)
         back = f"{self._base}/pay/return?order={order.id}"
@@ -164,7 +183,7 @@ class StripeProvider:
                 "description": f"Order #{order.number} — {company.name}",
             },
             "expires_at": int(expires_at.timestamp()),
-            "locale": _CHECKOUT_LOCALES.get(company.language, "auto"),
+            "locale": checkout_locale(language or company.language),
             # {CHECKOUT_SESSION_ID} is filled in by Stripe (https://docs.stripe.com/payments/checkout/custom-success-page).
             "success_url": f"{back}&result=success&session_id={{CHECKOUT_SESSION_ID}}",
             "cancel_url": f"{back}&result=cancel",
@@ -184,7 +203,8 @@ class StripeProvider:
         return company.stripe_account_id
 
     async def create_link(
-        self, *, company: Company, order: Order, token: str, attempt: int, expires_at: datetime
+        self, *, company: Company, order: Order, token: str, attempt: int, expires_at: datetime,
+        language: str | None = None,
     ) -> PaymentLink:
         """Create (or, for a repeated ``attempt``, get back) the Checkout Session of this attempt.
 
@@ -195,7 +215,7 @@ class StripeProvider:
         """
         account = self._check_chargeable(company, order)
         expiry = checkout_expiry(expires_at)
-        params = self.session_params(company=company, order=order, expires_at=expiry)
+        params = self.session_params(company=company, order=order, expires_at=expiry, language=language)
         key = idempotency_key(order, attempt)
         try:
             try:

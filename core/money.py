@@ -10,7 +10,6 @@ _EXPONENTS: dict[str, int] = {
     "UGX": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
     "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
 }  # fmt: skip
-_SYMBOLS: dict[str, str] = {"USD": "$", "EUR": "€", "GBP": "£", "RUB": "₽", "UAH": "₴", "KZT": "₸"}
 
 
 def exponent(currency: str) -> int:
@@ -23,13 +22,3 @@ def to_minor(amount: Decimal, currency: str) -> int:
     q = Decimal(1).scaleb(-exponent(currency))
     return int((amount.quantize(q, rounding=ROUND_HALF_UP) * (10 ** exponent(currency))).to_integral_value())
 
-
-def format_money(amount_minor: int, currency: str, *, language: str = "en") -> str:
-    """Human form of an amount: ``170.00 USD`` in English, ``1 990,00 ₽`` in Russian."""
-    exp = exponent(currency)
-    value = Decimal(amount_minor).scaleb(-exp)
-    text = f"{value:,.{exp}f}"
-    if language == "ru":
-        text = text.replace(",", " ").replace(".", ",")
-        return f"{text} {_SYMBOLS.get(currency.upper(), currency.upper())}"
-    return f"{text} {currency.upper()}"

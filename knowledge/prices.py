@@ -13,7 +13,8 @@ from datetime import time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from core.money import exponent, format_money, to_minor
+from core.i18n import money
+from core.money import exponent, to_minor
 from knowledge.limits import MAX_DURATION_MINUTES, MAX_PRICE_MINOR, MAX_STOCK
 
 # Spaces people and spreadsheet apps put inside numbers: NBSP, narrow NBSP, thin, figure, punctuation...
@@ -140,7 +141,7 @@ def parse_price(value: Any, currency: str) -> int:
         raise CellValueError(f"{shown(value)} is a negative price")
     places = exponent(currency)
     if amount > Decimal(MAX_PRICE_MINOR).scaleb(-places):
-        most = format_money(MAX_PRICE_MINOR, currency)
+        most = money(MAX_PRICE_MINOR, currency, "en_US")  # the import report is in English
         raise CellValueError(f"{shown(value)} is more than the largest accepted price, {most}")
     if exact and amount != amount.quantize(Decimal(1).scaleb(-places)):
         raise CellValueError(f"{shown(value)} has more decimal places than {currency.upper()} allows ({places})")

@@ -405,10 +405,12 @@ def test_alert_texts_are_in_the_companys_language() -> None:
     assert text.subject == "Цветы: запись отменена, Стрижка пт 13 марта, 15:00"  # 12:00 UTC in Moscow
     assert "Специалист: Ольга" in text.body and "Кто отменил: клиент; нужен возврат: да" in text.body
     assert render_alert(asked, ru).body.splitlines()[2:] == ["Канал: telegram", "Сообщение: хочу оператора"]
+    ru.settings = {"locale": "en_US"}  # the company's own locale setting wins over its language
+    assert render_alert(paid, ru).subject == "Цветы: заказ №1001 оплачен, 2,490.00 RUB"
 
-    for language in ("en", "de"):
+    for language, amount in (("en", "2,490.00 RUB"), ("de", "2.490,00 RUB")):  # money in the company's locale
         en = Company(name="Flowers", language=language, currency="USD", timezone="America/New_York")
-        assert render_alert(paid, en).subject == "Flowers: order #1001 paid, 2,490.00 RUB"
+        assert render_alert(paid, en).subject == f"Flowers: order #1001 paid, {amount}"
         text = render_alert(cancelled, en)
         assert text.subject == "Flowers: booking cancelled, Стрижка Fri 13 Mar, 08:00"
         assert "Cancelled by: the customer; refund due: yes" in text.body

@@ -108,6 +108,12 @@ async def test_feed_has_exactly_the_confirmed_bookings_of_the_company(sessionmak
         assert got[f"booking-{free.id}@chatcommerce"]["summary"] == "Consultation — Jane Doe"
         d = got[f"delivery-{shop_order.id}@chatcommerce"]
         assert d["start"] == at(18) and "#2001" in str(d["summary"]) and "Unter den Linden 1" in str(d["location"])
+        assert "Total: 25.00 EUR" in str(d["description"])  # an English company: en_US
+
+        # The owner's calendar writes money in the company's locale, as the bot does.
+        salon.settings = {**(salon.settings or {}), "locale": "de_DE"}
+        assert "Total: 25,00 €" in str(events(await render_feed(s, company=salon, now=NOW))[
+            f"delivery-{shop_order.id}@chatcommerce"]["description"])
         assert b"DTSTART:20260313T100000Z" in feed  # UTC on the wire
 
         # Moving a booking keeps its UID; the other company's feed has only its own booking.

@@ -6,6 +6,7 @@ grant and OAuth refresh token) through the official client library."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from commerce.calendar_sync import (
     SyncResult,
     connect_google_calendar,
     disconnect_google_calendar,
+    event_body,
     event_id_for,
     google_calendar_link,
     sync_all_calendars,
@@ -29,7 +31,7 @@ from commerce.google_calendar import CalendarCredentialsError, GoogleCredentials
 from commerce.payments import mark_paid
 from commerce.schedule import set_schedule
 from core.accounts import create_company, create_tenant
-from core.models import CalendarEvent, Company, GoogleCalendarLink, KnowledgeItem, Order
+from core.models import Booking, CalendarEvent, Company, GoogleCalendarLink, KnowledgeItem, Order
 from core.security import SecretBox
 from tests.doubles.google_calendar_server import LocalCalendarApi, new_service_account_key
 
@@ -339,3 +341,13 @@ async def test_changing_calendar_recreates_events_there_and_sync_all(sessionmake
     assert set(google.events(SALON_CAL)) == {event_id_for(booking.id)}  # left in the old calendar
     assert (await sync_all_calendars(sessionmaker, client_factory=token_factory(google), now=NOW))["salon"] == \
         SyncResult()
+
+
+def test_event_body_writes_the_prepayment_in_the_company_locale() -> None:
+    start = datetime(2026, 3, 13, 10, tzinfo=UTC)
+    booking = Booking(id=uuid.uuid4(), service_name="Стрижка", resource_name="Ольга", customer_name="Анна",
+                      prepay_minor=102000, currency="RUB", start_at=start, end_at=start + timedelta(hours=1))
+    ru = Company(slug="lada", name="Лада", language="ru", currency="RUB", timezone="Europe/Moscow", settings={})
+    assert "Prepaid: 1 020,00 ₽" in event_body(booking, company=ru, order_number=7)["description"]
+    ru.settings = {"locale": "en_US"}
+    assert "Prepaid: 1,020.00 RUB" in event_body(booking, company=ru, order_number=7)["description"]

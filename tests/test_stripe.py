@@ -28,7 +28,7 @@ from commerce.payments import issue_payment_link, mark_paid
 from commerce.providers import ProviderRegistry
 from commerce.stripe_connect import StripeConnect
 from commerce.stripe_events import StripeSignatureError, StripeWebhookError, verify_event
-from commerce.stripe_provider import StripeApi, StripeConfig, StripeProvider, checkout_expiry
+from commerce.stripe_provider import StripeApi, StripeConfig, StripeProvider, checkout_expiry, checkout_locale
 from core.accounts import create_company, create_tenant, inbox_of_kind
 from core.models import Company, Contact, Conversation, Message, Order, OrderLine, Payment, WebhookEvent
 from core.timeutil import utcnow
@@ -236,6 +236,25 @@ async def test_payment_link_sends_exact_checkout_params(sessionmaker, stripe_ser
     # The same order with a live link gets the same payment back without calling Stripe.
     again = await issue_link(sessionmaker, registry, shop)
     assert again.id == payment.id and len(stripe_server.requests_to("POST", "/v1/checkout/sessions")) == 2
+
+
+async def test_checkout_speaks_the_customers_language(sessionmaker, stripe_server, registry) -> None:  # type: ignore[no-untyped-def]
+    """An English company's Russian-speaking customer gets a Russian Checkout page: the conversation's
+    language is sent as the session's ``locale`` (Stripe shows the browser's language for "auto")."""
+    account = stripe_server.add_account()
+    shop = await make_shop(sessionmaker, slug="acme", account_id=account)
+    async with sessionmaker() as s, s.begin():
+        (await s.get(Conversation, shop.conversation_id)).language = "ru"
+    await issue_link(sessionmaker, registry, shop)
+    (request,) = stripe_server.requests_to("POST", "/v1/checkout/sessions")
+    assert request.params["locale"] == "ru"
+    (session_id,) = stripe_server.session_ids()
+    assert stripe_server.checkout_session(session_id)["locale"] == "ru"
+
+
+def test_checkout_locale_of_a_language() -> None:
+    assert [checkout_locale(x) for x in ("en", "ru", "pt_BR", "en-US", "kk", None)] == \
+        ["en", "ru", "pt-BR", "en", "auto", "auto"]
 
 
 async def test_same_attempt_with_other_params_gets_one_new_session(sessionmaker, stripe_server, registry) -> None:  # type: ignore[no-untyped-def]

@@ -180,7 +180,8 @@ def understand(understander: Any, case: Case, shop: Shop) -> list[dict[str, Any]
     The prior state of the table becomes a real ``bot.state.DialogueState``: ``step`` (``checkout.name``
     → ``Step.CHECKOUT_NAME``..., ``offer_handoff`` → ``Step.OFFER_HANDOFF``),
     ``last_item`` → ``last_item_id``/``last_variant_id``; ``offered`` as the engine keeps it: variants
-    of one item → ``Step.CHOOSE_VARIANT`` waiting on that item, several items → ``Step.CHOOSE_ITEM``
+    of one item → ``Step.CHOOSE_VARIANT`` waiting on that item with their add buttons as the last
+    reply's ``choices``, several items → ``Step.CHOOSE_ITEM``
     with the candidates, slots → ``Step.CHOOSE_SLOT`` with the booking draft's offers. The cart goes
     in ``UnderstandingContext.extra["cart"]`` as ``(item_id, variant_id, quantity)`` tuples (the
     engine passes the conversation's cart lines the same way).
@@ -205,8 +206,12 @@ def understand(understander: Any, case: Case, shop: Shop) -> list[dict[str, Any]
             Offer(title=slot.strftime("%H:%M"), ref=uuid.uuid5(NS, slot.isoformat()),
                   start=slot.astimezone(UTC).isoformat()) for slot in slots])
     elif items and len({o["item_id"] for o in items}) == 1 and all(o["variant_id"] for o in items):
+        from bot.buttons import reference
+        from bot.commands import AddToCart
+
         state.step = Step.CHOOSE_VARIANT
         state.pending = Pending(action="add", item_id=items[0]["item_id"])
+        state.choices = [reference(AddToCart(item_id=o["item_id"], variant_id=o["variant_id"])) for o in items]
     elif items:
         state.step = Step.CHOOSE_ITEM
         state.pending = Pending(action="add", candidates=[o["item_id"] for o in items])

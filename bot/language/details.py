@@ -30,7 +30,7 @@ from typing import Any
 
 from bot.language.morph import russian_parses
 
-__all__ = ["Details", "extract_details", "normalize_phone"]
+__all__ = ["Details", "extract_details", "normalize_phone", "read_name"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ _PHONE_LABEL = re.compile(
     re.IGNORECASE,
 )
 _NAME_INTRO = re.compile(
-    r"""(?:^|[\s,.;!])(?:my\s+name\s+is|my\s+name's|name\s*[:\-]|i\s+am|i'm|im|this\s+is|it's|call\s+me
+    r"""(?:^|[\s,.;!])(?:(?:my\s+|the\s+|her\s+|his\s+)?name\s+is|my\s+name's|name\s*[:\-]|i\s+am|i'm|im|this\s+is|it's|call\s+me
     |меня\s+зовут|моё\s+имя|мое\s+имя|имя\s*[:\-]|зовут|я|это|фио\s*[:\-]?|получатель\s*[:\-]?
     |recipient\s*[:\-]?|for)\s+""",
     re.IGNORECASE | re.VERBOSE,
@@ -96,6 +96,28 @@ _NOT_NAME_WORDS = frozenset(
 )
 _ENDS_WITH_ZIP = re.compile(r"\b\d{5}(?:-\d{4})?\s*$")
 _EN_STATE = re.compile(r"\b[A-Z]{2}\b")
+
+
+# "It's for Jane Doe. Address: 12 Oak Street": a sentence ends at a full stop after a word (not an
+# abbreviation such as "ул.", "St.", "Mr.") before a capital letter.
+_SENTENCE_END = re.compile(r"(?<=\w)\.\s+(?=[A-ZА-ЯЁ\d])")
+_ABBREVIATIONS = frozenset(
+    """mr mrs ms dr st ave blvd rd ln apt ste jr sr no fl ул пр просп пер ш б-р бул наб пл мкр д кв корп к стр
+    под эт оф г пос дер обл р-н респ им""".split()
+)
+
+
+def _sentences(line: str) -> list[str]:
+    """``line`` split into sentences (a full stop after an abbreviation does not end one)."""
+    out: list[str] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(line):
+        word = re.findall(r"\w+(?:-\w+)?", line[start : match.start()])
+        if word and word[-1].lower() not in _ABBREVIATIONS and (len(word[-1]) > 1 or word[-1].isdigit()):
+            out.append(line[start : match.start()])
+            start = match.end()
+    out.append(line[start:])
+    return out
 
 
 def _phonenumbers() -> Any:
@@ -209,10 +231,18 @@ def _clean_name(words: list[str]) -> str:
 
 def _intro_name(clause: str) -> str | None:
     """The name after "my name is"/"I'm"/"меня зовут"/"я": up to three name-like words."""
-    match = _NAME_INTRO.search(" " + clause)
-    if match is None:
-        return None
-    tail = (" " + clause)[match.end() :]
+    padded = " " + clause
+    match = _NAME_INTRO.search(padded)
+    while match is not None:  # "it's for Jane Doe": the introduction right before the name
+        name = _name_after(padded, match)
+        if name is not None:
+            return name
+        match = _NAME_INTRO.search(padded, match.start() + 1)
+    return None
+
+
+def _name_after(padded: str, match: re.Match[str]) -> str | None:
+    tail = padded[match.end() :]
     words = _WORDS.findall(tail)[:3]
     taken: list[str] = []
     for word in words:
@@ -256,7 +286,7 @@ def extract_details(text: str, language: str | None = None, region: str | None =
     address_parts: list[str] = []
     name: str | None = None
     leftovers: list[str] = []
-    for line in text.splitlines():
+    for line in (sentence for each in text.splitlines() for sentence in _sentences(each)):
         in_address = False
         labelled = False  # "Адрес: Москва, Тверская 7-12": the rest of the line is the address
         for raw in _CLAUSE_SPLIT.split(line):
@@ -327,3 +357,17 @@ def _continues_address(address: str, clause: str) -> bool:
     labels = _usaddress_tail_labels(address, clause)
     return bool(labels) and labels <= {"ZipCode", "StateName", "CountryName", "PlaceName", "OccupancyType",
                                         "OccupancyIdentifier", "SubaddressType", "SubaddressIdentifier"}
+
+
+def read_name(text: str) -> str | None:
+    """The answer to "what name?" when it is only a name of one to three words ("Марина", "Emma
+    Clarke", "анна смирнова"): Russian words pymorphy3 reads as a first name or surname, or English
+    capitalised words nameparser reads as a name; ``None`` otherwise (a sentence, a number, a word
+    such as "checkout"). Never raises."""
+    clause = _COURTESY.sub("", text.strip(" \t.!:-")).strip(" \t.!,:-")
+    words = _WORDS.findall(clause)
+    if not words or len(words) != len(clause.split()):
+        return None
+    if _is_cyrillic(clause):
+        return _clean_name(words) if _looks_like_russian_name(words) else None
+    return _clean_name(words) if _looks_like_english_name(words) else None

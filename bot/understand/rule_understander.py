@@ -14,6 +14,7 @@ import weakref
 from dataclasses import replace
 from functools import lru_cache
 
+from bot.buttons import decode
 from bot.commands import (
     AddToCart,
     AnswerFaq,
@@ -46,12 +47,23 @@ from bot.commands import SmallTalkKind as SmallTalkKindName
 from bot.language.budget import parse_budget
 from bot.language.choice import parse_choice
 from bot.language.daytime import parse_daytime
-from bot.language.details import extract_details
+from bot.language.details import extract_details, read_name
 from bot.language.roots import is_russian_verb, shares_root
 from bot.language.smalltalk import analyze as analyze_small_talk
 from bot.state import CHECKOUT_STEPS, DialogueState, Step
 from bot.understand.base import DeliveryStatus, UnderstandingContext, Understood, Unresolved
-from bot.understand.rules import ASKING, SWAP, Aspect, Intent, Understanding, is_bare, read
+from bot.understand.rules import (
+    ASKING,
+    INSTEAD,
+    SWAP,
+    Aspect,
+    Intent,
+    Understanding,
+    is_bare,
+    not_a_name,
+    quantity_in,
+    read,
+)
 from commerce.when import parse_when
 from knowledge.search import KnowledgeIndex
 from knowledge.text import detect_language, normalize
@@ -65,6 +77,7 @@ _ITEM_COMMANDS = (AddToCart, SetQuantity, RemoveLine, ShowItem, Unresolved)
 MAX_PARTS = 6
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _DETAIL_STEPS = CHECKOUT_STEPS | {Step.BOOKING_NAME}
+_NAME_STEPS = frozenset({Step.CHECKOUT_NAME, Step.BOOKING_NAME})
 # At a checkout question: "cancel, I changed my mind"; "I'd rather not give my phone".
 _STEP_CANCEL = re.compile(r"^\W*(?:cancel|never ?mind|forget it|stop|отмен\w*|не надо|передумал\w*)\b", re.IGNORECASE)
 _STEP_SKIP = re.compile(r"\b(?:rather not|(?:do not|don'?t|dont) want to (?:give|share|leave)|no phone|skip"
@@ -83,7 +96,7 @@ class RuleUnderstander:
             if answer:
                 return answer
         said = text
-        text = _lemmatized(text, context)
+        text = _compounded(_RETURN_PHRASE.sub("return", _lemmatized(text, context)), context)
         if text != said:  # a Russian case or diminutive form ("вазочку", "букетик") was read as its name
             context = replace(context, extra={**context.extra, "inflected": True})
         if _cart_lines(context) and state.last_item_id is not None:
@@ -93,7 +106,7 @@ class RuleUnderstander:
         topical = _topical_faq(text, context)
         if topical:
             return topical
-        how_to = _how_to(text, context)
+        how_to = _how_to(text, context) or _how_to_faq(text, context)
         if how_to:
             return how_to
         talk = analyze_small_talk(text, context.language)
@@ -122,7 +135,8 @@ class RuleUnderstander:
                     for p in sentences]
             understood = [part for part in said if part and not any(isinstance(c, NotUnderstood) for c in part)]
             lost = [p for p, part in zip(sentences, said, strict=True) if part not in understood]
-            if understood and all(len(p.split()) <= 6 and not any(ch.isdigit() for ch in p) for p in lost):
+            if understood and all((len(p.split()) <= 6 and not any(ch.isdigit() for ch in p)) or _who_for(p)
+                                  for p in lost):
                 return _with_cart(_merged_parts(understood), context)  # "oh sorry, English is fine. How much…"
         return _with_cart(_focused(_refine(self._understand(text, state=state, context=context), text=text,
                                            state=state, context=context)), context)
@@ -161,6 +175,9 @@ class RuleUnderstander:
         return commands
 
 
+# "send something back", "ship it back": the phrasal verb of returning (the FAQ and the rules know "return").
+_RETURN_PHRASE = re.compile(r"\b(?:send|ship|mail|post)\s+(?:(?:it|them|this|that|something|stuff|things?|the \w+"
+                            r"|an? \w+|my \w+)\s+)?back\b", re.IGNORECASE)
 _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=\w)|\s+[-–—]\s+")
 
 
@@ -272,7 +289,8 @@ def _topical_faq(text: str, context: UnderstandingContext) -> list[Understood]:
 
 
 _SHIPPING = re.compile(r"\b(?:ship\w*|send|sending|deliver\w*|post(?:age)?|courier|доставк\w*|доставит\w*|доставляете"
-                       r"|отправ\w*|пересыл\w*)\b|\bgets? to\b|\barrive\w*\b", re.IGNORECASE)
+                       r"|отправ\w*|пересыл\w*|привез\w*|привоз\w*)\b|\b(?:gets?|be) (?:to|here)\b|\barrive\w*\b",
+                       re.IGNORECASE)
 _COST_Q = re.compile(r"\bhow much\b|\bcost\w*|\bprice\w*|\bcharge\w*|\bfee\b|\bсколько стоит\b|\bстоимост\w*"
                      r"|\bцен\w*|\bплатн\w*|\bбесплатн\w*|\bfree\b", re.IGNORECASE)
 _TIME_Q = re.compile(r"\bhow long\b|\bhow many days\b|\bwhen\b|\btill\b|\buntil\b|\bhow fast\b"
@@ -302,6 +320,55 @@ def _how_to(text: str, context: UnderstandingContext) -> list[Understood]:
 
     hit = _faq_for(context.index, text, [])
     return [AnswerFaq(faq_id=hit.faq_id)] if hit is not None else []
+
+
+# "как сделать, чтобы…", "how do I keep…", "how to clean…": a question asking how to do something (a verb).
+_HOW_TO_Q = re.compile(r"^\W*(?:а\s+|and\s+|so\s+)?(?:как|how)\s+(?P<helper>(?:(?:do|can|should|could|would)\s+"
+                       r"(?:i|we|you|one)\s+|to\s+|мне\s+|можно\s+|нам\s+|бы\s+|лучше\s+)*)(?P<verb>\w+)(?P<rest>.*)$",
+                       re.IGNORECASE | re.DOTALL)
+
+
+# Verbs of what the rules do themselves (order, buy, book, pay, add): "how do I order…" is that request.
+_REQUEST_VERB = re.compile(r"^(?:order|buy|purchase|book|reserve|pay|add|get|checkout|заказ\w*|закаж\w*|куп\w*"
+                           r"|запис\w*|заброн\w*|оплат\w*|добав\w*|оформ\w*|полож\w*|взять|получить)$")
+
+
+def _how_to_faq(text: str, context: UnderstandingContext) -> list[Understood]:
+    """"Как сделать, чтобы букет дольше стоял?": a how-to question is answered by the one how-to FAQ
+    entry ("Как ухаживать за букетом?") about a thing the question names; ``[]`` when none or several."""
+    asked = _how_to_parts(text)
+    if asked is None or not asked:
+        return []
+    found = []
+    for entry in context.index.faq():
+        about = _how_to_parts(entry.question)
+        if about and asked & about:
+            found.append(entry.id)
+    return [AnswerFaq(faq_id=found[0])] if len(found) == 1 else []
+
+
+def _how_to_parts(text: str) -> frozenset[str] | None:
+    """The matching keys of the words a how-to question is about (after its verb), ``None`` when
+    ``text`` is no how-to question: "how" + "do I"/"to" + a verb, or "как" + a Russian infinitive."""
+    from bot.language.morph import match_keys, russian_parses
+    from bot.understand.rules import _STOP_WORDS
+
+    match = _HOW_TO_Q.match(text)
+    if match is None:
+        return None
+    verb = match["verb"].lower()
+    if _REQUEST_VERB.search(normalize(verb)):  # "как заказать букет?" asks for the order itself
+        return None
+    if _CYRILLIC.match(verb):
+        if not any("INFN" in p.tag for p in russian_parses(verb)[:2]):
+            return None
+    elif not match["helper"].strip():
+        return None
+    keys: set[str] = set()
+    for word in normalize(match["rest"]).split():
+        if len(word) > 2 and word not in _STOP_WORDS and word not in _QUESTION_FILLER:
+            keys |= match_keys(word)
+    return frozenset(keys)
 
 
 _ADDRESS_WORDS = re.compile(r"\b(?:man|mate|guys|bro|dude|folks|ребята|друзья)\b", re.IGNORECASE)
@@ -339,6 +406,9 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
     corrected = _not_but(text, commands, state, context)
     if corrected:
         return corrected
+    conditional = _conditional(commands, text=text, state=state, context=context)
+    if conditional:
+        return conditional
     if len(commands) == 1 and isinstance(commands[0], (NotSold, ShowItem, NotUnderstood)):
         shipping = _shipping_faq(text, context)  # "how much to send the pomade to Hamburg?"
         if shipping:
@@ -359,6 +429,10 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
         if (isinstance(only, (NotUnderstood, NotSold)) and state.last_item_id is not None and _PRONOUN.search(text)
                 and _known(context, state.last_item_id)):
             return [UnknownFact(item_id=state.last_item_id, question=text[:1000])]
+        if isinstance(only, NotUnderstood) and not _DO_YOU_SELL.search(text):
+            named = _named_by_name_words(text, context)
+            if named is not None:  # "is the teapot made in the USA?", "у роз шипы срезаны?"
+                return [UnknownFact(item_id=named, question=text[:1000])]
     if (len(commands) == 1 and isinstance(commands[0], ShowItem) and commands[0].aspect is None
             and commands[0].variant_id is not None and not _QUESTION.search(text) and not _WHAT_ABOUT.search(text)
             and _is_product(context, commands[0].item_id)):  # "navy apron": a concrete pick is taken
@@ -382,6 +456,33 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
                                                      "day_part": None if daytime.time else daytime.day_part})
         out.append(command)
     return out
+
+
+# A condition of a question: "…if my husband hates it?", "if I order today, …", "…, если не подойдёт?".
+_IF_CLAUSE = re.compile(r"\b(?:if|in case|если|в случае)\b[^?.!,;]*,?", re.IGNORECASE)
+# The condition is an order not placed yet: "if I order today", "если закажу сейчас".
+_IF_ORDERING = re.compile(r"\b(?:if|если)\s+(?:(?:i|we|я|мы)\s+)?(?:order|buy|purchase|place|pay|get"
+                          r"|закаж|заказыва|куп|оформ|оплач)\w*", re.IGNORECASE)
+
+
+def _conditional(commands: list[Understood], *, text: str, state: DialogueState,
+                 context: UnderstandingContext) -> list[Understood]:
+    """A question with a condition asks about the shop's rules: "when will it arrive if I order
+    today?" is the delivery time (not the status of an order), "can I return it if my husband hates
+    it?" the FAQ entry its main clause ("can I return it?") finds. ``[]`` when not so."""
+    if not _IF_CLAUSE.search(text) or any(isinstance(c, AnswerFaq) for c in commands):
+        return []
+    if _IF_ORDERING.search(text) and any(isinstance(c, (DeliveryStatus, OrderStatus)) for c in commands):
+        shipping = _shipping_faq(text, context)
+        if shipping:
+            return shipping
+    main = _IF_CLAUSE.sub(" ", text).strip(" ,")
+    if not main.strip(" ?!.") or not (_QUESTION.search(text) or ASKING.search(normalize(text))):
+        return []
+    reading = read(main, index=context.index, state=state)
+    found = _refine(_commands(reading, text=main, state=state, context=context), text=main, state=state,
+                    context=context)
+    return found if len(found) == 1 and isinstance(found[0], AnswerFaq) else []
 
 
 _ORDER_CUE = re.compile(r"^\W*(?:a|an|one|some)\b|\b(?:please|pls|plz|пожалуйста|плиз|пжл|пож)\b", re.IGNORECASE)
@@ -413,6 +514,31 @@ def _unknown_words(text: str, context: UnderstandingContext) -> list[str]:
     return [w for w in normalize(_DO_YOU_SELL.sub(" ", text)).split() if len(w) >= 4 and w.isalpha()
             and w not in _STOP_WORDS and w not in _QUESTION_FILLER and not context.index.knows_word(w)
             and w not in ("sell", "have", "stock", "available", "продаете", "есть", "наличии")]
+
+
+def _named_by_name_words(text: str, context: UnderstandingContext) -> uuid.UUID | None:
+    """The one item a question names by words of its name ("teapot", "роз" → "роза") when its other
+    words are nothing the catalogue has ("made in the USA", "шипы срезаны"), so the item search, which
+    wants most words found, found none."""
+    from bot.language.morph import lemma_candidates
+    from bot.understand.rules import _STOP_WORDS, _names_item, is_ambiguous
+    from knowledge.text import stem, tokenize
+
+    index = context.index
+    names = index.name_stems
+    said = [w for w in tokenize(text) if w not in _QUESTION_FILLER and w not in _STOP_WORDS and not w.isdigit()]
+    found: list[str] = []
+    for word in said:
+        form = word if stem(word) in names else next(
+            (c for c in lemma_candidates(word) if _CYRILLIC.match(c) and stem(c) in names), None)
+        if form is not None:
+            found.append(form)
+    if not found or len(found) == len(said):
+        return None
+    hits = index.search_items(" ".join(found), limit=3)
+    if not hits or is_ambiguous(hits) or not _names_item(hits[0]):
+        return None
+    return hits[0].item_id
 
 
 def _named_literally(command: Understood, text: str, context: UnderstandingContext) -> Understood:
@@ -493,6 +619,7 @@ def _asked_words(text: str, item_id: object, context: UnderstandingContext) -> l
 
 
 _CYRILLIC_WORD = re.compile(r"[А-Яа-яЁё]{4,}")
+_CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 
 
 def _lemmatized(text: str, context: UnderstandingContext) -> str:
@@ -513,6 +640,43 @@ def _lemmatized(text: str, context: UnderstandingContext) -> str:
         return known or match.group()
 
     return _CYRILLIC_WORD.sub(replace, text)
+
+
+_WORD = re.compile(r"[^\W\d_]{3,}")
+_COMPOUND_STARTS: weakref.WeakKeyDictionary[KnowledgeIndex, frozenset[str]] = weakref.WeakKeyDictionary()
+MAX_COMPOUND_WORDS = 24
+
+
+def _compounded(text: str, context: UnderstandingContext) -> str:
+    """``text`` with two words said apart written as the one word of an item's name they make
+    ("do you cut kids' hair?" → "do you kids' haircut?" for "Kids haircut"), in either order."""
+    from bot.understand.rules import _STOP_WORDS
+    from knowledge.text import stem
+
+    index = context.index
+    starts = _COMPOUND_STARTS.get(index)
+    if starts is None:  # the first three letters of the names' long words: most pairs are ruled out by them
+        starts = _COMPOUND_STARTS[index] = frozenset(w[:3] for w in index.name_stems if len(w) >= 6)
+    names = index.name_stems
+    words = [m for m in _WORD.finditer(text) if m.group().lower() not in _STOP_WORDS][:MAX_COMPOUND_WORDS]
+    if not any(m.group()[:3].lower() in starts for m in words):
+        return text
+    for first in words:
+        for second in words:
+            a, b = first.group().lower(), second.group().lower()
+            if first.start() >= second.start() or (a[:3] not in starts and b[:3] not in starts):
+                continue
+            glued = next((g for g in (a + b, b + a) if g[:3] in starts and stem(g) in names), None)
+            if glued is not None:
+                return f"{text[:first.start()]}{text[first.end():second.start()]}{glued}{text[second.end():]}"
+    return text
+
+
+def _who_for(sentence: str) -> bool:
+    """Whether a sentence only says who the request is for ("my son is 8", "это для дочки")."""
+    from bot.language.audience import audiences
+
+    return bool(audiences(sentence)) and len(sentence.split()) <= 6
 
 
 _SERVICE_WORDS: weakref.WeakKeyDictionary[KnowledgeIndex, tuple[str, ...]] = weakref.WeakKeyDictionary()
@@ -550,7 +714,9 @@ def _details(text: str, *, state: DialogueState, context: UnderstandingContext) 
         return _commands(first, text=text, state=state, context=context)
     details = extract_details(text, context.language, region_of(context))
     if not (details.name or details.address or details.phone_e164):
-        return []
+        # "Марина" asked for a name: a name alone is the answer (not a request the rules read)
+        name = read_name(text) if state.step in _NAME_STEPS and first.intent == Intent.FALLBACK else None
+        return [GiveDetails(name=name)] if name and not not_a_name(text) else []
     phone = details.phone_e164 if details.phone_e164 and _E164.match(details.phone_e164) else None
     address = details.address
     if address is None and details.name and state.step == Step.CHECKOUT_NAME:
@@ -621,6 +787,23 @@ def _budget_query(text: str) -> str:
     return " ".join(_BUDGET_WORDS.sub(" ", text).replace("?", " ").split())[:500]
 
 
+def _named_option(text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
+    """"Green" while the mug's colours are offered as buttons: the option of the variant named (its
+    button, in ``state.choices``); a quantity said with it ("2 green") is an order of its own."""
+    waiting = state.waiting_item()
+    if waiting is None or not state.choices:
+        return []
+    reading = read(text, index=context.index, state=state)
+    if (reading.intent != Intent.ADD or reading.item_id != waiting or reading.variant_id is None
+            or reading.quantity is not None):
+        return []
+    for n, payload in enumerate(state.choices, 1):
+        pressed = decode(payload)
+        if isinstance(pressed, AddToCart) and pressed.item_id == waiting and pressed.variant_id == reading.variant_id:
+            return [Choose(option=n)]
+    return []
+
+
 def _choice(text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
     """"The second", "the cheaper one", "вторую", "the earliest" while options are offered."""
     offers = state.offered()
@@ -639,7 +822,7 @@ def _choice(text: str, *, state: DialogueState, context: UnderstandingContext) -
     if choice is None:
         if offers and _EARLIEST.search(text):
             return [Choose(option=1)]
-        return []
+        return _named_option(text, state=state, context=context)
     if choice.index is not None:
         n = count if choice.index == -1 else choice.index
         return [Choose(option=n)] if 1 <= n <= count else []
@@ -726,7 +909,8 @@ def _parts(parts: list[list[Understood]], quantities: list[int | None],
 def _swap(text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
     """"Swap it for the red one", "replace the mug with a teapot": remove the old line, add the new
     item (or the same item in the variant named); ``[]`` when ``text`` is no such swap."""
-    match = SWAP.match(normalize(text))
+    norm = normalize(text)
+    match = SWAP.match(norm) or INSTEAD.match(norm)
     if match is None:
         return []
     old = read(f"remove {match['old'] or 'it'}", index=context.index, state=state)
@@ -735,13 +919,16 @@ def _swap(text: str, *, state: DialogueState, context: UnderstandingContext) -> 
         return []
     variant_id = old.variant_id if old.item_id is not None else state.last_variant_id
     remove = RemoveLine(item_id=item_id, variant_id=variant_id)
+    # the new line keeps the old line's quantity (5 red roses → 5 white ones) unless one is said
+    kept = next((q for i, v, q in _cart_lines(context) if i == item_id and v == variant_id), None)
     variant = context.index.match_variant(item_id, match["new"])
     if variant is not None and not _names_other_item(match["new"], item_id, context):
-        return [remove, AddToCart(item_id=item_id, variant_id=variant)]
+        said = quantity_in(match["new"])
+        return [remove, AddToCart(item_id=item_id, variant_id=variant, quantity=said or kept or 1)]
     new = read(f"add {match['new']}", index=context.index, state=DialogueState())
     if new.intent != Intent.ADD or new.item_id is None or new.item_id == item_id and new.variant_id is None:
         return []
-    return [remove, AddToCart(item_id=new.item_id, variant_id=new.variant_id, quantity=new.quantity or 1)]
+    return [remove, AddToCart(item_id=new.item_id, variant_id=new.variant_id, quantity=new.quantity or kept or 1)]
 
 
 def _names_other_item(text: str, item_id: object, context: UnderstandingContext) -> bool:

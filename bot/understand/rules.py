@@ -172,6 +172,10 @@ CART_SET = _rx(
 SWAP = re.compile(r"^(?:(?:hm+|ok|okay|actually|so|well|oh|no|ну|а|хм+|тогда|нет)\s+)*(?:please |можно )?"
                   r"(?:swap|switch|exchange|replace|trade|поменяй\w*|замени\w*|смени\w*)\s+"
                   r"(?:(?P<old>.+?)\s+)?(?:for|with|to|на)\s+(?P<new>.+)$")
+# "лучше белые вместо красных", "the green ones instead of the blue": the same swap, the new one first.
+INSTEAD = re.compile(r"^(?:(?:hm+|ok|okay|actually|so|well|oh|no|ну|а|хм+|тогда|нет|лучше|давайте|давай|можно|better"
+                     r"|rather|please|make it|i d rather have|id rather have|i ll have|ill have|i want)\s+)*"
+                     r"(?P<new>.+?)\s+(?:вместо|instead of)\s+(?P<old>.+)$")
 ADD_STRONG = _rx(
     r"\b(add|put|include|throw in)\b", r"\b(i ?ll|i will|i d|id|lets|i) take\b",
     r"\btake (it|them|this|that|these|those|the|one|\d+)\b", r"\b(to|into) (my |the )?(cart|basket)\b",
@@ -238,11 +242,16 @@ STOCK = _rx(
     r"\bесть ли\b", r"\bли есть\b", r"\bв наличии\b", r"\bналичи\w*", r"\bостал\w*", r"\bимее\w*", r"\bесть\b",
     r"\bзакончил\w*", r"\bбывает\b", r"\bбывают\b",
 )
+# What a service or a set includes ("what's included in the combo", "что входит в педикюр"): a question,
+# so its "include" is not the add command.
+INCLUDED = _rx(r"\b(whats|what is|what s) included\b", r"\bincluded in\b", r"\bwhat does (\w+ ){1,3}include\b",
+               r"\bчто (входит|включ\w*)\b", r"\bвходит ли\b")
 DESCRIPTION = _rx(
     r"\b(tell me( more)? about|describe|description|details|detail|info|information|what is|whats|what are|"
     r"more about|tell me more|made of|material|fabric|look like|more info)\b",
     r"\bрасскаж\w*", r"\bописан\w*", r"\bподробн\w*", r"\bчто (это|такое)\b", r"\bинформац\w*", r"\bиз чего\b",
     r"\bсостав\b", r"\bкак выгляд\w*",
+    r"(?:" + INCLUDED.pattern + r")",
 )
 PREPAY = _rx(
     r"\bprepa(y|id|yment|ying)\w*", r"\bpay (in advance|upfront|up front|ahead|beforehand)\b", r"\bdeposit\b",
@@ -447,7 +456,16 @@ def _faq_for(index: KnowledgeIndex, text: str, hits: list[ItemHit]) -> FaqHit | 
         return faq[0]
     item_words = {w for h in close_hits(hits) for w in h.matched_terms}
     rest = " ".join(w for w in tokenize(text) if w not in item_words)
-    return faq[0] if rest and any(_supports(index, rest, h) for h in index.search_faq(rest)) else None
+    if not rest or not any(_supports(index, rest, h) for h in index.search_faq(rest)):
+        return None
+    return None if _about_other_item(index, faq[0], hits) else faq[0]
+
+
+def _about_other_item(index: KnowledgeIndex, faq: FaqHit, hits: list[ItemHit]) -> bool:
+    """Whether the FAQ entry's question names an item other than those the message names ("Are your
+    mugs dishwasher safe?" does not answer "is the copper saucepan safe for induction?")."""
+    named = {h.item_id for h in index.search_items(faq.question, limit=3) if _names_item(h)}
+    return bool(named) and not named & {h.item_id for h in close_hits(hits)}
 
 
 def _supports(index: KnowledgeIndex, text: str, hit: FaqHit) -> bool:
@@ -786,7 +804,7 @@ class _ItemTurn:
         question = any(rx.search(norm) for _, rx in _ASPECTS) or CATALOG.search(norm) is not None
         if BOOK.search(norm) and not product and not (question and not self.when):
             return self.make(Intent.BOOK)
-        if service and (self.when or ADD_STRONG.search(norm) or (not question and (
+        if service and (self.when or ADD_STRONG.search(INCLUDED.sub(" ", norm)) or (not question and (
                 ADD_WEAK.search(norm) or arranging))):
             return self.make(Intent.BOOK)
         if self.when and not items.found:
@@ -812,7 +830,7 @@ class _ItemTurn:
         if CART_SET.search(command) and (self.quantity is not None or found):
             self._use_context()
             return self.make(Intent.CART_SET)
-        if ADD_STRONG.search(norm):
+        if ADD_STRONG.search(INCLUDED.sub(" ", norm)):
             if not found and ADD_MORE.search(norm):
                 return self.make(Intent.ADD_MORE)
             self._use_context()
@@ -835,7 +853,11 @@ class _ItemTurn:
         aspect = next((a for a, rx in _ASPECTS if rx.search(norm)
                        and not (a == Aspect.VARIANTS and self.items.variant_id is not None)), None)
         if aspect is not None:
-            faq = _faq_for(self.index, self.text, self.items.hits)
+            # "how long does the combo take?": with an item named, the words asking for one of its
+            # fields ("how long", "take") do not find the FAQ ("How long does shipping take?"); the other
+            # words must. Prepayment is the company's rule: its words are the FAQ's topic.
+            asked = self.text if not found or aspect == Aspect.PREPAY else dict(_ASPECTS)[aspect].sub(" ", norm)
+            faq = _faq_for(self.index, asked, self.items.hits)
             if faq is not None:
                 return self.make(Intent.FAQ, faq=faq)
             self._use_context()

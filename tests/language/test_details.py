@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.language.details import Details, extract_details, normalize_phone
+from bot.language.details import Details, extract_details, normalize_phone, read_name
 
 
 @pytest.mark.parametrize(
@@ -136,3 +136,29 @@ def test_normalize_phone(text: str, region: str | None, expected: str | None) ->
 def test_empty_details_are_falsy() -> None:
     assert not Details()
     assert Details(phone_e164="+15035550142")
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "expected"),
+    [
+        ("It's for Jane Doe. Address: 12 Oak Street, Boston MA 02118", "en",
+         Details(name="Jane Doe", address="12 Oak Street, Boston MA 02118")),
+        ("512-555-0147, and the name is Ann Lee", "en", Details(name="Ann Lee", phone_e164="+15125550147")),
+        ("I'm Li Wei. 4 Cedar Lane, Portland OR 97205", "en",
+         Details(name="Li Wei", address="4 Cedar Lane, Portland OR 97205")),
+        # a full stop after an abbreviation ("ул.", "д.") does not end a sentence; after a house number it does
+        ("г. Москва, ул. Тверская, д. 5. Иван Петров", "ru",
+         Details(name="Иван Петров", address="г. Москва, ул. Тверская, д. 5")),
+    ],
+)
+def test_details_across_sentences_and_introductions(text: str, language: str, expected: Details) -> None:
+    assert extract_details(text, language) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("Марина", "Марина"), ("анна смирнова", "Анна Смирнова"), ("Emma Clarke", "Emma Clarke"), ("Oliver.", "Oliver"),
+     ("checkout", None), ("Checkout", None), ("завтра", None), ("12 Oak Street", None), ("хочу розу", None)],
+)
+def test_read_name_takes_a_bare_name_only(text: str, expected: str | None) -> None:
+    assert read_name(text) == expected
