@@ -31,7 +31,7 @@ from bot.actions.delivery import DeliveryActions
 from bot.actions.results import Result
 from bot.actions.runner import current_order
 from bot.buttons import decode
-from bot.commands import NotUnderstood, UnknownFact
+from bot.commands import NotUnderstood, RemoveLine, SetQuantity, UnknownFact
 from bot.llm.assistant import Answer, Assistant
 from bot.messages import InboundMessage, OutboundMessage
 from bot.policy import Action, decide
@@ -39,15 +39,22 @@ from bot.policy.machine import advance
 from bot.render import render
 from bot.state import FREE_TEXT_STEPS, DialogueState, load_state, save_state
 from bot.turn import Turn
-from bot.understand import DeliveryStatus, RuleUnderstander, Understander, UnderstandingContext, Understood
-from commerce.cart import forget_loaded
+from bot.understand import DeliveryStatus, RuleUnderstander, Understander, UnderstandingContext, Understood, Unresolved
+from commerce.cart import find_open_cart, forget_loaded
 from commerce.providers import ProviderRegistry
 from core.models import Company, Conversation
 from core.timeutil import utcnow
 from knowledge.search import KnowledgeIndexCache
 from knowledge.text import detect_language, normalize
 
+
 # Messages that say nothing about the language (the conversation keeps its language).
+def _edits_cart(command: Understood) -> bool:
+    """A command that changes an existing cart line (remove, set a quantity, "change that to 6")."""
+    return isinstance(command, (RemoveLine, SetQuantity)) or (
+        isinstance(command, Unresolved) and command.then == "set")
+
+
 _NEUTRAL = frozenset({"ok", "okay", "ок", "окей", "да", "yes", "no", "нет", "xs", "s", "m", "l", "xl", "xxl"})
 
 
@@ -115,6 +122,9 @@ class DialogueEngine:
             context = UnderstandingContext(index=index, company_type=company.type, language=language,
                                            timezone=company.timezone or "UTC", now=now)
             commands = self._understander.understand(text, state=state, context=context)
+            if any(_edits_cart(c) for c in commands):
+                commands = await self._with_cart(session, conversation, text, state=state, context=context,
+                                                 commands=commands)
         answer = await self._model_answer(turn, commands) if pressed is None else None
         if answer is not None and (answer.text is not None or answer.results):
             actions, results = answer.actions, answer.results
@@ -143,6 +153,19 @@ class DialogueEngine:
                 advance(turn.state, result, asked=turn.asked, language=turn.language)
                 results.append(result)
         return actions, results
+
+    async def _with_cart(self, session: AsyncSession, conversation: Conversation, text: str, *,
+                         state: DialogueState, context: UnderstandingContext,
+                         commands: list[Understood]) -> list[Understood]:
+        """Understand a cart edit again with the cart's lines (``context.extra["cart"]``: ``(item_id,
+        variant_id, quantity)``), so "white instead of red" keeps the line's quantity and "drop the mug"
+        names its variant. Only for cart edits: the actions read the same cart next, without a query."""
+        cart = await find_open_cart(session, conversation)
+        if cart is None or not cart.lines:
+            return commands
+        lines = [(line.item_id, line.variant_id, line.quantity) for line in cart.lines]
+        context = dataclasses.replace(context, extra={**context.extra, "cart": lines})
+        return self._understander.understand(text, state=state, context=context)
 
     async def _model_answer(self, turn: Turn, commands: list[Understood]) -> Answer | None:
         """The mode switch: ``None`` for ``rules`` (and ``assist`` when the rules understood the message and

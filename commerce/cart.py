@@ -43,10 +43,9 @@ class PricedLine:
         return self.unit_price_minor * self.quantity
 
 
-async def open_cart(session: AsyncSession, conversation: Conversation) -> Cart:
-    """The conversation's open cart, created when there is none. The cart this session already read or
-    created for the conversation (still open, not expired) is reused without a query until
-    ``forget_loaded``."""
+async def find_open_cart(session: AsyncSession, conversation: Conversation) -> Cart | None:
+    """The conversation's open cart with its lines, or ``None`` (never creates one). Shares ``open_cart``'s
+    per-session memory: a cart read here is not read again by ``open_cart`` until ``forget_loaded``."""
     carts: dict[uuid.UUID, Cart] = session.info.setdefault(_OPEN_CARTS, {})
     known = carts.get(conversation.id)
     if known is not None and _usable(known, "lines") and known.status == "open" \
@@ -59,6 +58,17 @@ async def open_cart(session: AsyncSession, conversation: Conversation) -> Cart:
             .options(joinedload(Cart.lines)).limit(1)
         )
     ).unique().scalar_one_or_none()
+    if cart is not None:
+        carts[conversation.id] = cart
+    return cart
+
+
+async def open_cart(session: AsyncSession, conversation: Conversation) -> Cart:
+    """The conversation's open cart, created when there is none. The cart this session already read or
+    created for the conversation (still open, not expired) is reused without a query until
+    ``forget_loaded``."""
+    carts: dict[uuid.UUID, Cart] = session.info.setdefault(_OPEN_CARTS, {})
+    cart = await find_open_cart(session, conversation)
     if cart is None:
         cart = Cart(tenant_id=conversation.tenant_id, company_id=conversation.company_id,
                     conversation_id=conversation.id, status="open")
