@@ -9,7 +9,7 @@ variants), plus a small FAQ sheet, and measures on a fresh database:
 * in a fresh worker process (as after a restart): time to the first understood message (the
   knowledge index is loaded and built on the first message), the longest event-loop stall while
   that happened (a ticker task measures it), and the same for a second company asked concurrently;
-* ``KnowledgeIndex.build`` alone; ``search_items`` and ``bot.nlu.understand`` p50/p99 over a mix
+* ``KnowledgeIndex.build`` alone; ``search_items`` and ``RuleUnderstander.understand`` p50/p99 over a mix
   of exact, partial, typo, off-topic and gibberish messages (the gibberish hits the fuzzy fallback);
 * RSS of the worker process before and after the index, and the traced Python memory
   (``tracemalloc``) one company index keeps.
@@ -233,8 +233,10 @@ async def worker_phase(url: str, company_ids: list[str], seed: int, count: int) 
     """Runs in a fresh process: what a worker sees after a restart."""
     from sqlalchemy import select
 
-    from bot.nlu import understand
+    from datetime import UTC, datetime
+
     from bot.state import DialogueState
+    from bot.understand import RuleUnderstander, UnderstandingContext
     from core.db import create_engine, create_sessionmaker
     from core.models import Company
     from knowledge.search import KnowledgeIndexCache
@@ -247,6 +249,13 @@ async def worker_phase(url: str, company_ids: list[str], seed: int, count: int) 
         companies = [(await session.execute(select(Company).where(Company.id == uuid.UUID(c)))).scalar_one()
                      for c in company_ids]
     first_text = "how much is the striped cotton shirt?"
+    understander = RuleUnderstander()
+
+    def understand(text: str, *, index: object, state: DialogueState) -> object:
+        """What the engine does per typed message (bot/engine.py): rules over the company's index."""
+        context = UnderstandingContext(index=index, company_type="hybrid", language="en", timezone="UTC",
+                                       now=datetime.now(UTC))
+        return understander.understand(text, state=state, context=context)
 
     async def first_message(company: Company) -> float:
         started = time.perf_counter()
@@ -307,23 +316,6 @@ async def worker_phase(url: str, company_ids: list[str], seed: int, count: int) 
         understand_cpu.setdefault(kind, []).append((time.thread_time() - cpu) * 1000)
     figures["queries"] = len(sample)
     figures["queries_with_hits"] = found
-    if isinstance(getattr(index, "has_services", None), bool):
-        # bot/ still calls nlu.has_services(index) (a scan of every item, twice per message); with its
-        # call sites switched to the precomputed index.has_services (the lead's merge step):
-        import bot.nlu as nlu
-
-        scan, nlu.has_services = nlu.has_services, lambda idx: idx.has_services
-        try:
-            switched: list[float] = []
-            for _kind, text in sample:
-                cpu = time.thread_time()
-                understand(text, index=index, state=DialogueState())
-                switched.append((time.thread_time() - cpu) * 1000)
-        finally:
-            nlu.has_services = scan
-        figures["understand_cpu_switched_p50_ms"] = pct(switched, 50)
-        figures["understand_cpu_switched_p99_ms"] = pct(switched, 99)
-        figures["understand_cpu_switched_max_ms"] = max(switched)
     tables = (("search", search_ms), ("understand", understand_ms), ("search_cpu", search_cpu),
               ("understand_cpu", understand_cpu))
     for label, table in tables:
