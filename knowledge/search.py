@@ -15,7 +15,7 @@ import asyncio
 import logging
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from types import MappingProxyType
@@ -41,6 +41,7 @@ __all__ = [
     "ItemView",
     "KnowledgeIndex",
     "KnowledgeIndexCache",
+    "LazyItems",
     "VariantView",
     "build_index",
 ]
@@ -294,21 +295,20 @@ class _Vocabulary:
             self.word_stem.setdefault(word, s)
             self.stem_freq[s] = self.stem_freq.get(s, 0) + 1
 
-    def plain(self) -> list[list[Any]]:
-        """Stems, their counts, words, their stems and the correction buckets (lists, for a snapshot)."""
+    def plain(self) -> list[Any]:
+        """Stem counts, words' stems (the dicts themselves) and the correction buckets (for a snapshot)."""
         buckets = [[first, length, words] for (first, length), words in self._bucket_index().items()]
-        return [list(self.stem_freq), list(self.stem_freq.values()), list(self.word_stem),
-                list(self.word_stem.values()), buckets]
+        return [self.stem_freq, self.word_stem, buckets]
 
     @classmethod
-    def from_plain(cls, plain: Sequence[Sequence[Any]]) -> _Vocabulary:
+    def from_plain(cls, plain: Sequence[Any]) -> _Vocabulary:
         """The vocabulary :meth:`plain` described; raises ``ValueError`` on a malformed one."""
-        stems, counts, words, word_stems, buckets = plain
-        if len(stems) != len(counts) or len(words) != len(word_stems):
-            raise ValueError("vocabulary lists differ in length")
+        stem_freq, word_stem, buckets = plain
+        if not isinstance(stem_freq, dict) or not isinstance(word_stem, dict):
+            raise ValueError("a vocabulary of another shape")
         vocabulary = cls()
-        vocabulary.stem_freq = dict(zip(stems, counts, strict=True))
-        vocabulary.word_stem = dict(zip(words, word_stems, strict=True))
+        vocabulary.stem_freq = stem_freq
+        vocabulary.word_stem = word_stem
         vocabulary._buckets = {(str(first), int(length)): list(words) for first, length, words in buckets}
         return vocabulary
 
@@ -653,6 +653,43 @@ def _canonical_variant_stems(words: Iterable[str]) -> list[str]:
     return out
 
 
+class LazyItems(Sequence[ItemView]):
+    """The items of a loaded snapshot, each decoded into an :class:`ItemView` the first time it is
+    asked for (then kept): a 100,000-item catalogue is loaded without creating 100,000 views, of
+    which a conversation reads a handful. ``rows`` are the stored rows in position order,
+    ``decode(row)`` makes the view, ``ids`` are the items' UUIDs as 16 bytes, ``service_positions``
+    the positions of the items of kind ``service``, ``approx_bytes`` their rough memory."""
+
+    def __init__(self, *, rows: Sequence[Any], decode: Callable[[Any], ItemView], ids: Sequence[bytes],
+                 service_positions: Sequence[int], approx_bytes: int) -> None:
+        if len(ids) != len(rows):
+            raise ValueError("one id per row is needed")
+        self._rows = rows
+        self._decode = decode
+        self._views: list[ItemView | None] = [None] * len(rows)
+        self._positions = dict(zip(ids, range(len(ids)), strict=True))
+        if len(self._positions) != len(ids):
+            raise ValueError("item ids repeat")
+        self.service_positions = tuple(service_positions)
+        self.approx_bytes = approx_bytes
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def __getitem__(self, index: int) -> ItemView:  # type: ignore[override]
+        view = self._views[index]
+        if view is None:
+            view = self._views[index] = self._decode(self._rows[index])
+        return view
+
+    def position(self, item_id: uuid.UUID) -> int:
+        """The position of the item ``item_id``; raises ``KeyError`` when there is none."""
+        found = self._positions.get(getattr(item_id, "bytes", None))  # type: ignore[arg-type]
+        if found is None:
+            raise KeyError(item_id)
+        return found
+
+
 # --- the index --------------------------------------------------------------------------------
 
 
@@ -672,8 +709,16 @@ class KnowledgeIndex:
         tables: ItemTables | None = None,
     ) -> None:
         self.company_id = company_id
-        self._items = list(items)
-        self._by_id = {item.id: item for item in self._items}
+        self._items: list[ItemView] | LazyItems
+        self._by_id: dict[uuid.UUID, ItemView] | None = None
+        self._variant_rows: dict[int, tuple[int, tuple[int, ...]]] = {}
+        if isinstance(items, LazyItems):  # a snapshot's: items are decoded when first asked for
+            self._items = items
+            services = tuple(items[i].id for i in items.service_positions)
+        else:
+            self._items = list(items)
+            self._by_id = {item.id: item for item in self._items}
+            services = tuple(item.id for item in self._items if item.kind == "service")
         self._faq = list(faq)
         if tables is None:
             self._build_items()
@@ -682,7 +727,6 @@ class KnowledgeIndex:
         self._build_faq()
         # What the dialogue engine asks on every message, answered once here instead of by a scan of
         # every item per message.
-        services = tuple(item.id for item in self._items if item.kind == "service")
         self.service_ids: tuple[uuid.UUID, ...] = services
         """Ids of the items of kind ``"service"``, in position order."""
         self.has_services: bool = bool(services)
@@ -726,7 +770,9 @@ class KnowledgeIndex:
 
     def item(self, item_id: uuid.UUID) -> ItemView:
         """The item with ``item_id``; raises ``KeyError`` when this company has none."""
-        return self._by_id[item_id]
+        if self._by_id is not None:
+            return self._by_id[item_id]
+        return self._items[self._items.position(item_id)]  # type: ignore[union-attr]
 
     def items(self) -> list[ItemView]:
         """All items in position order (a new list: O(items); per message, prefer :attr:`has_services`,
@@ -744,9 +790,11 @@ class KnowledgeIndex:
         return self._name_vocab
 
     def _estimate_bytes(self) -> int:
-        per_item = 0
-        for item in self._items:
-            per_item += 900 + len(item.name) + len(item.description) + 400 * len(item.variants)
+        if isinstance(self._items, LazyItems):
+            per_item = self._items.approx_bytes
+        else:
+            per_item = sum(900 + len(item.name) + len(item.description) + 400 * len(item.variants)
+                           for item in self._items)
         arrays = self._grams.nbytes + self._docs.nbytes
         for model in (self._full_bm25, self._name_bm25, self._faq_bm25):
             for part in (getattr(model, "scores", None) or {}).values():
@@ -851,7 +899,12 @@ class KnowledgeIndex:
         self._variant_tables = variants = tables.variants
         self._variant_keys = {}
         self._variant_vocab = {}
-        for pos, vocab, numbers in variants.rows:
+        if isinstance(self._items, LazyItems):  # looked up when an item's variants are first asked for
+            self._variant_rows = {pos: (vocab, numbers) for pos, vocab, numbers in variants.rows}
+            rows: list[tuple[int, int, tuple[int, ...]]] = []
+        else:
+            rows = variants.rows
+        for pos, vocab, numbers in rows:
             item = self._items[pos]
             if len(numbers) != len(item.variants):
                 raise ValueError(f"variant tables do not match item {item.id}")
@@ -1001,6 +1054,8 @@ class KnowledgeIndex:
         when the item is unknown.
         """
         keys = self._variant_keys.get(item_id)
+        if keys is None and self._variant_rows:
+            keys = self._lazy_variant_keys(item_id)
         if not keys:
             return None
         vocabulary = self._variant_vocab[item_id]
@@ -1025,6 +1080,22 @@ class KnowledgeIndex:
             elif score == best_score and score:
                 best_ids.append(key.variant_id)
         return best_ids[0] if len(best_ids) == 1 else None
+
+    def _lazy_variant_keys(self, item_id: uuid.UUID) -> list[_VariantKey] | None:
+        """The variant keys of a snapshot's item (see :meth:`_adopt`), made on first use and kept."""
+        try:
+            position = self._items.position(item_id)  # type: ignore[union-attr]
+        except KeyError:
+            return None
+        row = self._variant_rows.get(position)
+        item = self._items[position]
+        if row is None or len(row[1]) != len(item.variants):
+            return None
+        tables = self._variant_tables
+        keys = [_VariantKey(v.id, tables.values[n]) for v, n in zip(item.variants, row[1], strict=True)]
+        self._variant_vocab[item_id] = tables.vocabularies[row[0]]
+        self._variant_keys[item_id] = keys
+        return keys
 
     # -- FAQ --
 

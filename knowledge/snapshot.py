@@ -41,7 +41,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.models import Company, KnowledgeItem
 from core.storage import company_dir
-from knowledge.search import FaqView, ItemTables, ItemView, KnowledgeIndex, VariantView, build_index
+from knowledge.search import (
+    FaqView,
+    ItemTables,
+    ItemView,
+    KnowledgeIndex,
+    LazyItems,
+    VariantView,
+    build_index,
+)
 
 __all__ = [
     "SNAPSHOT_FORMAT",
@@ -114,9 +122,11 @@ def save_snapshot(index: KnowledgeIndex, *, data_dir: Path, tenant_id: uuid.UUID
             "tenant_id": str(tenant_id),
             "company_id": str(index.company_id),
             "kb_version": int(kb_version),
-            "items": [_encode_item(item) for item in index.items()],
+            "items": _encode_items(index.items()),
             "faq": [[e.id.bytes, e.question, e.answer, e.position] for e in index.faq()],
             "tables": tables.plain(),
+            "bm25_vocab": [None if model is None else model.vocab_dict for model in (tables.full_bm25,
+                                                                                    tables.name_bm25)],
             "sizes": sizes,
         }
         (tmp / _META).write_bytes(msgpack.packb(meta, use_bin_type=True))
@@ -141,12 +151,41 @@ def _delete_older(root: Path, kb_version: int) -> None:
                 shutil.rmtree(child, ignore_errors=True)
 
 
-def _encode_item(item: ItemView) -> list[Any]:
-    variants = [[v.id.bytes, v.name, dict(v.options), v.sku, v.price_minor, v.stock, v.image_url, v.position]
-                for v in item.variants]
-    return [item.id.bytes, item.kind, item.name, item.description, item.category, item.price_minor, item.currency,
-            item.stock, item.image_url, item.duration_minutes, item.handle, item.sku, item.position,
-            dict(item.attributes), variants]
+_ITEM_COLUMNS = ("name", "description", "price_minor", "stock", "image_url", "duration_minutes", "handle", "sku",
+                 "position")
+_ITEM_CODED = ("kind", "category", "currency")  # few distinct values: a table and one number per item
+_VARIANT_COLUMNS = ("name", "sku", "price_minor", "stock", "image_url", "position")
+
+
+def _encode_items(items: Sequence[ItemView]) -> dict[str, Any]:
+    """The items as columns (one list per field, ids as one bytes string, a few distinct values as a
+    table and numbers, variants as columns with per-item offsets): decoding makes a few dozen
+    containers instead of hundreds of thousands of rows."""
+    out: dict[str, Any] = {"ids": b"".join(item.id.bytes for item in items)}
+    for name in _ITEM_COLUMNS:
+        out[name] = [getattr(item, name) for item in items]
+    for name in _ITEM_CODED:
+        table: dict[Any, int] = {}
+        out[name] = [table.setdefault(getattr(item, name), len(table)) for item in items]
+        out[f"{name}_table"] = list(table)
+    out["attributes"] = [[i, dict(item.attributes)] for i, item in enumerate(items) if item.attributes]
+    variants = [v for item in items for v in item.variants]
+    offsets = [0]
+    for item in items:
+        offsets.append(offsets[-1] + len(item.variants))
+    options: dict[bytes, int] = {}
+    option_table: list[dict[str, Any]] = []
+    numbers = []
+    for v in variants:
+        key = msgpack.packb(dict(v.options), use_bin_type=True)
+        if key not in options:
+            options[key] = len(option_table)
+            option_table.append(dict(v.options))
+        numbers.append(options[key])
+    out["variants"] = {"offsets": offsets, "ids": b"".join(v.id.bytes for v in variants), "options": numbers,
+                       "option_table": option_table,
+                       **{name: [getattr(v, name) for v in variants] for name in _VARIANT_COLUMNS}}
+    return out
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -202,58 +241,79 @@ def _decode(path: Path, raw: bytes, *, tenant_id: uuid.UUID, company_id: uuid.UU
     faq = [FaqView(id=uuid.UUID(bytes=i), question=q, answer=a, position=p) for i, q, a, p in meta["faq"]]
     arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
               for name in ("doc_terms", "doc_offsets", "gram_keys", "gram_starts", "gram_owners")}
-    models = [_load_model(path / name) if items else None for name in _MODELS]
+    models = [_load_model(path / name, vocab) if len(items) else None
+              for name, vocab in zip(_MODELS, meta["bm25_vocab"], strict=True)]
+    offsets = meta["items"]["variants"]["offsets"]
+    for pos, _vocab, numbers in meta["tables"]["variant_rows"]:
+        if not 0 <= pos < len(items) or len(numbers) != offsets[pos + 1] - offsets[pos]:
+            raise SnapshotError("variant tables do not match the variants")
     tables = ItemTables.from_parts(items=len(items), plain=meta["tables"], arrays=arrays, full_bm25=models[0],
                                    name_bm25=models[1])
     return KnowledgeIndex(company_id=company_id, items=items, faq=faq, tables=tables)
 
 
-def _load_model(path: Path) -> Any:
+def _load_model(path: Path, vocab: Any) -> Any:
+    """A ``bm25s`` model with its arrays memory-mapped; its vocabulary comes from ``meta.msgpack``
+    (bm25s' own JSON copy is slower to parse)."""
     import bm25s
 
-    model = bm25s.BM25.load(path, mmap=True, show_progress=False)
-    if not isinstance(model.vocab_dict, dict):
+    if not isinstance(vocab, dict):
         raise SnapshotError(f"{path}: no vocabulary")
+    model = bm25s.BM25.load(path, mmap=True, show_progress=False, load_vocab=False)
+    model.vocab_dict = vocab
+    columns = len(model.scores["indptr"]) - 1  # bm25s' own empty token may lie past the matrix
+    ids = np.fromiter(vocab.values(), dtype=np.int64, count=len(vocab))
+    outside = int(np.count_nonzero((ids < 0) | (ids >= columns)))
+    if outside > 1 or (outside and not 0 <= vocab.get("", -1) <= columns):
+        raise SnapshotError(f"{path}: the vocabulary does not match the arrays")
     return model
 
 
-def _decode_items(rows: Sequence[Sequence[Any]], *, tenant_id: uuid.UUID, company_id: uuid.UUID) -> list[ItemView]:
-    """Item snapshots from :func:`_encode_item` rows (repeated short strings and option maps shared)."""
-    strings: dict[str, str] = {}
-    options_seen: dict[bytes, Mapping[str, Any]] = {}
+def _decode_items(columns: Mapping[str, Any], *, tenant_id: uuid.UUID, company_id: uuid.UUID) -> LazyItems:
+    """The items of :func:`_encode_items` columns, each decoded into a view when first used. Raises
+    ``SnapshotError`` when the columns do not fit together."""
+    ids: bytes = columns["ids"]
+    n = len(ids) // 16
+    fields = {name: columns[name] for name in _ITEM_COLUMNS}
+    coded = {name: (columns[name], tuple(columns[f"{name}_table"])) for name in _ITEM_CODED}
+    attributes = {int(i): MappingProxyType(dict(value)) for i, value in columns["attributes"]}
+    variants = columns["variants"]
+    offsets, variant_ids = variants["offsets"], variants["ids"]
+    option_views = tuple(MappingProxyType(dict(o)) if o else _EMPTY for o in variants["option_table"])
+    variant_fields = [variants[name] for name in _VARIANT_COLUMNS]
+    option_numbers = variants["options"]
+    m = len(variant_ids) // 16
+    if (len(ids) % 16 or len(variant_ids) % 16 or len(offsets) != n + 1 or offsets[-1] != m
+            or any(len(values) != n for values in fields.values())
+            or any(len(values) != n or (values and max(values) >= len(table)) for values, table in coded.values())
+            or any(len(values) != m for values in variant_fields) or len(option_numbers) != m
+            or (option_numbers and max(option_numbers) >= len(option_views))
+            or any(not 0 <= i < n for i in attributes)):
+        raise SnapshotError("item columns do not fit together")
     make_uuid = uuid.UUID
+    names, descriptions, prices, stocks, images, durations, handles, skus, positions = fields.values()
+    (kinds, kind_table), (categories, category_table), (currencies, currency_table) = coded.values()
+    v_names, v_skus, v_prices, v_stocks, v_images, v_positions = variant_fields
 
-    def shared(value: str | None) -> str | None:
-        return None if value is None else strings.setdefault(value, value)
-
-    def mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
-        return MappingProxyType(dict(value)) if value else _EMPTY
-
-    def options(value: Mapping[str, Any]) -> Mapping[str, Any]:
-        if not value:
-            return _EMPTY
-        key = msgpack.packb(value)
-        found = options_seen.get(key)
-        if found is None:
-            found = options_seen[key] = mapping(value)
-        return found
-
-    items: list[ItemView] = []
-    for (iid, kind, name, description, category, price, currency, stock, image, duration, handle, sku, position,
-         attributes, variants) in rows:
-        item_id = make_uuid(bytes=iid)
+    def decode(i: int) -> ItemView:
+        item_id = make_uuid(bytes=ids[16 * i : 16 * i + 16])
         views = tuple(
-            VariantView(id=make_uuid(bytes=vid), item_id=item_id, name=shared(vname), options=options(vopts),
-                        sku=vsku, price_minor=vprice, stock=vstock, image_url=vimage, position=vpos)
-            for vid, vname, vopts, vsku, vprice, vstock, vimage, vpos in variants
+            VariantView(id=make_uuid(bytes=variant_ids[16 * j : 16 * j + 16]), item_id=item_id, name=v_names[j],
+                        options=option_views[option_numbers[j]], sku=v_skus[j], price_minor=v_prices[j],
+                        stock=v_stocks[j], image_url=v_images[j], position=v_positions[j])
+            for j in range(offsets[i], offsets[i + 1])
         )
-        items.append(
-            ItemView(id=item_id, tenant_id=tenant_id, company_id=company_id, kind=shared(kind), name=name,
-                     description=description, category=shared(category), price_minor=price,
-                     currency=shared(currency), stock=stock, image_url=image, duration_minutes=duration,
-                     handle=handle, sku=sku, position=position, attributes=mapping(attributes), variants=views)
-        )
-    return items
+        return ItemView(id=item_id, tenant_id=tenant_id, company_id=company_id, kind=kind_table[kinds[i]],
+                        name=names[i], description=descriptions[i], category=category_table[categories[i]],
+                        price_minor=prices[i], currency=currency_table[currencies[i]], stock=stocks[i],
+                        image_url=images[i], duration_minutes=durations[i], handle=handles[i], sku=skus[i],
+                        position=positions[i], attributes=attributes.get(i, _EMPTY), variants=views)
+
+    service = kind_table.index("service") if "service" in kind_table else -1
+    services = [i for i, kind in enumerate(kinds) if kind == service] if service >= 0 else []
+    approx = 900 * n + 400 * m + sum(map(len, names)) + sum(map(len, descriptions))
+    return LazyItems(rows=range(n), decode=decode, ids=[ids[16 * i : 16 * i + 16] for i in range(n)],
+                     service_positions=services, approx_bytes=approx)
 
 
 def discard_snapshot(*, data_dir: Path, tenant_id: uuid.UUID, company_id: uuid.UUID, kb_version: int) -> None:
