@@ -358,12 +358,15 @@ async def refresh_snapshot(
     already there (another process built it; one builder per company at a time). Returns the
     snapshot's directory, or ``None`` when the company is gone (or not in ``tenant_id``). Raises
     ``OSError`` when the snapshot cannot be written."""
-    root = snapshot_root(data_dir, tenant_id, company_id)
-    lock = _build_lock(root)
+    async with sessionmaker() as session:  # no directory is made for a company that is gone
+        company = await session.get(Company, company_id)
+        if company is None or company.tenant_id != tenant_id:
+            return None
+    lock = _build_lock(snapshot_root(data_dir, tenant_id, company_id))
     await asyncio.to_thread(lock.__enter__)
     try:
         async with sessionmaker() as session:
-            company = await session.get(Company, company_id)
+            company = await session.get(Company, company_id)  # the version current once the lock is held
             if company is None or company.tenant_id != tenant_id:
                 return None
             version = company.kb_version or 0

@@ -231,17 +231,32 @@ async def test_a_read_only_directory_only_means_building(
     assert any(e["event"] == "index_snapshot_not_saved" for e in logs)
 
 
-async def test_deleting_the_company_directory_deletes_its_snapshots(sessionmaker: Sessions, tmp_path: Path) -> None:
-    a = await _shop(sessionmaker, "alpha")
-    b = await _shop(sessionmaker, "bravo")
-    for company in (a, b):
-        save_snapshot(await _built(sessionmaker, company), data_dir=tmp_path, tenant_id=company.tenant_id,
-                      kb_version=company.kb_version)
-    # what api.tenant_data.delete_company does with the company's directory
-    removed = remove_tree(company_dir(tmp_path, a.tenant_id, a.id), data_dir=tmp_path)
-    assert any("knowledge-index" in f for f in removed.files)
-    assert not snapshot_root(tmp_path, a.tenant_id, a.id).exists()
-    assert snapshot_path(tmp_path, b.tenant_id, b.id, b.kb_version).is_dir()
+async def test_deleting_a_company_deletes_its_snapshots_and_only_its(database_url: str, tmp_path: Path) -> None:
+    from tests.test_api import AUTH, make_company, make_settings, running
+
+    async with running(make_settings(database_url, tmp_path)) as env:
+        made = [await make_company(env.client, "alpha", slug) for slug in ("a1", "a2")]
+        sessionmaker = env.runtime.sessionmaker
+        companies = []
+        for company_json in made:
+            async with sessionmaker() as s, s.begin():
+                company = await s.get(Company, uuid.UUID(company_json["id"]))
+                assert company is not None
+                await import_knowledge(s, company=company, data=CATALOGUE.encode(), filename="catalogue.csv")
+            async with sessionmaker() as s:
+                company = await s.get(Company, company.id)
+            save_snapshot(await _built(sessionmaker, company), data_dir=tmp_path, tenant_id=company.tenant_id,
+                          kb_version=company.kb_version)
+            companies.append(company)
+        a1, a2 = companies
+        r = await env.client.delete("/api/v1/tenants/alpha/companies/a1", headers=AUTH)
+        assert r.status_code == 200, r.text
+        assert any("knowledge-index" in f for f in r.json()["files"])
+        assert not snapshot_root(tmp_path, a1.tenant_id, a1.id).exists()
+        assert snapshot_path(tmp_path, a2.tenant_id, a2.id, a2.kb_version).is_dir()
+        # what a file-level delete of the directory (core.storage) finds too
+        removed = remove_tree(company_dir(tmp_path, a2.tenant_id, a2.id), data_dir=tmp_path)
+        assert any("knowledge-index" in f for f in removed.files)
 
 
 async def test_a_miss_builds_in_a_child_process_and_loads_its_snapshot(
