@@ -239,7 +239,7 @@ def _decode(path: Path, raw: bytes, *, tenant_id: uuid.UUID, company_id: uuid.UU
             raise SnapshotError(f"{path / name} is truncated or was changed")
     items = _decode_items(meta["items"], tenant_id=tenant_id, company_id=company_id)
     faq = [FaqView(id=uuid.UUID(bytes=i), question=q, answer=a, position=p) for i, q, a, p in meta["faq"]]
-    arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+    arrays = {name: _mapped(np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False))
               for name in ("doc_terms", "doc_offsets", "gram_keys", "gram_starts", "gram_owners")}
     models = [_load_model(path / name, vocab) if len(items) else None
               for name, vocab in zip(_MODELS, meta["bm25_vocab"], strict=True)]
@@ -252,6 +252,12 @@ def _decode(path: Path, raw: bytes, *, tenant_id: uuid.UUID, company_id: uuid.UU
     return KnowledgeIndex(company_id=company_id, items=items, faq=faq, tables=tables)
 
 
+def _mapped(array: np.ndarray) -> np.ndarray:
+    """A plain ``ndarray`` over a ``np.memmap``'s pages (no copy): slicing a ``memmap`` makes a new
+    ``memmap`` object each time, which made every search on a loaded index ~30 % slower."""
+    return np.asarray(array)
+
+
 def _load_model(path: Path, vocab: Any) -> Any:
     """A ``bm25s`` model with its arrays memory-mapped; its vocabulary comes from ``meta.msgpack``
     (bm25s' own JSON copy is slower to parse)."""
@@ -261,6 +267,8 @@ def _load_model(path: Path, vocab: Any) -> Any:
         raise SnapshotError(f"{path}: no vocabulary")
     model = bm25s.BM25.load(path, mmap=True, show_progress=False, load_vocab=False)
     model.vocab_dict = vocab
+    for key in ("data", "indices", "indptr"):
+        model.scores[key] = _mapped(model.scores[key])
     columns = len(model.scores["indptr"]) - 1  # bm25s' own empty token may lie past the matrix
     ids = np.fromiter(vocab.values(), dtype=np.int64, count=len(vocab))
     outside = int(np.count_nonzero((ids < 0) | (ids >= columns)))
