@@ -76,7 +76,7 @@ async def import_kb(
     job, path = await _new_job(runtime, company=company, filename=filename,
                                save=lambda path, max_bytes: save_upload_bytes(data, path, max_bytes=max_bytes))
     outcome = await run_import_job(runtime.sessionmaker, job_id=job.id, path=path, limits=runtime.imports.limits,
-                                   on_progress=on_progress)
+                                   on_progress=on_progress, snapshot_dir=runtime.settings.data_dir)
     if outcome.error is not None:
         raise outcome.error
     if outcome.result is None:

@@ -76,11 +76,12 @@ class ImportRunner:
     async def _run(self, job_id: uuid.UUID, path: Path) -> None:
         try:
             if self._settings.import_workers == 0:
-                await run_import_job(self._sessionmaker, job_id=job_id, path=path, limits=self._limits)
+                await run_import_job(self._sessionmaker, job_id=job_id, path=path, limits=self._limits,
+                                     snapshot_dir=self._settings.data_dir)
                 return
             status = await asyncio.get_running_loop().run_in_executor(
                 self._executor(), run_import_job_in_process, self._settings.database_url, job_id, str(path),
-                self._limits,
+                self._limits, str(self._settings.data_dir),
             )
             log.info("import_job_ended", job_id=str(job_id), status=status)
             if self._on_ended is not None:

@@ -45,6 +45,7 @@ from core.db import SqlStats, create_engine, create_sessionmaker, track_sql
 from core.security import SecretBox, key_material
 from core.settings import Settings
 from knowledge.search import KnowledgeIndexCache
+from knowledge.snapshot import SnapshotStore
 
 log = structlog.get_logger(__name__)
 
@@ -121,7 +122,8 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
     stripe_api = StripeApi(config=stripe_config) if stripe_config else None
     if stripe_api is not None:
         providers.register(StripeProvider(api=stripe_api))
-    index_cache = KnowledgeIndexCache()
+    index_cache = KnowledgeIndexCache(snapshots=SnapshotStore(data_dir=settings.data_dir,
+                                                              database_url=settings.database_url))
     payment_ttl = timedelta(minutes=settings.payment_link_ttl_minutes)
     if responder is None:
         responder = DialogueEngine(index_cache=index_cache, providers=providers, payment_ttl=payment_ttl,

@@ -9,7 +9,7 @@ variants), plus a small FAQ sheet, and measures on a fresh database:
 * in a fresh worker process (as after a restart): time to the first understood message (the
   knowledge index is loaded and built on the first message), the longest event-loop stall while
   that happened (a ticker task measures it), and the same for a second company asked concurrently;
-* ``KnowledgeIndex.build`` alone; ``search_items`` and ``bot.nlu.understand`` p50/p99 over a mix
+* ``KnowledgeIndex.build`` alone; ``search_items`` and ``RuleUnderstander.understand`` p50/p99 over a mix
   of exact, partial, typo, off-topic and gibberish messages (the gibberish hits the fuzzy fallback);
 * RSS of the worker process before and after the index, and the traced Python memory
   (``tracemalloc``) one company index keeps.
@@ -151,6 +151,16 @@ def rss_mib() -> float:
     return float("nan")
 
 
+def rss_parts_mib() -> dict[str, float]:
+    """``RssAnon`` (private heap) and ``RssFile`` (file pages, e.g. memory-mapped snapshot arrays, shared
+    with every process mapping the same file) of this process, MiB."""
+    parts = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("RssAnon:", "RssFile:")):
+            parts[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return parts
+
+
 def pct(values: list[float], p: int) -> float:
     if len(values) < 2:
         return values[0] if values else float("nan")
@@ -229,24 +239,65 @@ async def import_phase(url: str, rows: int, seed: int) -> dict:
     return figures
 
 
-async def worker_phase(url: str, company_ids: list[str], seed: int, count: int) -> dict:
-    """Runs in a fresh process: what a worker sees after a restart."""
+async def snapshot_phase(url: str, company_ids: list[str], data_dir: Path) -> dict:
+    """What the import job does after the import: build and save each company's index snapshot."""
+    from core.db import create_engine, create_sessionmaker
+    from core.models import Company
+    from knowledge.snapshot import refresh_snapshot
+
+    engine = create_engine(url)
+    sessions = create_sessionmaker(engine)
+    figures: dict = {}
+    for n, company_id in enumerate(company_ids):
+        async with sessions() as session:
+            company = await session.get(Company, uuid.UUID(company_id))
+        started, cpu = time.perf_counter(), time.process_time()
+        path = await refresh_snapshot(sessions, tenant_id=company.tenant_id, company_id=company.id, data_dir=data_dir)
+        if n == 0:
+            figures["snapshot_build_s"] = time.perf_counter() - started
+            figures["snapshot_build_cpu_s"] = time.process_time() - cpu
+            figures["snapshot_mib"] = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+    await engine.dispose()
+    return figures
+
+
+async def worker_phase(url: str, company_ids: list[str], seed: int, count: int, mode: str = "build",
+                       data_dir: Path | None = None) -> dict:
+    """Runs in a fresh process: what a worker sees after a restart. ``mode``: ``build`` (no snapshots:
+    the index is built in a thread), ``snapshot`` (the import's snapshots are loaded), ``child`` (no
+    snapshot yet: a child process builds it, the worker loads it); ``*-quick``: first messages only."""
+    from datetime import UTC, datetime
+
     from sqlalchemy import select
 
-    from bot.nlu import understand
     from bot.state import DialogueState
+    from bot.understand import RuleUnderstander, UnderstandingContext
     from core.db import create_engine, create_sessionmaker
     from core.models import Company
     from knowledge.search import KnowledgeIndexCache
 
-    figures: dict = {"load_avg_1min": os.getloadavg()[0], "rss_start_mib": rss_mib()}
+    quick = mode.endswith("-quick")
+    mode = mode.removesuffix("-quick")
+    figures: dict = {"mode": mode, "load_avg_1min": os.getloadavg()[0], "rss_start_mib": rss_mib()}
     engine = create_engine(url)
     sessions = create_sessionmaker(engine)
-    cache = KnowledgeIndexCache()
+    store = None
+    if mode != "build":
+        from knowledge.snapshot import SnapshotStore
+
+        store = SnapshotStore(data_dir=data_dir, database_url=url if mode == "child" else None)
+    cache = KnowledgeIndexCache(snapshots=store)
     async with sessions() as session:
         companies = [(await session.execute(select(Company).where(Company.id == uuid.UUID(c)))).scalar_one()
                      for c in company_ids]
     first_text = "how much is the striped cotton shirt?"
+    understander = RuleUnderstander()
+
+    def understand(text: str, *, index: object, state: DialogueState) -> object:
+        """What the engine does per typed message (bot/engine.py): rules over the company's index."""
+        context = UnderstandingContext(index=index, company_type="hybrid", language="en", timezone="UTC",
+                                       now=datetime.now(UTC))
+        return understander.understand(text, state=state, context=context)
 
     async def first_message(company: Company) -> float:
         started = time.perf_counter()
@@ -261,6 +312,7 @@ async def worker_phase(url: str, company_ids: list[str], seed: int, count: int) 
     figures["first_message_cpu_s"] = time.process_time() - cpu
     figures["first_message_loop_stall_ms"] = stall.longest * 1000
     figures["rss_one_index_mib"] = rss_mib()
+    figures["rss_one_index_parts_mib"] = rss_parts_mib()
     with StallMeter() as stall:
         started = time.perf_counter()
         both = await asyncio.gather(first_message(companies[1]), first_message(companies[1]))
@@ -269,8 +321,14 @@ async def worker_phase(url: str, company_ids: list[str], seed: int, count: int) 
     figures["second_company_loop_stall_ms"] = stall.longest * 1000
     figures["builds"] = cache.builds
     figures["rss_two_indexes_mib"] = rss_mib()
+    figures["rss_two_indexes_parts_mib"] = rss_parts_mib()
+    if store is not None:
+        figures["snapshot_loads"], figures["child_builds"] = store.loads, store.child_builds
+    if quick:
+        await engine.dispose()
+        return figures
     if hasattr(cache, "warm"):  # start-up warm-up (a background task), then the first message
-        warmed = KnowledgeIndexCache()
+        warmed = KnowledgeIndexCache(snapshots=store)
         started = time.perf_counter()
         with StallMeter() as stall:
             await asyncio.create_task(warmed.warm(sessions, companies[:1]))
@@ -307,23 +365,6 @@ async def worker_phase(url: str, company_ids: list[str], seed: int, count: int) 
         understand_cpu.setdefault(kind, []).append((time.thread_time() - cpu) * 1000)
     figures["queries"] = len(sample)
     figures["queries_with_hits"] = found
-    if isinstance(getattr(index, "has_services", None), bool):
-        # bot/ still calls nlu.has_services(index) (a scan of every item, twice per message); with its
-        # call sites switched to the precomputed index.has_services (the lead's merge step):
-        import bot.nlu as nlu
-
-        scan, nlu.has_services = nlu.has_services, lambda idx: idx.has_services
-        try:
-            switched: list[float] = []
-            for _kind, text in sample:
-                cpu = time.thread_time()
-                understand(text, index=index, state=DialogueState())
-                switched.append((time.thread_time() - cpu) * 1000)
-        finally:
-            nlu.has_services = scan
-        figures["understand_cpu_switched_p50_ms"] = pct(switched, 50)
-        figures["understand_cpu_switched_p99_ms"] = pct(switched, 99)
-        figures["understand_cpu_switched_max_ms"] = max(switched)
     tables = (("search", search_ms), ("understand", understand_ms), ("search_cpu", search_cpu),
               ("understand_cpu", understand_cpu))
     for label, table in tables:
@@ -351,6 +392,23 @@ async def worker_phase(url: str, company_ids: list[str], seed: int, count: int) 
     figures["traced_index_mib"] = (current - base) / 2**20
     figures["traced_build_peak_mib"] = (peak - base) / 2**20
     del built
+    if mode == "snapshot":
+        from knowledge.snapshot import load_snapshot
+
+        company = companies[0]
+        tracemalloc.start()
+        base, _ = tracemalloc.get_traced_memory()
+        loaded = load_snapshot(data_dir=data_dir, tenant_id=company.tenant_id, company_id=company.id,
+                               kb_version=company.kb_version)
+        current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        figures["traced_loaded_index_mib"] = (current - base) / 2**20
+        figures["traced_load_peak_mib"] = (peak - base) / 2**20
+        del loaded
+        cpu = time.process_time()
+        load_snapshot(data_dir=data_dir, tenant_id=company.tenant_id, company_id=company.id,
+                      kb_version=company.kb_version)
+        figures["load_snapshot_only_cpu_s"] = time.process_time() - cpu
     await engine.dispose()
     return figures
 
@@ -377,8 +435,10 @@ def report(imported: dict, worker: dict) -> None:
     print(f"catalogue: {imported['rows']} rows ({imported['file_mib']} MiB CSV) -> {imported['items']} items, "
           f"{imported['variants']} variants")
     print("import:")
-    for key in ("parse_s", "parse_cpu_s", "import_write_s", "import_s", "import_cpu_s", "reimport_s", "reimport_cpu_s"):
-        line(key, imported[key])
+    for key in ("parse_s", "parse_cpu_s", "import_write_s", "import_s", "import_cpu_s", "reimport_s", "reimport_cpu_s",
+                "snapshot_build_s", "snapshot_build_cpu_s", "snapshot_mib"):
+        if key in imported:
+            line(key, imported[key])
     print("worker (fresh process):")
     for key, value in worker.items():
         line(key, value)
@@ -391,11 +451,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--sqlite", action="store_true", help="embedded SQLite instead of PostgreSQL")
-    parser.add_argument("--worker", nargs=2, metavar=("URL", "COMPANIES"), help=argparse.SUPPRESS)
+    parser.add_argument("--before", action="store_true",
+                        help="the code before snapshots: one worker, building (no snapshot figures)")
+    parser.add_argument("--worker", nargs=4, metavar=("URL", "COMPANIES", "MODE", "DATA_DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        url, companies = args.worker
-        print(json.dumps(asyncio.run(worker_phase(url, companies.split(","), args.seed, args.queries))))
+        url, companies, mode, data_dir = args.worker
+        figures = asyncio.run(worker_phase(url, companies.split(","), args.seed, args.queries, mode, Path(data_dir)))
+        print(json.dumps(figures))
         return 0
 
     from core.migrate import upgrade
@@ -408,20 +471,36 @@ def main(argv: list[str] | None = None) -> int:
         try:
             upgrade(url)
             imported = asyncio.run(import_phase(url, args.rows, args.seed))
-            print(f"database: {url.split('://')[0]}; imported, starting a fresh worker process", file=sys.stderr)
-            child = subprocess.run(
-                [sys.executable, __file__, "--queries", str(args.queries), "--seed", str(args.seed),
-                 "--worker", url, ",".join(imported["companies"])],
-                capture_output=True, text=True)
-            if child.returncode:
-                sys.stderr.write(child.stderr)
-                raise SystemExit(f"the worker phase failed (exit status {child.returncode})")
-            worker = json.loads(child.stdout.strip().splitlines()[-1])
+            data_dir = Path(tmp) / "data"
+            if not args.before:
+                imported.update(asyncio.run(snapshot_phase(url, imported["companies"], data_dir)))
+
+            def worker_process(mode: str, directory: Path) -> dict:
+                print(f"database: {url.split('://')[0]}; starting a fresh worker process ({mode})", file=sys.stderr)
+                child = subprocess.run(
+                    [sys.executable, __file__, "--queries", str(args.queries), "--seed", str(args.seed),
+                     "--worker", url, ",".join(imported["companies"]), mode, str(directory)],
+                    capture_output=True, text=True)
+                if child.returncode:
+                    sys.stderr.write(child.stderr)
+                    raise SystemExit(f"the worker phase failed (exit status {child.returncode})")
+                return json.loads(child.stdout.strip().splitlines()[-1])
+
+            if args.before:
+                worker = worker_process("build", data_dir)
+                others = []
+            else:
+                worker = worker_process("snapshot", data_dir)
+                others = [worker_process("build-quick", data_dir), worker_process("child-quick", Path(tmp) / "empty")]
         finally:
             if not args.sqlite:
                 asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     print(f"database: {url.split('://')[0]}")
     report(imported, worker)
+    for other in others:
+        print(f"worker (fresh process, {other['mode']}: first messages only):")
+        for key, value in other.items():
+            print(f"  {key:42} {value:.3f}" if isinstance(value, float) else f"  {key:42} {value}")
     return 0
 
 

@@ -45,6 +45,7 @@ from knowledge.errors import KnowledgeImportError
 from knowledge.importer import ImportResult, import_knowledge, parse_knowledge_file, record_failed_import
 from knowledge.limits import ImportLimitError, ImportLimits
 from knowledge.parsed import ParsedKnowledge
+from knowledge.snapshot import SNAPSHOT_MIN_ITEMS, count_items, refresh_snapshot
 
 log = structlog.get_logger(__name__)
 
@@ -249,8 +250,12 @@ async def run_import_job(
     limits: ImportLimits | None = None,
     on_progress: Callable[[int, int | None], object] | None = None,
     parse_niceness: int = 0,
+    snapshot_dir: Path | None = None,
 ) -> ImportOutcome:
     """Run one queued job to ``done`` or ``failed`` (see the module docstring) and delete its file.
+    With ``snapshot_dir`` (the data directory), a catalogue of at least ``SNAPSHOT_MIN_ITEMS`` items
+    then gets its knowledge-index snapshot built and saved (``knowledge.snapshot``), so that serving
+    processes load it instead of building it; a failure there is logged and leaves the job done.
 
     ``path`` is the saved upload; ``limits`` bound it (:class:`ImportLimits` defaults);
     ``on_progress(rows_done, total_rows)`` is also called from the parsing thread (the CLI's progress
@@ -276,6 +281,8 @@ async def run_import_job(
         finally:
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
+        if snapshot_dir is not None and outcome.result is not None:
+            await _snapshot_after_import(sessionmaker, job=job, data_dir=snapshot_dir)
         async with sessionmaker() as session:
             return ImportOutcome(job=await session.get(ImportJob, job_id), result=outcome.result, error=outcome.error)
     finally:
@@ -331,6 +338,28 @@ async def _parse_and_write(
         return ImportOutcome(job=job)
 
 
+async def _snapshot_after_import(
+    sessionmaker: async_sessionmaker[AsyncSession], *, job: ImportJob, data_dir: Path
+) -> None:
+    started = time.process_time()
+    try:
+        async with sessionmaker() as session:
+            company = await session.get(Company, job.company_id)
+            if company is None or company.tenant_id != job.tenant_id:
+                return
+            if await count_items(session, company) < SNAPSHOT_MIN_ITEMS:
+                return
+        path = await refresh_snapshot(sessionmaker, tenant_id=job.tenant_id, company_id=job.company_id,
+                                      data_dir=data_dir)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - serving processes build the index themselves instead
+        log.warning("import_snapshot_failed", job_id=str(job.id), tenant_id=str(job.tenant_id), exc_info=True)
+        return
+    log.info("import_snapshot_saved", job_id=str(job.id), tenant_id=str(job.tenant_id), saved=path is not None,
+             cpu_seconds=round(time.process_time() - started, 3))
+
+
 def _parse(
     data: bytes, *, filename: str, currency: str, limits: ImportLimits | None, on_progress: _Progress, niceness: int
 ) -> ParsedKnowledge:
@@ -356,17 +385,19 @@ class _Abandoned(Exception):
     """The job was failed by someone else while this runner worked on it; roll back."""
 
 
-def run_import_job_in_process(database_url: str, job_id: uuid.UUID, path: str, limits: ImportLimits) -> str:
+def run_import_job_in_process(database_url: str, job_id: uuid.UUID, path: str, limits: ImportLimits,
+                              snapshot_dir: str | None = None) -> str:
     """Entry point of a worker process: :func:`run_import_job` with the process's own engine and
-    event loop. Returns the job's final status (``"done"``, ``"failed"``, or ``"skipped"`` when the
-    job was not queued any more)."""
+    event loop (and ``snapshot_dir`` as its ``Path``). Returns the job's final status (``"done"``,
+    ``"failed"``, or ``"skipped"`` when the job was not queued any more)."""
     from core.db import create_engine, create_sessionmaker
 
     async def main() -> str:
         engine = create_engine(database_url)
         try:
             outcome = await run_import_job(create_sessionmaker(engine), job_id=job_id, path=Path(path), limits=limits,
-                                           parse_niceness=PARSE_NICENESS)
+                                           parse_niceness=PARSE_NICENESS,
+                                           snapshot_dir=Path(snapshot_dir) if snapshot_dir else None)
         finally:
             await engine.dispose()
         return outcome.job.status if outcome.job is not None else "skipped"

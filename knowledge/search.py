@@ -15,11 +15,11 @@ import asyncio
 import logging
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -30,14 +30,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.models import Company, FaqEntry, KnowledgeItem, KnowledgeVariant
 from knowledge.text import has_cyrillic, normalize, stem, tokenize
 
+if TYPE_CHECKING:
+    from knowledge.snapshot import SnapshotStore
+
 __all__ = [
     "FaqHit",
+    "ItemTables",
     "FaqView",
     "ItemHit",
     "ItemView",
     "KnowledgeIndex",
     "KnowledgeIndexCache",
+    "LazyItems",
     "VariantView",
+    "build_index",
 ]
 
 # --- vocabulary -------------------------------------------------------------------------------
@@ -289,6 +295,23 @@ class _Vocabulary:
             self.word_stem.setdefault(word, s)
             self.stem_freq[s] = self.stem_freq.get(s, 0) + 1
 
+    def plain(self) -> list[Any]:
+        """Stem counts, words' stems (the dicts themselves) and the correction buckets (for a snapshot)."""
+        buckets = [[first, length, words] for (first, length), words in self._bucket_index().items()]
+        return [self.stem_freq, self.word_stem, buckets]
+
+    @classmethod
+    def from_plain(cls, plain: Sequence[Any]) -> _Vocabulary:
+        """The vocabulary :meth:`plain` described; raises ``ValueError`` on a malformed one."""
+        stem_freq, word_stem, buckets = plain
+        if not isinstance(stem_freq, dict) or not isinstance(word_stem, dict):
+            raise ValueError("a vocabulary of another shape")
+        vocabulary = cls()
+        vocabulary.stem_freq = stem_freq
+        vocabulary.word_stem = word_stem
+        vocabulary._buckets = {(str(first), int(length)): list(words) for first, length, words in buckets}
+        return vocabulary
+
     def add_counts(self, counts: Mapping[str, int]) -> None:
         """Like :meth:`add` with each word repeated its count (a whole catalogue counted with a
         ``Counter`` first: one stem call per distinct word instead of one per occurrence)."""
@@ -394,12 +417,66 @@ class _QueryTerm:
 
 @dataclass(slots=True)
 class _ItemDoc:
-    # Tuples of distinct stems, not frozensets: a catalogue of 100,000 items keeps 300,000 of them, and
-    # a tuple takes a third of a small set's memory; they are only read for the few re-ranked candidates.
     name_terms: tuple[str, ...]
     strong_terms: tuple[str, ...]  # name, variant values, category, tags
     other_terms: tuple[str, ...]  # description words that are not strong terms
     glued_name: str
+
+
+class _DocTerms:
+    """The distinct stems of every item's name, strong words and other words, as one CSR table of
+    stem numbers (``terms``: int32, ``offsets``: int64, three rows per item) over ``stems``: a
+    catalogue of 100,000 items keeps a few MiB of numbers instead of 300,000 tuples of strings (and
+    a snapshot maps the arrays from disk). Only the few re-ranked candidates of a query are read."""
+
+    def __init__(self, *, stems: list[str], terms: np.ndarray, offsets: np.ndarray, glued: list[str]) -> None:
+        self.stems = stems
+        self.terms = terms
+        self.offsets = offsets
+        self.glued = glued
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.terms.nbytes + self.offsets.nbytes)
+
+    def doc(self, idx: int) -> _ItemDoc:
+        """The terms of the item at position ``idx``."""
+        a, b, c, d = self.offsets[3 * idx : 3 * idx + 4].tolist()
+        ids = self.terms[a:d].tolist()
+        stems = self.stems
+        return _ItemDoc(
+            name_terms=tuple(stems[i] for i in ids[: b - a]),
+            strong_terms=tuple(stems[i] for i in ids[b - a : c - a]),
+            other_terms=tuple(stems[i] for i in ids[c - a :]),
+            glued_name=self.glued[idx],
+        )
+
+
+class _DocTermsBuilder:
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self._stems: list[str] = []
+        self._terms: list[int] = []
+        self._offsets: list[int] = [0]
+        self._glued: list[str] = []
+
+    def _id(self, term: str) -> int:
+        found = self._ids.get(term)
+        if found is None:
+            found = self._ids[term] = len(self._stems)
+            self._stems.append(term)
+        return found
+
+    def add(self, name_terms: Iterable[str], strong_terms: Iterable[str], other_terms: Iterable[str],
+            glued_name: str) -> None:
+        for terms in (name_terms, strong_terms, other_terms):
+            self._terms.extend(self._id(t) for t in terms)
+            self._offsets.append(len(self._terms))
+        self._glued.append(glued_name)
+
+    def done(self) -> _DocTerms:
+        return _DocTerms(stems=self._stems, terms=np.asarray(self._terms, dtype=np.int32),
+                         offsets=np.asarray(self._offsets, dtype=np.int64), glued=self._glued)
 
 
 class _GramIndex:
@@ -410,6 +487,9 @@ class _GramIndex:
 
     def __init__(self, names: Sequence[str]) -> None:
         self.size = len(names)
+        self._keys: np.ndarray
+        self._starts: np.ndarray
+        self._owners: np.ndarray
         joined = "\x00".join(names)
         codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
         lengths = np.fromiter((len(name) + 1 for name in names), dtype=np.int64, count=len(names))
@@ -430,6 +510,17 @@ class _GramIndex:
         self._keys, starts = np.unique(grams, return_index=True)
         self._starts = np.append(starts, grams.size).astype(np.int64)
         self._owners = owners.astype(np.int32)
+
+    @classmethod
+    def from_arrays(cls, *, size: int, keys: np.ndarray, starts: np.ndarray, owners: np.ndarray) -> _GramIndex:
+        """An index from the arrays of :meth:`arrays` (e.g. memory-mapped from a snapshot)."""
+        grams = cls([])
+        grams.size, grams._keys, grams._starts, grams._owners = size, keys, starts, owners
+        return grams
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The posting arrays (``keys``, ``starts``, ``owners``)."""
+        return {"keys": self._keys, "starts": self._starts, "owners": self._owners}
 
     @property
     def nbytes(self) -> int:
@@ -462,11 +553,141 @@ class _VariantKey:
     values: tuple[frozenset[str], ...]  # each option value as a set of stems
 
 
+@dataclass(slots=True)
+class _VariantTables:
+    """How the variant lookups were built, to be stored in a snapshot: the distinct option-value stem
+    sets (``values``), the distinct variant vocabularies and the words each was made from, and per item
+    with named variants ``(item position, vocabulary number, value-set number per variant)``."""
+
+    values: list[tuple[frozenset[str], ...]] = field(default_factory=list)
+    vocabularies: list[_Vocabulary] = field(default_factory=list)
+    vocabulary_words: list[tuple[str, ...]] = field(default_factory=list)
+    rows: list[tuple[int, int, tuple[int, ...]]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ItemTables:
+    """Everything :class:`KnowledgeIndex` derives from its items (vocabularies, BM25 models, term and
+    trigram tables, variant lookups): what building costs, and what a snapshot stores
+    (``knowledge.snapshot``). :meth:`plain` gives lists and strings (for msgpack), :meth:`arrays` the
+    numpy arrays, ``full_bm25``/``name_bm25`` the ``bm25s.BM25`` models (``None`` without items)."""
+
+    item_vocab: _Vocabulary
+    name_words: _Vocabulary
+    name_vocab: frozenset[str]
+    docs: _DocTerms
+    grams: _GramIndex
+    full_bm25: Any
+    name_bm25: Any
+    variants: _VariantTables
+
+    def plain(self) -> dict[str, Any]:
+        """The tables as lists, strings and numbers."""
+        return {
+            "item_vocab": self.item_vocab.plain(),
+            "name_words": self.name_words.plain(),
+            "name_vocab": sorted(self.name_vocab),
+            "doc_stems": self.docs.stems,
+            "glued": self.docs.glued,
+            "variant_values": [[sorted(value) for value in values] for values in self.variants.values],
+            "variant_words": [list(words) for words in self.variants.vocabulary_words],
+            "variant_rows": [[pos, vocab, list(numbers)] for pos, vocab, numbers in self.variants.rows],
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The numeric tables (saved as ``.npy`` files, mapped from disk when loaded)."""
+        grams = self.grams.arrays()
+        return {"doc_terms": self.docs.terms, "doc_offsets": self.docs.offsets, "gram_keys": grams["keys"],
+                "gram_starts": grams["starts"], "gram_owners": grams["owners"]}
+
+    @classmethod
+    def from_parts(cls, *, items: int, plain: Mapping[str, Any], arrays: Mapping[str, np.ndarray], full_bm25: Any,
+                   name_bm25: Any) -> ItemTables:
+        """Tables of an index of ``items`` items from :meth:`plain`, :meth:`arrays` and the two models.
+        Raises ``ValueError`` (or ``KeyError``/``TypeError``) when they do not fit together (a corrupt
+        or foreign snapshot): sizes, stem numbers and item positions are all checked."""
+        stems = list(plain["doc_stems"])
+        glued = list(plain["glued"])
+        terms, offsets = arrays["doc_terms"], arrays["doc_offsets"]
+        keys, starts, owners = arrays["gram_keys"], arrays["gram_starts"], arrays["gram_owners"]
+        if len(glued) != items or offsets.shape != (3 * items + 1,) or terms.ndim != 1 or starts.ndim != 1:
+            raise ValueError("item tables do not match the items")
+        if int(offsets[0]) != 0 or int(offsets[-1]) != terms.size or bool(np.any(np.diff(offsets) < 0)):
+            raise ValueError("term offsets are inconsistent")
+        if terms.size and (int(terms.min()) < 0 or int(terms.max()) >= len(stems)):
+            raise ValueError("term numbers out of range")
+        if starts.size != keys.size + 1 or int(starts[-1]) != owners.size or (
+                owners.size and (int(owners.min()) < 0 or int(owners.max()) >= items)):
+            raise ValueError("trigram postings are inconsistent")
+        for model in (full_bm25, name_bm25):
+            if (model is None) != (items == 0) or (model is not None and int(model.scores["num_docs"]) != items):
+                raise ValueError("a BM25 model does not match the items")
+        tables = _VariantTables()
+        tables.values = [tuple(frozenset(value) for value in values) for values in plain["variant_values"]]
+        for words in plain["variant_words"]:
+            vocabulary = _Vocabulary()
+            vocabulary.add(words)
+            tables.vocabularies.append(vocabulary)
+            tables.vocabulary_words.append(tuple(words))
+        for pos, vocab, numbers in plain["variant_rows"]:
+            if not 0 <= pos < items or not 0 <= vocab < len(tables.vocabularies) or any(
+                    not 0 <= n < len(tables.values) for n in numbers):
+                raise ValueError("variant tables out of range")
+            tables.rows.append((pos, vocab, tuple(numbers)))
+        return cls(
+            item_vocab=_Vocabulary.from_plain(plain["item_vocab"]),
+            name_words=_Vocabulary.from_plain(plain["name_words"]),
+            name_vocab=frozenset(plain["name_vocab"]),
+            docs=_DocTerms(stems=stems, terms=terms, offsets=offsets, glued=glued),
+            grams=_GramIndex.from_arrays(size=items, keys=keys, starts=starts, owners=owners),
+            full_bm25=full_bm25,
+            name_bm25=name_bm25,
+            variants=tables,
+        )
+
+
 def _canonical_variant_stems(words: Iterable[str]) -> list[str]:
     out: list[str] = []
     for word in words:
         out.extend(stem(w) for w in _SIZE_ALIASES.get(word, (word,)))
     return out
+
+
+class LazyItems(Sequence[ItemView]):
+    """The items of a loaded snapshot, each decoded into an :class:`ItemView` the first time it is
+    asked for (then kept): a 100,000-item catalogue is loaded without creating 100,000 views, of
+    which a conversation reads a handful. ``rows`` are the stored rows in position order,
+    ``decode(row)`` makes the view, ``ids`` are the items' UUIDs as 16 bytes, ``service_positions``
+    the positions of the items of kind ``service``, ``approx_bytes`` their rough memory."""
+
+    def __init__(self, *, rows: Sequence[Any], decode: Callable[[Any], ItemView], ids: Sequence[bytes],
+                 service_positions: Sequence[int], approx_bytes: int) -> None:
+        if len(ids) != len(rows):
+            raise ValueError("one id per row is needed")
+        self._rows = rows
+        self._decode = decode
+        self._views: list[ItemView | None] = [None] * len(rows)
+        self._positions = dict(zip(ids, range(len(ids)), strict=True))
+        if len(self._positions) != len(ids):
+            raise ValueError("item ids repeat")
+        self.service_positions = tuple(service_positions)
+        self.approx_bytes = approx_bytes
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def __getitem__(self, index: int) -> ItemView:  # type: ignore[override]
+        view = self._views[index]
+        if view is None:
+            view = self._views[index] = self._decode(self._rows[index])
+        return view
+
+    def position(self, item_id: uuid.UUID) -> int:
+        """The position of the item ``item_id``; raises ``KeyError`` when there is none."""
+        found = self._positions.get(getattr(item_id, "bytes", None))  # type: ignore[arg-type]
+        if found is None:
+            raise KeyError(item_id)
+        return found
 
 
 # --- the index --------------------------------------------------------------------------------
@@ -485,16 +706,27 @@ class KnowledgeIndex:
         company_id: uuid.UUID,
         items: Sequence[ItemView],
         faq: Sequence[FaqView],
+        tables: ItemTables | None = None,
     ) -> None:
         self.company_id = company_id
-        self._items = list(items)
-        self._by_id = {item.id: item for item in self._items}
+        self._items: list[ItemView] | LazyItems
+        self._by_id: dict[uuid.UUID, ItemView] | None = None
+        self._variant_rows: dict[int, tuple[int, tuple[int, ...]]] = {}
+        if isinstance(items, LazyItems):  # a snapshot's: items are decoded when first asked for
+            self._items = items
+            services = tuple(items[i].id for i in items.service_positions)
+        else:
+            self._items = list(items)
+            self._by_id = {item.id: item for item in self._items}
+            services = tuple(item.id for item in self._items if item.kind == "service")
         self._faq = list(faq)
-        self._build_items()
+        if tables is None:
+            self._build_items()
+        else:
+            self._adopt(tables)
         self._build_faq()
         # What the dialogue engine asks on every message, answered once here instead of by a scan of
         # every item per message.
-        services = tuple(item.id for item in self._items if item.kind == "service")
         self.service_ids: tuple[uuid.UUID, ...] = services
         """Ids of the items of kind ``"service"``, in position order."""
         self.has_services: bool = bool(services)
@@ -538,7 +770,9 @@ class KnowledgeIndex:
 
     def item(self, item_id: uuid.UUID) -> ItemView:
         """The item with ``item_id``; raises ``KeyError`` when this company has none."""
-        return self._by_id[item_id]
+        if self._by_id is not None:
+            return self._by_id[item_id]
+        return self._items[self._items.position(item_id)]  # type: ignore[union-attr]
 
     def items(self) -> list[ItemView]:
         """All items in position order (a new list: O(items); per message, prefer :attr:`has_services`,
@@ -556,10 +790,12 @@ class KnowledgeIndex:
         return self._name_vocab
 
     def _estimate_bytes(self) -> int:
-        per_item = 0
-        for item in self._items:
-            per_item += 900 + len(item.name) + len(item.description) + 400 * len(item.variants)
-        arrays = self._grams.nbytes
+        if isinstance(self._items, LazyItems):
+            per_item = self._items.approx_bytes
+        else:
+            per_item = sum(900 + len(item.name) + len(item.description) + 400 * len(item.variants)
+                           for item in self._items)
+        arrays = self._grams.nbytes + self._docs.nbytes
         for model in (self._full_bm25, self._name_bm25, self._faq_bm25):
             for part in (getattr(model, "scores", None) or {}).values():
                 arrays += int(getattr(part, "nbytes", 0))
@@ -576,38 +812,45 @@ class KnowledgeIndex:
         self._name_words = _Vocabulary()
         item_counts: Counter[str] = Counter()
         name_counts: Counter[str] = Counter()
-        shared_variant_vocab: dict[tuple[str, ...], _Vocabulary] = {}  # items sold in the same sizes share one
-        shared_values: dict[tuple[tuple[str, ...], ...], tuple[frozenset[str], ...]] = {}
+        shared_variant_vocab: dict[tuple[str, ...], int] = {}  # items sold in the same sizes share one
+        shared_values: dict[tuple[tuple[str, ...], ...], int] = {}
+        self._variant_tables = _VariantTables()
+        tables = self._variant_tables
         self._name_vocab: set[str] = set()
-        self._docs: list[_ItemDoc] = []
+        docs = _DocTermsBuilder()
         self._variant_keys: dict[uuid.UUID, list[_VariantKey]] = {}
         self._variant_vocab: dict[uuid.UUID, _Vocabulary] = {}
         full_docs: list[list[str]] = []
         name_docs: list[list[str]] = []
-        for item in self._items:
+        for position, item in enumerate(self._items):
             name_words = tokenize(item.name)
             variant_words: list[str] = []
             keys: list[_VariantKey] = []
+            value_numbers: list[int] = []
             for variant in item.variants:
                 values = _variant_values(variant)
                 value_words = [list(_short_tokens(v)) for v in values]
                 for words in value_words:
                     variant_words.extend(words)
                 value_key = tuple(tuple(w) for w in value_words if w)
-                value_stems = shared_values.get(value_key)
-                if value_stems is None:  # "Small", "Medium"... are the same sets for thousands of items
-                    value_stems = shared_values[value_key] = tuple(
-                        frozenset(_canonical_variant_stems(w)) for w in value_key
-                    )
-                keys.append(_VariantKey(variant.id, value_stems))
+                number = shared_values.get(value_key)
+                if number is None:  # "Small", "Medium"... are the same sets for thousands of items
+                    number = shared_values[value_key] = len(tables.values)
+                    tables.values.append(tuple(frozenset(_canonical_variant_stems(w)) for w in value_key))
+                value_numbers.append(number)
+                keys.append(_VariantKey(variant.id, tables.values[number]))
             if any(key.values for key in keys):
                 self._variant_keys[item.id] = keys
                 parts = tuple(part for word in variant_words for part in _SIZE_ALIASES.get(word, (word,)))
-                vocabulary = shared_variant_vocab.get(parts)
-                if vocabulary is None:
-                    vocabulary = shared_variant_vocab[parts] = _Vocabulary()
+                vocab_number = shared_variant_vocab.get(parts)
+                if vocab_number is None:
+                    vocab_number = shared_variant_vocab[parts] = len(tables.vocabularies)
+                    vocabulary = _Vocabulary()
                     vocabulary.add(parts)
-                self._variant_vocab[item.id] = vocabulary
+                    tables.vocabularies.append(vocabulary)
+                    tables.vocabulary_words.append(parts)
+                self._variant_vocab[item.id] = tables.vocabularies[vocab_number]
+                tables.rows.append((position, vocab_number, tuple(value_numbers)))
             category_words = list(_short_tokens(item.category or ""))
             tag_words = _tag_words(item.attributes)
             description_words = tokenize(item.description)
@@ -631,20 +874,43 @@ class KnowledgeIndex:
                 + other
             )
             name_docs.append(name_stems)
-            self._docs.append(
-                _ItemDoc(
-                    name_terms=tuple(dict.fromkeys(name_stems)),
-                    strong_terms=tuple(strong),
-                    other_terms=tuple(frozenset(other) - strong),
-                    glued_name="".join(name_words),
-                )
-            )
+            docs.add(dict.fromkeys(name_stems), strong, frozenset(other) - strong, "".join(name_words))
         self._full_bm25 = _bm25(full_docs) if self._items else None
         self._name_bm25 = _bm25(name_docs) if self._items else None
-        self._grams = _GramIndex([doc.glued_name for doc in self._docs])
+        self._docs = docs.done()
+        self._grams = _GramIndex(self._docs.glued)
         self._name_vocab = frozenset(self._name_vocab)
         self._item_vocab.add_counts(item_counts)
         self._name_words.add_counts(name_counts)
+        self._item_vocab.prepare()
+        self._name_words.prepare()
+
+    def tables(self) -> ItemTables:
+        """What this index derived from its items (for a snapshot, ``knowledge.snapshot``)."""
+        return ItemTables(item_vocab=self._item_vocab, name_words=self._name_words, name_vocab=self._name_vocab,
+                          docs=self._docs, grams=self._grams, full_bm25=self._full_bm25, name_bm25=self._name_bm25,
+                          variants=self._variant_tables)
+
+    def _adopt(self, tables: ItemTables) -> None:
+        """Take the item tables of a snapshot instead of building them (``items`` in the same order)."""
+        self._item_vocab, self._name_words, self._name_vocab = tables.item_vocab, tables.name_words, tables.name_vocab
+        self._docs, self._grams = tables.docs, tables.grams
+        self._full_bm25, self._name_bm25 = tables.full_bm25, tables.name_bm25
+        self._variant_tables = variants = tables.variants
+        self._variant_keys = {}
+        self._variant_vocab = {}
+        if isinstance(self._items, LazyItems):  # looked up when an item's variants are first asked for
+            self._variant_rows = {pos: (vocab, numbers) for pos, vocab, numbers in variants.rows}
+            rows: list[tuple[int, int, tuple[int, ...]]] = []
+        else:
+            rows = variants.rows
+        for pos, vocab, numbers in rows:
+            item = self._items[pos]
+            if len(numbers) != len(item.variants):
+                raise ValueError(f"variant tables do not match item {item.id}")
+            pairs = zip(item.variants, numbers, strict=True)
+            self._variant_keys[item.id] = [_VariantKey(v.id, variants.values[n]) for v, n in pairs]
+            self._variant_vocab[item.id] = variants.vocabularies[vocab]
         self._item_vocab.prepare()
         self._name_words.prepare()
 
@@ -723,7 +989,7 @@ class KnowledgeIndex:
         query_set = set(query_stems)
         ranked: list[tuple[float, int, tuple[str, ...]]] = []
         for idx in candidates.tolist():
-            doc = self._docs[idx]
+            doc = self._docs.doc(idx)
             matched = tuple(
                 t.word
                 for t in terms
@@ -757,7 +1023,7 @@ class KnowledgeIndex:
         # Bounded: rapidfuzz scores only the names sharing the most character trigrams with the query
         # (gibberish shares few or none), not every name of the catalogue.
         positions = self._grams.candidates(glued, limit=_FUZZY_CANDIDATES)
-        names = {i: self._docs[i].glued_name for i in positions}
+        names = {i: self._docs.glued[i] for i in positions}
         found = {
             i: score
             for _, score, i in process.extract(
@@ -788,6 +1054,8 @@ class KnowledgeIndex:
         when the item is unknown.
         """
         keys = self._variant_keys.get(item_id)
+        if keys is None and self._variant_rows:
+            keys = self._lazy_variant_keys(item_id)
         if not keys:
             return None
         vocabulary = self._variant_vocab[item_id]
@@ -812,6 +1080,22 @@ class KnowledgeIndex:
             elif score == best_score and score:
                 best_ids.append(key.variant_id)
         return best_ids[0] if len(best_ids) == 1 else None
+
+    def _lazy_variant_keys(self, item_id: uuid.UUID) -> list[_VariantKey] | None:
+        """The variant keys of a snapshot's item (see :meth:`_adopt`), made on first use and kept."""
+        try:
+            position = self._items.position(item_id)  # type: ignore[union-attr]
+        except KeyError:
+            return None
+        row = self._variant_rows.get(position)
+        item = self._items[position]
+        if row is None or len(row[1]) != len(item.variants):
+            return None
+        tables = self._variant_tables
+        keys = [_VariantKey(v.id, tables.values[n]) for v, n in zip(item.variants, row[1], strict=True)]
+        self._variant_vocab[item_id] = tables.vocabularies[row[0]]
+        self._variant_keys[item_id] = keys
+        return keys
 
     # -- FAQ --
 
@@ -906,7 +1190,8 @@ class KnowledgeIndexCache:
     kept). Building never blocks the event loop: rows are read in partitions and the index is built
     in a worker thread; concurrent first requests for one company version share one build."""
 
-    def __init__(self, *, max_companies: int = 256, max_bytes: int = 512 * 2**20) -> None:
+    def __init__(self, *, max_companies: int = 256, max_bytes: int = 512 * 2**20,
+                 snapshots: SnapshotStore | None = None) -> None:
         if max_companies < 1:
             raise ValueError("max_companies must be at least 1")
         if max_bytes < 1:
@@ -915,7 +1200,8 @@ class KnowledgeIndexCache:
         self.max_bytes = max_bytes
         self._entries: OrderedDict[tuple[uuid.UUID, uuid.UUID, int], KnowledgeIndex] = OrderedDict()
         self._locks: dict[tuple[uuid.UUID, uuid.UUID, int], asyncio.Lock] = {}
-        self.builds = 0  # number of indexes built (for tests and metrics)
+        self.builds = 0  # number of indexes built in this process (for tests and metrics)
+        self.snapshots = snapshots
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -955,15 +1241,28 @@ class KnowledgeIndexCache:
                 if cached is not None:
                     self._entries.move_to_end(key)
                     return cached
-                rows = await _load(session, company)
-                build = partial(_index_from_rows, company_id=company.id, tenant_id=company.tenant_id, rows=rows)
-                index = await asyncio.to_thread(build)
-                self.builds += 1
+                index = await self._load_or_build(session, company)
                 self._store(key, index)
                 return index
         finally:
             if not lock.locked():
                 self._locks.pop(key, None)
+
+    async def _load_or_build(self, session: AsyncSession, company: Company) -> KnowledgeIndex:
+        """The snapshot if there is one; else one built by a child process and loaded; else built here
+        (and saved for the other processes)."""
+        snapshots = self.snapshots
+        if snapshots is not None:
+            index = await snapshots.load(company)
+            if index is None and await snapshots.build_in_child(session, company):
+                index = await snapshots.load(company)
+            if index is not None:
+                return index
+        index = await build_index(session, company)
+        self.builds += 1
+        if snapshots is not None:
+            await snapshots.save(index, company)
+        return index
 
     def _store(self, key: tuple[uuid.UUID, uuid.UUID, int], index: KnowledgeIndex) -> None:
         for stale in [k for k in self._entries if k[:2] == key[:2] and k != key]:
@@ -986,6 +1285,14 @@ class KnowledgeIndexCache:
                 await self.get(session, company)
             ready += 1
         return ready
+
+
+async def build_index(session: AsyncSession, company: Company) -> KnowledgeIndex:
+    """The index of ``company``'s current rows: read in partitions through ``session`` (tenant and
+    company in every query), built in a worker thread. Nothing is cached."""
+    rows = await _load(session, company)
+    build = partial(_index_from_rows, company_id=company.id, tenant_id=company.tenant_id, rows=rows)
+    return await asyncio.to_thread(build)
 
 
 _LOAD_PARTITION = 2_000  # rows decoded between two returns to the event loop

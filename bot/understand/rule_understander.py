@@ -557,8 +557,8 @@ def _named_literally(command: Understood, text: str, context: UnderstandingConte
 @lru_cache(maxsize=64)
 def _service_names(index: object) -> tuple[tuple[uuid.UUID, str], ...]:
     """The company's services with their normalised names (cached per index: an index is immutable)."""
-    return tuple((item.id, normalize(item.name)) for item in index.items()  # type: ignore[attr-defined]
-                 if item.kind == "service")
+    return tuple((item_id, normalize(index.item(item_id).name))  # type: ignore[attr-defined]
+                 for item_id in index.service_ids)  # type: ignore[attr-defined]
 
 
 def _literal_name(text: str, names: tuple[tuple[uuid.UUID, str], ...]) -> uuid.UUID | None:
@@ -686,7 +686,7 @@ def _service_noun(verb: str, index: KnowledgeIndex) -> str | None:
     """The word of a service's name made from ``verb`` (same root: ``bot.language.roots``), if one."""
     words = _SERVICE_WORDS.get(index)
     if words is None:
-        names = (item.name for item in index.items() if item.kind == "service")
+        names = (index.item(item_id).name for item_id in index.service_ids)
         words = _SERVICE_WORDS[index] = tuple(dict.fromkeys(
             w for name in names for w in normalize(name).split() if len(w) >= 4 and _CYRILLIC_WORD.fullmatch(w)))
     return next((w for w in words if shares_root(verb, w)), None)

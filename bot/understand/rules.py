@@ -562,7 +562,7 @@ def has_services(index: KnowledgeIndex) -> bool:
     (remembered per index: an index never changes, a new one is built when the knowledge base does)."""
     known = _SERVICES.get(index)
     if known is None:
-        known = _SERVICES[index] = any(item.kind == "service" for item in index.items())
+        known = _SERVICES[index] = index.has_services  # precomputed: no scan of every item
     return known
 
 
@@ -754,7 +754,8 @@ class _ItemTurn:
         said = audiences(" ".join(m.group(1) for m in _FOR_WHOM.finditer(normalize(self.text))))
         if not said:
             return
-        fitting = [item for item in self.index.items() if item.kind == "service" and audiences(item.name) & said]
+        services = (self.index.item(item_id) for item_id in self.index.service_ids)
+        fitting = [item for item in services if audiences(item.name) & said]
         if len(fitting) == 1:
             self.items = _Items(hits=self.items.hits, item_id=fitting[0].id, variant_id=None, options=())
 
@@ -811,7 +812,7 @@ class _ItemTurn:
             if arranging or self.state.booking is not None or self._kind(self.state.last_item_id) == "service":
                 return self.make(Intent.BOOK)
             # "are you open on Saturday?" is for the FAQ; "can I come tomorrow morning?" is a booking.
-            if all(item.kind == "service" for item in self.index.items()) and _faq_for(
+            if self.index.services_only and _faq_for(
                     self.index, self.text, []) is None:
                 return self.make(Intent.BOOK)
         return None
