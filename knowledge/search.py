@@ -27,6 +27,7 @@ from rapidfuzz.distance import OSA
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.heap import freeze_long_lived
 from core.models import Company, FaqEntry, KnowledgeItem, KnowledgeVariant
 from knowledge.text import has_cyrillic, normalize, stem, tokenize
 
@@ -960,6 +961,7 @@ class KnowledgeIndexCache:
                 index = await asyncio.to_thread(build)
                 self.builds += 1
                 self._store(key, index)
+                freeze_long_lived()  # the index lives until replaced: full collections skip it
                 return index
         finally:
             if not lock.locked():
