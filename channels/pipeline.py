@@ -29,10 +29,12 @@ Guarantees (all channels):
 
 The hot path (no buffer window): one transaction finds the contact, takes the conversation's row
 lock and next ``seq`` in one ``UPDATE … RETURNING``, inserts the message (``ON CONFLICT DO NOTHING``
-is the dedupe claim), answers it and queues the replies; then each reply is claimed
-(``claim_outbound``), sent through the inbox's cached adapter and marked sent. The inbox row and the
-adapter come from ``ChannelFactory``'s per-inbox cache; the chat id and reply context are handed
-along, not read again. If anything in that transaction fails, the message is stored on its own
+is the dedupe claim), answers it and stores the replies already claimed (``sending``: the claim
+is that transaction's commit, not a transaction of its own); then each reply is sent through the
+inbox's cached adapter and marked sent (one autocommitted ``UPDATE``). A process killed between that
+commit and the send leaves the reply ``sending``, as one killed after a claim does: never sent
+twice. The inbox row and the adapter come from ``ChannelFactory``'s per-inbox cache; the chat id and
+reply context are handed along, not read again. If anything in that transaction fails, the message is stored on its own
 (``received``) and answered by ``process`` as with a window, so nothing is lost.
 """
 
@@ -72,6 +74,8 @@ log = structlog.get_logger(__name__)
 # Inbound message statuses: stored and waiting for an answer / answered (or deliberately not answered).
 RECEIVED = "received"
 PROCESSED = "processed"
+# Outbound: claimed for sending (by ``claim_outbound``, or stored so by the hot path that sends it next).
+SENDING = "sending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +313,7 @@ class Pipeline:
         for reply in result.replies:
             await self._deliver_known(inbox=inbox, reply=reply, payload=payloads[reply.message_id],
                                       to=parsed.contact_source_id, context=context,
-                                      conversation_id=result.conversation_id)
+                                      conversation_id=result.conversation_id, claimed=True)
         return result
 
     async def _store_and_answer(self, *, inbox: InboxRow, parsed: ParsedInbound, text: str,
@@ -355,21 +359,26 @@ class Pipeline:
             replies: list[Reply] = []
             payloads: dict[uuid.UUID, dict[str, Any]] = {}
             for out in merge_replies([outs]):
+                # Stored already claimed (``sending``): this call delivers it right after the commit, so
+                # no separate claim transaction is needed, and no other delivery can take it.
                 row = await append_message(
                     session, conversation=conversation, direction="out", sender="bot", text=out.text,
-                    channel=inbox.kind, payload=out.as_payload(), locked=True,
+                    channel=inbox.kind, payload=out.as_payload(), status=SENDING, locked=True,
                 )
                 replies.append(Reply.from_message(row))
                 payloads[row.id] = dict(row.payload or {})
             return ReceiveResult(conversation_id=conversation.id, message_id=inserted, replies=replies), payloads
 
     async def _deliver_known(self, *, inbox: InboxRow, reply: Reply, payload: dict[str, Any], to: str,
-                             context: dict[str, Any], conversation_id: uuid.UUID) -> int:
-        """Deliver a reply whose recipient and context the caller knows: claim (one statement),
-        send through the inbox's cached adapter, mark ``sent`` (one statement) or ``failed``."""
-        async with self._sessionmaker() as session, session.begin():
-            if not await claim_outbound(session, message_id=reply.message_id):
-                return 0
+                             context: dict[str, Any], conversation_id: uuid.UUID, claimed: bool = False) -> int:
+        """Deliver a reply whose recipient and context the caller knows: claim (one statement; not
+        when ``claimed``: the reply was stored as ``sending`` by the caller's committed transaction),
+        send through the inbox's cached adapter, mark ``sent`` (one autocommitted statement) or
+        ``failed``."""
+        if not claimed:
+            async with self._sessionmaker() as session, session.begin():
+                if not await claim_outbound(session, message_id=reply.message_id):
+                    return 0
         channel = self._factory.channel(inbox)
         try:
             provider_id = await channel.send_reply(to=to, message=reply.as_outbound(), context=context)
@@ -380,6 +389,9 @@ class Pipeline:
         if provider_id:
             payload = {**payload, "provider_message_id": provider_id}
         async with self._sessionmaker() as session, session.begin():
+            # One statement: autocommitted, without the BEGIN and COMMIT round trips of a transaction
+            # (the session's commit hooks still publish the change).
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             now = utcnow()
             await session.execute(MARK_SENT, {"p_id": reply.message_id, "p_now": now, "p_payload": payload})
             note_message(session, what="status", company_id=inbox.company_id, message=Message(
