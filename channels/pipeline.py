@@ -56,7 +56,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.messages import Button, InboundMessage, OutboundMessage, Responder
 from channels.base import ParsedInbound
 from channels.factory import ChannelFactory, InboxRow
-from channels.pipeline_sql import CLAIM_CONVERSATION, CONTACT_BY_SOURCE, INSERT_INBOUND, LOCK_CONTACT, MARK_SENT
+from channels.pipeline_sql import (
+    CLAIM_CONVERSATION,
+    CLAIM_CONVERSATION_BY_SOURCE,
+    CONTACT_BY_SOURCE,
+    INSERT_INBOUND,
+    LOCK_CONTACT,
+    MARK_SENT,
+)
 from channels.queue import InboundJob, RedisQueue
 from channels.registry import ChannelRegistry
 from core.alerts import record_alert
@@ -324,8 +331,7 @@ class Pipeline:
         what ``accept`` does before enqueueing it."""
         async with self._sessionmaker() as session, session.begin():
             await begin_write(session)  # SQLite: BEGIN IMMEDIATE (see ``_store_once``); PostgreSQL: nothing
-            contact_id, phone = await _contact_row(session, inbox=inbox, parsed=parsed)
-            conversation = await _claim_conversation(session, inbox=inbox, contact_id=contact_id)
+            conversation, contact_id, phone = await _claim_by_source(session, inbox=inbox, parsed=parsed)
             now = utcnow()
             status = PROCESSED if answer or conversation.handoff else RECEIVED
             inserted = (
@@ -819,6 +825,30 @@ async def _contact_row(session: AsyncSession, *, inbox: InboxRow,
         await session.execute(update(Contact).where(Contact.id == found.id).values(**fill)
                               .execution_options(synchronize_session=False))
     return found.id, fill.get("phone", found.phone)
+
+
+async def _claim_by_source(session: AsyncSession, *, inbox: InboxRow,
+                           parsed: ParsedInbound) -> tuple[Conversation, uuid.UUID, str | None]:
+    """The sender's open conversation (row locked, next ``seq`` taken), the contact's id and phone.
+    A known contact with an open conversation costs one statement (``CLAIM_CONVERSATION_BY_SOURCE``);
+    otherwise the contact is found or created (``_contact_row``) and the conversation claimed or opened
+    (``_claim_conversation``). A phone or name learnt later is filled in, never overwritten."""
+    params = {"p_tenant": inbox.tenant_id, "p_inbox": inbox.id, "p_source": parsed.contact_source_id,
+              "p_now": utcnow()}
+    found = (await session.execute(CLAIM_CONVERSATION_BY_SOURCE, params)).first()
+    if found is None:
+        contact_id, phone = await _contact_row(session, inbox=inbox, parsed=parsed)
+        return await _claim_conversation(session, inbox=inbox, contact_id=contact_id), contact_id, phone
+    conversation, name, phone = found
+    fill: dict[str, Any] = {}
+    if parsed.phone and not phone:
+        fill["phone"] = parsed.phone
+    if parsed.contact_name and not name:
+        fill["name"] = parsed.contact_name
+    if fill:
+        await session.execute(update(Contact).where(Contact.id == conversation.contact_id).values(**fill)
+                              .execution_options(synchronize_session=False))
+    return conversation, conversation.contact_id, fill.get("phone", phone)
 
 
 async def _claim_conversation(session: AsyncSession, *, inbox: InboxRow, contact_id: uuid.UUID) -> Conversation:

@@ -57,6 +57,30 @@ INSERT_INBOUND: dict[str, Insert] = {
     "sqlite": _insert_inbound(sqlite.insert),
 }
 
+_OPEN_CONVERSATION_ID_BY_SOURCE = (
+    select(Conversation.id)
+    .join(ContactInbox, ContactInbox.contact_id == Conversation.contact_id)
+    .where(Conversation.tenant_id == bindparam("p_tenant"), Conversation.inbox_id == bindparam("p_inbox"),
+           ContactInbox.inbox_id == bindparam("p_inbox"), ContactInbox.source_id == bindparam("p_source"),
+           Conversation.status != "resolved")
+    .order_by(Conversation.created_at.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+
+# The common case in one statement: a known contact (by the provider's id in the inbox) with an open
+# conversation. As ``CLAIM_CONVERSATION`` (row lock, next ``seq``), also returning the contact's name and
+# phone: ``(Conversation, name, phone)``. No row: unknown contact or no open conversation (the two-step
+# path, ``CONTACT_BY_SOURCE`` then ``CLAIM_CONVERSATION``, handles those).
+CLAIM_CONVERSATION_BY_SOURCE = (
+    update(Conversation)
+    .where(Conversation.id == _OPEN_CONVERSATION_ID_BY_SOURCE, Conversation.status != "resolved",
+           Contact.id == Conversation.contact_id)
+    .values(last_seq=Conversation.last_seq + 1, updated_at=bindparam("p_now"))
+    .returning(Conversation, Contact.name, Contact.phone)
+    .execution_options(synchronize_session=False)
+)
+
 # After the provider accepted a claimed reply (``status='sending'``).
 MARK_SENT = (
     update(Message)
