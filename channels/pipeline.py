@@ -830,12 +830,15 @@ async def _contact_row(session: AsyncSession, *, inbox: InboxRow,
 async def _claim_by_source(session: AsyncSession, *, inbox: InboxRow,
                            parsed: ParsedInbound) -> tuple[Conversation, uuid.UUID, str | None]:
     """The sender's open conversation (row locked, next ``seq`` taken), the contact's id and phone.
-    A known contact with an open conversation costs one statement (``CLAIM_CONVERSATION_BY_SOURCE``);
-    otherwise the contact is found or created (``_contact_row``) and the conversation claimed or opened
-    (``_claim_conversation``). A phone or name learnt later is filled in, never overwritten."""
-    params = {"p_tenant": inbox.tenant_id, "p_inbox": inbox.id, "p_source": parsed.contact_source_id,
-              "p_now": utcnow()}
-    found = (await session.execute(CLAIM_CONVERSATION_BY_SOURCE, params)).first()
+    A known contact with an open conversation costs one statement on PostgreSQL
+    (``CLAIM_CONVERSATION_BY_SOURCE``); otherwise, and on SQLite, the contact is found or created
+    (``_contact_row``) and the conversation claimed or opened (``_claim_conversation``). A phone or name
+    learnt later is filled in, never overwritten."""
+    found = None
+    if session.bind.dialect.name == "postgresql":  # SQLite's RETURNING cannot name the FROM table's columns
+        params = {"p_tenant": inbox.tenant_id, "p_inbox": inbox.id, "p_source": parsed.contact_source_id,
+                  "p_now": utcnow()}
+        found = (await session.execute(CLAIM_CONVERSATION_BY_SOURCE, params)).first()
     if found is None:
         contact_id, phone = await _contact_row(session, inbox=inbox, parsed=parsed)
         return await _claim_conversation(session, inbox=inbox, contact_id=contact_id), contact_id, phone

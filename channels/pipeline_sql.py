@@ -71,7 +71,8 @@ _OPEN_CONVERSATION_ID_BY_SOURCE = (
 # The common case in one statement: a known contact (by the provider's id in the inbox) with an open
 # conversation. As ``CLAIM_CONVERSATION`` (row lock, next ``seq``), also returning the contact's name and
 # phone: ``(Conversation, name, phone)``. No row: unknown contact or no open conversation (the two-step
-# path, ``CONTACT_BY_SOURCE`` then ``CLAIM_CONVERSATION``, handles those).
+# path, ``CONTACT_BY_SOURCE`` then ``CLAIM_CONVERSATION``, handles those). PostgreSQL only: SQLite's
+# RETURNING cannot name the columns of an ``UPDATE … FROM`` table.
 CLAIM_CONVERSATION_BY_SOURCE = (
     update(Conversation)
     .where(Conversation.id == _OPEN_CONVERSATION_ID_BY_SOURCE, Conversation.status != "resolved",
