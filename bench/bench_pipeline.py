@@ -207,6 +207,18 @@ class Fleet:
     def rss_mb(self) -> list[float]:
         return [mb for s in self.servers for mb in s.rss_mb()]
 
+    def cpu_by_process(self) -> dict[int, float]:
+        """CPU seconds (user+system) of each process of the fleet, by pid."""
+        found: dict[int, float] = {}
+        for server in self.servers:
+            for p in server.tree:
+                try:
+                    t = p.cpu_times()
+                    found[p.pid] = t.user + t.system
+                except psutil.NoSuchProcess:
+                    pass
+        return found
+
     async def stop(self) -> None:
         for server in self.servers:
             await server.stop()
@@ -369,9 +381,13 @@ async def bench_workers(workers: int, *, url: str, contacts: int, concurrency: i
             await play(waha, range(10_000_000, 10_000_000 + WARMUP_CONTACTS * workers), concurrency=concurrency)
             database = make_url(url).database or ""
             cpu0, harness0, pg0 = fleet.cpu_seconds(), harness_cpu_seconds(), postgres_cpu(database)
+            per0 = fleet.cpu_by_process()
             run = await play(waha, range(contacts), concurrency=concurrency)
             cpu, harness = fleet.cpu_seconds() - cpu0, harness_cpu_seconds() - harness0
             pg1 = postgres_cpu(database)
+            per = [round((seconds - per0.get(pid, 0.0)) / run.elapsed, 2)
+                   for pid, seconds in fleet.cpu_by_process().items()]
+            per = [share for share in per if share >= 0.01]  # not uvicorn's supervisor or its helpers
             pg = sum(seconds - pg0.get(pid, 0.0) for pid, seconds in pg1.items())
             rss = fleet.rss_mb()
         finally:
@@ -393,6 +409,7 @@ async def bench_workers(workers: int, *, url: str, contacts: int, concurrency: i
         "harness_cpu_ms_per_message": round(harness * 1000 / max(run.messages, 1), 2),
         "harness_cpu_share": round(harness / run.elapsed, 2),
         "postgres_cpu_ms_per_message": round(pg * 1000 / max(run.messages, 1), 2),
+        "server_cpu_share_by_process": per,
         "sql_statements_per_message": round(sum(c["statements"] for c in counts) / total, 1) if counts else None,
         "sql_transactions_per_message": round(sum(c["transactions"] for c in counts) / total, 2) if counts else None,
         "pool_checkouts_per_message": round(sum(c["checkouts"] for c in counts) / total, 2) if counts else None,
@@ -454,7 +471,8 @@ def report(r: dict[str, Any]) -> None:
           f"checkouts per message; RSS {r['rss_mb']} MB")
     print(f"  harness (load generator + WAHA double, one process): CPU {r['harness_cpu_ms_per_message']} ms/message, "
           f"{r['harness_cpu_share']} of a core; PostgreSQL backends (local) CPU {r['postgres_cpu_ms_per_message']} "
-          f"ms/message", flush=True)
+          f"ms/message")
+    print(f"  server processes' share of a core each during the run: {r['server_cpu_share_by_process']}", flush=True)
 
 
 def run_main() -> None:
