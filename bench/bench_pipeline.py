@@ -29,9 +29,12 @@ server process at the end.
     PYTHONPATH=. BENCH_WORKERS=1,2 BENCH_CONTACTS=256 .venv/bin/python bench/bench_pipeline.py
     PYTHONPATH=. BENCH_WORKERS=1,2 BENCH_CONTACTS=128 .venv/bin/python bench/bench_pipeline.py --queue redis
 
-(``PYTHONPATH=.`` makes the test doubles importable.)
+(``PYTHONPATH=.`` makes the test doubles importable.) The bench itself (load generator and WAHA double)
+runs on uvloop (``BENCH_LOOP=asyncio`` for the standard loop) and prints its own CPU per message and
+share of a core next to the server's: on a small machine it competes with the server for the cores.
 
-``BENCH_DATABASE_URL`` default: ``postgresql+asyncpg://postgres@127.0.0.1:5432/chatcommerce_bench``.
+``BENCH_DATABASE_URL`` default: ``postgresql+asyncpg://postgres@127.0.0.1:5432/chatcommerce_bench`` (TCP; a
+local server's Unix socket: ``postgresql+asyncpg://postgres@/chatcommerce_bench?host=/var/run/postgresql``).
 """
 
 from __future__ import annotations
@@ -123,7 +126,8 @@ def free_port() -> int:
 
 async def reset_database(url: str) -> None:
     u = make_url(url)
-    conn = await asyncpg.connect(host=u.host, port=u.port or 5432, user=u.username, password=u.password,
+    host = u.host or u.query.get("host")  # ``…@/db?host=/var/run/postgresql``: a Unix socket
+    conn = await asyncpg.connect(host=host, port=u.port or 5432, user=u.username, password=u.password,
                                  database="postgres")
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
@@ -202,6 +206,18 @@ class Fleet:
 
     def rss_mb(self) -> list[float]:
         return [mb for s in self.servers for mb in s.rss_mb()]
+
+    def cpu_by_process(self) -> dict[int, float]:
+        """CPU seconds (user+system) of each process of the fleet, by pid."""
+        found: dict[int, float] = {}
+        for server in self.servers:
+            for p in server.tree:
+                try:
+                    t = p.cpu_times()
+                    found[p.pid] = t.user + t.system
+                except psutil.NoSuchProcess:
+                    pass
+        return found
 
     async def stop(self) -> None:
         for server in self.servers:
@@ -301,6 +317,27 @@ async def echo_rate(url: str, *, inbox_id: str, requests: int, concurrency: int)
         return requests / (time.perf_counter() - started)
 
 
+def harness_cpu_seconds() -> float:
+    """User+system CPU seconds of this process (the load generator and the WAHA double)."""
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
+def postgres_cpu(database: str) -> dict[int, float]:
+    """CPU seconds (user+system) of each local PostgreSQL backend serving ``database`` (found by its
+    process title, ``postgres: … <user> <database> <client> …``); empty when they cannot be read."""
+    found: dict[int, float] = {}
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            title = " ".join(proc.info["cmdline"] or [])
+            if title.startswith("postgres:") and f" {database} " in title:
+                t = proc.cpu_times()
+                found[proc.pid] = t.user + t.system
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return found
+
+
 def pct(sorted_values: list[float], p: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -342,9 +379,16 @@ async def bench_workers(workers: int, *, url: str, contacts: int, concurrency: i
         try:
             # Warm-up (not measured): first messages build the catalogue index in every worker.
             await play(waha, range(10_000_000, 10_000_000 + WARMUP_CONTACTS * workers), concurrency=concurrency)
-            cpu0 = fleet.cpu_seconds()
+            database = make_url(url).database or ""
+            cpu0, harness0, pg0 = fleet.cpu_seconds(), harness_cpu_seconds(), postgres_cpu(database)
+            per0 = fleet.cpu_by_process()
             run = await play(waha, range(contacts), concurrency=concurrency)
-            cpu = fleet.cpu_seconds() - cpu0
+            cpu, harness = fleet.cpu_seconds() - cpu0, harness_cpu_seconds() - harness0
+            pg1 = postgres_cpu(database)
+            per = [round((seconds - per0.get(pid, 0.0)) / run.elapsed, 2)
+                   for pid, seconds in fleet.cpu_by_process().items()]
+            per = [share for share in per if share >= 0.01]  # not uvicorn's supervisor or its helpers
+            pg = sum(seconds - pg0.get(pid, 0.0) for pid, seconds in pg1.items())
             rss = fleet.rss_mb()
         finally:
             await fleet.stop()
@@ -362,6 +406,10 @@ async def bench_workers(workers: int, *, url: str, contacts: int, concurrency: i
         "seconds": round(run.elapsed, 2), "messages_per_s": round(run.messages / run.elapsed, 1),
         "p50_ms": round(pct(lat, 50), 1), "p95_ms": round(pct(lat, 95), 1), "p99_ms": round(pct(lat, 99), 1),
         "cpu_ms_per_message": round(cpu * 1000 / max(run.messages, 1), 2),
+        "harness_cpu_ms_per_message": round(harness * 1000 / max(run.messages, 1), 2),
+        "harness_cpu_share": round(harness / run.elapsed, 2),
+        "postgres_cpu_ms_per_message": round(pg * 1000 / max(run.messages, 1), 2),
+        "server_cpu_share_by_process": per,
         "sql_statements_per_message": round(sum(c["statements"] for c in counts) / total, 1) if counts else None,
         "sql_transactions_per_message": round(sum(c["transactions"] for c in counts) / total, 2) if counts else None,
         "pool_checkouts_per_message": round(sum(c["checkouts"] for c in counts) / total, 2) if counts else None,
@@ -420,8 +468,24 @@ def report(r: dict[str, Any]) -> None:
     print(f"  latency webhook→reply: p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, p99 {r['p99_ms']} ms")
     print(f"  CPU {r['cpu_ms_per_message']} ms/message; SQL {r['sql_statements_per_message']} statements, "
           f"{r['sql_transactions_per_message']} transactions, {r['pool_checkouts_per_message']} pool "
-          f"checkouts per message; RSS {r['rss_mb']} MB", flush=True)
+          f"checkouts per message; RSS {r['rss_mb']} MB")
+    print(f"  harness (load generator + WAHA double, one process): CPU {r['harness_cpu_ms_per_message']} ms/message, "
+          f"{r['harness_cpu_share']} of a core; PostgreSQL backends (local) CPU {r['postgres_cpu_ms_per_message']} "
+          f"ms/message")
+    print(f"  server processes' share of a core each during the run: {r['server_cpu_share_by_process']}", flush=True)
+
+
+def run_main() -> None:
+    """Run ``main`` on uvloop (installed with ``uvicorn[standard]``, like the server's loop) unless
+    ``BENCH_LOOP=asyncio``: the load generator shares the machine's cores with the server, so the less
+    CPU it spends per message, the fairer the server's figures."""
+    if os.environ.get("BENCH_LOOP", "uvloop") == "uvloop":
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_main()

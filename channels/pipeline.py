@@ -35,10 +35,12 @@ Guarantees (all channels):
 
 The hot path (no buffer window): one transaction finds the contact, takes the conversation's row
 lock and next ``seq`` in one ``UPDATE … RETURNING``, inserts the message (``ON CONFLICT DO NOTHING``
-is the dedupe claim), answers it and queues the replies; then each reply is claimed
-(``claim_outbound``), sent through the inbox's cached adapter and marked sent. The inbox row and the
-adapter come from ``ChannelFactory``'s per-inbox cache; the chat id and reply context are handed
-along, not read again. If anything in that transaction fails, the message is stored on its own
+is the dedupe claim), answers it and stores the replies already claimed (``sending``: the claim
+is that transaction's commit, not a transaction of its own); then each reply is sent through the
+inbox's cached adapter and marked sent (one autocommitted ``UPDATE``). A process killed between that
+commit and the send leaves the reply ``sending``, as one killed after a claim does: never sent
+twice. The inbox row and the adapter come from ``ChannelFactory``'s per-inbox cache; the chat id and
+reply context are handed along, not read again. If anything in that transaction fails, the message is stored on its own
 (``received``) and answered by ``process`` as with a window, so nothing is lost.
 """
 
@@ -62,7 +64,14 @@ from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_expo
 from bot.messages import Button, InboundMessage, OutboundMessage, Responder
 from channels.base import ParsedInbound
 from channels.factory import ChannelFactory, InboxRow
-from channels.pipeline_sql import CLAIM_CONVERSATION, CONTACT_BY_SOURCE, INSERT_INBOUND, LOCK_CONTACT, MARK_SENT
+from channels.pipeline_sql import (
+    CLAIM_CONVERSATION,
+    CLAIM_CONVERSATION_BY_SOURCE,
+    CONTACT_BY_SOURCE,
+    INSERT_INBOUND,
+    LOCK_CONTACT,
+    MARK_SENT,
+)
 from channels.queue import InboundJob, RedisQueue
 from channels.registry import ChannelRegistry
 from core.alerts import record_alert
@@ -87,6 +96,8 @@ ORDER_WAIT = timedelta(seconds=15)
 # Inbound message statuses: stored and waiting for an answer / answered (or deliberately not answered).
 RECEIVED = "received"
 PROCESSED = "processed"
+# Outbound: claimed for sending (by ``claim_outbound``, or stored so by the hot path that sends it next).
+SENDING = "sending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +278,7 @@ class Pipeline:
         if note:
             log.info("inbound_text_truncated", inbox_id=str(inbox.id), channel=inbox.kind, **note)
         try:
-            result, _payloads = await self._store_and_answer(inbox=inbox, parsed=parsed, text=text, note=note,
+            result, _payloads, _claimed = await self._store_and_answer(inbox=inbox, parsed=parsed, text=text, note=note,
                                                              context=channel_class.reply_context(parsed),
                                                              answer=False)
             return result
@@ -309,7 +320,7 @@ class Pipeline:
             log.info("inbound_text_truncated", inbox_id=str(inbox.id), channel=inbox.kind, **note)
         context = channel_class.reply_context(parsed)
         try:
-            result, payloads = await self._store_and_answer(inbox=inbox, parsed=parsed, text=text, note=note,
+            result, payloads, claimed = await self._store_and_answer(inbox=inbox, parsed=parsed, text=text, note=note,
                                                             context=context)
         except _Duplicate:
             return ReceiveResult(conversation_id=None, message_id=None, duplicate=True)
@@ -324,19 +335,19 @@ class Pipeline:
         for reply in result.replies:
             await self._deliver_known(inbox=inbox, reply=reply, payload=payloads[reply.message_id],
                                       to=parsed.contact_source_id, context=context,
-                                      conversation_id=result.conversation_id)
+                                      conversation_id=result.conversation_id, claimed=claimed)
         return result
 
     async def _store_and_answer(self, *, inbox: InboxRow, parsed: ParsedInbound, text: str,
                                 note: dict[str, int], context: dict[str, Any], answer: bool = True,
-                                ) -> tuple[ReceiveResult, dict[uuid.UUID, dict[str, Any]]]:
-        """One transaction; returns the result and the stored payload of each reply. ``answer=False``
-        only stores the message (``received``, or ``processed`` when a manager owns the conversation):
+                                ) -> tuple[ReceiveResult, dict[uuid.UUID, dict[str, Any]], bool]:
+        """One transaction; returns the result, the stored payload of each reply, and whether the replies
+        were stored claimed (``sending``: no earlier reply in flight, the caller sends them now).
+        ``answer=False`` only stores the message (``received``, or ``processed`` when a manager owns the conversation):
         what ``accept`` does before enqueueing it."""
         async with self._sessionmaker() as session, session.begin():
             await begin_write(session)  # SQLite: BEGIN IMMEDIATE (see ``_store_once``); PostgreSQL: nothing
-            contact_id, phone = await _contact_row(session, inbox=inbox, parsed=parsed)
-            conversation = await _claim_conversation(session, inbox=inbox, contact_id=contact_id)
+            conversation, contact_id, phone, in_flight = await _claim_by_source(session, inbox=inbox, parsed=parsed)
             now = utcnow()
             status = PROCESSED if answer or conversation.handoff else RECEIVED
             inserted = (
@@ -356,9 +367,9 @@ class Pipeline:
             if conversation.last_seq == 1 and conversation.lead_source is None:  # its first message
                 conversation.lead_source = lead_source_of(text)
             if conversation.handoff:
-                return ReceiveResult(conversation_id=conversation.id, message_id=inserted, handoff=True), {}
+                return ReceiveResult(conversation_id=conversation.id, message_id=inserted, handoff=True), {}, False
             if not answer:
-                return ReceiveResult(conversation_id=conversation.id, message_id=inserted), {}
+                return ReceiveResult(conversation_id=conversation.id, message_id=inserted), {}, False
             company = await session.get(Company, inbox.company_id)
             assert company is not None
             inbound = InboundMessage(
@@ -370,19 +381,27 @@ class Pipeline:
             replies: list[Reply] = []
             payloads: dict[uuid.UUID, dict[str, Any]] = {}
             for out in merge_replies([outs]):
+                # Stored already claimed (``sending``): this call delivers it right after the commit, so
+                # no separate claim transaction is needed, and no other delivery can take it. Unless an
+                # earlier reply is still in flight: then ``pending``, claimed in order after it.
                 row = await append_message(
                     session, conversation=conversation, direction="out", sender="bot", text=out.text,
-                    channel=inbox.kind, payload=out.as_payload(), locked=True,
+                    channel=inbox.kind, payload=out.as_payload(), status="pending" if in_flight else SENDING,
+                    claimed_at=None if in_flight else now, locked=True,
                 )
                 replies.append(Reply.from_message(row))
                 payloads[row.id] = dict(row.payload or {})
-            return ReceiveResult(conversation_id=conversation.id, message_id=inserted, replies=replies), payloads
+            return (ReceiveResult(conversation_id=conversation.id, message_id=inserted, replies=replies), payloads,
+                    not in_flight)
 
     async def _deliver_known(self, *, inbox: InboxRow, reply: Reply, payload: dict[str, Any], to: str,
-                             context: dict[str, Any], conversation_id: uuid.UUID) -> int:
-        """Deliver a reply whose recipient and context the caller knows: claim (one statement),
-        send through the inbox's cached adapter, mark ``sent`` (one statement) or ``failed``."""
-        if not await self._claim_in_order(reply.message_id):
+                             context: dict[str, Any], conversation_id: uuid.UUID, claimed: bool = False) -> int:
+        """Deliver a reply whose recipient and context the caller knows: claim in order (one statement
+        when no earlier reply is in flight; not when ``claimed``: the reply was stored as ``sending`` by
+        the caller's committed transaction, which saw no earlier reply in flight),
+        send through the inbox's cached adapter, mark ``sent`` (one autocommitted statement) or
+        ``failed``."""
+        if not claimed and not await self._claim_in_order(reply.message_id):
             return 0
         channel = self._factory.channel(inbox)
         try:
@@ -394,6 +413,9 @@ class Pipeline:
         if provider_id:
             payload = {**payload, "provider_message_id": provider_id}
         async with self._sessionmaker() as session, session.begin():
+            # One statement: autocommitted, without the BEGIN and COMMIT round trips of a transaction
+            # (the session's commit hooks still publish the change).
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             now = utcnow()
             await session.execute(MARK_SENT, {"p_id": reply.message_id, "p_now": now, "p_payload": payload})
             note_message(session, what="status", company_id=inbox.company_id, message=Message(
@@ -859,20 +881,53 @@ async def _contact_row(session: AsyncSession, *, inbox: InboxRow,
     return found.id, fill.get("phone", found.phone)
 
 
-async def _claim_conversation(session: AsyncSession, *, inbox: InboxRow, contact_id: uuid.UUID) -> Conversation:
-    """The contact's open conversation, its row locked and its next ``seq`` taken (``last_seq``);
-    opened (with ``last_seq = 1``) when there is none, under the contact's row lock so concurrent
-    first messages open one conversation."""
-    params = {"p_tenant": inbox.tenant_id, "p_inbox": inbox.id, "p_contact": contact_id, "p_now": utcnow()}
-    conv = (await session.scalars(CLAIM_CONVERSATION, params)).one_or_none()
-    if conv is not None:
-        return conv
+async def _claim_by_source(session: AsyncSession, *, inbox: InboxRow,
+                           parsed: ParsedInbound) -> tuple[Conversation, uuid.UUID, str | None, bool]:
+    """The sender's open conversation (row locked, next ``seq`` taken), the contact's id and phone, and
+    whether an earlier reply of the conversation is still in flight (``REPLIES_IN_FLIGHT``).
+    A known contact with an open conversation costs one statement on PostgreSQL
+    (``CLAIM_CONVERSATION_BY_SOURCE``); otherwise, and on SQLite, the contact is found or created
+    (``_contact_row``) and the conversation claimed or opened (``_claim_conversation``). A phone or name
+    learnt later is filled in, never overwritten."""
+    found = None
+    if session.bind.dialect.name == "postgresql":  # SQLite's RETURNING cannot name the FROM table's columns
+        now = utcnow()
+        params = {"p_tenant": inbox.tenant_id, "p_inbox": inbox.id, "p_source": parsed.contact_source_id,
+                  "p_now": now, "p_fresh_since": now - SENDING_STALE}
+        found = (await session.execute(CLAIM_CONVERSATION_BY_SOURCE, params)).first()
+    if found is None:
+        contact_id, phone = await _contact_row(session, inbox=inbox, parsed=parsed)
+        conversation, in_flight = await _claim_conversation(session, inbox=inbox, contact_id=contact_id)
+        return conversation, contact_id, phone, in_flight
+    conversation, name, phone, in_flight = found
+    fill: dict[str, Any] = {}
+    if parsed.phone and not phone:
+        fill["phone"] = parsed.phone
+    if parsed.contact_name and not name:
+        fill["name"] = parsed.contact_name
+    if fill:
+        await session.execute(update(Contact).where(Contact.id == conversation.contact_id).values(**fill)
+                              .execution_options(synchronize_session=False))
+    return conversation, conversation.contact_id, fill.get("phone", phone), bool(in_flight)
+
+
+async def _claim_conversation(session: AsyncSession, *, inbox: InboxRow,
+                              contact_id: uuid.UUID) -> tuple[Conversation, bool]:
+    """The contact's open conversation, its row locked and its next ``seq`` taken (``last_seq``), and
+    whether an earlier reply of it is still in flight; opened (with ``last_seq = 1``, nothing in flight)
+    when there is none, under the contact's row lock so concurrent first messages open one conversation."""
+    now = utcnow()
+    params = {"p_tenant": inbox.tenant_id, "p_inbox": inbox.id, "p_contact": contact_id, "p_now": now,
+              "p_fresh_since": now - SENDING_STALE}
+    found = (await session.execute(CLAIM_CONVERSATION, params)).one_or_none()
+    if found is not None:
+        return found[0], bool(found[1])
     await session.execute(LOCK_CONTACT, {"p_contact": contact_id})
-    conv = (await session.scalars(CLAIM_CONVERSATION, params)).one_or_none()
-    if conv is not None:
-        return conv
+    found = (await session.execute(CLAIM_CONVERSATION, params)).one_or_none()
+    if found is not None:
+        return found[0], bool(found[1])
     conv = Conversation(tenant_id=inbox.tenant_id, company_id=inbox.company_id, inbox_id=inbox.id,
                         contact_id=contact_id, status="open", state={}, last_seq=1)
     session.add(conv)
     await session.flush()
-    return conv
+    return conv, False

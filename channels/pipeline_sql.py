@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, select, update
+from sqlalchemy import Insert, and_, bindparam, exists, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
 
 from core.models import Contact, ContactInbox, Conversation, Message
 
@@ -35,14 +36,27 @@ _OPEN_CONVERSATION_ID = (
     .scalar_subquery()
 )
 
+_EARLIER = aliased(Message)
+# Whether the conversation has a reply not yet handed to the provider: ``pending``, or ``sending`` with a
+# claim since ``p_fresh_since`` (aware UTC; older claims are of a process that died mid-send). Returned
+# with the conversation's claim, so the hot path knows without a statement of its own whether its
+# replies must wait for earlier ones (``channels.pipeline``: replies reach the provider in order).
+REPLIES_IN_FLIGHT = exists().where(
+    # spelled out: SQLite's RETURNING drops table names, and a bare ``id`` would be the message's
+    _EARLIER.conversation_id == literal_column("conversations.id"), _EARLIER.direction == "out",
+    or_(_EARLIER.status == "pending",
+        and_(_EARLIER.status == "sending",
+             _EARLIER.claimed_at > bindparam("p_fresh_since", type_=Message.claimed_at.type))),
+).label("replies_in_flight")
+
 # The contact's open conversation in the inbox, its row locked until commit and the next message
 # number taken (``last_seq + 1``) in the same statement; returns the ORM ``Conversation`` (the
-# dialogue engine changes its state). No row: there is no open conversation.
+# dialogue engine changes its state) and ``REPLIES_IN_FLIGHT``. No row: there is no open conversation.
 CLAIM_CONVERSATION = (
     update(Conversation)
     .where(Conversation.id == _OPEN_CONVERSATION_ID, Conversation.status != "resolved")
     .values(last_seq=Conversation.last_seq + 1, updated_at=bindparam("p_now"))
-    .returning(Conversation)
+    .returning(Conversation, REPLIES_IN_FLIGHT)
     .execution_options(synchronize_session=False)
 )
 
@@ -56,6 +70,31 @@ INSERT_INBOUND: dict[str, Insert] = {
     "postgresql": _insert_inbound(postgresql.insert),
     "sqlite": _insert_inbound(sqlite.insert),
 }
+
+_OPEN_CONVERSATION_ID_BY_SOURCE = (
+    select(Conversation.id)
+    .join(ContactInbox, ContactInbox.contact_id == Conversation.contact_id)
+    .where(Conversation.tenant_id == bindparam("p_tenant"), Conversation.inbox_id == bindparam("p_inbox"),
+           ContactInbox.inbox_id == bindparam("p_inbox"), ContactInbox.source_id == bindparam("p_source"),
+           Conversation.status != "resolved")
+    .order_by(Conversation.created_at.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+
+# The common case in one statement: a known contact (by the provider's id in the inbox) with an open
+# conversation. As ``CLAIM_CONVERSATION`` (row lock, next ``seq``), also returning the contact's name and
+# phone: ``(Conversation, name, phone, replies_in_flight)``. No row: unknown contact or no open
+# conversation (the two-step path, ``CONTACT_BY_SOURCE`` then ``CLAIM_CONVERSATION``, handles those).
+# PostgreSQL only: SQLite's RETURNING cannot name the columns of an ``UPDATE … FROM`` table.
+CLAIM_CONVERSATION_BY_SOURCE = (
+    update(Conversation)
+    .where(Conversation.id == _OPEN_CONVERSATION_ID_BY_SOURCE, Conversation.status != "resolved",
+           Contact.id == Conversation.contact_id)
+    .values(last_seq=Conversation.last_seq + 1, updated_at=bindparam("p_now"))
+    .returning(Conversation, Contact.name, Contact.phone, REPLIES_IN_FLIGHT)
+    .execution_options(synchronize_session=False)
+)
 
 # After the provider accepted a claimed reply (``status='sending'``).
 MARK_SENT = (

@@ -10,6 +10,7 @@ conversation's other changes at flush).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -56,11 +57,13 @@ async def append_message(
     payload: dict[str, Any] | None = None,
     status: str | None = None,
     locked: bool = False,
+    claimed_at: datetime | None = None,
 ) -> Message:
     """Add a message to ``conversation`` with the next ``seq`` and return it (flushed, not committed).
 
     ``direction`` is ``in`` or ``out``; ``sender`` is contact | bot | manager | system. Outbound
-    messages start ``pending`` (the outbox) unless ``status`` says otherwise; inbound ones are
+    messages start ``pending`` (the outbox) unless ``status`` says otherwise (``sending`` with
+    ``claimed_at``, aware UTC: the caller delivers it right after its commit); inbound ones are
     ``received``. ``channel`` defaults to the conversation's inbox kind. The first message of a
     conversation, when it comes from the contact, sets ``conversation.lead_source`` (a campaign code
     such as ``ref: tiktok-spring`` or a Telegram ``/start <param>``, see ``core.leads``).
@@ -92,6 +95,7 @@ async def append_message(
         status=status or ("received" if direction == "in" else "pending"),
         seq=seq,
         created_at=utcnow(),
+        claimed_at=claimed_at,
     )
     session.add(message)
     if seq == 1 and direction == "in" and sender == "contact" and conversation.lead_source is None:

@@ -27,6 +27,7 @@ from rapidfuzz.distance import OSA
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.heap import freeze_long_lived
 from core.models import Company, FaqEntry, KnowledgeItem, KnowledgeVariant
 from knowledge.text import has_cyrillic, normalize, stem, tokenize
 
@@ -1243,6 +1244,7 @@ class KnowledgeIndexCache:
                     return cached
                 index = await self._load_or_build(session, company)
                 self._store(key, index)
+                freeze_long_lived()  # the index lives until replaced: full collections skip it
                 return index
         finally:
             if not lock.locked():

@@ -20,7 +20,7 @@ from channels.base import Channel, ParsedInbound, RawRequest
 from channels.pipeline import Pipeline
 from channels.registry import ChannelRegistry
 from core.accounts import create_company, create_tenant
-from core.models import Conversation, Inbox, Message
+from core.models import Contact, Conversation, Inbox, Message
 from core.timeutil import utcnow
 
 
@@ -243,3 +243,29 @@ async def test_a_reply_stuck_behind_a_just_abandoned_one_goes_out_after_a_bounde
         statuses = (await s.execute(select(Message.status).where(Message.direction == "out")
                                     .order_by(Message.seq))).scalars().all()
     assert statuses == ["sending", "sent"]  # the abandoned one is never sent twice
+
+
+async def test_without_a_window_each_reply_is_sent_once_and_the_contact_learns_name_and_phone(
+        sessionmaker, registry, inbox_id) -> None:  # type: ignore[no-untyped-def]
+    """The hot path (no buffer window): the replies of a returning contact are sent and stored as
+    ``sent``, in one conversation; a name and phone the first delivery lacked are filled in later,
+    and never overwritten."""
+    pipeline = Pipeline(sessionmaker=sessionmaker, responder=RecordingResponder(), channels=registry)
+    async with sessionmaker() as s, s.begin():
+        (await s.get(Inbox, inbox_id)).settings = {"buffer_seconds": 0}
+    deliveries = [
+        ParsedInbound(contact_source_id="erin", text="hi", received_at=utcnow(), source_id="e0"),
+        ParsedInbound(contact_source_id="erin", text="roses?", received_at=utcnow(), source_id="e1",
+                      contact_name="Erin", phone="+15550001111"),
+        ParsedInbound(contact_source_id="erin", text="red", received_at=utcnow(), source_id="e2",
+                      contact_name="Someone Else", phone="+15559999999"),
+    ]
+    results = [await pipeline.receive(inbox_id=inbox_id, parsed=d) for d in deliveries]
+    assert [[r.text for r in res.replies] for res in results] == [["echo: hi"], ["echo: roses?"], ["echo: red"]]
+    assert RecordingChannel.sent == [("erin", "echo: hi"), ("erin", "echo: roses?"), ("erin", "echo: red")]
+    assert len({r.conversation_id for r in results}) == 1
+    assert await _count(sessionmaker, Message.direction == "out", Message.status == "sent") == 3
+    async with sessionmaker() as s:
+        conversation = await s.get(Conversation, results[0].conversation_id)
+        contact = await s.get(Contact, conversation.contact_id)
+        assert (contact.name, contact.phone) == ("Erin", "+15550001111")
