@@ -46,6 +46,7 @@ from bot.texts import lang_of, t
 from channels.alert_senders import AlertSendError, SmtpConfig, send_email, send_telegram, send_webhook
 from commerce.bookings import format_when
 from commerce.schedule import company_zone
+from core.http import cookieless_jar
 from core.i18n import company_locale, money
 from core.models import (
     AlertDelivery,
@@ -218,7 +219,7 @@ class AlertDispatcher:
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self._timeout)
+            self._http = httpx.AsyncClient(timeout=self._timeout, cookies=cookieless_jar())  # one client, all tenants
         return self._http
 
     async def aclose(self) -> None:

@@ -36,7 +36,9 @@ Guarantees (all channels):
 The hot path (no buffer window): one transaction finds the contact, takes the conversation's row
 lock and next ``seq`` in one ``UPDATE … RETURNING``, inserts the message (``ON CONFLICT DO NOTHING``
 is the dedupe claim), answers it and stores the replies already claimed (``sending``: the claim
-is that transaction's commit, not a transaction of its own); then each reply is sent through the
+is that transaction's commit, not a transaction of its own) — unless the same ``UPDATE … RETURNING``
+reported an earlier reply of the conversation still in flight (``REPLIES_IN_FLIGHT``), in which case
+they are stored ``pending`` and claimed in order after it; then each reply is sent through the
 inbox's cached adapter and marked sent (one autocommitted ``UPDATE``). A process killed between that
 commit and the send leaves the reply ``sending``, as one killed after a claim does: never sent
 twice. The inbox row and the adapter come from ``ChannelFactory``'s per-inbox cache; the chat id and
