@@ -20,9 +20,10 @@ Guarantees (all channels):
 * A conversation's replies reach the provider in ``seq`` order, also when two tasks or processes deliver
   them (a customer's quick second message answered while the first reply's HTTP call is still out): a
   reply is claimed only when no earlier reply of its conversation is ``pending`` or being sent (a claim
-  younger than ``SENDING_STALE``); a later reply waits for it, at most ``ORDER_WAIT`` (then it is sent
-  anyway: a process killed mid-send delays its conversation by seconds). A failed earlier reply does
-  not hold the later ones back.
+  younger than ``SENDING_STALE``). Earlier ``pending`` ones (a payment confirmation a webhook stored) are
+  sent first by the same delivery; for one another task is sending, a later reply waits, at most
+  ``ORDER_WAIT`` (then it is sent anyway: a process killed mid-send delays its conversation by
+  seconds). A failed earlier reply does not hold the later ones back.
 * Customer text longer than the channel's ``max_inbound_text`` (the provider's own maximum) is
   stored and answered cut to that length, with ``payload["truncated_from"]`` = the original length.
 * A process killed mid-way loses nothing: ``recover()`` answers stored-but-unprocessed messages and
@@ -626,17 +627,32 @@ class Pipeline:
             sent += await self._deliver_one(message_id)
         return sent
 
-    async def _claim_in_order(self, message_id: uuid.UUID) -> bool:
-        """Claim ``message_id`` for sending (its own committed transaction). While an earlier reply of the
-        conversation is still pending or being sent, retry (``tenacity``: 20 ms doubling to 0.5 s, for up
-        to ``ORDER_WAIT``), then claim it regardless of order. True when this call owns the send."""
+    async def _claim_in_order(self, message_id: uuid.UUID, *, help_earlier: bool = True) -> bool:
+        """Claim ``message_id`` for sending (its own committed transaction), after the earlier replies of its
+        conversation. Earlier replies still ``pending`` (nobody is sending them: e.g. a payment confirmation
+        stored by a webhook) are delivered first by this call, in order, when ``help_earlier``; while one is
+        being sent by another task or process, retry (``tenacity``: 20 ms doubling to 0.5 s, for up to
+        ``ORDER_WAIT``), then claim regardless of order. True when this call owns the send."""
+        blocked_by: list[tuple[uuid.UUID, int]] = []
+
         async def attempt(*, in_order: bool) -> str:
             async with self._sessionmaker() as session, session.begin():
                 if await claim_outbound(session, message_id=message_id, in_order=in_order):
                     return "claimed"
-                status = (await session.execute(select(Message.status).where(Message.id == message_id))).scalar()
-                return "blocked" if status == "pending" else "taken"
+                row = (await session.execute(select(Message.status, Message.conversation_id, Message.seq)
+                                             .where(Message.id == message_id))).first()
+                if row is None or row.status != "pending":
+                    return "taken"
+                blocked_by[:] = [(row.conversation_id, row.seq)]
+                return "blocked"
 
+        outcome = await attempt(in_order=True)
+        if outcome == "blocked" and help_earlier:
+            conversation_id, seq = blocked_by[0]
+            await self._deliver_earlier(conversation_id=conversation_id, before_seq=seq)
+            outcome = await attempt(in_order=True)
+        if outcome != "blocked":
+            return outcome == "claimed"
         retrying = AsyncRetrying(
             retry=retry_if_result(lambda outcome: outcome == "blocked"),
             wait=wait_exponential(multiplier=0.01, min=0.02, max=0.5),
@@ -649,8 +665,23 @@ class Pipeline:
             outcome = await attempt(in_order=False)
         return outcome == "claimed"
 
-    async def _deliver_one(self, message_id: uuid.UUID) -> int:
-        if not await self._claim_in_order(message_id):
+    async def _deliver_earlier(self, *, conversation_id: uuid.UUID, before_seq: int) -> int:
+        """Deliver the conversation's ``pending`` outbound messages numbered below ``before_seq``, in order
+        (each through ``_deliver_one``); returns how many were sent."""
+        async with self._sessionmaker() as session:
+            ids = list((await session.execute(
+                select(Message.id).where(Message.conversation_id == conversation_id, Message.direction == "out",
+                                         Message.status == "pending", Message.seq < before_seq)
+                .order_by(Message.seq))).scalars())
+        sent = 0
+        for earlier in ids:
+            sent += await self._deliver_one(earlier, help_earlier=False)
+        return sent
+
+    async def _deliver_one(self, message_id: uuid.UUID, *, help_earlier: bool = False) -> int:
+        """Claim (in order), send and mark one outbound message, reading its recipient and context.
+        ``deliver_pending`` goes in order itself, so by default earlier pending ones are not sent from here."""
+        if not await self._claim_in_order(message_id, help_earlier=help_earlier):
             return 0
         async with self._sessionmaker() as session, session.begin():
             msg = await session.get(Message, message_id, populate_existing=True)

@@ -269,3 +269,22 @@ async def test_without_a_window_each_reply_is_sent_once_and_the_contact_learns_n
         conversation = await s.get(Conversation, results[0].conversation_id)
         contact = await s.get(Contact, conversation.contact_id)
         assert (contact.name, contact.phone) == ("Erin", "+15550001111")
+
+
+async def test_a_stored_confirmation_nobody_sent_yet_goes_out_before_the_next_reply(sessionmaker, registry,
+                                                                                    inbox_id) -> None:
+    # A payment webhook stored the customer's confirmation (pending: the outbox) and its delivery has not
+    # run yet when the customer writes again: the customer reads the confirmation first, then the answer.
+    from core.conversations import append_message
+
+    await _no_buffer(sessionmaker, inbox_id)
+    pipeline = Pipeline(sessionmaker=sessionmaker, responder=RecordingResponder(), channels=registry)
+    first = await pipeline.receive(inbox_id=inbox_id, parsed=msg("jay", "I paid", "j1"))
+    async with sessionmaker() as s, s.begin():
+        conversation = await s.get(Conversation, first.conversation_id)
+        await append_message(s, conversation=conversation, direction="out", sender="system",
+                             text="Payment received for order #1001.")
+    await pipeline.receive(inbox_id=inbox_id, parsed=msg("jay", "thanks!", "j2"))
+    assert RecordingChannel.sent == [("jay", "echo: I paid"), ("jay", "Payment received for order #1001."),
+                                     ("jay", "echo: thanks!")]
+    assert await _count(sessionmaker, Message.direction == "out", Message.status == "sent") == 3
