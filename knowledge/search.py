@@ -1180,6 +1180,12 @@ def _fuzzy_ratio(a: str, b: str) -> float:
 # --- cache ------------------------------------------------------------------------------------
 
 
+# An index this large is frozen out of the collector after its build (``core.heap``); a smaller one adds
+# too little to the long-lived heap to lengthen a full collection, and freezing costs a full collection
+# (on the event loop) each time.
+FREEZE_MIN_ITEMS = 2_000
+
+
 class KnowledgeIndexCache:
     """Per-process LRU cache of indexes keyed by ``(tenant_id, company_id, kb_version)`` — the key
     includes the tenant so nothing crosses tenants. Constructed by the app (no module-level
@@ -1244,7 +1250,8 @@ class KnowledgeIndexCache:
                     return cached
                 index = await self._load_or_build(session, company)
                 self._store(key, index)
-                freeze_long_lived()  # the index lives until replaced: full collections skip it
+                if index.item_count >= FREEZE_MIN_ITEMS:
+                    freeze_long_lived()  # the index lives until replaced: full collections skip it
                 return index
         finally:
             if not lock.locked():
