@@ -16,7 +16,8 @@ import gc
 def freeze_long_lived() -> int:
     """Collect garbage, then freeze every object still alive (``gc.freeze``), so later collections
     no longer walk it. Call it when a long-lived structure has just been built: after start-up's
-    warm-up and after a large knowledge index build (``knowledge.search.FREEZE_MIN_ITEMS``). Frozen objects are still freed by reference counting
+    warm-up and after a large knowledge index build (``knowledge.search.FREEZE_MIN_ITEMS`` items
+    or more). Frozen objects are still freed by reference counting
     when dropped (a replaced index is); only reference cycles among them wait until the next call,
     which unfreezes and collects everything first. Costs one full collection (about 0.1-0.3 s of CPU
     on a large heap, holding the GIL). Returns the number of frozen objects."""
