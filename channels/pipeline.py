@@ -610,17 +610,20 @@ class Pipeline:
     # -- outbound --------------------------------------------------------------------------------
 
     async def deliver_pending(self, *, conversation_id: uuid.UUID | None = None, limit: int = 100,
-                              older_than: timedelta | None = None) -> int:
+                              older_than: timedelta | None = None, before_seq: int | None = None) -> int:
         """Send pending outbound messages (of one conversation, or all) through their inbox's channel,
         in order. Each message is claimed (``sending``) and committed before the provider is called,
         then marked ``sent`` (with the provider's id) or ``failed`` (conversation flagged for a
-        manager). ``older_than``: only messages stored at least that long ago. Returns how many were sent."""
+        manager). ``older_than``: only messages stored at least that long ago; ``before_seq``: only those
+        numbered below it (with ``conversation_id``). Returns how many were sent."""
         async with self._sessionmaker() as session, session.begin():
             stmt = select(Message.id).where(Message.direction == "out", Message.status == "pending")
             if conversation_id is not None:
                 stmt = stmt.where(Message.conversation_id == conversation_id)
             if older_than is not None:
                 stmt = stmt.where(Message.created_at <= utcnow() - older_than)
+            if before_seq is not None:
+                stmt = stmt.where(Message.seq < before_seq)
             ids = list((await session.execute(stmt.order_by(Message.created_at, Message.seq).limit(limit))).scalars())
         sent = 0
         for message_id in ids:
@@ -649,7 +652,7 @@ class Pipeline:
         outcome = await attempt(in_order=True)
         if outcome == "blocked" and help_earlier:
             conversation_id, seq = blocked_by[0]
-            await self._deliver_earlier(conversation_id=conversation_id, before_seq=seq)
+            await self.deliver_pending(conversation_id=conversation_id, before_seq=seq)
             outcome = await attempt(in_order=True)
         if outcome != "blocked":
             return outcome == "claimed"
@@ -664,19 +667,6 @@ class Pipeline:
             log.warning("delivery_order_forced", message_id=str(message_id), waited_s=ORDER_WAIT.total_seconds())
             outcome = await attempt(in_order=False)
         return outcome == "claimed"
-
-    async def _deliver_earlier(self, *, conversation_id: uuid.UUID, before_seq: int) -> int:
-        """Deliver the conversation's ``pending`` outbound messages numbered below ``before_seq``, in order
-        (each through ``_deliver_one``); returns how many were sent."""
-        async with self._sessionmaker() as session:
-            ids = list((await session.execute(
-                select(Message.id).where(Message.conversation_id == conversation_id, Message.direction == "out",
-                                         Message.status == "pending", Message.seq < before_seq)
-                .order_by(Message.seq))).scalars())
-        sent = 0
-        for earlier in ids:
-            sent += await self._deliver_one(earlier, help_earlier=False)
-        return sent
 
     async def _deliver_one(self, message_id: uuid.UUID, *, help_earlier: bool = False) -> int:
         """Claim (in order), send and mark one outbound message, reading its recipient and context.

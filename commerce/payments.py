@@ -243,21 +243,27 @@ async def _claim_paid(session: AsyncSession, *, order: Order, when: datetime) ->
     return True
 
 
-async def _customer_language(session: AsyncSession, order: Order) -> str | None:
-    """The language of the order's conversation (``en``, ``ru``), ``None`` without one."""
+async def _order_conversation(session: AsyncSession, order: Order) -> Conversation | None:
+    """The order's conversation (same tenant), ``None`` without one."""
     if order.conversation_id is None:
         return None
     conversation = await session.get(Conversation, order.conversation_id)
     if conversation is None or conversation.tenant_id != order.tenant_id:
+        return None
+    return conversation
+
+
+async def _customer_language(session: AsyncSession, order: Order) -> str | None:
+    """The language of the order's conversation (``en``, ``ru``), ``None`` without one."""
+    conversation = await _order_conversation(session, order)
+    if conversation is None:
         return None
     return conversation.language or None
 
 
 async def _notify_paid(session: AsyncSession, order: Order) -> Message | None:
-    if order.conversation_id is None:
-        return None
-    conversation = await session.get(Conversation, order.conversation_id)
-    if conversation is None or conversation.tenant_id != order.tenant_id:
+    conversation = await _order_conversation(session, order)
+    if conversation is None:
         return None
     company = await session.get(Company, order.company_id)
     language = conversation.language or (company.language if company else "en")
