@@ -541,18 +541,20 @@ def conversations_show(
 
 def _serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> None:
     """Serve with uvicorn (uvloop and httptools when installed: ``uvicorn[standard]``). With more than
-    one worker uvicorn starts that many processes on the same socket, each building the app from the
+    one worker uvicorn's supervisor starts that many processes on the port, each with its own listening
+    socket (``api.listen``: the kernel spreads connections over them) and building the app from the
     environment (``api.app:create_app``) with its own lifespan, pool and caches."""
     import uvicorn
 
     from api.app import create_app
+    from api.listen import serve_processes
 
     if workers > 1:
         if _options().responder is not None:
             raise _fail("a replaced responder runs in one process only (no --workers)")
-        uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=settings.log_level.lower(),
-                    timeout_worker_healthcheck=settings.worker_healthcheck_seconds)
+        serve_processes(uvicorn.Config("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                                       log_level=settings.log_level.lower(),
+                                       timeout_worker_healthcheck=settings.worker_healthcheck_seconds))
         return
     uvicorn.run(create_app(settings, responder=_options().responder), host=host, port=port,
                 log_level=settings.log_level.lower())

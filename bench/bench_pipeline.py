@@ -238,7 +238,21 @@ async def start_worker(args: list[str], *, env: dict[str, str], log: Path) -> Se
     raise RuntimeError("worker did not start in 180 s")
 
 
-async def start_server(args: list[str], *, env: dict[str, str], port: int, log: Path) -> Server:
+def listening_processes(pid: int, port: int) -> int:
+    """How many processes of the tree under ``pid`` listen on ``port`` (each server process its own socket)."""
+    root = psutil.Process(pid)
+    count = 0
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            count += any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in p.net_connections("tcp"))
+        except psutil.Error:
+            pass
+    return count
+
+
+async def start_server(args: list[str], *, env: dict[str, str], port: int, log: Path, processes: int = 1) -> Server:
+    """The server, returned once it answers ``/healthz`` and ``processes`` processes listen: the load's
+    kept-alive connections stay with the processes that accept them, so none may start late."""
     with open(log, "wb") as out:
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=str(REPO))
     url = f"http://127.0.0.1:{port}"
@@ -247,7 +261,8 @@ async def start_server(args: list[str], *, env: dict[str, str], port: int, log: 
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
             try:
-                if (await client.get(f"{url}/healthz", timeout=2)).status_code == 200:
+                if ((await client.get(f"{url}/healthz", timeout=2)).status_code == 200
+                        and listening_processes(proc.pid, port) >= processes):
                     return Server(proc=proc, url=url, log=log)
             except httpx.HTTPError:
                 pass
@@ -367,7 +382,8 @@ async def bench_workers(workers: int, *, url: str, contacts: int, concurrency: i
                         "CHATCOMMERCE_QUEUE_STREAM": f"chatcommerce:bench:{uuid.uuid4().hex}"})
         elif workers != 1:
             args += ["--workers", str(workers)]
-        server = await start_server(args, env=env, port=port, log=tmp / f"server-{workers}.log")
+        server = await start_server(args, env=env, port=port, log=tmp / f"server-{workers}.log",
+                                    processes=workers if queue == "embedded" else 1)
         fleet = Fleet(servers=[server])
         if queue == "redis":
             for n in range(workers):
