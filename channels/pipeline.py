@@ -354,12 +354,13 @@ class Pipeline:
             now = utcnow()
             status = PROCESSED if answer or conversation.handoff else RECEIVED
             inserted = (
-                await session.execute(INSERT_INBOUND[session.bind.dialect.name].values(
-                    id=uuid.uuid4(), tenant_id=inbox.tenant_id, created_at=now, conversation_id=conversation.id,
-                    inbox_id=inbox.id, channel=inbox.kind, direction="in", sender="contact",
-                    source_id=parsed.source_id, text=text, status=status, seq=conversation.last_seq,
-                    payload={"received_at": parsed.received_at.isoformat(), "reply_context": context, **note},
-                ))
+                await session.execute(INSERT_INBOUND[session.bind.dialect.name], {
+                    "id": uuid.uuid4(), "tenant_id": inbox.tenant_id, "created_at": now,
+                    "conversation_id": conversation.id, "inbox_id": inbox.id, "channel": inbox.kind,
+                    "direction": "in", "sender": "contact", "source_id": parsed.source_id, "text": text,
+                    "status": status, "seq": conversation.last_seq,
+                    "payload": {"received_at": parsed.received_at.isoformat(), "reply_context": context, **note},
+                })
             ).scalar_one_or_none()
             if inserted is None:
                 raise _Duplicate  # rolls back the seq taken above

@@ -61,11 +61,18 @@ CLAIM_CONVERSATION = (
 )
 
 
+_MESSAGES = Message.__table__
+
+
 def _insert_inbound(insert: Any) -> Insert:
     # Dedupe: (inbox_id, direction, source_id) is unique; a delivery seen before inserts nothing.
-    return insert(Message).on_conflict_do_nothing().returning(Message.id)
+    # Core on the table, executed with a dict of column values: built (and its cache key computed) once,
+    # not per message as ``insert(Message).values(...)`` was, and without the ORM's bulk-insert layer.
+    return insert(_MESSAGES).on_conflict_do_nothing().returning(_MESSAGES.c.id)
 
 
+# An inbound message: executed with every column's value by name (``id``, ``tenant_id``, ``created_at``...);
+# returns its id, or no row for a delivery seen before.
 INSERT_INBOUND: dict[str, Insert] = {
     "postgresql": _insert_inbound(postgresql.insert),
     "sqlite": _insert_inbound(sqlite.insert),
@@ -98,8 +105,7 @@ CLAIM_CONVERSATION_BY_SOURCE = (
 
 # After the provider accepted a claimed reply (``status='sending'``).
 MARK_SENT = (
-    update(Message)
-    .where(Message.id == bindparam("p_id"))
-    .values(status="sent", sent_at=bindparam("p_now"), payload=bindparam("p_payload", type_=Message.payload.type))
-    .execution_options(synchronize_session=False)
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("p_id"))
+    .values(status="sent", sent_at=bindparam("p_now"), payload=bindparam("p_payload", type_=_MESSAGES.c.payload.type))
 )
