@@ -27,7 +27,7 @@ from rapidfuzz.distance import OSA
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.heap import freeze_long_lived
+from core.heap import freeze_new
 from core.models import Company, FaqEntry, KnowledgeItem, KnowledgeVariant
 from knowledge.text import has_cyrillic, normalize, stem, tokenize
 
@@ -1180,9 +1180,8 @@ def _fuzzy_ratio(a: str, b: str) -> float:
 # --- cache ------------------------------------------------------------------------------------
 
 
-# An index this large is frozen out of the collector after its build (``core.heap``); a smaller one adds
-# too little to the long-lived heap to lengthen a full collection, and freezing costs a full collection
-# (on the event loop) each time.
+# An index this large is frozen out of the collector after its build (``core.heap.freeze_new``); a smaller
+# one adds too little to the long-lived heap to lengthen a full collection.
 FREEZE_MIN_ITEMS = 2_000
 
 
@@ -1251,7 +1250,7 @@ class KnowledgeIndexCache:
                 index = await self._load_or_build(session, company)
                 self._store(key, index)
                 if index.item_count >= FREEZE_MIN_ITEMS:
-                    freeze_long_lived()  # the index lives until replaced: full collections skip it
+                    freeze_new()  # the index lives until replaced: full collections skip it
                 return index
         finally:
             if not lock.locked():

@@ -6,12 +6,18 @@ A snapshot is one directory under the company's storage directory (``core.storag
 
 * ``meta.msgpack`` — format, tenant, company and kb version (checked on load), the items, variants
   and FAQ entries (plain values), the item tables' lists (:meth:`ItemTables.plain`) and the size of
-  every other file (a truncated file is caught before it is read);
+  every other file (a truncated file is caught before it is read). Written as a stream of msgpack
+  objects: the first is the whole structure with every list or map longer than ``CHUNK`` entries
+  replaced by a marker (an extension type holding its number of parts), the parts follow in order.
+  Decoding 20 MiB as one object is one C call of ~0.25 s holding the GIL, which stalled the event
+  loop (every tenant) though the load runs in a worker thread; in parts of ``CHUNK`` entries the
+  loop thread gets the GIL between them;
 * ``*.npy`` — the numeric tables (term and trigram postings), ``full/`` and ``name/`` — the two
   ``bm25s`` models (``BM25.save``). Loaded memory-mapped (``mmap_mode="r"``): their pages come from the
   page cache and are shared by every worker process on the machine.
 
-Nothing is unpickled: ``np.load(allow_pickle=False)``, msgpack without extension types, JSON.
+Nothing is unpickled: ``np.load(allow_pickle=False)``, msgpack (its only extension type is the part
+marker, read as two integers), JSON.
 Writing goes to a temporary directory renamed into place (a reader sees a whole snapshot or none);
 older versions of the company's snapshot are deleted then. Deleting the company's or tenant's
 directory (``api.tenant_data``) deletes its snapshots. A snapshot that cannot be read (truncated,
@@ -67,7 +73,9 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2  # 2: meta.msgpack in parts (1: one object; such a snapshot is rebuilt)
+CHUNK = 2_048  # entries per part of a long list or map in meta.msgpack
+_LIST_PARTS, _MAP_PARTS = 1, 2  # extension type codes of the markers
 SNAPSHOT_MIN_ITEMS = 2_000  # smaller catalogues are built where needed (well under 0.2 s)
 _META = "meta.msgpack"
 _MODELS = ("full", "name")
@@ -129,7 +137,8 @@ def save_snapshot(index: KnowledgeIndex, *, data_dir: Path, tenant_id: uuid.UUID
                                                                                     tables.name_bm25)],
             "sizes": sizes,
         }
-        (tmp / _META).write_bytes(msgpack.packb(meta, use_bin_type=True))
+        with open(tmp / _META, "wb") as out:
+            write_parts(out, meta)
         try:
             tmp.rename(final)
         except OSError:
@@ -188,6 +197,71 @@ def _encode_items(items: Sequence[ItemView]) -> dict[str, Any]:
     return out
 
 
+def write_parts(out: Any, value: Any) -> None:
+    """Write ``value`` (plain msgpack values) to the binary file ``out`` as a stream of msgpack objects:
+    ``value`` with every list/tuple or dict longer than :data:`CHUNK` replaced by a marker, then the
+    marked containers' parts (slices of ``CHUNK`` entries; a dict's as lists of ``[key, value]`` pairs) in
+    the order the markers appear depth first. Entries of a long list are written as they are; a short
+    list's entries and every dict's values are looked into. Read back by :func:`read_parts`."""
+    packer = msgpack.Packer(use_bin_type=True)
+    parts: list[Any] = []
+
+    def mark(node: Any) -> Any:
+        if isinstance(node, dict):
+            if len(node) > CHUNK:
+                pairs = [[k, v] for k, v in node.items()]
+                parts.extend(pairs[i : i + CHUNK] for i in range(0, len(pairs), CHUNK))
+                return msgpack.ExtType(_MAP_PARTS, _count(len(pairs)))
+            return {key: mark(v) for key, v in node.items()}
+        if isinstance(node, list | tuple):
+            if len(node) > CHUNK:
+                parts.extend(node[i : i + CHUNK] for i in range(0, len(node), CHUNK))
+                return msgpack.ExtType(_LIST_PARTS, _count(len(node)))
+            return [mark(v) for v in node]
+        return node
+
+    out.write(packer.pack(mark(value)))
+    for part in parts:
+        out.write(packer.pack(part))
+
+
+def _count(entries: int) -> bytes:
+    return ((entries + CHUNK - 1) // CHUNK).to_bytes(4, "big")
+
+
+def read_parts(raw: bytes) -> Any:
+    """The value :func:`write_parts` wrote into ``raw``: lists as tuples, maps as dicts (string or
+    integer keys only). Each part is its own short decoding call, so a thread reading a large file lets
+    other threads (the event loop) run between parts. Raises ``ValueError`` (or msgpack's errors) when
+    ``raw`` is truncated, has bytes left over, or a marker is unknown."""
+    unpacker = msgpack.Unpacker(raw=False, use_list=False, strict_map_key=True, max_buffer_size=max(len(raw), 1))
+    unpacker.feed(raw)
+
+    def parts(code: int, data: bytes) -> Any:
+        if code not in (_LIST_PARTS, _MAP_PARTS) or len(data) != 4:
+            raise ValueError(f"unknown msgpack extension {code}")
+        chunks = [unpacker.unpack() for _ in range(int.from_bytes(data, "big"))]
+        if code == _LIST_PARTS:
+            return tuple(entry for chunk in chunks for entry in chunk)
+        return dict(pair for chunk in chunks for pair in chunk)
+
+    def fill(node: Any) -> Any:
+        if isinstance(node, msgpack.ExtType):
+            return parts(node.code, node.data)
+        if isinstance(node, dict):
+            return {key: fill(v) for key, v in node.items()}
+        if isinstance(node, tuple):
+            return tuple(fill(v) for v in node)
+        return node
+
+    value = fill(unpacker.unpack())
+    try:
+        unpacker.unpack()
+    except msgpack.OutOfData:
+        return value
+    raise ValueError("bytes left over after the last part")
+
+
 # --- reading ------------------------------------------------------------------------------------
 
 
@@ -229,7 +303,7 @@ def _no_gc() -> Iterator[None]:
 
 def _decode(path: Path, raw: bytes, *, tenant_id: uuid.UUID, company_id: uuid.UUID,
             kb_version: int) -> KnowledgeIndex:
-    meta = msgpack.unpackb(raw, raw=False, use_list=False, strict_map_key=True)
+    meta = read_parts(raw)
     del raw
     expected = (SNAPSHOT_FORMAT, str(tenant_id), str(company_id), int(kb_version))
     if (meta["format"], meta["tenant_id"], meta["company_id"], meta["kb_version"]) != expected:
