@@ -309,6 +309,8 @@ def test_meta_round_trips_through_parts_and_long_containers_are_split() -> None:
         read_parts(raw + msgpack.packb(1))
     with pytest.raises(msgpack.OutOfData):
         read_parts(raw[: len(raw) - 10])
+    with pytest.raises(TypeError):  # a long map is written as keys and values: string keys only
+        write_parts(io.BytesIO(), {"vocab": {i: i for i in range(CHUNK + 1)}})
     with pytest.raises(ValueError, match="extension"):
         read_parts(msgpack.packb([msgpack.ExtType(9, b"\x00\x00\x00\x01")]))
 
