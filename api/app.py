@@ -138,6 +138,11 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
         return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
 
     app.include_router(health.router)
+    # Webhooks first: a request is matched against the routers in this order, and provider deliveries are
+    # most of the requests (behind the admin API's routers, matching took 165 µs per delivery; first, 7 µs).
+    # No other route starts with /webhooks/, so the order changes no match.
+    app.include_router(channels.webhook_router)
+    app.include_router(stripe_webhook.runtime_router)
     app.include_router(home.router)
     app.include_router(docs.router)
     app.mount(docs.SWAGGER_UI_PREFIX, docs.swagger_ui_assets(), name="swagger-ui")
@@ -148,8 +153,6 @@ def create_app(settings: Settings | None = None, *, responder: Responder | None 
     app.include_router(stripe_admin.public_router)  # before pay.router: /pay/return is not a token
     app.include_router(pay.router)
     app.include_router(channels.admin_router)
-    app.include_router(channels.webhook_router)
-    app.include_router(stripe_webhook.runtime_router)
     app.include_router(stripe_admin.admin_router)
     app.include_router(assistant.router)
     app.include_router(bookings.router)
