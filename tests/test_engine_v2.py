@@ -313,3 +313,24 @@ def test_items_named_in_a_question_are_asked_about_not_added() -> None:
     assert _understand("how much is the teapot and the mug") == [ShowItem(item_id=teapot, aspect="price"),
                                                                   ShowItem(item_id=mug, aspect="price")]
     assert _understand("add a teapot, and a mug") == [AddToCart(item_id=teapot), AddToCart(item_id=mug)]
+
+
+async def test_a_product_asked_for_is_not_answered_by_a_faq_that_only_mentions_it(sessionmaker) -> None:
+    # "букет тюльпанов" (a bouquet of tulips) was answered with "how long do flowers last", whose answer
+    # mentions tulips: the FAQ must be found by the words that do not name an item.
+    items = [
+        {"name": "Тюльпан", "price": 9000, "category": "Цветы", "description": "Голландский тюльпан, 40 см."},
+        {"name": "Букет «Весенний»", "price": 199000, "category": "Букеты",
+         "description": "25 разноцветных тюльпанов в крафте."},
+        {"name": "Букет «Нежность»", "price": 249000, "category": "Букеты", "description": "15 розовых роз."},
+    ]
+    faq = [("Сколько простоят цветы?", "Розы — 7–14 дней, тюльпаны и пионы — 5–7 дней при правильном уходе."),
+           ("Что делать, если букет не понравился?", "Напишите нам в течение 24 часов — заменим букет.")]
+    shop = await create_shop(sessionmaker, slug="tulips", name="Тюльпаны", items=items, faq=faq, currency="RUB",
+                             language="ru")
+    chat = Chat(sessionmaker, shop)
+    asked = await chat.ask("букет тюльпанов")
+    assert "7–14 дней" not in asked.text and "Тюльпан" in asked.text + " ".join(titles(asked))
+    # the FAQ is still found by the words around an item's name
+    assert "заменим букет" in (await chat.ask("что делать, если букет не понравился?")).text
+    assert "5–7 дней" in (await chat.ask("сколько простоят тюльпаны?")).text

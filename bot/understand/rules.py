@@ -454,11 +454,18 @@ def _faq_for(index: KnowledgeIndex, text: str, hits: list[ItemHit]) -> FaqHit | 
         return None
     if not hits:
         return faq[0]
-    item_words = {w for h in close_hits(hits) for w in h.matched_terms}
+    # The words that name an item ("букет" names every bouquet, "тюльпанов" the tulip), of any item found,
+    # not only of the closest: the FAQ entry must be found by the other words, and be the entry those
+    # words find ("букет тюльпанов" is not "how long do tulips last", whose answer only says "tulips").
+    item_words = {w for h in close_hits(hits) for w in h.matched_terms} | {w for h in hits for w in _name_words(h)}
     rest = " ".join(w for w in tokenize(text) if w not in item_words)
-    if not rest or not any(_supports(index, rest, h) for h in index.search_faq(rest)):
+    if not rest:
         return None
-    return None if _about_other_item(index, faq[0], hits) else faq[0]
+    by_rest = {h.faq_id for h in index.search_faq(rest) if _supports(index, rest, h)}
+    chosen = next((h for h in faq if h.faq_id in by_rest), None)
+    if chosen is None:
+        return None
+    return None if _about_other_item(index, chosen, hits) else chosen
 
 
 def _about_other_item(index: KnowledgeIndex, faq: FaqHit, hits: list[ItemHit]) -> bool:
@@ -498,6 +505,12 @@ class _Items:
     @property
     def found(self) -> bool:
         return self.item_id is not None or bool(self.options)
+
+
+def _name_words(hit: ItemHit) -> tuple[str, ...]:
+    """The message's words that matched ``hit`` by its name (not by its description or variants)."""
+    name = {stem(w) for w in tokenize(hit.name)}
+    return tuple(w for w in hit.matched_terms if stem(w) in name)
 
 
 def _names_item(hit: ItemHit) -> bool:
