@@ -30,6 +30,7 @@ from core.accounts import create_company, create_tenant, inbox_of_kind
 from core.models import (
     Booking,
     Company,
+    Contact,
     DeliveryWindow,
     KnowledgeItem,
     Message,
@@ -524,3 +525,41 @@ def test_booking_and_delivery_state_round_trip() -> None:
     broken = DialogueState.from_json({"booking": {"mode": "fly", "offers": [{"title": 1}, "x"]},
                                       "delivery": {"order_id": "nope"}})
     assert broken.booking == BookingDraft() and broken.delivery is None
+
+
+# --- a phone number given after the booking or order was made ----------------------------------------------
+
+
+async def test_a_phone_number_sent_after_the_name_is_added_to_the_booking(sessionmaker) -> None:
+    # Asked "what name should I book it under? You can add a phone number too", a customer often sends
+    # the name, then the number in a second message: it was not understood.
+    shop = await salon(sessionmaker)
+    chat = chat_with(sessionmaker, shop)
+    held = await book_haircut(chat, name="Alice Smith")
+    assert "prepayment" in held.text
+    noted = await chat.ask("my number is 0151 23456789")
+    assert noted.text == ("Thanks, I've added your phone number +49 1512 3456789 to your booking: "
+                          "Women's haircut, Wed 10 Mar, 14:00 with Anna.")
+    assert titles(noted) == ["My booking"]
+    [booking] = await bookings_of(sessionmaker, shop)
+    assert booking.phone == "+4915123456789" and booking.customer_name == "Alice Smith"
+    async with sessionmaker() as s:
+        order = await s.get(Order, booking.order_id)
+        contact = await s.get(Contact, booking.contact_id)
+    assert order is not None and order.phone == "+4915123456789"
+    assert contact is not None and contact.phone == "+4915123456789"
+
+
+async def test_a_phone_number_sent_after_an_order_is_added_to_the_order(sessionmaker) -> None:
+    shop = await create_shop(sessionmaker, slug="shop", name="Shop", items=APPAREL)
+    chat = Chat(sessionmaker, shop)
+    await chat.ask("2 ocean blue shirts")
+    await chat.ask("checkout")
+    await chat.ask("Alice Smith")
+    await chat.ask("4 Cedar Lane, Portland")
+    placed = await chat.ask("skip")
+    assert "Order #1001" in placed.text
+    noted = await chat.ask("+1 503 555 0199")
+    assert noted.text == "Thanks, I've added your phone number +1 503-555-0199 to order #1001."
+    [order] = await orders_of(sessionmaker, shop)
+    assert order.phone == "+15035550199"

@@ -396,6 +396,15 @@ class BookingActions:
 _AFTER = re.compile(r"\b(?:after|from|later than|или позже|после|позже|не раньше)\b", re.IGNORECASE)
 
 
+async def active_booking(turn: Turn) -> Booking | None:
+    """The conversation's last booking (``DialogueState.booking_id``) while it is held or confirmed and not
+    over; ``None`` otherwise."""
+    if turn.state.booking_id is None:
+        return None
+    booking = await _load_booking(turn, turn.state.booking_id)
+    return booking if booking is not None and _active(booking, turn.now) and booking.end_at > turn.now else None
+
+
 async def booking_of_order(turn: Turn, order: Order) -> Booking | None:
     """The booking ``order`` prepays, if it is a prepayment order."""
     bookings = await bookings_for_order(turn.session, order)

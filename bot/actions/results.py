@@ -449,6 +449,17 @@ class SlotHeld:
 
 
 @dataclass(frozen=True, slots=True)
+class PhoneAdded:
+    """A phone number (E.164) given after the booking or order was made: added to the active booking
+    and its prepayment order, or to the conversation's open order (and to the contact when it had none)."""
+
+    phone: str
+    booking: Booking | None
+    order: Order | None
+    tz: ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
 class BookingNamed:
     """The name (and phone) given for the booking, kept for next time."""
 
@@ -584,9 +595,9 @@ Result = (
     | CartCleared | WhichLine | NotInCart | QuantityNeeded | CheckoutStarted | CheckoutEmpty | DetailTaken
     | DetailRejected | PriceMissing | CheckoutShortage | OrderPlaced | OrderStatusShown | LinkSent | LinkRefused
     | NoServices | ServiceGone | ServiceChoices | SlotsOffered | NearestDays | SlotsNone | SlotLost | HoldExpired
-    | SlotHeld | BookingNamed | BookingNameRejected | BookingSettled | BookingPriceMissing | BookingNotActive
-    | BookingNotUnderstood | BookingReleased | NoBookings | BookingsShown | WhichBooking | CancelAsked
-    | BookingCancelled | BookingKept | AskMoveDay | MoveTooLate | BookingMoved
+    | SlotHeld | PhoneAdded | BookingNamed | BookingNameRejected | BookingSettled | BookingPriceMissing
+    | BookingNotActive | BookingNotUnderstood | BookingReleased | NoBookings | BookingsShown | WhichBooking
+    | CancelAsked | BookingCancelled | BookingKept | AskMoveDay | MoveTooLate | BookingMoved
     | WindowsOffered | CityNeeded | NoWindows | CityUnknown | WindowChosen | DeliveryDropped | DeliveryByManager
 )
 """Any action result."""

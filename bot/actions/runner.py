@@ -8,7 +8,7 @@ from datetime import time, timedelta
 from sqlalchemy import func, inspect, select
 
 from bot.actions import results as r
-from bot.actions.booking import BookingActions, booking_of_order, link_ttl
+from bot.actions.booking import BookingActions, active_booking, booking_of_order, link_ttl
 from bot.actions.delivery import DeliveryActions
 from bot.buttons import is_reference
 from bot.commands import (
@@ -64,6 +64,7 @@ from commerce.errors import (
 from commerce.orders import checkout
 from commerce.payments import PaymentStateError, issue_payment_link
 from commerce.providers import ProviderRegistry
+from commerce.schedule import company_zone
 from commerce.when import WhenQuery
 from core.alerts import record_alert
 from core.models import Cart, Contact, KnowledgeItem, KnowledgeVariant, Order
@@ -174,6 +175,9 @@ class Actions:
                 return await self._search(turn, command)
             case UnknownFact(item_id=item_id, question=question):
                 return r.FactUnknown(await _load_item(turn, item_id) if item_id else None, question)
+            case GiveDetails(name=None, address=None, phone=str() as phone):
+                added = await self._phone_added(turn, phone)
+                return added if added is not None else r.DetailsNoted(None, None, phone)
             case GiveDetails(name=name, address=address, phone=phone):
                 return r.DetailsNoted(name, address, phone)
             case AddToCart(item_id=item_id, variant_id=variant_id, quantity=quantity):
@@ -211,6 +215,28 @@ class Actions:
         return self._not_understood(turn)
 
     # -- conversation -------------------------------------------------------------------------------
+
+    async def _phone_added(self, turn: Turn, phone: str) -> r.PhoneAdded | None:
+        """A phone number given on its own after a booking or order was made ("+49 151 23456789" once the
+        name was given): added to the active booking and its prepayment order, else to the conversation's
+        latest order awaiting payment or paid, and to the contact when it has no phone. ``None`` when there
+        is neither (the number is kept for the next checkout instead)."""
+        booking = await active_booking(turn)
+        if booking is not None:
+            order = await turn.session.get(Order, booking.order_id) if booking.order_id else None
+        else:
+            order = await current_order(turn) if turn.state.order_id is not None else None
+            if order is None or order.status not in ("pending_payment", "paid"):
+                return None
+        if booking is not None:
+            booking.phone = phone
+        if order is not None:
+            order.phone = phone
+        contact = await turn.session.get(Contact, turn.conversation.contact_id)
+        if contact is not None and not contact.phone:
+            contact.phone = phone
+        await turn.session.flush()
+        return r.PhoneAdded(phone, booking, order, company_zone(turn.company))
 
     async def _cancel(self, turn: Turn) -> r.Result:
         if turn.asked == Step.BOOKING_NAME:

@@ -13,7 +13,7 @@ from bot.turn import Turn
 from commerce.bookings import prepayment_minor
 from commerce.errors import PriceMissing
 from commerce.schedule import ScheduleError, schedule_of, service_duration
-from core.models import Booking, KnowledgeItem
+from core.models import Booking, KnowledgeItem, Order
 
 MAX_SLOT_BUTTONS = 8
 
@@ -54,6 +54,12 @@ def render_booking(turn: Turn, result: r.Result) -> list[OutboundMessage] | None
         case r.SlotHeld(booking=booking, tz=tz, ask_name=True):
             key = "slot_held" if booking.status == "held" else "slot_reserved"
             return turn.reply(t(key, **facts(turn, booking, tz)), t("ask_booking_name"), buttons=[button("cancel")])
+        case r.PhoneAdded(phone=phone, booking=Booking() as booking, tz=tz):
+            return turn.reply(t("phone_added_booking", phone=texts.phone_label(phone), **facts(turn, booking, tz)),
+                              buttons=[button("my_booking")])
+        case r.PhoneAdded(phone=phone, order=Order() as order):
+            return turn.reply(t("phone_added_order", phone=texts.phone_label(phone), number=order.number),
+                              buttons=[button("status")])
         case r.SlotHeld() | r.BookingNamed():
             return []
         case r.BookingNameRejected():

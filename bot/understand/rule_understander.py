@@ -95,6 +95,10 @@ class RuleUnderstander:
             answer = _details(text, state=state, context=context)
             if answer:
                 return answer
+        elif state.step is None and (state.booking_id or state.order_id):
+            phone = _phone_only(text, context)
+            if phone:  # "+49 151 23456789" after the booking or order was made: for them
+                return [GiveDetails(phone=phone)]
         said = text
         text = _compounded(_RETURN_PHRASE.sub("return", _lemmatized(text, context)), context)
         if text != said:  # a Russian case or diminutive form ("вазочку", "букетик") was read as its name
@@ -725,6 +729,21 @@ def _details(text: str, *, state: DialogueState, context: UnderstandingContext) 
         return [GiveDetails(name=details.name, address=address, phone=phone)]
     except ValueError:  # a value the command refuses (a too long name): the phone alone, if any
         return [GiveDetails(phone=phone)] if phone else []
+
+
+_PHONE_WORDS = re.compile(r"\b(?:my|the|phone|number|mobile|cell|is|it's|here|тел|телефон|номер|мой|моб|мобильный|"
+                          r"вот|это)\b\.?", re.IGNORECASE)
+
+
+def _phone_only(text: str, context: UnderstandingContext) -> str | None:
+    """The E.164 phone number of a message that gives only that ("+49 151 23456789", "my number is 0151
+    23456789", "мой телефон 8 912 345-67-89"; local numbers read in the company's country), else ``None``."""
+    details = extract_details(text, context.language, region_of(context))
+    phone = details.phone_e164
+    if not phone or not _E164.match(phone) or details.name or details.address:
+        return None
+    rest = _PHONE_WORDS.sub(" ", re.sub(r"[+\d][\d\s().-]{5,}\d", " ", text))
+    return phone if not rest.strip(" ,.:;!-") else None
 
 
 def _rest_address(text: str, name: str, phone: str | None) -> str | None:
