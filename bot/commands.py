@@ -81,12 +81,14 @@ class ShowItem(_Command):
 
 
 class SearchCatalog(_Command):
-    """Items matching a description within a budget (minor units of the company's currency)."""
+    """Items matching a description within a budget (minor units of the company's currency); ``order``
+    ``price_asc`` / ``price_desc`` lists the cheapest / dearest first ("what's your cheapest shirt?")."""
 
     type: Literal["search_catalog"] = "search_catalog"
     query: str = Field(max_length=500)
     max_price_minor: int | None = Field(default=None, ge=0)
     min_price_minor: int | None = Field(default=None, ge=0)
+    order: Literal["relevance", "price_asc", "price_desc"] = "relevance"
 
 
 class ShowCatalog(_Command):

@@ -334,3 +334,32 @@ async def test_a_product_asked_for_is_not_answered_by_a_faq_that_only_mentions_i
     # the FAQ is still found by the words around an item's name
     assert "заменим букет" in (await chat.ask("что делать, если букет не понравился?")).text
     assert "5–7 дней" in (await chat.ask("сколько простоят тюльпаны?")).text
+
+
+async def test_a_quantity_for_the_item_just_shown_adds_it_when_the_cart_is_empty(sessionmaker) -> None:
+    # "I need a white shirt" shows the shirt; "actually make it 3" answered "Your cart is empty".
+    shop = await apparel(sessionmaker)
+    chat = Chat(sessionmaker, shop)
+    shown = await chat.ask("how much is the ocean blue shirt?")
+    assert "Ocean Blue Shirt" in shown.text
+    added = await chat.ask("actually make it 3")
+    assert "Added 3 × Ocean Blue Shirt" in added.text
+    assert "Cart total: 150.00 USD" in added.text
+    # with the shirt in the cart, the same words change its line, as before
+    assert "Updated: 2 × Ocean Blue Shirt — 100.00 USD." in (await chat.ask("make it 2")).text
+
+
+async def test_the_cheapest_and_the_dearest_are_listed_by_price(sessionmaker) -> None:
+    # "what's the cheapest thing you have?" was answered "Sorry, I couldn't find that in our catalogue".
+    chat = Chat(sessionmaker, await apparel(sessionmaker))
+    cheapest = await chat.ask("what's the cheapest thing you have?")
+    lines = cheapest.text.splitlines()
+    assert lines[0] == "Cheapest first:" and lines[1] == "• White Cotton Shirt — 30.00 USD"
+    prices = [float(line.rsplit("— ", 1)[1].split()[0]) for line in lines[1:]]
+    assert prices == sorted(prices)
+    dearest = await chat.ask("your most expensive shirt")
+    head, *shirts = dearest.text.splitlines()
+    assert head == "Most expensive first:" and shirts[-1] == "• White Cotton Shirt — 30.00 USD"
+    assert sorted(shirts[:2]) == ["• Chequered Red Shirt — 50.00 USD", "• Ocean Blue Shirt — 50.00 USD"]
+    ru = Chat(sessionmaker, await florist(sessionmaker))
+    assert (await ru.ask("какая самая дорогая роза?")).text.splitlines()[0] == "Сначала самое дорогое:"

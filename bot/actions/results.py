@@ -87,12 +87,13 @@ class NotFound:
 @dataclass(frozen=True, slots=True)
 class Found:
     """Items matching a search within a budget (minor units of the company's currency), best matches
-    first; ``closest`` when none fit the budget and these are the nearest in price."""
+    first (or by price, ``order``); ``closest`` when none fit the budget and these are the nearest in price."""
 
     items: tuple[KnowledgeItem, ...]
     max_price_minor: int | None = None
     min_price_minor: int | None = None
     closest: bool = False
+    order: str = "relevance"
 
 
 @dataclass(frozen=True, slots=True)

@@ -275,10 +275,12 @@ class Actions:
         if closest:
             target = high if high is not None else low or 0
             fitting = sorted((v for v in ranked if price(v) is not None), key=lambda v: abs(price(v) - target))
+        elif command.order != "relevance":  # "the cheapest": by the lowest price of each item
+            fitting.sort(key=lambda v: price(v) or 0, reverse=command.order == "price_desc")
         items = [it for it in [await _load_item(turn, v.id) for v in fitting[:CATALOG_PAGE]] if it is not None]
         if not items:
             return r.NotFound(command.query, alternatives=_alternatives(turn, command.query))
-        return r.Found(tuple(items[:MAX_SUGGESTIONS + 2]), high, low, closest)
+        return r.Found(tuple(items[:MAX_SUGGESTIONS + 2]), high, low, closest, command.order)
 
     async def _choices(self, turn: Turn, ref: Unresolved) -> r.Result:
         """Several items match: they are offered (the first one when they are all one item)."""
@@ -344,6 +346,13 @@ class Actions:
         cart = await open_cart(turn.session, turn.conversation)
         lines = await _priced(turn, cart)
         if not lines:
+            # "make it 3" right after an item was shown, with nothing in the cart yet: that many of it
+            item_id = ref.candidates[0] if len(ref.candidates) == 1 else (
+                None if ref.candidates else turn.state.last_item_id)
+            if item_id is not None and ref.quantity:
+                variant_id = ref.variant_id or (turn.state.last_variant_id if item_id == turn.state.last_item_id
+                                                else None)
+                return await self._add(turn, item_id, variant_id, ref.quantity)
             return r.CartShown(lines)
         targets = _target_lines(turn, ref, lines, remove=False)
         if not isinstance(targets, list):

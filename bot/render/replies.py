@@ -234,6 +234,10 @@ def _found(turn: Turn, result: r.Found) -> list[OutboundMessage]:
         head = turn.t("found_budget", max=high)
     elif low:
         head = turn.t("found_budget_min", min=low)
+    elif result.order == "price_asc":
+        head = turn.t("found_cheapest")
+    elif result.order == "price_desc":
+        head = turn.t("found_dearest")
     else:
         head = turn.t("found_several")
     lines = [texts.bullet(it.name, _price_label(turn, it)) for it in result.items]

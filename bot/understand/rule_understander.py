@@ -153,6 +153,9 @@ class RuleUnderstander:
         chosen = _choice(text, state=state, context=context)
         if chosen:
             return chosen
+        by_price = _by_price(text, state=state)
+        if by_price:
+            return by_price
         swap = _swap(text, state=state, context=context)
         if swap:
             return swap
@@ -796,6 +799,28 @@ _BUDGET_WORDS = re.compile(
     r"|what|have|you|got|for|a|an|the|my|me|i|need|want|is|do|до|не|дороже|больше|более|дешевле|меньше|в|пределах"
     r"|максимум|от|за|рубл\w*|руб|р|тысяч\w*|тыс|что|нибудь|есть|что-нибудь|около|примерно|мне|нужно|хочу"
     r"|трёх|трех|двух|пяти|одной|одну)\b", re.IGNORECASE)
+
+
+_SAME = r"сам(?:ый|ая|ое|ые|ую|ого)"  # "самый дешёвый", "самую дорогую"
+_CHEAPEST = re.compile(rf"\b(?:cheapest|least expensive|lowest[- ]priced|most affordable"
+                       rf"|{_SAME} (?:дешёв|дешев|недорог)\w*|подешевле всего|дешевле всего)\b", re.IGNORECASE)
+_DEAREST = re.compile(rf"\b(?:most expensive|priciest|dearest|highest[- ]priced|{_SAME} дорог\w*|дороже всего)\b",
+                      re.IGNORECASE)
+_PRICE_ORDER_WORDS = re.compile(
+    r"'s\b|\b(?:thing|things|item|items|product|products|one|ones|option|options|your|please|show|tell|which"
+    r"|whats|вещь|товар\w*|у|вас|ваш\w*|как\w*|покажите|пожалуйста)\b", re.IGNORECASE)
+
+
+def _by_price(text: str, *, state: DialogueState) -> list[Understood]:
+    """"What's the cheapest thing you have?", "your most expensive shirt", "самый дешёвый букет": a
+    catalogue search ordered by price (the whole catalogue when nothing else is named). Not while options
+    are offered ("the cheaper one" picks among them, see ``_choice``)."""
+    cheapest, dearest = _CHEAPEST.search(text), _DEAREST.search(text)
+    if not (cheapest or dearest) or state.offered() or state.offered_items():
+        return []
+    rest = _CHEAPEST.sub(" ", _DEAREST.sub(" ", text))
+    query = " ".join(_PRICE_ORDER_WORDS.sub(" ", _budget_query(rest)).split())
+    return [SearchCatalog(query=query, order="price_asc" if cheapest else "price_desc")]
 
 
 _OR_LESS = re.compile(r"\bor (?:less|under|below|cheaper)\b|\bat most\b|\bили (?:меньше|дешевле)\b", re.IGNORECASE)
