@@ -563,3 +563,28 @@ async def test_a_phone_number_sent_after_an_order_is_added_to_the_order(sessionm
     assert noted.text == "Thanks, I've added your phone number +1 503-555-0199 to order #1001."
     [order] = await orders_of(sessionmaker, shop)
     assert order.phone == "+15035550199"
+
+
+async def test_yes_to_what_name_is_not_taken_as_the_name(sessionmaker) -> None:
+    # "What name should I book it under?" → "yes": the booking was made out to "yes" and the name sent
+    # next was not understood. The same at a checkout's name and address questions.
+    shop = await salon(sessionmaker)
+    chat = chat_with(sessionmaker, shop)
+    await chat.ask("I'd like a women's haircut tomorrow afternoon")
+    await chat.ask("Wed 14:00 · Anna")
+    again = await chat.ask("yes")
+    assert again.text == "Please type the name for the booking."
+    named = await chat.ask("John Miller")
+    assert "prepayment" in named.text
+    [booking] = await bookings_of(sessionmaker, shop)
+    assert booking.customer_name == "John Miller"
+
+    store = Chat(sessionmaker, await create_shop(sessionmaker, slug="shop", name="Shop", items=APPAREL))
+    await store.ask("2 ocean blue shirts")
+    await store.ask("checkout")
+    assert "name" in (await store.ask("ok")).text.lower()
+    await store.ask("Alice Smith")
+    assert "address" in (await store.ask("thanks")).text.lower()
+    await store.ask("4 Cedar Lane, Portland")
+    placed = await store.ask("skip")
+    assert "Name: Alice Smith" in placed.text and "Address: 4 Cedar Lane, Portland" in placed.text

@@ -54,6 +54,8 @@ def decide(state: DialogueState, commands: list[Understood], *, text: str = "") 
     if step == Step.BOOKING_NAME:
         if any(isinstance(c, Cancel) for c in commands):
             return [Action("release_held")]
+        if _only_small_talk(commands):  # "yes", "ok", "thanks" to "what name?": not a name, asked again
+            return [Action("booking_name", value="")]
         if any(isinstance(c, GiveDetails) for c in commands) or not not_a_name(text):
             return [Action("booking_name", value="" if bare_command(text) else text)]
     if step == Step.DELIVERY_CITY:
@@ -83,9 +85,14 @@ def _checkout(step: Step, commands: list[Understood], text: str) -> list[Action]
     details = [c for c in commands if isinstance(c, GiveDetails)]
     if details:  # "Li Wei, 4 Cedar Lane, Portland OR 97205, 503 555 0142": every answer at once
         return [Action("details", command=details[0])]
-    if bare_command(text):
+    if bare_command(text) or _only_small_talk(commands):  # "checkout", "yes", "ok": not the answer asked for
         return [Action("ask_again", field=field)]
     return [Action("detail", field=field, value=" ".join(text.split()))]
+
+
+def _only_small_talk(commands: list[Understood]) -> bool:
+    """The message was small talk and nothing else ("yes", "ok", "thanks", "hi"): no answer to a question."""
+    return bool(commands) and all(isinstance(c, SmallTalk) for c in commands)
 
 
 def _general(state: DialogueState, command: Understood) -> Action:
