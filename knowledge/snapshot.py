@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import io
 import os
 import re
 import shutil
@@ -78,6 +79,7 @@ log = structlog.get_logger(__name__)
 SNAPSHOT_FORMAT = 2  # 2: meta.msgpack in parts (1: one object; such a snapshot is rebuilt)
 CHUNK = 2_048  # entries per part of a long list or map in meta.msgpack
 _LIST_PARTS, _MAP_PARTS = 1, 2  # extension type codes of the markers
+_READ_SIZE = 256 * 2**10  # bytes of meta.msgpack the decoder holds at a time
 SNAPSHOT_MIN_ITEMS = 2_000  # smaller catalogues are built where needed (well under 0.2 s)
 _META = "meta.msgpack"
 _MODELS = ("full", "name")
@@ -238,8 +240,10 @@ def read_parts(raw: bytes) -> Any:
     bytes keys; string keys interned). Each part is its own short decoding call, so a thread reading a large file lets
     other threads (the event loop) run between parts. Raises ``ValueError`` (or msgpack's errors) when
     ``raw`` is truncated, has bytes left over, or a marker is unknown."""
-    unpacker = msgpack.Unpacker(raw=False, use_list=False, strict_map_key=True, max_buffer_size=max(len(raw), 1))
-    unpacker.feed(raw)
+    # read from the bytes through a small window: feeding them whole copies all of them into the unpacker's
+    # buffer, a second 20 MiB allocation that stayed in the process's heap
+    unpacker = msgpack.Unpacker(io.BytesIO(raw), raw=False, use_list=False, strict_map_key=True,
+                                read_size=_READ_SIZE)
 
     def parts(code: int, data: bytes) -> Any:
         if code not in (_LIST_PARTS, _MAP_PARTS) or len(data) != 4:
