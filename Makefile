@@ -35,4 +35,4 @@ bench: install
 	$(BIN)/python bench/bench_search.py
 
 clean:
-	rm -rf $(VENV) data/*.db
+	rm -rf $(VENV) data/*.db data/*.db-wal data/*.db-shm
