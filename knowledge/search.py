@@ -953,6 +953,9 @@ class KnowledgeIndex:
             if word == "long" and i and words[i - 1] == "how":  # "how long" is a question, not a length
                 continue
             resolved = self._item_vocab.resolve(word)
+            if (resolved is not None and len(word) <= _SHORT_WORD and resolved != stem(word)
+                    and resolved not in self._name_vocab):
+                resolved = None  # "wife" -> "wide" (of "wide sleeves"): one letter of four is no evidence
             alternatives = {resolved} if resolved is not None else set()
             if resolved not in self._name_vocab and (has_cyrillic(word) or word not in self._item_vocab.word_stem):
                 # A misspelt word can stem to an unrelated description word ("earings" -> "ear"), and
@@ -1175,6 +1178,11 @@ def _fuzzy_ratio(a: str, b: str) -> float:
     if not a or not b:
         return 0.0
     return fuzz.ratio(a, b) / 100.0
+
+
+# A word this short, corrected to a word found only in descriptions (not in any item's name), is dropped:
+# with one letter changed, a short word turns into an unrelated common word too easily.
+_SHORT_WORD = 4
 
 
 # --- cache ------------------------------------------------------------------------------------

@@ -651,3 +651,15 @@ async def test_cache_is_per_tenant_and_rebuilds_on_kb_version(sessionmaker) -> N
         assert small.builds == 3
         small.invalidate(both[0])
         assert len(small) == 0
+
+
+def test_a_short_word_is_not_corrected_into_a_description_word() -> None:
+    # "a gift for my wife" found the jumper through "wide sleeves" (wife -> wide), and "I need" made it an
+    # order: the customer was asked which size of the jumper. A short misspelt name word still finds it.
+    index = KnowledgeIndex.build(company_id=COMPANY, items=[
+        _item("Yellow Wool Jumper", description="Knitted jumper with low dropped shoulders and wide sleeves."),
+        _item("Ocean Blue Shirt", description="Cotton shirt with a narrow collar."),
+    ], faq=[])
+    assert index.search_items("a gift for my wife") == []
+    assert _top(index, "blu shirt") == "Ocean Blue Shirt"
+    assert _top(index, "wide sleeves") == "Yellow Wool Jumper"  # the word itself still matches
