@@ -588,3 +588,11 @@ async def test_yes_to_what_name_is_not_taken_as_the_name(sessionmaker) -> None:
     await store.ask("4 Cedar Lane, Portland")
     placed = await store.ask("skip")
     assert "Name: Alice Smith" in placed.text and "Address: 4 Cedar Lane, Portland" in placed.text
+
+
+async def test_a_greeting_with_a_question_about_a_service_not_offered_answers_the_question(sessionmaker) -> None:
+    # "hi, do you do beard trims?" got only the greeting: the question was dropped.
+    chat = chat_with(sessionmaker, await salon(sessionmaker))
+    answer = await chat.ask("hi, do you do beard trims?")
+    assert answer.text.startswith("Sorry, I couldn't find that in our catalogue.")
+    assert titles(answer) == ["Services", "Talk to a human"]

@@ -122,8 +122,9 @@ class RuleUnderstander:
                     if any(isinstance(c, AnswerFaq) for c in commands):
                         return commands
                 return [SmallTalk(kind=_main_kind(talk.kinds))]
-            if rest:
-                commands = self._understand(rest, state=state, context=context)
+            if rest:  # refined as a message of its own: "hi, do you do beard trims?" is not sold, not just "hi"
+                commands = _refine(self._understand(rest, state=state, context=context), text=rest, state=state,
+                                   context=context)
                 if any(isinstance(c, NotUnderstood) for c in commands):
                     commands = self._understand(text, state=state, context=context)
                 if "ack" in talk.kinds and _bare_item(commands, context):  # "ok, black then": taken
