@@ -363,3 +363,11 @@ async def test_the_cheapest_and_the_dearest_are_listed_by_price(sessionmaker) ->
     assert sorted(shirts[:2]) == ["• Chequered Red Shirt — 50.00 USD", "• Ocean Blue Shirt — 50.00 USD"]
     ru = Chat(sessionmaker, await florist(sessionmaker))
     assert (await ru.ask("какая самая дорогая роза?")).text.splitlines()[0] == "Сначала самое дорогое:"
+
+
+async def test_davaite_with_an_item_name_adds_it(sessionmaker) -> None:
+    # "давайте нежность" ("let's have the Nezhnost one") showed the bouquet's card; the customer then
+    # checked out an empty cart.
+    chat = Chat(sessionmaker, await florist(sessionmaker))
+    added = await chat.ask("давайте нежность")
+    assert added.text.startswith("Добавлено в корзину:") and "Сумма корзины: 2 490,00 ₽." in added.text

@@ -185,7 +185,7 @@ ADD_WEAK = _rx(
     r"\b(want|wanna|would like|id like|i d like|buy|purchase|order|get me|give me|grab|need|ill have|"
     r"i ll have|i will have|(can|could|may) (i|we) (get|have|order|grab))\b",
     r"\bхоч\w*", r"\bхотел\w*", r"\bкуп\w*", r"\bзаказ(ать|ываю)\b", r"\bзакаж\w*", r"\bнуж(ен|на|но|ны)\b",
-    r"\bдай(те)?\b", r"\bмне\b",
+    r"\bдай(те)?\b", r"\bдавай(те)?\b", r"\bмне\b",
 )
 # A message that asks rather than orders, even without a question mark.
 ASKING = _rx(r"^(what|which|who|whose|why|where|when|how|is|are|do|does|did|can|could|will|would|should|have|has"
