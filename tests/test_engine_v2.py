@@ -371,3 +371,19 @@ async def test_davaite_with_an_item_name_adds_it(sessionmaker) -> None:
     chat = Chat(sessionmaker, await florist(sessionmaker))
     added = await chat.ask("давайте нежность")
     assert added.text.startswith("Добавлено в корзину:") and "Сумма корзины: 2 490,00 ₽." in added.text
+
+
+async def test_a_gift_question_gets_ideas_from_the_catalogue(sessionmaker) -> None:
+    # "I need a gift for my wife" was "didn't get that" (or, worse, an item whose description says
+    # "gift"); "что подарить маме на день рождения?" was not understood either.
+    shop = await create_shop(sessionmaker, slug="gifts", name="Gifts", items=[
+        *APPAREL, {"name": "Gift Wrapping", "price": 500, "category": "Extras",
+                   "description": "Gift wrapping in recycled paper."}])
+    chat = Chat(sessionmaker, shop)
+    ideas = await chat.ask("I need a gift for my wife")
+    assert ideas.text.startswith("Here is what I found:") and "• Ocean Blue Shirt — 50.00 USD" in ideas.text
+    assert len(titles(ideas)) > 2
+    wrapping = await chat.ask("do you have gift wrapping?")  # an item named so is that item
+    assert "Gift Wrapping" in wrapping.text and "Ocean Blue Shirt" not in wrapping.text
+    ru = Chat(sessionmaker, await florist(sessionmaker))
+    assert (await ru.ask("что подарить маме на день рождения?")).text.startswith("Вот что нашлось:")

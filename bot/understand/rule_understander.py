@@ -151,6 +151,9 @@ class RuleUnderstander:
             budget = _budget(text, context)
             if budget:
                 return budget
+            gift = _gift(text, context)
+            if gift:
+                return gift
         chosen = _choice(text, state=state, context=context)
         if chosen:
             return chosen
@@ -822,6 +825,27 @@ def _by_price(text: str, *, state: DialogueState) -> list[Understood]:
     rest = _CHEAPEST.sub(" ", _DEAREST.sub(" ", text))
     query = " ".join(_PRICE_ORDER_WORDS.sub(" ", _budget_query(rest)).split())
     return [SearchCatalog(query=query, order="price_asc" if cheapest else "price_desc")]
+
+
+# A gift asked for (the noun, "подарить"); not "gift-wrapped", "подарочная коробка" (about an item's packing)
+_GIFT = re.compile(r"\b(?:gifts?|presents?)\b(?![-\s]?wrap)|\bподар(?:ок|ка|ки|ков|ку|ить|ю|им|ите|ят)\b",
+                   re.IGNORECASE)
+_GIFT_FOR = re.compile(r"\b(?:birthday|anniversary|christmas|on|for|her|him|день|рождения|на|для|к)\b", re.IGNORECASE)
+
+
+def _gift(text: str, context: UnderstandingContext) -> list[Understood]:
+    """"I need a gift for my wife", "что подарить маме на день рождения?": ideas from the catalogue (a search
+    by the other words, the catalogue when they name nothing), not the one item whose description or name
+    says "gift". An item named by more than the gift word ("gift card", "подарочный набор") is that item."""
+    if not _GIFT.search(text):
+        return []
+    from bot.understand.rules import _names_item, search_items
+
+    if any(_names_item(hit) and any(not _GIFT.fullmatch(w) for w in hit.matched_terms)
+           for hit in search_items(context.index, text)):
+        return []  # "gift wrapping": more than the gift word names an item
+    query = " ".join(_GIFT_FOR.sub(" ", _GIFT.sub(" ", _budget_query(text))).split())
+    return [SearchCatalog(query=query)]
 
 
 _OR_LESS = re.compile(r"\bor (?:less|under|below|cheaper)\b|\bat most\b|\bили (?:меньше|дешевле)\b", re.IGNORECASE)
