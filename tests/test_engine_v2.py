@@ -387,3 +387,24 @@ async def test_a_gift_question_gets_ideas_from_the_catalogue(sessionmaker) -> No
     assert "Gift Wrapping" in wrapping.text and "Ocean Blue Shirt" not in wrapping.text
     ru = Chat(sessionmaker, await florist(sessionmaker))
     assert (await ru.ask("что подарить маме на день рождения?")).text.startswith("Вот что нашлось:")
+
+
+async def test_it_with_an_option_of_the_item_just_shown_is_that_item(sessionmaker) -> None:
+    # "add it in medium" after the top was shown listed every item sold in Medium; "add it in light blue"
+    # after the jacket added the Ocean Blue Shirt ("blue" names it).
+    shop = await create_shop(sessionmaker, slug="options", name="Options", items=[
+        {"name": "Zipped Jacket", "price": 6500, "option": "Colour",
+         "variants": [("Navy", 6500, 3), ("Light Blue", 6500, 1)]},
+        {"name": "Varsity Top", "price": 6000, "option": "Size", "variants": [("Medium", 6000, None),
+                                                                             ("Large", 6000, None)]},
+        {"name": "Wool Jumper", "price": 8000, "option": "Size", "variants": [("Medium", 8000, None),
+                                                                             ("Large", 8000, None)]},
+        {"name": "Ocean Blue Shirt", "price": 5000},
+    ])
+    chat = Chat(sessionmaker, shop)
+    await chat.ask("tell me about the varsity top")
+    assert (await chat.ask("add it in medium")).text.startswith("Added 1 × Varsity Top (Medium)")
+    await chat.ask("show me the zipped jacket")
+    assert (await chat.ask("add it in light blue")).text.startswith("Added 1 × Zipped Jacket (Light Blue)")
+    # an item named outright is that item, whatever was shown before
+    assert (await chat.ask("add an ocean blue shirt")).text.startswith("Added 1 × Ocean Blue Shirt")

@@ -143,8 +143,9 @@ class RuleUnderstander:
             if understood and all((len(p.split()) <= 6 and not any(ch.isdigit() for ch in p)) or _who_for(p)
                                   for p in lost):
                 return _with_cart(_merged_parts(understood), context)  # "oh sorry, English is fine. How much…"
-        return _with_cart(_focused(_refine(self._understand(text, state=state, context=context), text=text,
-                                           state=state, context=context)), context)
+        return _with_cart(_about_last_item(_focused(_refine(self._understand(text, state=state, context=context),
+                                                            text=text, state=state, context=context)),
+                                           text=text, state=state, context=context), context)
 
     def _understand(self, text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
         if state.step is None or state.step not in _DETAIL_STEPS:
@@ -203,6 +204,57 @@ def state_last(context: UnderstandingContext) -> object:
 
 
 _REQUESTS = (CancelBooking, MoveBooking, ShowBooking, OrderStatus, Handoff, Cancel, NewPaymentLink)
+
+
+_REFERS_BACK = re.compile(r"\b(?:it|them|this one|that one|the same|его|её|ее|их|эту|этот|такую)\b", re.IGNORECASE)
+
+
+def _names_option_of(context: UnderstandingContext, item_id: uuid.UUID, text: str) -> bool:
+    """Whether every word of one of the item's option values ("Light Blue", "XL") is in ``text``."""
+    words = set(normalize(text).split())
+    try:
+        variants = context.index.item(item_id).variants
+    except KeyError:
+        return False
+    return any(value and set(normalize(str(value)).split()) <= words
+               for variant in variants for value in variant.options.values())
+
+
+def _about_last_item(commands: list[Understood], *, text: str, state: DialogueState,
+                     context: UnderstandingContext) -> list[Understood]:
+    """"Add it in medium", "size medium please" right after the zipped jacket was shown: its variant words
+    match many items, but no item is named, and the item talked about last is among them: that item (its
+    variant when the words name one). Also merges "add it, size medium" (the item, then its variant) into
+    one command."""
+    last = state.last_item_id
+    if last is None or not _is_product(context, last):
+        return commands
+    from bot.understand.rules import _names_item, search_items
+
+    out: list[Understood] = []
+    for command in commands:
+        if (isinstance(command, (AddToCart, ShowItem)) and command.item_id != last and _REFERS_BACK.search(text)
+                and _names_option_of(context, last, text)):
+            # "add it in light blue" after the zipped jacket: "blue" also names the Ocean Blue Shirt, but "it"
+            # is the jacket, which comes in Light Blue
+            variant = context.index.match_variant(last, text)
+            command = (AddToCart(item_id=last, variant_id=variant, quantity=command.quantity)
+                       if isinstance(command, AddToCart) else ShowItem(item_id=last, variant_id=variant))
+        if (isinstance(command, Unresolved) and command.then in ("add", "show") and last in command.candidates
+                and not command.exact and command.query
+                and not any(_names_item(hit) for hit in search_items(context.index, command.query))):
+            variant = context.index.match_variant(last, command.query)
+            command = (AddToCart(item_id=last, variant_id=variant, quantity=command.quantity or 1)
+                       if command.then == "add" else ShowItem(item_id=last, variant_id=variant, aspect=command.aspect))
+        out.append(command)
+    adds = [c for c in out if isinstance(c, AddToCart) and c.item_id == last]
+    named = [c for c in out if isinstance(c, (AddToCart, ShowItem)) and c.item_id == last and c.variant_id]
+    if len(adds) == 1 and adds[0].variant_id is None and len(named) == 1 and len(out) == 2:  # "add it, size medium"
+        return [AddToCart(item_id=last, variant_id=named[0].variant_id, quantity=adds[0].quantity)]
+    if len(adds) == 1 and adds[0].variant_id is None and len(out) == 2 and any(
+            isinstance(c, ShowItem) and c.item_id == last for c in out):
+        return [adds[0]]  # the item, then words of its variants that name none: it is asked which
+    return out
 
 
 def _focused(commands: list[Understood]) -> list[Understood]:
