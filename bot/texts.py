@@ -123,17 +123,6 @@ def window_label(start: datetime, end: datetime, language: str) -> str:
     return f"{day_label(start.date(), language)}, {clock(start)}–{clock(end)}"
 
 
-def phone_label(e164: str) -> str:
-    """An E.164 number as people write it, grouped the international way (``+4915123456789`` →
-    ``+49 151 23456789``, phonenumbers' ``INTERNATIONAL`` format); the input itself when unparsable."""
-    import phonenumbers
-
-    try:
-        return phonenumbers.format_number(phonenumbers.parse(e164), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-    except phonenumbers.NumberParseException:
-        return e164
-
-
 def with_resource(language: str, name: str | None) -> str:
     """`` with Anna`` / ``, мастер Anna`` (empty without a name)."""
     return t("with_resource", language, name=name) if name else ""

@@ -408,3 +408,8 @@ async def test_it_with_an_option_of_the_item_just_shown_is_that_item(sessionmake
     assert (await chat.ask("add it in light blue")).text.startswith("Added 1 × Zipped Jacket (Light Blue)")
     # an item named outright is that item, whatever was shown before
     assert (await chat.ask("add an ocean blue shirt")).text.startswith("Added 1 × Ocean Blue Shirt")
+    await chat.ask("tell me about the wool jumper")
+    both = await chat.ask("add it, size large")  # one add, not the add and then the jumper's card again
+    assert both.text.startswith("Added 1 × Wool Jumper (Large)") and "comes in" not in both.text
+    total = await chat.ask("how much is everything?")  # was "couldn't find that in our catalogue"
+    assert "Total: 255.00 USD" in total.text

@@ -55,10 +55,10 @@ def render_booking(turn: Turn, result: r.Result) -> list[OutboundMessage] | None
             key = "slot_held" if booking.status == "held" else "slot_reserved"
             return turn.reply(t(key, **facts(turn, booking, tz)), t("ask_booking_name"), buttons=[button("cancel")])
         case r.PhoneAdded(phone=phone, booking=Booking() as booking, tz=tz):
-            return turn.reply(t("phone_added_booking", phone=texts.phone_label(phone), **facts(turn, booking, tz)),
+            return turn.reply(t("phone_added_booking", phone=phone, **facts(turn, booking, tz)),
                               buttons=[button("my_booking")])
         case r.PhoneAdded(phone=phone, order=Order() as order):
-            return turn.reply(t("phone_added_order", phone=texts.phone_label(phone), number=order.number),
+            return turn.reply(t("phone_added_order", phone=phone, number=order.number),
                               buttons=[button("status")])
         case r.SlotHeld() | r.BookingNamed():
             return []

@@ -248,13 +248,18 @@ def _about_last_item(commands: list[Understood], *, text: str, state: DialogueSt
                        if command.then == "add" else ShowItem(item_id=last, variant_id=variant, aspect=command.aspect))
         out.append(command)
     adds = [c for c in out if isinstance(c, AddToCart) and c.item_id == last]
-    named = [c for c in out if isinstance(c, (AddToCart, ShowItem)) and c.item_id == last and c.variant_id]
-    if len(adds) == 1 and adds[0].variant_id is None and len(named) == 1 and len(out) == 2:  # "add it, size medium"
-        return [AddToCart(item_id=last, variant_id=named[0].variant_id, quantity=adds[0].quantity)]
-    if len(adds) == 1 and adds[0].variant_id is None and len(out) == 2 and any(
-            isinstance(c, ShowItem) and c.item_id == last for c in out):
-        return [adds[0]]  # the item, then words of its variants that name none: it is asked which
-    return out
+    if not adds:
+        return out
+    # "add it, size large", "2 of them, in light blue": one add of the item, with the variant said anywhere
+    # in the message, and no card of it after the add ("add it in medium and one in large" stays two adds)
+    about = [c for c in out if isinstance(c, (AddToCart, ShowItem)) and c.item_id == last]
+    variants = list(dict.fromkeys(c.variant_id for c in about if c.variant_id is not None))
+    if len(variants) > 1:
+        return [c for c in out if c not in about or (isinstance(c, AddToCart) and c.variant_id is not None)]
+    merged = AddToCart(item_id=last, variant_id=variants[0] if variants else None,
+                       quantity=max(a.quantity for a in adds))
+    at = out.index(about[0])
+    return [*[c for c in out[:at] if c not in about], merged, *[c for c in out[at:] if c not in about]]
 
 
 def _focused(commands: list[Understood]) -> list[Understood]:

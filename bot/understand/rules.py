@@ -205,7 +205,9 @@ CHECKOUT_WEAK = _rx(r"^(buy|order|buy now|order now|i want to (buy|order)|pay|к
 CART_SHOW = _rx(r"\b(cart|basket|bag)\b", r"\bwhat did i (add|order|choose)\b", r"\bкорзин\w*",
                 r"\bчто (я )?(заказал|выбрал|добавил)\w*",
                 r"\bhow much (is it |is that |does it come to |do i owe )?(all )?(together|altogether|in total)\b",
-                r"\b(what s|whats|what is) (my|the) total\b", r"\bсколько (это |будет |с меня )?(всего|вместе|итого)\b",
+                r"\b(what s|whats|what is) (my|the) total\b",
+                r"\bhow much (is|for|does) (it )?(everything|all of (it|this|them)|all that)( come to| cost)?\b",
+                r"\bсколько (это |будет |с меня )?(всего|вместе|итого)\b",
                 r"\bкакая (итоговая )?сумма\b")
 # "the second", "the last one", "вторую": an option offered last, by its position.
 ORDINAL = re.compile(
