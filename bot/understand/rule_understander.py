@@ -59,10 +59,12 @@ from bot.understand.rules import (
     Aspect,
     Intent,
     Understanding,
+    _names_item,
     is_bare,
     not_a_name,
     quantity_in,
     read,
+    search_items,
 )
 from commerce.when import parse_when
 from knowledge.search import KnowledgeIndex
@@ -229,8 +231,6 @@ def _about_last_item(commands: list[Understood], *, text: str, state: DialogueSt
     last = state.last_item_id
     if last is None or not _is_product(context, last):
         return commands
-    from bot.understand.rules import _names_item, search_items
-
     out: list[Understood] = []
     for command in commands:
         if (isinstance(command, (AddToCart, ShowItem)) and command.item_id != last and _REFERS_BACK.search(text)
@@ -589,7 +589,7 @@ def _named_by_name_words(text: str, context: UnderstandingContext) -> uuid.UUID 
     words are nothing the catalogue has ("made in the USA", "шипы срезаны"), so the item search, which
     wants most words found, found none."""
     from bot.language.morph import lemma_candidates
-    from bot.understand.rules import _STOP_WORDS, _names_item, is_ambiguous
+    from bot.understand.rules import _STOP_WORDS, is_ambiguous
     from knowledge.text import stem, tokenize
 
     index = context.index
@@ -896,8 +896,6 @@ def _gift(text: str, context: UnderstandingContext) -> list[Understood]:
     says "gift". An item named by more than the gift word ("gift card", "подарочный набор") is that item."""
     if not _GIFT.search(text):
         return []
-    from bot.understand.rules import _names_item, search_items
-
     if any(_names_item(hit) and any(not _GIFT.fullmatch(w) for w in hit.matched_terms)
            for hit in search_items(context.index, text)):
         return []  # "gift wrapping": more than the gift word names an item
