@@ -829,7 +829,7 @@ class KnowledgeIndex:
             keys: list[_VariantKey] = []
             value_numbers: list[int] = []
             for variant in item.variants:
-                values = _variant_values(variant)
+                values = variant_values(variant)
                 value_words = [list(_short_tokens(v)) for v in values]
                 for words in value_words:
                     variant_words.extend(words)
@@ -1153,7 +1153,9 @@ class KnowledgeIndex:
         ]
 
 
-def _variant_values(variant: VariantView) -> list[str]:
+def variant_values(variant: VariantView) -> list[str]:
+    """The option values that name ``variant`` ("Light Blue", "Medium"; its name's parts when it has no
+    options), without placeholder values such as "Default Title"."""
     values = [str(v) for v in variant.options.values() if v is not None and str(v).strip()]
     if not values and variant.name:
         values = [part for part in variant.name.split(" / ") if part.strip()]

@@ -67,7 +67,7 @@ from bot.understand.rules import (
     search_items,
 )
 from commerce.when import parse_when
-from knowledge.search import KnowledgeIndex
+from knowledge.search import KnowledgeIndex, variant_values
 from knowledge.text import detect_language, normalize
 
 _SPLIT = re.compile(r"\s*(?:,\s*(?:and|also|plus|и|а)?|;|&|\+|\band also\b|\band\b|\bplus\b|\bи\b|\bа ещ[её]\b)\s*",
@@ -218,8 +218,7 @@ def _names_option_of(context: UnderstandingContext, item_id: uuid.UUID, text: st
         variants = context.index.item(item_id).variants
     except KeyError:
         return False
-    return any(value and set(normalize(str(value)).split()) <= words
-               for variant in variants for value in variant.options.values())
+    return any(set(normalize(value).split()) <= words for variant in variants for value in variant_values(variant))
 
 
 def _about_last_item(commands: list[Understood], *, text: str, state: DialogueState,
@@ -231,10 +230,10 @@ def _about_last_item(commands: list[Understood], *, text: str, state: DialogueSt
     last = state.last_item_id
     if last is None or not _is_product(context, last):
         return commands
+    refers_back = bool(_REFERS_BACK.search(text)) and _names_option_of(context, last, text)
     out: list[Understood] = []
     for command in commands:
-        if (isinstance(command, (AddToCart, ShowItem)) and command.item_id != last and _REFERS_BACK.search(text)
-                and _names_option_of(context, last, text)):
+        if isinstance(command, (AddToCart, ShowItem)) and command.item_id != last and refers_back:
             # "add it in light blue" after the zipped jacket: "blue" also names the Ocean Blue Shirt, but "it"
             # is the jacket, which comes in Light Blue
             variant = context.index.match_variant(last, text)
@@ -795,6 +794,8 @@ def _details(text: str, *, state: DialogueState, context: UnderstandingContext) 
         return [GiveDetails(phone=phone)] if phone else []
 
 
+# A run of digits that may be a phone number ("+49 151 2345678", "8 (912) 345-67-89")
+_PHONE_RUN = re.compile(r"[+\d][\d\s().-]{5,}\d")
 _PHONE_WORDS = re.compile(r"\b(?:my|the|phone|number|mobile|cell|is|it's|here|тел|телефон|номер|мой|моб|мобильный|"
                           r"вот|это)\b\.?", re.IGNORECASE)
 
@@ -806,7 +807,7 @@ def _phone_only(text: str, context: UnderstandingContext) -> str | None:
     phone = details.phone_e164
     if not phone or not _E164.match(phone) or details.name or details.address:
         return None
-    rest = _PHONE_WORDS.sub(" ", re.sub(r"[+\d][\d\s().-]{5,}\d", " ", text))
+    rest = _PHONE_WORDS.sub(" ", _PHONE_RUN.sub(" ", text))
     return phone if not rest.strip(" ,.:;!-") else None
 
 
@@ -816,7 +817,7 @@ def _rest_address(text: str, name: str, phone: str | None) -> str | None:
     rest = text.replace(name, " ")
     if phone:
         digits = phone.lstrip("+")
-        for match in re.finditer(r"[+\d][\d\s().-]{5,}\d", rest):
+        for match in _PHONE_RUN.finditer(rest):
             found = re.sub(r"\D", "", match.group())
             if found and (digits.endswith(found.lstrip("0")) or found.endswith(digits[-7:])):
                 rest = rest.replace(match.group(), " ")
