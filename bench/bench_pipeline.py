@@ -433,15 +433,20 @@ async def bench_workers(workers: int, *, url: str, contacts: int, concurrency: i
     }
 
 
-async def bench_echo(*, concurrency: int, requests: int, tmp: Path) -> float:
+async def bench_echo(*, concurrency: int, requests: int, tmp: Path) -> dict[str, float]:
+    """The echo's requests/s, and the CPU ms per request of its server process and of this harness."""
     port = free_port()
     args = [sys.executable, "-m", "uvicorn", "--app-dir", str(REPO / "bench"), "echo_app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     server = await start_server(args, env=dict(os.environ), port=port, log=tmp / "echo.log")
     try:
         await echo_rate(server.url, inbox_id="warmup", requests=200, concurrency=concurrency)
-        return await echo_rate(server.url, inbox_id=str(secrets.token_hex(4)), requests=requests,
+        server0, harness0 = server.cpu_seconds(), harness_cpu_seconds()
+        rate = await echo_rate(server.url, inbox_id=str(secrets.token_hex(4)), requests=requests,
                                concurrency=concurrency)
+        return {"requests_per_s": round(rate, 1),
+                "server_cpu_ms_per_request": round((server.cpu_seconds() - server0) * 1000 / requests, 3),
+                "harness_cpu_ms_per_request": round((harness_cpu_seconds() - harness0) * 1000 / requests, 3)}
     finally:
         await server.stop()
 
@@ -468,12 +473,32 @@ async def main() -> None:
                                                queue=options.queue, redis_url=redis_url))
             report(results[-1])
         echo = await bench_echo(concurrency=concurrency, requests=echo_requests, tmp=tmp)
-    print(f"bare FastAPI echo (1 uvicorn process): {echo:.0f} requests/s; "
-          f"engine/echo = {results[0]['messages_per_s'] / echo:.3f}")
+    print(f"bare FastAPI echo (1 uvicorn process): {echo['requests_per_s']:.0f} requests/s "
+          f"(server CPU {echo['server_cpu_ms_per_request']} ms/request, harness CPU "
+          f"{echo['harness_cpu_ms_per_request']} ms/request); "
+          f"engine/echo = {results[0]['messages_per_s'] / echo['requests_per_s']:.3f}")
+    budget(results[0], cores=psutil.cpu_count() or 1)
     if len(results) > 1:
         print(f"scaling: workers {results[-1]['workers']} / workers {results[0]['workers']} = "
               f"{results[-1]['messages_per_s'] / results[0]['messages_per_s']:.2f}x")
-    print(json.dumps({"results": results, "echo_requests_per_s": round(echo, 1)}))
+    print(json.dumps({"results": results, "echo": echo}))
+
+
+def budget(r: dict[str, Any], *, cores: int) -> None:
+    """What the measured CPU per message allows on this machine: the server processes, PostgreSQL and
+    the harness all share its ``cores``. Printed so that a target (messages/s) can be checked against
+    the machine before the code: the harness's and PostgreSQL's share at that rate is not the server's."""
+    server, harness, pg = r["cpu_ms_per_message"], r["harness_cpu_ms_per_message"], r["postgres_cpu_ms_per_message"]
+    total = server + harness + (pg or 0.0)
+    print(f"machine budget ({cores} cores): server {server} + harness {harness} + PostgreSQL {pg} = {total:.2f} CPU "
+          f"ms/message -> at most {cores * 1000 / total:.0f} messages/s with every core busy, "
+          f"{1000 / server:.0f} messages/s for one server process on a core of its own")
+    for rate in (100, 300):
+        others = rate * (harness + (pg or 0.0)) / 1000
+        left = cores - others
+        per = f"{left * 1000 / rate:.2f}" if left > 0 else "nothing"
+        print(f"  at {rate} messages/s the harness and PostgreSQL use {others:.2f} cores; the server may use "
+              f"{per} CPU ms/message (one process: at most {min(1.0, max(left, 0)) * 1000 / rate:.2f})")
 
 
 def report(r: dict[str, Any]) -> None:

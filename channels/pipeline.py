@@ -72,6 +72,7 @@ from channels.pipeline_sql import (
     CLAIM_CONVERSATION_BY_SOURCE,
     CONTACT_BY_SOURCE,
     INSERT_INBOUND,
+    INSERT_REPLY,
     LOCK_CONTACT,
     MARK_SENT,
 )
@@ -350,7 +351,8 @@ class Pipeline:
         what ``accept`` does before enqueueing it."""
         async with self._sessionmaker() as session, session.begin():
             await begin_write(session)  # SQLite: BEGIN IMMEDIATE (see ``_store_once``); PostgreSQL: nothing
-            conversation, contact_id, phone, in_flight = await _claim_by_source(session, inbox=inbox, parsed=parsed)
+            conversation, company, contact_id, phone, in_flight = await _claim_by_source(session, inbox=inbox,
+                                                                                          parsed=parsed)
             now = utcnow()
             status = PROCESSED if answer or conversation.handoff else RECEIVED
             inserted = (
@@ -374,7 +376,7 @@ class Pipeline:
                 return ReceiveResult(conversation_id=conversation.id, message_id=inserted, handoff=True), {}, False
             if not answer:
                 return ReceiveResult(conversation_id=conversation.id, message_id=inserted), {}, False
-            company = await session.get(Company, inbox.company_id)
+            company = company or await session.get(Company, inbox.company_id)
             assert company is not None
             inbound = InboundMessage(
                 tenant_id=inbox.tenant_id, company_id=company.id, conversation_id=conversation.id,
@@ -388,11 +390,9 @@ class Pipeline:
                 # Stored already claimed (``sending``): this call delivers it right after the commit, so
                 # no separate claim transaction is needed, and no other delivery can take it. Unless an
                 # earlier reply is still in flight: then ``pending``, claimed in order after it.
-                row = await append_message(
-                    session, conversation=conversation, direction="out", sender="bot", text=out.text,
-                    channel=inbox.kind, payload=out.as_payload(), status="pending" if in_flight else SENDING,
-                    claimed_at=None if in_flight else now, locked=True,
-                )
+                row = await _insert_reply(session, inbox=inbox, conversation=conversation, out=out,
+                                          status="pending" if in_flight else SENDING,
+                                          claimed_at=None if in_flight else now)
                 replies.append(Reply.from_message(row))
                 payloads[row.id] = dict(row.payload or {})
             return (ReceiveResult(conversation_id=conversation.id, message_id=inserted, replies=replies), payloads,
@@ -905,10 +905,34 @@ async def _contact_row(session: AsyncSession, *, inbox: InboxRow,
     return found.id, fill.get("phone", found.phone)
 
 
-async def _claim_by_source(session: AsyncSession, *, inbox: InboxRow,
-                           parsed: ParsedInbound) -> tuple[Conversation, uuid.UUID, str | None, bool]:
-    """The sender's open conversation (row locked, next ``seq`` taken), the contact's id and phone, and
-    whether an earlier reply of the conversation is still in flight (``REPLIES_IN_FLIGHT``).
+async def _insert_reply(session: AsyncSession, *, inbox: InboxRow, conversation: Conversation, out: OutboundMessage,
+                        status: str, claimed_at: datetime | None) -> Message:
+    """Store ``out`` as the conversation's next message (``seq`` counted on in memory: the caller holds
+    the row lock) with one Core ``INSERT`` (``INSERT_REPLY``), noted for the live events and metrics of
+    the commit; returns a transient ``Message`` carrying the written values."""
+    now = utcnow()
+    conversation.last_seq = seq = (conversation.last_seq or 0) + 1
+    conversation.updated_at = now
+    message = Message(
+        id=uuid.uuid4(), tenant_id=conversation.tenant_id, conversation_id=conversation.id, inbox_id=inbox.id,
+        channel=inbox.kind, direction="out", sender="bot", source_id=None, text=out.text, payload=out.as_payload(),
+        status=status, seq=seq, created_at=now, claimed_at=claimed_at,
+    )
+    await session.execute(INSERT_REPLY, {
+        "id": message.id, "tenant_id": message.tenant_id, "conversation_id": message.conversation_id,
+        "inbox_id": message.inbox_id, "channel": message.channel, "direction": "out", "sender": "bot",
+        "source_id": None, "text": message.text, "payload": message.payload, "status": status, "seq": seq,
+        "created_at": now, "claimed_at": claimed_at,
+    })
+    note_message(session, what="message", company_id=inbox.company_id, message=message)
+    return message
+
+
+async def _claim_by_source(session: AsyncSession, *, inbox: InboxRow, parsed: ParsedInbound,
+                           ) -> tuple[Conversation, Company | None, uuid.UUID, str | None, bool]:
+    """The sender's open conversation (row locked, next ``seq`` taken), its company when the same
+    statement read it (else ``None``: the caller reads it), the contact's id and phone, and whether an
+    earlier reply of the conversation is still in flight (``REPLIES_IN_FLIGHT``).
     A known contact with an open conversation costs one statement on PostgreSQL
     (``CLAIM_CONVERSATION_BY_SOURCE``); otherwise, and on SQLite, the contact is found or created
     (``_contact_row``) and the conversation claimed or opened (``_claim_conversation``). A phone or name
@@ -922,8 +946,8 @@ async def _claim_by_source(session: AsyncSession, *, inbox: InboxRow,
     if found is None:
         contact_id, phone = await _contact_row(session, inbox=inbox, parsed=parsed)
         conversation, in_flight = await _claim_conversation(session, inbox=inbox, contact_id=contact_id)
-        return conversation, contact_id, phone, in_flight
-    conversation, name, phone, in_flight = found
+        return conversation, None, contact_id, phone, in_flight
+    conversation, company, name, phone, in_flight = found
     fill: dict[str, Any] = {}
     if parsed.phone and not phone:
         fill["phone"] = parsed.phone
@@ -932,7 +956,7 @@ async def _claim_by_source(session: AsyncSession, *, inbox: InboxRow,
     if fill:
         await session.execute(update(Contact).where(Contact.id == conversation.contact_id).values(**fill)
                               .execution_options(synchronize_session=False))
-    return conversation, conversation.contact_id, fill.get("phone", phone), bool(in_flight)
+    return conversation, company, conversation.contact_id, fill.get("phone", phone), bool(in_flight)
 
 
 async def _claim_conversation(session: AsyncSession, *, inbox: InboxRow,

@@ -12,7 +12,7 @@ from sqlalchemy import Insert, and_, bindparam, exists, literal_column, or_, sel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
-from core.models import Contact, ContactInbox, Conversation, Message
+from core.models import Company, Contact, ContactInbox, Conversation, Message
 
 # The contact known in an inbox by the provider's id: (id, name, phone).
 CONTACT_BY_SOURCE = (
@@ -91,17 +91,24 @@ _OPEN_CONVERSATION_ID_BY_SOURCE = (
 
 # The common case in one statement: a known contact (by the provider's id in the inbox) with an open
 # conversation. As ``CLAIM_CONVERSATION`` (row lock, next ``seq``), also returning the contact's name and
-# phone: ``(Conversation, name, phone, replies_in_flight)``. No row: unknown contact or no open
-# conversation (the two-step path, ``CONTACT_BY_SOURCE`` then ``CLAIM_CONVERSATION``, handles those).
+# phone and the conversation's company (an ORM ``Company``, so the engine's ``session.get`` finds it in
+# the identity map instead of reading it again): ``(Conversation, Company, name, phone,
+# replies_in_flight)``. No row: unknown contact or no open conversation (the two-step path,
+# ``CONTACT_BY_SOURCE`` then ``CLAIM_CONVERSATION``, handles those).
 # PostgreSQL only: SQLite's RETURNING cannot name the columns of an ``UPDATE … FROM`` table.
 CLAIM_CONVERSATION_BY_SOURCE = (
     update(Conversation)
     .where(Conversation.id == _OPEN_CONVERSATION_ID_BY_SOURCE, Conversation.status != "resolved",
-           Contact.id == Conversation.contact_id)
+           Contact.id == Conversation.contact_id, Company.id == Conversation.company_id)
     .values(last_seq=Conversation.last_seq + 1, updated_at=bindparam("p_now"))
-    .returning(Conversation, Contact.name, Contact.phone, REPLIES_IN_FLIGHT)
+    .returning(Conversation, Company, Contact.name, Contact.phone, REPLIES_IN_FLIGHT)
     .execution_options(synchronize_session=False)
 )
+
+# A reply of the hot path: executed with every column's value by name (``id``, ``tenant_id``,
+# ``created_at``, ``seq``...); the ``seq`` is the conversation's ``last_seq`` counted on in memory under
+# its row lock (as ``core.conversations.append_message(locked=True)``), without the ORM's flush.
+INSERT_REPLY: Insert = _MESSAGES.insert()
 
 # After the provider accepted a claimed reply (``status='sending'``).
 MARK_SENT = (
