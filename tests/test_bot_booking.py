@@ -147,7 +147,7 @@ async def test_prepaid_haircut_is_held_paid_and_confirmed(sessionmaker) -> None:
     assert "You pay 33.75 EUR at the visit." in link.text
     assert link.url is not None and link.url.startswith("https://shop.test/pay/") and link.url in link.text
     [booking] = await bookings_of(sessionmaker, shop)
-    assert (booking.status, booking.customer_name, booking.phone) == ("held", "Alice Smith", "+49 151 2345678")
+    assert (booking.status, booking.customer_name, booking.phone) == ("held", "Alice Smith", "+491512345678")
     [order] = await orders_of(sessionmaker, shop)
     assert booking.order_id == order.id
     assert (order.total_minor, order.currency, order.payment_status, order.customer_name) == (
@@ -528,6 +528,22 @@ def test_booking_and_delivery_state_round_trip() -> None:
 
 
 # --- a phone number given after the booking or order was made ----------------------------------------------
+
+
+async def test_a_phone_given_with_the_booking_name_is_stored_as_e164_in_the_company_country(sessionmaker) -> None:
+    # The Berlin salon's customer writes a German number the national way; the booking, its order and
+    # the contact keep the one form checkout and a phone sent later store (E.164), so a manager's search
+    # and the reminder's call find the same number.
+    shop = await salon(sessionmaker)
+    chat = chat_with(sessionmaker, shop)
+    await book_haircut(chat, name="Bob Stone, 0151 2345 6789")
+    [booking] = await bookings_of(sessionmaker, shop)
+    async with sessionmaker() as s:
+        order = await s.get(Order, booking.order_id)
+        contact = await s.get(Contact, booking.contact_id)
+    assert (booking.customer_name, booking.phone) == ("Bob Stone", "+4915123456789")
+    assert order is not None and (order.customer_name, order.phone) == ("Bob Stone", "+4915123456789")
+    assert contact is not None and contact.phone == "+4915123456789"
 
 
 async def test_a_phone_number_sent_after_the_name_is_added_to_the_booking(sessionmaker) -> None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.actions import results as r
+from bot.language.details import normalize_phone, region_of_timezone
 from bot.state import BookingDraft, Step
 from bot.understand.rules import Understanding, speaks_of_time
 from commerce.bookings import (
@@ -48,7 +49,7 @@ from commerce.schedule import (
     schedule_of,
 )
 from commerce.when import WhenQuery, parse_when
-from core.models import Booking, KnowledgeItem, Order
+from core.models import Booking, Contact, KnowledgeItem, Order
 from knowledge.text import detect_language, tokenize
 
 if TYPE_CHECKING:
@@ -222,14 +223,21 @@ class BookingActions:
             return [r.BookingNotActive(book=True)]
         if not _active(booking, turn.now):
             return await self._hold_lost(turn, booking)
-        name, phone = split_name_phone(text)
+        name, typed = split_name_phone(text)
         if not name:
             return [r.BookingNameRejected()]
+        # Stored as E.164, as checkout and a phone sent later store it (read in the company's country);
+        # a number phonenumbers cannot read is kept as typed rather than lost.
+        phone = (normalize_phone(typed, region_of_timezone(turn.company.timezone)) or typed) if typed else None
         booking.customer_name = name
         booking.phone = phone or booking.phone
         order = await turn.session.get(Order, booking.order_id) if booking.order_id else None
         if order is not None:
             order.customer_name, order.phone = name, phone or order.phone
+        if phone:  # the contact learns a phone it did not have (never overwritten)
+            contact = await turn.session.get(Contact, turn.conversation.contact_id)
+            if contact is not None and not contact.phone:
+                contact.phone = phone
         await turn.session.flush()
         return [r.BookingNamed(name, phone), await self._settled(turn, booking)]
 

@@ -126,6 +126,18 @@ def _phonenumbers() -> Any:
     return phonenumbers
 
 
+def region_of_timezone(timezone: str | None) -> str | None:
+    """The country (ISO 3166-1 alpha-2) of an IANA timezone by CLDR's zone territories (via Babel):
+    ``"Europe/Berlin"`` → ``"DE"``; ``None`` for an unknown or non-territorial zone (``"UTC"``). The
+    region a company's local phone numbers are read in ("503 555 0142" in America/Los_Angeles)."""
+    if not timezone:
+        return None
+    from babel.core import get_global
+
+    territory = get_global("zone_territories").get(timezone)
+    return territory if territory and territory != "001" else None
+
+
 def normalize_phone(text: str, region: str | None) -> str | None:
     """The E.164 form of a phone number written in ``text`` (``"8 912 345-67-89"``, region
     ``"RU"`` → ``"+79123456789"``), or ``None`` when ``text`` holds no possible number.

@@ -47,7 +47,7 @@ from bot.commands import SmallTalkKind as SmallTalkKindName
 from bot.language.budget import parse_budget
 from bot.language.choice import parse_choice
 from bot.language.daytime import parse_daytime
-from bot.language.details import extract_details, read_name
+from bot.language.details import extract_details, read_name, region_of_timezone
 from bot.language.roots import is_russian_verb, shares_root
 from bot.language.smalltalk import analyze as analyze_small_talk
 from bot.state import CHECKOUT_STEPS, DialogueState, Step
@@ -760,12 +760,9 @@ def _service_noun(verb: str, index: KnowledgeIndex) -> str | None:
 
 
 def region_of(context: UnderstandingContext) -> str | None:
-    """The company's country (ISO 3166 alpha-2) as its IANA timezone tells (CLDR zone territories via
-    Babel): the region local phone numbers are read in ("503 555 0142" in America/Los_Angeles)."""
-    from babel.core import get_global
-
-    territory = get_global("zone_territories").get(context.timezone)
-    return territory if territory and territory != "001" else None
+    """The company's country (ISO 3166 alpha-2) as its IANA timezone tells (``region_of_timezone``):
+    the region local phone numbers are read in ("503 555 0142" in America/Los_Angeles)."""
+    return region_of_timezone(context.timezone)
 
 
 def _details(text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
