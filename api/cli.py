@@ -556,8 +556,20 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> Non
                                        log_level=settings.log_level.lower(),
                                        timeout_worker_healthcheck=settings.worker_healthcheck_seconds))
         return
+    _require_port(host, port)  # uvicorn binds only after the lifespan's warm-up
     uvicorn.run(create_app(settings, responder=_options().responder), host=host, port=port,
                 log_level=settings.log_level.lower())
+
+
+def _require_port(host: str, port: int) -> None:
+    """Refuse (exit 1, the reason on stderr) when the server could not listen on ``host:port``."""
+    from api.listen import check_port_free
+
+    try:
+        check_port_free(host, port)
+    except OSError as exc:
+        raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server on it? "
+                    f"choose another with --port, or PORT=... make demo)") from exc
 
 
 @app.command("serve")
@@ -603,6 +615,8 @@ def demo(
     and again without duplicates), print the chat URLs and serve on HOST:PORT with test payments."""
     from api.demo import load_demo
 
+    if serve_:
+        _require_port(host, port)  # before the migration and the imports, not after them
     env = get_settings()
     overrides: dict[str, Any] = {"demo_mode": True}
     generated_token = None

@@ -61,6 +61,17 @@ class PerProcessSocket(socket.socket):
         return reuseport_socket, (host, port)
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Bind ``(host, port)`` as uvicorn will (``SO_REUSEADDR``, no ``SO_REUSEPORT``) and let it go: raises
+    ``OSError`` (``EADDRINUSE``, ``EACCES``, an unknown host) when the server could not listen there. For
+    commands that do slow work before serving (migrations, the demo's imports, the lifespan's warm-up),
+    so that a port in use is reported first, not after. Port 0 always passes."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+
+
 def per_process_socket(host: str, port: int) -> PerProcessSocket:
     """The supervisor's socket for ``(host, port)``: bound with ``SO_REUSEPORT``, never listening.
 

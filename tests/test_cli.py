@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -187,6 +188,20 @@ def test_demo_loads_the_demo_companies_once(cli: Cli) -> None:
     salon = next(c for c in companies if c["slug"] == "salon")
     assert (salon["type"], salon["currency"], salon["timezone"]) == ("service", "EUR", "Europe/Berlin")
     assert len(companies) == 3
+
+
+def test_demo_on_a_port_in_use_says_so_before_loading_anything(cli: Cli) -> None:
+    """``make demo`` with another server on the port: refused at once with the reason, nothing migrated
+    or imported (it used to migrate, import and warm up, then fail to bind)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli.run("demo", "--host", "127.0.0.1", "--port", str(port), ok=False)
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "--port" in result.stderr
+    assert "Demo tenant" not in result.stdout
+    assert cli.run("tenants", "list", ok=False).exit_code != 0 or cli.json("tenants", "list") == []
 
 
 def _subprocess(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
