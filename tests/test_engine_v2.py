@@ -413,3 +413,23 @@ async def test_it_with_an_option_of_the_item_just_shown_is_that_item(sessionmake
     assert both.text.startswith("Added 1 × Wool Jumper (Large)") and "comes in" not in both.text
     total = await chat.ask("how much is everything?")  # was "couldn't find that in our catalogue"
     assert "Total: 255.00 USD" in total.text
+
+
+async def test_a_browsing_request_the_catalogue_has_nothing_for_is_answered(sessionmaker) -> None:
+    # "show me something for winter" was "Sorry, I didn't get that" while "do you have anything warm?" was
+    # "couldn't find that, a manager can check": a browsing request now gets the same honest answer, the
+    # catalogue when it names nothing, and ideas when it is for someone.
+    shop = await create_shop(sessionmaker, slug="browse", name="Browse", items=APPAREL)
+    chat = Chat(sessionmaker, shop)
+    winter = await chat.ask("show me something for winter")  # the catalogue has a winter jacket
+    assert winter.text.startswith("Soft Winter Jacket — 50.00 USD")
+    wedding = await chat.ask("show me something for a wedding")
+    assert wedding.text.startswith("Sorry, I couldn't find that in our catalogue.")
+    assert "a manager can check" in wedding.text and "Talk to a human" in titles(wedding)
+    everything = await chat.ask("show me something")
+    assert "Ocean Blue Shirt" in everything.text and "didn't get that" not in everything.text
+    mom = await chat.ask("I'm looking for something for my mom")
+    assert mom.text.startswith("Here is what I found:") and len(titles(mom)) > 2
+    ru = Chat(sessionmaker, await florist(sessionmaker))
+    ru_wedding = await ru.ask("покажите что-нибудь на свадьбу")
+    assert ru_wedding.text.startswith("К сожалению, такого нет в нашем каталоге.") and "менеджер" in ru_wedding.text

@@ -480,6 +480,10 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
         shipping = _shipping_faq(text, context)  # "how much to send the pomade to Hamburg?"
         if shipping:
             return shipping
+    if len(commands) == 1 and isinstance(commands[0], NotUnderstood) and _BROWSE.search(text):
+        browsed = _browse(text)
+        if browsed:
+            return browsed
     if len(commands) == 1 and _QUESTION.search(text):
         only = commands[0]
         if isinstance(only, NotUnderstood) and _DO_YOU_SELL.search(text):  # "do you do eyelash extensions?"
@@ -568,6 +572,41 @@ _DO_YOU_SELL = re.compile(r"^\W*(?:do|does|can) (?:you|u|ya)(?: guys)? (?:do|sel
                           r"|^\W*(?:а )?(?:вы )?(?:делаете|продаете|продаёте|предлагаете)\b"
                           r"|^\W*(?:а )?(?:у вас )?есть ли\b",
                           re.IGNORECASE)
+
+
+# "show me something warm", "anything for a wedding?", "покажите что-нибудь на зиму": a browsing request.
+_BROWSE = re.compile(r"\b(?:something|anything|smth)\b|\bчто[- ](?:нибудь|то|либо)\b", re.IGNORECASE)
+# Its words that are not what is looked for.
+_BROWSE_WORDS = re.compile(
+    r"\b(?:show|me|us|i|im|i'm|we|need|want|wanted|would|like|looking|look|searching|for|to|wear|recommend|suggest"
+    r"|could|can|you|your|have|got|do|please|a|an|the|some|something|anything|smth|in|that|is|nice|good"
+    r"|покажите|покажи|мне|нам|нужно|нужен|нужна|надо|хочу|хотел\w*|ищу|посоветуйте|подберите|предложите|есть"
+    r"|else|other|more|m|s|у|вас|что|нибудь|то|либо|ещё|еще|другое|для|на|к|пожалуйста|какое|какой)\b",
+    re.IGNORECASE)
+_BROWSE_MAX_WORDS = 3
+# Someone the thing is for ("something for my mom", "для мамы"): ideas, as for a gift.
+_PERSON = re.compile(
+    r"\b(?:my|our|her|his|mom|mum|mother|dad|father|wife|husband|girlfriend|boyfriend|friend|sister|brother|son"
+    r"|daughter|kids?|child|baby|grandma|grandpa|boss|colleague|teacher|мам\w*|пап\w*|жен\w|мужа?|подруг\w*"
+    r"|друга?|сестр\w*|брат\w*|сын\w*|доч\w*|бабушк\w*|дедушк\w*|реб[её]н\w*|детей|коллег\w*|учител\w*)\b",
+    re.IGNORECASE)
+
+
+def _browse(text: str) -> list[Understood]:
+    """A browsing request the rules did not otherwise understand: what it asks for, which the catalogue
+    does not have ("show me something warm" → ``NotSold("warm")``: offered to a manager, as "do you have
+    anything warm?" is); the catalogue when it names nothing ("show me something", "anything else?");
+    ideas from the catalogue when it is for someone ("something for my mom": as a gift). ``[]`` when more
+    than ``_BROWSE_MAX_WORDS`` words are left: a story ("my hands get scratched by roses, anything to
+    protect them?") stays not understood, for the language model of assist mode or a manager."""
+    wanted = " ".join(_BROWSE_WORDS.sub(" ", normalize(text)).split())[:500]
+    if len(wanted.split()) > _BROWSE_MAX_WORDS:
+        return []
+    if not wanted:
+        return [ShowCatalog()]
+    if _PERSON.search(wanted):
+        return [SearchCatalog(query=wanted)]
+    return [NotSold(query=wanted)]
 
 
 def command_free_query(text: str) -> str:
