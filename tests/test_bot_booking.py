@@ -612,3 +612,24 @@ async def test_a_greeting_with_a_question_about_a_service_not_offered_answers_th
     answer = await chat.ask("hi, do you do beard trims?")
     assert answer.text.startswith("Sorry, I couldn't find that in our catalogue.")
     assert titles(answer) == ["Services", "Talk to a human"]
+
+
+async def test_a_question_at_the_booking_name_step_is_answered_and_the_name_asked_again(sessionmaker) -> None:
+    # "tell me about colouring" to "what name should I book it under?" became the booking's name.
+    shop = await salon(sessionmaker)
+    chat = chat_with(sessionmaker, shop)
+    await chat.ask("I'd like a women's haircut tomorrow afternoon")
+    held = await chat.ask("Wed 14:00 · Anna")
+    assert "What name should I book it under?" in held.text
+    about = await chat.ask("tell me about colouring")
+    assert about.text.startswith("Colouring — 80.00 EUR")
+    assert about.text.endswith("What name should I book it under? You can add a phone number too (optional).")
+    assert titles(about) == ["Cancel"]
+    price = await chat.ask("how much is a men's haircut?")
+    assert price.text.startswith("Men's haircut costs 25.00 EUR.") and "What name should I book it under?" in price.text
+    [booking] = await bookings_of(sessionmaker, shop)
+    assert booking.customer_name is None and booking.status == "held"
+    named = await chat.ask("Bob Stone")
+    assert "To confirm the booking, please pay the prepayment" in named.text
+    [booking] = await bookings_of(sessionmaker, shop)
+    assert booking.customer_name == "Bob Stone"

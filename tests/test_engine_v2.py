@@ -32,7 +32,7 @@ from bot.policy import decide
 from bot.state import DialogueState, Pending, Step
 from bot.understand import RuleUnderstander, UnderstandingContext
 from knowledge.search import ItemView, KnowledgeIndex
-from tests.test_bot import APPAREL, Chat, apparel, create_shop, florist, titles
+from tests.test_bot import APPAREL, Chat, apparel, create_shop, florist, orders_of, titles
 
 # --- commands ------------------------------------------------------------------------------------------
 
@@ -433,3 +433,25 @@ async def test_a_browsing_request_the_catalogue_has_nothing_for_is_answered(sess
     ru = Chat(sessionmaker, await florist(sessionmaker))
     ru_wedding = await ru.ask("покажите что-нибудь на свадьбу")
     assert ru_wedding.text.startswith("К сожалению, такого нет в нашем каталоге.") and "менеджер" in ru_wedding.text
+
+
+async def test_a_question_at_a_checkout_step_is_answered_and_the_step_asked_again(sessionmaker) -> None:
+    # Asked "what name should we put on the order?", a customer asked "how much is shipping?": that
+    # became the order's name, and "tell me about the jacket" its delivery address.
+    chat = Chat(sessionmaker, await apparel(sessionmaker))
+    await chat.ask("add an ocean blue shirt")
+    assert (await chat.ask("checkout")).text.endswith("What name should we put on the order?")
+    shipping = await chat.ask("how much is shipping?")
+    assert shipping.text == ("Standard shipping is $5 and free on orders over $100.\n\n"
+                             "What name should we put on the order?")
+    assert titles(shipping) == ["Cancel"]
+    asked = await chat.ask("Alice Smith")
+    assert asked.text.startswith("What is the delivery address")
+    jacket = await chat.ask("tell me about the leather jacket")
+    assert jacket.text.startswith("Classic Leather Jacket — 80.00 USD")
+    assert jacket.text.endswith("What is the delivery address (or city)?")
+    await chat.ask("12 Main Street, Springfield")
+    placed = await chat.ask("skip")
+    assert "Alice Smith" in placed.text and "12 Main Street, Springfield" in placed.text
+    [order] = await orders_of(sessionmaker, chat.shop)
+    assert (order.customer_name, order.delivery_address) == ("Alice Smith", "12 Main Street, Springfield")

@@ -249,6 +249,14 @@ class DetailRejected:
 
 
 @dataclass(frozen=True, slots=True)
+class StillAsking:
+    """The question open before the customer asked something else (checkout ``name``, ``address`` or
+    ``phone``; ``booking_name``): the other thing was answered, this one is asked again."""
+
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
 class PriceMissing:
     """An item lost its price (``name``, ``"?"`` when unknown): a manager must help."""
 
@@ -594,7 +602,8 @@ Result = (
     Chatted | HandedOff | Cancelled | NotUnderstood | FaqAnswered | CatalogShown | ItemShown | ItemGone | NotFound
     | Found | FactUnknown | DetailsNoted | ItemChoices | NothingToAdd | VariantNeeded | Added | AddRefused | CartShown
     | CartCleared | WhichLine | NotInCart | QuantityNeeded | CheckoutStarted | CheckoutEmpty | DetailTaken
-    | DetailRejected | PriceMissing | CheckoutShortage | OrderPlaced | OrderStatusShown | LinkSent | LinkRefused
+    | DetailRejected | StillAsking | PriceMissing | CheckoutShortage | OrderPlaced | OrderStatusShown | LinkSent
+    | LinkRefused
     | NoServices | ServiceGone | ServiceChoices | SlotsOffered | NearestDays | SlotsNone | SlotLost | HoldExpired
     | SlotHeld | PhoneAdded | BookingNamed | BookingNameRejected | BookingSettled | BookingPriceMissing
     | BookingNotActive | BookingNotUnderstood | BookingReleased | NoBookings | BookingsShown | WhichBooking

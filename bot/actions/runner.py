@@ -95,6 +95,8 @@ class Actions:
             return done if isinstance(done, list) else [done]
         if kind == "ask_again":
             return [r.DetailRejected(action.field or "name")]
+        if kind == "still_asking":  # unless the side question's answer asked a question of its own
+            return [r.StillAsking(action.field or "name")] if turn.state.step is None else []
         if kind == "detail":
             return await self._details(turn, {action.field or "name": action.value})
         if kind == "details" and isinstance(action.command, GiveDetails):

@@ -4,10 +4,11 @@
 message (understanding reads references only). Guards per step:
 
 * checkout questions (name, address, phone): ``cancel``, ``handoff``, ``give_details`` and (phone)
-  ``skip`` are accepted; a bare command word is not an answer (asked again); anything else is the
-  answer to the question asked (free text: a name, an address);
-* the booking's name question: a new request (a time, a booking command, a question) leaves it;
-  otherwise the text is the name (and phone); the delivery city question likewise;
+  ``skip`` are accepted; a bare command word is not an answer (asked again); a side question (a price,
+  an item, the FAQ, the cart: "how much is shipping?") is answered and the question asked again;
+  anything else is the answer to the question asked (free text: a name, an address);
+* the booking's name question: a side question likewise; a new request (a time, a booking command, a
+  question) leaves it; otherwise the text is the name (and phone); the delivery city question likewise;
 * "cancel this booking?": yes / ``cancel_booking`` confirms, no / ``skip`` / ``cancel`` keeps it;
 * ``choose`` is resolved against the options offered at this step (times, bookings, windows, items);
 * elsewhere every command is accepted in the order said; a greeting said with a request is dropped.

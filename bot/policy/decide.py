@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.buttons import decode
 from bot.commands import (
     AddToCart,
+    AnswerFaq,
     Cancel,
     CancelBooking,
     Choose,
@@ -14,27 +15,35 @@ from bot.commands import (
     GiveDetails,
     Handoff,
     MoveBooking,
+    NotSold,
     NotUnderstood,
+    SearchCatalog,
     ShowBooking,
+    ShowCart,
+    ShowCatalog,
     ShowItem,
     Skip,
     SmallTalk,
 )
 from bot.state import CHECKOUT_STEPS, DialogueState, Step
 from bot.understand.base import Understood
-from bot.understand.rules import bare_command, not_a_name
+from bot.understand.rules import bare_command, not_a_name, reads_as_request
 
 _CHECKOUT_FIELD = {Step.CHECKOUT_NAME: "name", Step.CHECKOUT_ADDRESS: "address", Step.CHECKOUT_PHONE: "phone"}
 _BOOKING = (FindSlots, MoveBooking, ShowBooking, CancelBooking)
+# What a customer may ask while a free-text answer is awaited (a name, an address, a phone) without
+# leaving the question: it is answered, and the question asked again.
+_SIDE_QUESTIONS = (ShowItem, AnswerFaq, ShowCart, ShowCatalog, SearchCatalog, NotSold)
 
 
 @dataclass(frozen=True, slots=True)
 class Action:
     """One thing to do this turn: ``kind`` names the action (``run``: run ``command``; ``detail``:
     take ``value`` as the answer to checkout question ``field``; ``ask_again``: the answer was not
-    one; ``booking_name`` / ``delivery_city``: free-text answers of those questions; ``keep_booking``
-    / ``confirm_cancel_booking``; ``choose_slot`` / ``choose_booking`` / ``choose_window`` with the
-    0-based ``offer``)."""
+    one; ``still_asking``: after answering a side question, ask ``field`` (a checkout field or
+    ``booking_name``) again; ``booking_name`` / ``delivery_city``: free-text answers of those
+    questions; ``keep_booking`` / ``confirm_cancel_booking``; ``choose_slot`` / ``choose_booking`` /
+    ``choose_window`` with the 0-based ``offer``)."""
 
     kind: str
     command: Understood | None = None
@@ -54,6 +63,9 @@ def decide(state: DialogueState, commands: list[Understood], *, text: str = "") 
     if step == Step.BOOKING_NAME:
         if any(isinstance(c, Cancel) for c in commands):
             return [Action("release_held")]
+        side = _side_questions(commands, text)
+        if side:  # "tell me about colouring" to "what name?": answered, not the name
+            return [*(_general(state, c) for c in side), Action("still_asking", field="booking_name")]
         if _only_small_talk(commands):  # "yes", "ok", "thanks" to "what name?": not a name, asked again
             return [Action("booking_name", value="")]
         if any(isinstance(c, GiveDetails) for c in commands) or not not_a_name(text):
@@ -82,12 +94,26 @@ def _checkout(step: Step, commands: list[Understood], text: str) -> list[Action]
         return [Action("run", command=Cancel())]
     if step == Step.CHECKOUT_PHONE and any(isinstance(c, Skip) for c in commands):
         return [Action("detail", field="phone", value="", command=Skip())]  # "" : skipped
+    side = _side_questions(commands, text)
+    if side:  # "how much is shipping?" to "what name?": answered, not the name
+        return [*(Action("run", command=c) for c in side), Action("still_asking", field=field)]
     details = [c for c in commands if isinstance(c, GiveDetails)]
     if details:  # "Li Wei, 4 Cedar Lane, Portland OR 97205, 503 555 0142": every answer at once
         return [Action("details", command=details[0])]
     if bare_command(text) or _only_small_talk(commands):  # "checkout", "yes", "ok": not the answer asked for
         return [Action("ask_again", field=field)]
     return [Action("detail", field=field, value=" ".join(text.split()))]
+
+
+def _side_questions(commands: list[Understood], text: str) -> list[Understood]:
+    """The questions ``commands`` ask instead of answering the free-text question open (a price, an item,
+    the FAQ, the cart): only when the text reads as a question or a request (``reads_as_request``) and
+    gives no details, so that a name or an address that happens to name an item or a FAQ topic is still
+    the answer. Empty: the text is the answer."""
+    if any(isinstance(c, GiveDetails) for c in commands) or not reads_as_request(text):
+        return []
+    asked = [c for c in commands if isinstance(c, _SIDE_QUESTIONS)]
+    return asked if asked and len(asked) == len([c for c in commands if not isinstance(c, SmallTalk)]) else []
 
 
 def _only_small_talk(commands: list[Understood]) -> bool:

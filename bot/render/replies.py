@@ -140,6 +140,14 @@ def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: 
             buttons = [button("skip"), button("cancel")] if ask == "phone" else _suggest(turn, suggestion)
             return turn.reply(t("checkout_intro"), *_cart_text(turn, list(lines))[1:], t(f"ask_{ask}"),
                               buttons=buttons)
+        case r.StillAsking(field="booking_name"):
+            return turn.reply(t("ask_booking_name"), buttons=[button("cancel")])
+        case r.StillAsking(field="phone"):
+            return turn.reply(t("ask_phone"), buttons=[button("skip"), button("cancel")])
+        case r.StillAsking(field="address"):
+            return turn.reply(t("ask_address"), buttons=[button("cancel")])
+        case r.StillAsking():
+            return turn.reply(t("ask_name"), buttons=[button("cancel")])
         case r.DetailRejected(field=field):
             buttons = [button("skip"), button("cancel")] if field == "phone" else [button("cancel")]
             return turn.reply(t(f"bad_{field}"), buttons=buttons)

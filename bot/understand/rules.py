@@ -654,6 +654,16 @@ def not_a_name(text: str) -> bool:
     return any(rx.search(norm) for rx in (BOOK, BOOKING_STATUS, BOOKING_CANCEL, BOOKING_MOVE, HELP, CATALOG))
 
 
+def reads_as_request(text: str) -> bool:
+    """Whether ``text`` reads as a question or a request for information (ends with "?", or asks a
+    price, a description, availability, the options, the cart, the catalogue or help) rather than as an
+    answer (a name, an address, a phone number) to a question the bot asked."""
+    norm = normalize(text)
+    if text.rstrip().endswith("?"):
+        return True
+    return any(rx.search(norm) for rx in (PRICE, DESCRIPTION, STOCK, VARIANTS, CART_SHOW, CATALOG, HELP))
+
+
 def bare_command(text: str) -> bool:
     """Whether ``text`` is a command word with nothing else ("checkout", "add to cart"): not a name,
     address or city when one was asked for."""
