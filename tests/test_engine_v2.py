@@ -455,3 +455,16 @@ async def test_a_question_at_a_checkout_step_is_answered_and_the_step_asked_agai
     assert "Alice Smith" in placed.text and "12 Main Street, Springfield" in placed.text
     [order] = await orders_of(sessionmaker, chat.shop)
     assert (order.customer_name, order.delivery_address) == ("Alice Smith", "12 Main Street, Springfield")
+
+
+async def test_make_it_one_and_just_one_set_the_quantity_of_the_line_just_added(sessionmaker) -> None:
+    # "great, I'll take two" then "actually make it one" was "Sorry, I didn't get that" ("one" read as the
+    # pronoun of "the blue one"); "actually, just one" likewise.
+    chat = Chat(sessionmaker, await apparel(sessionmaker))
+    await chat.ask("tell me about the ocean blue shirt")
+    assert (await chat.ask("great, I'll take two")).text.startswith("Added 2 × Ocean Blue Shirt")
+    one = await chat.ask("actually make it one")
+    assert "1 × Ocean Blue Shirt" in one.text and "Total: 50.00 USD" in one.text
+    await chat.ask("make it 3")
+    again = await chat.ask("actually, just one")
+    assert "1 × Ocean Blue Shirt" in again.text and "Total: 50.00 USD" in again.text

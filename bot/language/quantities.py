@@ -61,7 +61,7 @@ _ONE_PRONOUN_BEFORE = frozenset(
 )
 _AFTER_PRONOUN_ONE = frozenset({"", "please", "pls", "plz", "too", "as", "and", "for", "in", "instead", "then"})
 _ONE_COUNT_BEFORE = frozenset(
-    "just only take want need add get buy order me to make and also plus i'll ill id like have".split()
+    "just only take want need add get buy order me to make it and also plus i'll ill id like have".split()
 )
 _SIZE_WORDS = frozenset("size sizes размер размера размеры размере eu us uk no номер".split())
 # A number right after these words is a price, a time, a limit or a composition ("a bouquet of

@@ -168,6 +168,9 @@ CART_SET = _rx(
     r"\bколичеств\w*", r"^(no |nah |actually )*(better |rather )?\d+ (instead|then)\b",
     r"^(нет |не |ну )?((лучше|давайте|давай|пусть|тогда|уж|можно) )+\d+( штук\w*| шт)?$",
 )
+# "just one", "actually, only 2 please": with nothing named, the quantity of the line talked about (the
+# whole message: "just one french press" names an item and adds it).
+JUST_N = re.compile(r"(no |nah |actually |oh |sorry )*(just|only) (one|\d+|a single one)( then| instead| please| thanks)*")
 # "swap it for the red one", "replace the mug with a teapot", "поменяй розу на тюльпан": one line for another.
 SWAP = re.compile(r"^(?:(?:hm+|ok|okay|actually|so|well|oh|no|ну|а|хм+|тогда|нет)\s+)*(?:please |можно )?"
                   r"(?:swap|switch|exchange|replace|trade|поменяй\w*|замени\w*|смени\w*)\s+"
@@ -853,7 +856,8 @@ class _ItemTurn:
         if CART_REMOVE.search(command):
             self._use_context()
             return self.make(Intent.CART_REMOVE)
-        if CART_SET.search(command) and (self.quantity is not None or found):
+        if (CART_SET.search(command) and (self.quantity is not None or found)) or (
+                JUST_N.fullmatch(norm) and self.quantity is not None):
             self._use_context()
             return self.make(Intent.CART_SET)
         if ADD_STRONG.search(INCLUDED.sub(" ", norm)):
