@@ -170,7 +170,8 @@ CART_SET = _rx(
 )
 # "just one", "actually, only 2 please": with nothing named, the quantity of the line talked about (the
 # whole message: "just one french press" names an item and adds it).
-JUST_N = re.compile(r"(no |nah |actually |oh |sorry )*(just|only) (one|\d+|a single one)( then| instead| please| thanks)*")
+JUST_N = re.compile(r"(no |nah |actually |oh |sorry )*(just|only) (one|\d+|a single one)"
+                    r"( then| instead| please| thanks)*")
 # "swap it for the red one", "replace the mug with a teapot", "поменяй розу на тюльпан": one line for another.
 SWAP = re.compile(r"^(?:(?:hm+|ok|okay|actually|so|well|oh|no|ну|а|хм+|тогда|нет)\s+)*(?:please |можно )?"
                   r"(?:swap|switch|exchange|replace|trade|поменяй\w*|замени\w*|смени\w*)\s+"
