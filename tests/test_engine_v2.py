@@ -468,3 +468,13 @@ async def test_make_it_one_and_just_one_set_the_quantity_of_the_line_just_added(
     await chat.ask("make it 3")
     again = await chat.ask("actually, just one")
     assert "1 × Ocean Blue Shirt" in again.text and "Total: 50.00 USD" in again.text
+
+
+async def test_the_variant_asked_about_is_added_with_an_add_to_cart_button(sessionmaker) -> None:
+    # "do you have the varsity top in large?" answered with a button titled "Large": it read as another
+    # question, not as the way to buy it.
+    chat = Chat(sessionmaker, await apparel(sessionmaker))
+    large = await chat.ask("do you have the varsity top in large?")
+    assert "Classic Varsity Top (Large)" in large.text and titles(large) == ["Add to cart", "Cart"]
+    added = await chat.press(large, "Add to cart")
+    assert added.text.startswith("Added 1 × Classic Varsity Top (Large) — 60.00 USD.")

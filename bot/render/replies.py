@@ -554,15 +554,15 @@ def _stock_sentence(turn: Turn, label: str, stock: int) -> str:
 
 
 def _item_buttons(turn: Turn, item: KnowledgeItem, variant: KnowledgeVariant | None) -> list[Button]:
-    """Buttons under an item answer: add the variant (or one per available variant), then the cart;
-    for a service: book it."""
+    """Buttons under an item answer: add the variant asked about ("Add to cart"), or one per available
+    variant (titled with its name), then the cart; for a service: book it."""
     if item.kind == "service":
         book = Button(title=turn.t("button:book_item"), payload=reference(FindSlots(service_id=item.id)))
         return [book, _catalog_button(turn), _cart_or_booking(turn)]
     buttons: list[Button] = []
-    if variant is not None:
+    if variant is not None:  # the variant asked about: "Add to cart" (its name alone reads as another question)
         if _unit_price(item, variant) is not None and (variant.stock is None or variant.stock > 0):
-            buttons.append(_add_button(turn, item, variant))
+            buttons.append(_add_button(turn, item, variant, title=texts.add_title(turn.language)))
     elif item.variants:
         for v in item.variants:
             if (v.stock is None or v.stock > 0) and _unit_price(item, v) is not None:
