@@ -878,7 +878,8 @@ class _ItemTurn:
         catalog = CATALOG.search(norm) is not None
         if catalog and (not found or bare):
             return self.make(Intent.CATALOG)
-        if catalog and found:
+        # "what colours do you have for the floral top?": the options of the one item named, not a list
+        if catalog and found and not (VARIANTS.search(norm) and self.items.item_id is not None):
             return self.make(Intent.INFO, Aspect.LIST)
         # "size medium" names a variant: the customer is not asking which sizes there are.
         aspect = next((a for a, rx in _ASPECTS if rx.search(norm)
