@@ -33,6 +33,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from bot.messages import OutboundMessage
 from channels.base import Channel, ParsedInbound, RawRequest, SignatureError
+from core.http import pooled_client
 
 log = structlog.get_logger(__name__)
 
@@ -197,7 +198,7 @@ class WahaChannel(Channel):
         if self._shared_client is not None:
             return self._shared_client
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self._timeout, verify=_ssl_context())
+            self._client = pooled_client(timeout=self._timeout, verify=_ssl_context())
         return self._client
 
     # -- inbound ---------------------------------------------------------------------------------
