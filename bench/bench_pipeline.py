@@ -86,7 +86,7 @@ class ReplyClock(FakeWaha):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # Webhook POSTs wait up to REPLY_TIMEOUT (the double's default of 10 s would cut slow answers), on
-        # aiohttp's pool (core.http): httpx's own costs the load generator ten times the CPU per request.
+        # aiohttp's pool (core.http): httpx's own costs the load generator four times the CPU per request.
         self._http = pooled_client(timeout=REPLY_TIMEOUT, limits=httpx.Limits(max_connections=100))
         self.received: dict[str, list[float]] = {}
         self.arrived: dict[str, asyncio.Event] = {}

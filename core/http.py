@@ -69,7 +69,8 @@ class _ClassifiedStream(httpx.AsyncByteStream):
 
 class PooledTransport(AiohttpTransport):
     """httpx's transport over aiohttp's connection pool (the ``httpx-aiohttp`` package): the adapters keep
-    httpx's API, a request costs about a tenth of the CPU of httpx's own pool (``bench/bench_http.py``).
+    httpx's API, a request costs about a quarter of the CPU of httpx's own pool (0.35 vs 1.5 ms on the
+    2-core VM, ``bench/bench_http.py``).
 
     The aiohttp session stores no cookies (``aiohttp.DummyCookieJar``: one client serves every tenant,
     see ``cookieless_jar``), and failures are classified by ``classify_failure``. ``limits`` as httpx's:
