@@ -110,7 +110,9 @@ def build_runtime(settings: Settings, *, responder: Responder | None = None) -> 
     :func:`open_runtime`. Without ``CHATCOMMERCE_SECRET_KEY`` the secret box and the visitor signer use a key file under
     ``settings.data_dir`` (created now when missing).
     """
-    engine = create_engine(settings.database_url)
+    pool = {} if settings.is_sqlite else {"pool_size": settings.db_pool_size,
+                                             "max_overflow": settings.db_max_overflow}
+    engine = create_engine(settings.database_url, **pool)
     sessionmaker = create_sessionmaker(engine)
     sql_stats = track_sql(engine) if settings.sql_stats_file is not None else None
     secret_key, fallbacks = settings.secret_materials()

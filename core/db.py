@@ -24,7 +24,8 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     For SQLite the parent directory is created, foreign keys are enforced and WAL journaling is used
     so that the CLI and a running server can share the file; ``core.textsearch``'s
     case-folding function is registered on every SQLite connection. For PostgreSQL the pool keeps up
-    to 10 connections (30 in a burst), recycles them after 30 minutes and does not ping them on checkout.
+    to ``pool_size`` connections (default 20; ``max_overflow`` more in a burst, default 10, closed after
+    use), recycles them after 30 minutes and does not ping them on checkout.
     """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
@@ -48,8 +49,8 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     # the pipeline's callers retry or ``recover()`` picks up) and is dropped from the pool.
     kwargs.setdefault("pool_pre_ping", False)
     kwargs.setdefault("pool_recycle", 1800)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 10)
     return create_async_engine(url, **kwargs)
 
 

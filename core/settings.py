@@ -27,6 +27,17 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHATCOMMERCE_", env_file=".env", extra="ignore")
 
     database_url: str = DEFAULT_SQLITE_URL
+    db_pool_size: int = Field(
+        default=20, ge=1,
+        description="PostgreSQL: connections each process keeps open. Size it to the requests a process serves at "
+                    "once (a connection opened beyond it is closed after use, and opening one costs both sides "
+                    "milliseconds of CPU); processes x (db_pool_size + db_max_overflow) must stay under "
+                    "PostgreSQL's max_connections.",
+    )
+    db_max_overflow: int = Field(
+        default=10, ge=0,
+        description="PostgreSQL: connections a process may open beyond db_pool_size in a burst (closed after use).",
+    )
     admin_token: SecretStr | None = Field(
         default=None,
         description="Bootstrap bearer token acting as the platform admin (to create the first admin user); "
