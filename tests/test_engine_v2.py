@@ -32,7 +32,7 @@ from bot.policy import decide
 from bot.state import DialogueState, Pending, Step
 from bot.understand import RuleUnderstander, UnderstandingContext
 from knowledge.search import ItemView, KnowledgeIndex
-from tests.test_bot import APPAREL, Chat, apparel, create_shop, florist, orders_of, titles
+from tests.test_bot import APPAREL, FLORIST, FLORIST_FAQ, Chat, apparel, create_shop, florist, orders_of, titles
 
 # --- commands ------------------------------------------------------------------------------------------
 
@@ -478,3 +478,20 @@ async def test_the_variant_asked_about_is_added_with_an_add_to_cart_button(sessi
     assert "Classic Varsity Top (Large)" in large.text and titles(large) == ["Add to cart", "Cart"]
     added = await chat.press(large, "Add to cart")
     assert added.text.startswith("Added 1 × Classic Varsity Top (Large) — 60.00 USD.")
+
+
+async def test_russian_delivery_cost_and_a_line_not_in_the_cart(sessionmaker) -> None:
+    # "сколько будет доставка до Химок?" answered how fast bouquets are delivered: "будет" ("will be") was
+    # typo-corrected to "букет". "уберите тюльпан" with no tulip in the cart said "«Тюльпан» нет в вашей
+    # корзине" (the name cannot take the genitive inside quotes).
+    shop = await create_shop(sessionmaker, slug="flowers-ru", name="Цветы", items=[
+        *[i for i in FLORIST if i["name"] in ("Роза", "Тюльпан")],
+        {"name": "Букет «Весенний»", "price": 199000, "category": "Букеты", "description": "Тюльпаны и ирисы."}],
+        faq=[*FLORIST_FAQ, ("Как быстро вы доставите букет?", "Готовые букеты доставляем за 2–3 часа.")],
+        currency="RUB", language="ru")
+    chat = Chat(sessionmaker, shop)
+    cost = await chat.ask("сколько будет доставка до Химок?")
+    assert cost.text.startswith("Доставка по городу — 390 ₽")
+    await chat.ask("давайте 5 белых роз")
+    missing = await chat.ask("уберите тюльпан")
+    assert missing.text.startswith("Товара «Тюльпан» нет в вашей корзине.")
