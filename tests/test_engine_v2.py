@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import select
 
 from bot.buttons import MAX_BYTES, decode, reference
 from bot.commands import (
@@ -31,6 +32,7 @@ from bot.commands import (
 from bot.policy import decide
 from bot.state import DialogueState, Pending, Step
 from bot.understand import RuleUnderstander, UnderstandingContext
+from core.models import AlertEvent, CartLine
 from knowledge.search import ItemView, KnowledgeIndex
 from tests.test_bot import APPAREL, FLORIST, FLORIST_FAQ, Chat, apparel, create_shop, florist, orders_of, titles
 
@@ -495,3 +497,32 @@ async def test_russian_delivery_cost_and_a_line_not_in_the_cart(sessionmaker) ->
     await chat.ask("давайте 5 белых роз")
     missing = await chat.ask("уберите тюльпан")
     assert missing.text.startswith("Товара «Тюльпан» нет в вашей корзине.")
+
+
+async def test_changing_or_cancelling_a_placed_order_goes_to_a_manager(sessionmaker) -> None:
+    # After order #1001 was placed, "can I change the address to 7 Elm St, Boston?" added seven shirts
+    # to a new cart ("7" read as a quantity, "can I" as a wish to buy), and "cancel my order" was not
+    # understood. The rules never edit an order: a manager does, and is told what the customer asked.
+    chat = Chat(sessionmaker, await apparel(sessionmaker))
+    await chat.ask("2 ocean blue shirts please")
+    for answer in ("checkout", "Bob Lee", "5 Oak Ave, Boston MA 02118", "skip"):
+        placed = await chat.ask(answer)
+    assert "Order #1001" in placed.text
+    change = await chat.ask("can I change the address to 7 Elm St, Boston?")
+    assert change.text == "I've passed the conversation to a manager. They will answer here shortly."
+    conversation = await chat.conversation()
+    assert conversation.handoff and conversation.status == "pending"
+    async with sessionmaker() as s:
+        lines = (await s.execute(select(CartLine))).scalars().all()
+        alert = (await s.execute(select(AlertEvent).where(AlertEvent.kind == "handoff.requested"))).scalar_one()
+    assert [line.quantity for line in lines] == [2]  # the order's cart, nothing added
+    assert "7 Elm St" in alert.data["text"]
+
+
+async def test_cancel_my_order_goes_to_a_manager(sessionmaker) -> None:
+    chat = Chat(sessionmaker, await florist(sessionmaker))
+    await chat.ask("давайте 5 белых роз")
+    for answer in ("оформить", "Анна", "ул. Ленина 5, кв 12", "пропустить"):
+        await chat.ask(answer)
+    cancel = await chat.ask("отмените мой заказ, пожалуйста")
+    assert "менеджер" in cancel.text.lower() and (await chat.conversation()).handoff

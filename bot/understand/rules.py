@@ -172,6 +172,20 @@ CART_SET = _rx(
 # whole message: "just one french press" names an item and adds it).
 JUST_N = re.compile(r"(no |nah |actually |oh |sorry )*(just|only) (one|\d+|a single one)"
                     r"( then| instead| please| thanks)*")
+# A placed order changed or cancelled ("can I change the address to 7 Elm St?", "cancel my order",
+# "отмените заказ", "поменяйте адрес доставки"): a manager's job (the rules never edit an order; the
+# alert carries the customer's words). The address words alone are never a cart edit ("to 7 Elm St").
+ADDRESS_CHANGE = _rx(
+    r"\b(change|update|modify|edit|correct|fix)\b(\s+\w+){0,3}\s+(address|delivery|shipping)\b",
+    r"\bwrong (delivery |shipping )?address\b", r"\bdeliver (it |them )?(to )?(a |another |a different )address\b",
+    r"\b(измен|помен|исправ|смен)\w*(\s+\w+){0,2}\s+адрес\w*", r"\bне тот адрес\b", r"\bдругой адрес\b",
+)
+ORDER_CHANGE = _rx(
+    r"\bcancel\b(\s+\w+){0,2}\s+(order|purchase)\b", r"\b(change|modify|edit)\b(\s+\w+){0,2}\s+order\b",
+    r"\bdon ?t want (it|the order|my order|them) any ?more\b",
+    r"\bотмен\w*(\s+\w+){0,2}\s+заказ\w*", r"\bзаказ\w*(\s+\w+){0,2}\s+отмен\w*",
+    r"\b(измен|помен|исправ)\w*(\s+\w+){0,2}\s+заказ\w*",
+)
 # "swap it for the red one", "replace the mug with a teapot", "поменяй розу на тюльпан": one line for another.
 SWAP = re.compile(r"^(?:(?:hm+|ok|okay|actually|so|well|oh|no|ну|а|хм+|тогда|нет)\s+)*(?:please |можно )?"
                   r"(?:swap|switch|exchange|replace|trade|поменяй\w*|замени\w*|смени\w*)\s+"
@@ -684,6 +698,10 @@ def read(text: str, *, index: KnowledgeIndex, state: DialogueState) -> Understan
         return Understanding(Intent.FALLBACK, text)
     if HANDOFF.search(norm):
         return Understanding(Intent.HANDOFF, text)
+    if state.order_id is not None and (ORDER_CHANGE.search(norm) or ADDRESS_CHANGE.search(norm)):
+        return Understanding(Intent.HANDOFF, text)  # an order placed is changed by a manager
+    if ADDRESS_CHANGE.search(norm):
+        return Understanding(Intent.FALLBACK, text)  # no order to change: not "7 Elm St" as seven of an item
     offers = state.offered()
     if offers:
         chosen = match_offer(text, offers)
