@@ -1121,10 +1121,14 @@ class KnowledgeIndex:
             alternatives = frozenset(a for a in self._synonyms.get(stem(word), ()) if a in known)
             if stem(word) in known or not alternatives:  # a synonym beats a typo correction
                 s = self._faq_vocab.resolve(word)
+                if s is not None and s != stem(word) and fuzz.ratio(stem(word), s) < _FAQ_CORRECTION_RATIO:
+                    s = None  # "parking" is not a typo of "paying": a correction must stay close to the word
                 if s is not None:
                     alternatives = alternatives | {s}
                 else:  # a misspelt synonym ("shiping")
                     s = self._synonym_vocab.resolve(word)
+                    if s is not None and fuzz.ratio(stem(word), s) < _FAQ_CORRECTION_RATIO:
+                        s = None
                     alternatives = frozenset(a for a in self._synonyms.get(s or "", ()) if a in known)
             terms.append(_QueryTerm(word, alternatives))
         topic = [t for t in terms if t.word not in _INTENT_WORDS]
@@ -1175,6 +1179,11 @@ def _tag_words(attributes: Mapping[str, Any]) -> list[str]:
                 if isinstance(part, str):
                     words.extend(tokenize(part))
     return words
+
+
+# The least similarity (rapidfuzz ratio, 0-100) of a query word's stem to the FAQ stem it is corrected to
+# ("shiping" → "ship" 89, "delivry" → "deliveri" 93; "parking" → "pay" 57 is another word, not a typo).
+_FAQ_CORRECTION_RATIO = 80.0
 
 
 def _fuzzy_ratio(a: str, b: str) -> float:

@@ -526,3 +526,14 @@ async def test_cancel_my_order_goes_to_a_manager(sessionmaker) -> None:
         await chat.ask(answer)
     cancel = await chat.ask("отмените мой заказ, пожалуйста")
     assert "менеджер" in cancel.text.lower() and (await chat.conversation()).handoff
+
+
+async def test_a_shop_question_the_faq_does_not_answer_is_offered_to_a_manager(sessionmaker) -> None:
+    # "is there parking?" was answered with the payment FAQ ("parking" corrected to "paying", two letters
+    # off), and a question nothing matched was "Sorry, I didn't get that".
+    chat = Chat(sessionmaker, await apparel(sessionmaker))
+    parking = await chat.ask("is there parking?")
+    assert parking.text == "I don't have that information, but a manager can tell you. Shall I ask them?"
+    assert "Talk to a human" in titles(parking)
+    typo = await chat.ask("how much is shiping?")  # a real typo is still corrected
+    assert typo.text == "Standard shipping is $5 and free on orders over $100."

@@ -511,6 +511,11 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
     if (len(commands) == 1 and isinstance(commands[0], ShowItem) and commands[0].aspect is None
             and _is_product(context, commands[0].item_id) and _ordered_plainly(text, context)):
         return [AddToCart(item_id=commands[0].item_id, variant_id=commands[0].variant_id)]
+    if len(commands) == 1 and isinstance(commands[0], NotUnderstood) and _FACT_QUESTION.search(text) \
+            and len(_WORDS.findall(text)) >= 3:
+        # "is there parking?": a question about the shop that the knowledge base does not answer is
+        # offered to a manager, not "sorry, I didn't get that"
+        return [UnknownFact(item_id=None, question=text[:1000])]
     out: list[Understood] = []
     for command in commands:
         if isinstance(command, FindSlots) and command.service_id is None:
@@ -574,6 +579,11 @@ _DO_YOU_SELL = re.compile(r"^\W*(?:do|does|can) (?:you|u|ya)(?: guys)? (?:do|sel
                           re.IGNORECASE)
 
 
+# A question about the shop ("is there parking?", "do you have wifi?", "где вы находитесь?").
+_FACT_QUESTION = re.compile(
+    r"^\W*(?:is|are|do|does|can|could|will|where|when|what|which|who|how)\b[^?]*\?\s*$"
+    r"|^\W*(?:а )?(?:есть ли|где|когда|можно ли|у вас есть|вы|как)\b[^?]*\?\s*$", re.IGNORECASE)
+_WORDS = re.compile(r"[^\W\d_]{2,}")
 # "show me something warm", "anything for a wedding?", "покажите что-нибудь на зиму": a browsing request.
 _BROWSE = re.compile(r"\b(?:something|anything|smth)\b|\bчто[- ](?:нибудь|то|либо)\b", re.IGNORECASE)
 # Its words that are not what is looked for.
