@@ -633,3 +633,10 @@ async def test_a_question_at_the_booking_name_step_is_answered_and_the_name_aske
     assert "To confirm the booking, please pay the prepayment" in named.text
     [booking] = await bookings_of(sessionmaker, shop)
     assert booking.customer_name == "Bob Stone"
+
+
+async def test_the_price_of_a_free_service_is_free(sessionmaker) -> None:
+    # "how much is a consultation?" was "Free consultation costs 0.00 EUR."
+    chat = chat_with(sessionmaker, await salon(sessionmaker))
+    price = await chat.ask("how much is a consultation?")
+    assert price.text.startswith("Free consultation is free of charge.")

@@ -469,6 +469,8 @@ def _price_answer(turn: Turn, item: KnowledgeItem, variant: KnowledgeVariant | N
     if unit is None:
         return [turn.t("info_price", name=item.name, price=turn.t("price_missing"))]
     label = texts.item_label(item.name, variant.name if variant else None)
+    if unit == 0 and item.kind == "service":  # "how much is a consultation?": free, not "costs 0.00 EUR"
+        return [turn.t("info_free", name=label)]
     out = [turn.t("info_price", name=label, price=turn.money(unit, item.currency))]
     if variant is None and item.variants:
         out.append(turn.t("info_variants", name=item.name, variants=", ".join(v.name for v in item.variants)))
