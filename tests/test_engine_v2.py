@@ -537,3 +537,19 @@ async def test_a_shop_question_the_faq_does_not_answer_is_offered_to_a_manager(s
     assert "Talk to a human" in titles(parking)
     typo = await chat.ask("how much is shiping?")  # a real typo is still corrected
     assert typo.text == "Standard shipping is $5 and free on orders over $100."
+
+
+async def test_it_with_an_option_the_item_lacks_shows_its_options(sessionmaker) -> None:
+    # After the zipped jacket was shown, "does it come in black?" answered about the Black Leather Bag, and
+    # "ok add it" was taken for an acknowledgement ("Great! Anything else?").
+    shop = await create_shop(sessionmaker, slug="it-options", name="It Options", items=[
+        {"name": "Zipped Jacket", "price": 6500, "category": "Jackets", "option": "Colour",
+         "variants": [("Navy", 6500, None), ("Light Blue", 6500, None)]},
+        {"name": "Black Leather Bag", "price": 3000, "category": "Bags"}])
+    chat = Chat(sessionmaker, shop)
+    await chat.ask("tell me about the zipped jacket")
+    black = await chat.ask("does it come in black?")
+    assert black.text.startswith("Zipped Jacket comes in") and "Navy" in black.text and "Bag" not in black.text
+    await chat.ask("how much is the black leather bag?")
+    added = await chat.ask("ok add it")
+    assert added.text.startswith("Added 1 × Black Leather Bag — 30.00 USD.")

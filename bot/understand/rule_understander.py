@@ -55,7 +55,9 @@ from bot.understand.base import DeliveryStatus, UnderstandingContext, Understood
 from bot.understand.rules import (
     ASKING,
     INSTEAD,
+    STOCK,
     SWAP,
+    VARIANTS,
     Aspect,
     Intent,
     Understanding,
@@ -231,8 +233,16 @@ def _about_last_item(commands: list[Understood], *, text: str, state: DialogueSt
     if last is None or not _is_product(context, last):
         return commands
     refers_back = bool(_REFERS_BACK.search(text)) and _names_option_of(context, last, text)
+    # "does it come in black?" after the zipped jacket: "black" names the Black Leather Bag, but "it" is the
+    # jacket, and the question is about its options (which black is not one of)
+    asks_its_options = (not refers_back and bool(_REFERS_BACK.search(text))
+                        and any(rx.search(normalize(text)) for rx in (VARIANTS, STOCK)))
     out: list[Understood] = []
     for command in commands:
+        if asks_its_options and (
+                (isinstance(command, ShowItem) and command.item_id != last)
+                or (isinstance(command, Unresolved) and command.then == "show" and last not in command.candidates)):
+            command = ShowItem(item_id=last, aspect="variants")
         if isinstance(command, (AddToCart, ShowItem)) and command.item_id != last and refers_back:
             # "add it in light blue" after the zipped jacket: "blue" also names the Ocean Blue Shirt, but "it"
             # is the jacket, which comes in Light Blue

@@ -718,7 +718,8 @@ def read(text: str, *, index: KnowledgeIndex, state: DialogueState) -> Understan
         return Understanding(Intent.THANKS, text)
     yes = YES.match(norm)
     if ACK.fullmatch(norm) or (yes and len(norm.split()) <= 4 and not BOOKING_CANCEL.search(norm)
-                               and not CART_SET.search(norm) and not _names_something(norm[yes.end():], index, state)):
+                               and not CART_SET.search(norm) and not ADD_STRONG.search(norm[yes.end():])
+                               and not _names_something(norm[yes.end():], index, state)):
         return Understanding(Intent.ACK, text)
     greeting = GREETING.match(norm)
     if greeting:
