@@ -553,3 +553,18 @@ async def test_it_with_an_option_the_item_lacks_shows_its_options(sessionmaker) 
     await chat.ask("how much is the black leather bag?")
     added = await chat.ask("ok add it")
     assert added.text.startswith("Added 1 × Black Leather Bag — 30.00 USD.")
+
+
+async def test_what_do_you_have_with_roses_lists_them(sessionmaker) -> None:
+    # "а что есть из тюльпанов?" ("what do you have with tulips?") was "I don't have that information about
+    # the tulip, a manager does": it asks for every item with them, the flower and the bouquets.
+    shop = await create_shop(sessionmaker, slug="tulips-ru", name="Тюльпаны", items=[
+        *[i for i in FLORIST if i["name"] in ("Роза", "Тюльпан")],
+        {"name": "Букет из 25 роз", "price": 399000, "category": "Букеты", "description": "Красные розы."}],
+        currency="RUB", language="ru")
+    chat = Chat(sessionmaker, shop)
+    roses = await chat.ask("а что у вас есть из роз?")
+    assert roses.text.startswith("Вот что нашлось:")
+    assert "• Роза" in roses.text and "• Букет из 25 роз" in roses.text and "Тюльпан" not in roses.text
+    tulips = await chat.ask("а что есть из тюльпанов?")
+    assert tulips.text == "Вот что нашлось:\n• Тюльпан — от 90,00 ₽"

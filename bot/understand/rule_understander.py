@@ -490,6 +490,10 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
         shipping = _shipping_faq(text, context)  # "how much to send the pomade to Hamburg?"
         if shipping:
             return shipping
+    made_of = _WHAT_OF.match(text)
+    if made_of and len(commands) == 1 and (isinstance(commands[0], NotUnderstood) or (
+            isinstance(commands[0], ShowItem) and commands[0].aspect is None and commands[0].variant_id is None)):
+        return [SearchCatalog(query=made_of.group(1)[:500])]  # "а что есть из тюльпанов?": the items with them
     if len(commands) == 1 and isinstance(commands[0], NotUnderstood) and _BROWSE.search(text):
         browsed = _browse(text)
         if browsed:
@@ -589,6 +593,9 @@ _DO_YOU_SELL = re.compile(r"^\W*(?:do|does|can) (?:you|u|ya)(?: guys)? (?:do|sel
                           re.IGNORECASE)
 
 
+# "а что есть из тюльпанов?", "что у вас есть из роз": the items made of / with something.
+_WHAT_OF = re.compile(r"^\W*(?:а |и )?что (?:у вас |вообще )?(?:есть|имеется|бывает) из\s+([^?!.]+?)\s*[?!.]*$",
+                      re.IGNORECASE)
 # A question about the shop ("is there parking?", "do you have wifi?", "где вы находитесь?").
 _FACT_QUESTION = re.compile(
     r"^\W*(?:is|are|do|does|can|could|will|where|when|what|which|who|how)\b[^?]*\?\s*$"
