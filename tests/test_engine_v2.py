@@ -568,3 +568,21 @@ async def test_what_do_you_have_with_roses_lists_them(sessionmaker) -> None:
     assert "• Роза" in roses.text and "• Букет из 25 роз" in roses.text and "Тюльпан" not in roses.text
     tulips = await chat.ask("а что есть из тюльпанов?")
     assert tulips.text == "Вот что нашлось:\n• Тюльпан — от 90,00 ₽"
+
+
+async def test_is_it_cotton_is_about_the_item_talked_about(sessionmaker) -> None:
+    # After the flannel shirt, "is it cotton?" showed the White Cotton Shirt ("cotton" is in its name), and
+    # "I'll take it in large" then asked which of five items was meant.
+    shop = await create_shop(sessionmaker, slug="is-it", name="Is It", items=[
+        {"name": "Chequered Red Shirt", "price": 5000, "category": "Shirts", "option": "Size",
+         "variants": [("Medium", 5000, None), ("Large", 5000, None)],
+         "description": "Classic plaid flannel shirt with two chest pockets."},
+        {"name": "White Cotton Shirt", "price": 3000, "category": "Shirts", "description": "Plain white shirt."}])
+    chat = Chat(sessionmaker, shop)
+    await chat.ask("how much is the chequered red shirt?")
+    cotton = await chat.ask("is it cotton?")
+    assert cotton.text.startswith("I don't have that information about Chequered Red Shirt")
+    pockets = await chat.ask("does it have pockets?")
+    assert pockets.text.startswith("Chequered Red Shirt — 50.00 USD") and "two chest pockets" in pockets.text
+    large = await chat.ask("I'll take it in large")
+    assert large.text.startswith("Added 1 × Chequered Red Shirt (Large)")

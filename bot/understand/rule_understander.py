@@ -213,6 +213,40 @@ _REQUESTS = (CancelBooking, MoveBooking, ShowBooking, OrderStatus, Handoff, Canc
 _REFERS_BACK = re.compile(r"\b(?:it|them|this one|that one|the same|его|её|ее|их|эту|этот|такую)\b", re.IGNORECASE)
 
 
+# "is it cotton?", "does it have pockets?", "are they waterproof?": a yes/no question about the item talked about.
+_IS_IT = re.compile(r"^\W*(?:is|are|does|do|has|have|can|will)\s+(?:it|they|this|that|this one|that one)\b",
+                    re.IGNORECASE)
+_IT_WORDS = frozenset("is are does do has have can will it they this that one made of from with a an the in "
+                      "any real pure come".split())
+
+
+def _fact(item_id: uuid.UUID, text: str, context: UnderstandingContext) -> ShowItem | UnknownFact:
+    """A question about an item's property ("is it cotton?", "does it have pockets?"): its card when its
+    own text says so (``_said_of``), else a fact the knowledge base lacks (offered to a manager)."""
+    if _said_of(context, item_id, text):
+        return ShowItem(item_id=item_id, aspect="description")
+    return UnknownFact(item_id=item_id, question=text[:1000])
+
+
+def _said_of(context: UnderstandingContext, item_id: uuid.UUID, text: str) -> bool:
+    """Whether every content word of a yes/no question ("is it cotton?") is in the item's name, category
+    or description (compared on their first five letters: "waterproof" / "water-proof" aside)."""
+    try:
+        view = context.index.item(item_id)
+    except KeyError:
+        return False
+    own = {w[:5] for w in normalize(f"{view.name} {view.category or ''} {view.description or ''}").split()}
+    asked = [w for w in normalize(text).split() if w not in _IT_WORDS and len(w) > 2]
+    return bool(asked) and all(w[:5] in own for w in asked)
+
+
+def _named_by_name(text: str, context: UnderstandingContext) -> set[uuid.UUID]:
+    """Items whose whole name the text says ("is it the white cotton shirt?")."""
+    said = f" {normalize(text)} "
+    return {hit.item_id for hit in search_items(context.index, text)
+            if f" {normalize(context.index.item(hit.item_id).name)} " in said}
+
+
 def _names_option_of(context: UnderstandingContext, item_id: uuid.UUID, text: str) -> bool:
     """Whether every word of one of the item's option values ("Light Blue", "XL") is in ``text``."""
     words = set(normalize(text).split())
@@ -237,8 +271,14 @@ def _about_last_item(commands: list[Understood], *, text: str, state: DialogueSt
     # jacket, and the question is about its options (which black is not one of)
     asks_its_options = (not refers_back and bool(_REFERS_BACK.search(text))
                         and any(rx.search(normalize(text)) for rx in (VARIANTS, STOCK)))
+    asks_about_it = bool(_IS_IT.match(text)) and not asks_its_options and not refers_back
     out: list[Understood] = []
     for command in commands:
+        if (asks_about_it and isinstance(command, ShowItem) and command.item_id != last
+                and command.variant_id is None and command.item_id not in _named_by_name(text, context)):
+            # "is it cotton?" after the flannel shirt: "cotton" names the White Cotton Shirt, but the question
+            # is about "it": its card when its text says so, else a fact the knowledge base lacks
+            command = _fact(last, text, context)
         if asks_its_options and (
                 (isinstance(command, ShowItem) and command.item_id != last)
                 or (isinstance(command, Unresolved) and command.then == "show" and last not in command.candidates)):
@@ -510,14 +550,14 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
             faq = _faq_about(extra, context)
             if faq is not None:  # "can the mugs go in the dishwasher?": the FAQ knows
                 return [AnswerFaq(faq_id=faq)]
-            return [UnknownFact(item_id=only.item_id, question=text[:1000])]
+            return [_fact(only.item_id, text, context)]
         if (isinstance(only, (NotUnderstood, NotSold)) and state.last_item_id is not None and _PRONOUN.search(text)
                 and _known(context, state.last_item_id)):
-            return [UnknownFact(item_id=state.last_item_id, question=text[:1000])]
+            return [_fact(state.last_item_id, text, context)]
         if isinstance(only, NotUnderstood) and not _DO_YOU_SELL.search(text):
             named = _named_by_name_words(text, context)
             if named is not None:  # "is the teapot made in the USA?", "у роз шипы срезаны?"
-                return [UnknownFact(item_id=named, question=text[:1000])]
+                return [_fact(named, text, context)]
     if (len(commands) == 1 and isinstance(commands[0], ShowItem) and commands[0].aspect is None
             and commands[0].variant_id is not None and not _QUESTION.search(text) and not _WHAT_ABOUT.search(text)
             and _is_product(context, commands[0].item_id)):  # "navy apron": a concrete pick is taken
