@@ -355,21 +355,17 @@ class Pipeline:
                                                                                           parsed=parsed)
             now = utcnow()
             status = PROCESSED if answer or conversation.handoff else RECEIVED
-            inserted = (
-                await session.execute(INSERT_INBOUND[session.bind.dialect.name], {
-                    "id": uuid.uuid4(), "tenant_id": inbox.tenant_id, "created_at": now,
-                    "conversation_id": conversation.id, "inbox_id": inbox.id, "channel": inbox.kind,
-                    "direction": "in", "sender": "contact", "source_id": parsed.source_id, "text": text,
-                    "status": status, "seq": conversation.last_seq,
-                    "payload": {"received_at": parsed.received_at.isoformat(), "reply_context": context, **note},
-                })
-            ).scalar_one_or_none()
+            values = {
+                "id": uuid.uuid4(), "tenant_id": inbox.tenant_id, "created_at": now,
+                "conversation_id": conversation.id, "inbox_id": inbox.id, "channel": inbox.kind,
+                "direction": "in", "sender": "contact", "source_id": parsed.source_id, "text": text,
+                "status": status, "seq": conversation.last_seq,
+                "payload": {"received_at": parsed.received_at.isoformat(), "reply_context": context, **note},
+            }
+            inserted = (await session.execute(INSERT_INBOUND[session.bind.dialect.name], values)).scalar_one_or_none()
             if inserted is None:
                 raise _Duplicate  # rolls back the seq taken above
-            note_message(session, what="message", company_id=inbox.company_id, message=Message(
-                id=inserted, tenant_id=inbox.tenant_id, conversation_id=conversation.id, inbox_id=inbox.id,
-                channel=inbox.kind, direction="in", sender="contact", text=text, status=status,
-                seq=conversation.last_seq, created_at=now))
+            note_message(session, what="message", company_id=inbox.company_id, message=Message(**values))
             if conversation.last_seq == 1 and conversation.lead_source is None:  # its first message
                 conversation.lead_source = lead_source_of(text)
             if conversation.handoff:
@@ -911,19 +907,16 @@ async def _insert_reply(session: AsyncSession, *, inbox: InboxRow, conversation:
     the row lock) with one Core ``INSERT`` (``INSERT_REPLY``), noted for the live events and metrics of
     the commit; returns a transient ``Message`` carrying the written values."""
     now = utcnow()
-    conversation.last_seq = seq = (conversation.last_seq or 0) + 1
+    conversation.last_seq = (conversation.last_seq or 0) + 1
     conversation.updated_at = now
-    message = Message(
-        id=uuid.uuid4(), tenant_id=conversation.tenant_id, conversation_id=conversation.id, inbox_id=inbox.id,
-        channel=inbox.kind, direction="out", sender="bot", source_id=None, text=out.text, payload=out.as_payload(),
-        status=status, seq=seq, created_at=now, claimed_at=claimed_at,
-    )
-    await session.execute(INSERT_REPLY, {
-        "id": message.id, "tenant_id": message.tenant_id, "conversation_id": message.conversation_id,
-        "inbox_id": message.inbox_id, "channel": message.channel, "direction": "out", "sender": "bot",
-        "source_id": None, "text": message.text, "payload": message.payload, "status": status, "seq": seq,
+    values = {
+        "id": uuid.uuid4(), "tenant_id": conversation.tenant_id, "conversation_id": conversation.id,
+        "inbox_id": inbox.id, "channel": inbox.kind, "direction": "out", "sender": "bot", "source_id": None,
+        "text": out.text, "payload": out.as_payload(), "status": status, "seq": conversation.last_seq,
         "created_at": now, "claimed_at": claimed_at,
-    })
+    }
+    await session.execute(INSERT_REPLY, values)
+    message = Message(**values)
     note_message(session, what="message", company_id=inbox.company_id, message=message)
     return message
 
