@@ -216,8 +216,7 @@ _REFERS_BACK = re.compile(r"\b(?:it|them|this one|that one|the same|его|её|
 # "is it cotton?", "does it have pockets?", "are they waterproof?": a yes/no question about the item talked about.
 _IS_IT = re.compile(r"^\W*(?:is|are|does|do|has|have|can|will)\s+(?:it|they|this|that|this one|that one)\b",
                     re.IGNORECASE)
-_IT_WORDS = frozenset("is are does do has have can will it they this that one made of from with a an the in "
-                      "any real pure come".split())
+_IT_WORDS = frozenset("made from real pure come".split())  # besides the rules' stop words
 
 
 def _fact(item_id: uuid.UUID, text: str, context: UnderstandingContext) -> ShowItem | UnknownFact:
@@ -235,8 +234,10 @@ def _said_of(context: UnderstandingContext, item_id: uuid.UUID, text: str) -> bo
         view = context.index.item(item_id)
     except KeyError:
         return False
+    from bot.understand.rules import _STOP_WORDS
+
     own = {w[:5] for w in normalize(f"{view.name} {view.category or ''} {view.description or ''}").split()}
-    asked = [w for w in normalize(text).split() if w not in _IT_WORDS and len(w) > 2]
+    asked = [w for w in normalize(text).split() if w not in _STOP_WORDS and w not in _IT_WORDS and len(w) > 2]
     return bool(asked) and all(w[:5] in own for w in asked)
 
 
