@@ -223,14 +223,18 @@ async def test_concurrent_mark_paid_confirms_once(sessionmaker, registry) -> Non
     _company, inbox = await _shop(sessionmaker)
     order_id = await _order(sessionmaker, inbox)
 
+    methods = ("cash", "card", "test", "bank_transfer") * 2
+    everyone_read = asyncio.Barrier(len(methods))
+
     async def pay(method: str) -> bool:
         async with sessionmaker() as s, s.begin():
             order = await s.get(Order, order_id)
             assert order.payment_status != "paid"
-            await asyncio.sleep(0.01)  # everyone has read the order unpaid before anyone writes
+            # everyone has read the order unpaid before anyone writes (a sleep was not enough on a busy machine)
+            await everyone_read.wait()
             return await mark_paid(s, order=order, method=method)
 
-    results = await asyncio.gather(*[pay(m) for m in ("cash", "card", "test", "bank_transfer") * 2])
+    results = await asyncio.gather(*[pay(m) for m in methods])
     assert sorted(results) == [False] * 7 + [True]
     async with sessionmaker() as s:
         confirmations = (await s.execute(
