@@ -140,17 +140,10 @@ def render_one(turn: Turn, result: r.Result) -> list[OutboundMessage]:  # noqa: 
             buttons = [button("skip"), button("cancel")] if ask == "phone" else _suggest(turn, suggestion)
             return turn.reply(t("checkout_intro"), *_cart_text(turn, list(lines))[1:], t(f"ask_{ask}"),
                               buttons=buttons)
-        case r.StillAsking(field="booking_name"):
-            return turn.reply(t("ask_booking_name"), buttons=[button("cancel")])
-        case r.StillAsking(field="phone"):
-            return turn.reply(t("ask_phone"), buttons=[button("skip"), button("cancel")])
-        case r.StillAsking(field="address"):
-            return turn.reply(t("ask_address"), buttons=[button("cancel")])
-        case r.StillAsking():
-            return turn.reply(t("ask_name"), buttons=[button("cancel")])
+        case r.StillAsking(field=field):  # name, address, phone, booking_name: asked again as at first
+            return turn.reply(t(f"ask_{field}"), buttons=_answer_buttons(turn, field))
         case r.DetailRejected(field=field):
-            buttons = [button("skip"), button("cancel")] if field == "phone" else [button("cancel")]
-            return turn.reply(t(f"bad_{field}"), buttons=buttons)
+            return turn.reply(t(f"bad_{field}"), buttons=_answer_buttons(turn, field))
         case r.DetailTaken(next_field="address", suggestion=suggestion):
             return turn.reply(t("ask_address"), buttons=_suggest(turn, suggestion))
         case r.DetailTaken(next_field="phone"):
@@ -217,6 +210,12 @@ def _catalog(turn: Turn, result: r.CatalogShown) -> list[OutboundMessage]:
     lines.append(turn.t("catalog_more", more=more) if more > 0 else turn.t(hint))
     buttons = [_show_button(it.name, it.id) for it in shown if _available(it)][:MAX_ITEM_BUTTONS]
     return turn.reply(*lines, buttons=[*buttons, _cart_or_booking(turn)])
+
+
+def _answer_buttons(turn: Turn, field: str) -> list[Button]:
+    """Under a free-text question (a checkout field, the booking's name): "Skip" for the optional phone,
+    then "Cancel"."""
+    return [turn.button("skip"), turn.button("cancel")] if field == "phone" else [turn.button("cancel")]
 
 
 def _item(turn: Turn, result: r.ItemShown) -> list[OutboundMessage]:
