@@ -241,13 +241,6 @@ def _said_of(context: UnderstandingContext, item_id: uuid.UUID, text: str) -> bo
     return bool(asked) and all(w[:5] in own for w in asked)
 
 
-def _named_by_name(text: str, context: UnderstandingContext) -> set[uuid.UUID]:
-    """Items whose whole name the text says ("is it the white cotton shirt?")."""
-    said = f" {normalize(text)} "
-    return {hit.item_id for hit in search_items(context.index, text)
-            if f" {normalize(context.index.item(hit.item_id).name)} " in said}
-
-
 def _names_option_of(context: UnderstandingContext, item_id: uuid.UUID, text: str) -> bool:
     """Whether every word of one of the item's option values ("Light Blue", "XL") is in ``text``."""
     words = set(normalize(text).split())
@@ -276,7 +269,9 @@ def _about_last_item(commands: list[Understood], *, text: str, state: DialogueSt
     out: list[Understood] = []
     for command in commands:
         if (asks_about_it and isinstance(command, ShowItem) and command.item_id != last
-                and command.variant_id is None and command.item_id not in _named_by_name(text, context)):
+                and command.variant_id is None  # "is it the white cotton shirt?" names that one in full
+                and _literal_name(text, ((command.item_id, normalize(context.index.item(command.item_id).name)),))
+                is None):
             # "is it cotton?" after the flannel shirt: "cotton" names the White Cotton Shirt, but the question
             # is about "it": its card when its text says so, else a fact the knowledge base lacks
             command = _fact(last, text, context)
