@@ -20,6 +20,7 @@ from channels.inboxes import BUILTIN_KINDS, disconnect_inbox
 from commerce.contact_export import export_contact, find_contact
 from core.db import begin_write
 from core.models import Company, Inbox, Tenant
+from core.order_numbers import drop_order_numbers
 from core.purge import delete_rows, ownership
 from core.retention import (
     RetentionResult,
@@ -104,6 +105,7 @@ async def _delete(runtime: Runtime, *, report: DeletionReport, scope: TenantScop
         where = [Company.id == company_id] if company_id else []
         companies = (await session.execute(scope.select(Company, *where))).scalars().all()
         report.rows = await delete_rows(session, conditions)
+        await drop_order_numbers(session, [company.id for company in companies])
     for company in companies:  # no stale knowledge index stays in this process's memory
         runtime.index_cache.invalidate(company)
     data_dir = runtime.settings.data_dir

@@ -103,6 +103,18 @@ async def issue_payment_link(
     return payment
 
 
+async def withdraw_link(payment: Payment, *, company: Company, providers: ProviderRegistry) -> None:
+    """Make the link of a payment that is being rolled back unpayable at its provider (the checkout it
+    belonged to did not happen: its rows are gone with the savepoint, so nothing is recorded). A
+    provider error is logged, not raised: a payment that still arrives for an unknown session is the
+    webhook's to report."""
+    try:
+        provider = providers.get(payment.provider)
+        await provider.expire_link(company=company, provider_ref=payment.provider_ref)
+    except Exception as exc:  # noqa: BLE001 - the customer is told the item ran out either way
+        log.warning("payment_link_not_withdrawn", provider=payment.provider, error=type(exc).__name__)
+
+
 async def expire_payment(
     session: AsyncSession, *, order: Order, payment: Payment, company: Company, providers: ProviderRegistry
 ) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.i18n import LOCALE_SETTING, valid_locale
 from core.models import COMPANY_TYPES, Company, Inbox, Tenant
+from core.order_numbers import create_order_numbers
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 SUPPORTED_LANGUAGES = ("en", "ru")
@@ -97,6 +98,7 @@ async def create_company(
         await session.flush()
     except IntegrityError as exc:
         raise ValidationError(f"company {slug!r} conflicts with an existing one") from exc
+    await create_order_numbers(session, company.id)
     for kind, label in DEFAULT_INBOXES:
         session.add(Inbox(tenant_id=tenant_id, company_id=company.id, kind=kind, name=label, settings={}))
     await session.flush()

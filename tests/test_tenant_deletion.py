@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from api.cli import CliOptions
 from api.cli import app as cli_app
 from core.models import Base
+from core.order_numbers import order_number_sequence
 from tests.doubles.telegram_bot_api import FakeBotAPI
 from tests.doubles.waha_server import FakeWaha
 from tests.table_filler import FilledRow, fill_company
@@ -119,6 +120,14 @@ class World:
             where = and_(*(table.c[k] == v for k, v in row.key.items()))
             return (await s.execute(select(func.count()).select_from(table).where(where))).scalar_one() == 1
 
+    async def numbered(self) -> set[str]:
+        """The companies whose order-number sequence exists (PostgreSQL; on SQLite there are none)."""
+        async with self.env.runtime.sessionmaker() as s:
+            if s.bind.dialect.name != "postgresql":
+                return set()
+            return {key for key, company in self.companies.items() if (await s.execute(
+                select(func.to_regclass(order_number_sequence(uuid.UUID(company["id"])))))).scalar_one() is not None}
+
     async def snapshot(self) -> dict[str, Counter[str]]:
         return {"alpha": await self.counts("tenant_id", self.companies["a1"]["tenant_id"]),
                 "beta": await self.counts("tenant_id", self.companies["b1"]["tenant_id"])}
@@ -136,6 +145,8 @@ async def test_delete_a_company_then_its_tenant_leaves_no_row_or_file_of_them(
     assert (await world.counts("company_id", world.companies["a1"]["id"])).keys() == {
         t.name for t in Base.metadata.sorted_tables if "company_id" in t.c}
     assert all([await world.exists(r) for r in world.rows["a1"]])
+    postgres = env.runtime.settings.database_url.startswith("postgresql")
+    assert await world.numbered() == ({"a1", "a2", "b1"} if postgres else set())
 
     # Another tenant cannot delete alpha's company: its path answers 404 and nothing changes.
     assert (await env.client.delete("/api/v1/tenants/beta/companies/a1", headers=AUTH)).status_code == 404
@@ -171,6 +182,7 @@ async def test_delete_a_company_then_its_tenant_leaves_no_row_or_file_of_them(
     assert report["files"] == [str(world.files["a1"].relative_to(data))]
     assert report["bytes"] == len("handle,title\nshirt,Shirt\n")
     assert (await env.client.get("/api/v1/tenants/alpha/companies/a1/inboxes", headers=AUTH)).status_code == 404
+    assert await world.numbered() == ({"a2", "b1"} if postgres else set())  # its order numbers' sequence too
 
     # Now the whole tenant.
     r = await env.client.delete("/api/v1/tenants/alpha", headers=AUTH)
@@ -192,6 +204,7 @@ async def test_delete_a_company_then_its_tenant_leaves_no_row_or_file_of_them(
     assert sorted(report["files"]) == sorted(
         str(p.relative_to(data)) for p in (world.files["a2"], world.files["a1-tenant"], alpha_dir / "link-to-outside"))
     assert world.files["b1"].exists() and world.files["b1-tenant"].exists()
+    assert await world.numbered() == ({"b1"} if postgres else set())
     listed = (await env.client.get("/api/v1/tenants", headers=AUTH)).json()
     assert [t["slug"] for t in listed] == ["beta"]
     assert (await env.client.delete("/api/v1/tenants/alpha", headers=AUTH)).status_code == 404

@@ -61,13 +61,13 @@ from commerce.errors import (
     PriceMissing,
     VariantRequired,
 )
-from commerce.orders import checkout
-from commerce.payments import PaymentStateError, issue_payment_link
+from commerce.orders import checkout, reserve_order_stock
+from commerce.payments import PaymentStateError, issue_payment_link, withdraw_link
 from commerce.providers import ProviderRegistry
 from commerce.schedule import company_zone
 from commerce.when import WhenQuery
 from core.alerts import record_alert
-from core.models import Cart, Contact, KnowledgeItem, KnowledgeVariant, Order
+from core.models import Cart, Contact, KnowledgeItem, KnowledgeVariant, Order, Payment
 from knowledge.search import ItemHit, KnowledgeIndex
 
 CATALOG_PAGE = 10  # items listed by "catalogue"
@@ -436,19 +436,30 @@ class Actions:
         shortage = await _stock_shortage(turn, lines)
         if shortage is not None:
             return r.CheckoutShortage(shortage.item_name, shortage.variant, shortage.available)
+        # The order, its payment link and its stock, all or nothing (a savepoint). The stock is taken
+        # last: its rows stay locked until the turn commits, and the payment provider (a Stripe call)
+        # must not keep other customers' checkouts of the same items waiting.
+        payment: Payment | None = None
         try:
-            order = await checkout(turn.session, cart=cart, conversation=turn.conversation, company=turn.company,
-                                   customer_name=name, delivery_address=address, phone=phone or None)
+            async with turn.session.begin_nested():
+                order = await checkout(turn.session, cart=cart, conversation=turn.conversation, company=turn.company,
+                                       customer_name=name, delivery_address=address, phone=phone or None,
+                                       reserve=False)
+                try:
+                    payment = await issue_payment_link(turn.session, order=order, company=turn.company,
+                                                       providers=self._providers, ttl=self._payment_ttl)
+                except (PaymentUnavailable, KeyError):
+                    payment = None
+                await reserve_order_stock(turn.session, order=order)
         except EmptyCart:
             return r.CheckoutEmpty()
-        except OutOfStock as exc:
+        except OutOfStock as exc:  # another customer took the stock while the link was being made
+            if payment is not None:
+                await withdraw_link(payment, company=turn.company, providers=self._providers)
             return r.CheckoutShortage(exc.item_name, exc.variant, exc.available)
         except PriceMissing as exc:
             return r.PriceMissing(exc.item_name)
-        try:
-            payment = await issue_payment_link(turn.session, order=order, company=turn.company,
-                                               providers=self._providers, ttl=self._payment_ttl)
-        except (PaymentUnavailable, KeyError):
+        if payment is None:
             turn.conversation.status = "pending"  # flagged for a manager
             return r.OrderPlaced(order, None, (name, address, phone))
         return r.OrderPlaced(order, payment.checkout_url, (name, address, phone))
