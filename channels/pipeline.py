@@ -62,6 +62,7 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_exponential
 
 from bot.messages import Button, InboundMessage, OutboundMessage, Responder
@@ -362,15 +363,18 @@ class Pipeline:
                 "status": status, "seq": conversation.last_seq,
                 "payload": {"received_at": parsed.received_at.isoformat(), "reply_context": context, **note},
             }
-            inserted = (await session.execute(INSERT_INBOUND[session.bind.dialect.name], values)).scalar_one_or_none()
+            insert = INSERT_INBOUND[session.bind.dialect.name]  # on the connection: no autoflush (_count_on)
+            inserted = (await (await session.connection()).execute(insert, values)).scalar_one_or_none()
             if inserted is None:
                 raise _Duplicate  # rolls back the seq taken above
             note_message(session, what="message", company_id=inbox.company_id, message=Message(**values))
             if conversation.last_seq == 1 and conversation.lead_source is None:  # its first message
                 conversation.lead_source = lead_source_of(text)
             if conversation.handoff:
+                _write_seq(conversation)
                 return ReceiveResult(conversation_id=conversation.id, message_id=inserted, handoff=True), {}, False
             if not answer:
+                _write_seq(conversation)
                 return ReceiveResult(conversation_id=conversation.id, message_id=inserted), {}, False
             company = company or await session.get(Company, inbox.company_id)
             assert company is not None
@@ -391,6 +395,7 @@ class Pipeline:
                                           claimed_at=None if in_flight else now)
                 replies.append(Reply.from_message(row))
                 payloads[row.id] = dict(row.payload or {})
+            _write_seq(conversation)
             return (ReceiveResult(conversation_id=conversation.id, message_id=inserted, replies=replies), payloads,
                     not in_flight)
 
@@ -901,21 +906,37 @@ async def _contact_row(session: AsyncSession, *, inbox: InboxRow,
     return found.id, fill.get("phone", found.phone)
 
 
+def _count_on(conversation: Conversation, *, now: datetime) -> None:
+    """Take the conversation's next ``seq`` in memory (the caller holds its row lock) without marking
+    the row changed, so that nothing flushes it before the turn ends (an ORM query's autoflush would
+    write it, and the dialogue state's change later, as two row versions; ``updated_at`` is indexed,
+    so neither is a HOT update). ``_write_seq`` marks it for the flush at commit: one ``UPDATE`` of
+    the row per message. ``core.conversations.next_seq`` counts on from the larger of the row's and
+    this object's number, so a message appended meanwhile in the same transaction gets the next one."""
+    set_committed_value(conversation, "last_seq", (conversation.last_seq or 0) + 1)
+    set_committed_value(conversation, "updated_at", now)
+
+
+def _write_seq(conversation: Conversation) -> None:
+    """Mark ``last_seq`` and ``updated_at`` (counted on by ``_count_on``) for the commit's flush."""
+    flag_modified(conversation, "last_seq")
+    flag_modified(conversation, "updated_at")
+
+
 async def _insert_reply(session: AsyncSession, *, inbox: InboxRow, conversation: Conversation, out: OutboundMessage,
                         status: str, claimed_at: datetime | None) -> Message:
     """Store ``out`` as the conversation's next message (``seq`` counted on in memory: the caller holds
     the row lock) with one Core ``INSERT`` (``INSERT_REPLY``), noted for the live events and metrics of
     the commit; returns a transient ``Message`` carrying the written values."""
     now = utcnow()
-    conversation.last_seq = (conversation.last_seq or 0) + 1
-    conversation.updated_at = now
+    _count_on(conversation, now=now)
     values = {
         "id": uuid.uuid4(), "tenant_id": conversation.tenant_id, "conversation_id": conversation.id,
         "inbox_id": inbox.id, "channel": inbox.kind, "direction": "out", "sender": "bot", "source_id": None,
         "text": out.text, "payload": out.as_payload(), "status": status, "seq": conversation.last_seq,
         "created_at": now, "claimed_at": claimed_at,
     }
-    await session.execute(INSERT_REPLY, values)
+    await (await session.connection()).execute(INSERT_REPLY, values)  # no autoflush: see _count_on
     message = Message(**values)
     note_message(session, what="message", company_id=inbox.company_id, message=message)
     return message
@@ -927,20 +948,22 @@ async def _claim_by_source(session: AsyncSession, *, inbox: InboxRow, parsed: Pa
     statement read it (else ``None``: the caller reads it), the contact's id and phone, and whether an
     earlier reply of the conversation is still in flight (``REPLIES_IN_FLIGHT``).
     A known contact with an open conversation costs one statement on PostgreSQL
-    (``CLAIM_CONVERSATION_BY_SOURCE``); otherwise, and on SQLite, the contact is found or created
+    (``CLAIM_CONVERSATION_BY_SOURCE``, a locking ``SELECT``; the new ``last_seq`` is a change of the ORM
+    object, flushed with the rest of the turn); otherwise, and on SQLite, the contact is found or created
     (``_contact_row``) and the conversation claimed or opened (``_claim_conversation``). A phone or name
     learnt later is filled in, never overwritten."""
     found = None
-    if session.bind.dialect.name == "postgresql":  # SQLite's RETURNING cannot name the FROM table's columns
-        now = utcnow()
+    now = utcnow()
+    if session.bind.dialect.name == "postgresql":  # SQLite ignores FOR UPDATE (see CLAIM_CONVERSATION_BY_SOURCE)
         params = {"p_tenant": inbox.tenant_id, "p_inbox": inbox.id, "p_source": parsed.contact_source_id,
-                  "p_now": now, "p_fresh_since": now - SENDING_STALE}
+                  "p_fresh_since": now - SENDING_STALE}
         found = (await session.execute(CLAIM_CONVERSATION_BY_SOURCE, params)).first()
     if found is None:
         contact_id, phone = await _contact_row(session, inbox=inbox, parsed=parsed)
         conversation, in_flight = await _claim_conversation(session, inbox=inbox, contact_id=contact_id)
         return conversation, None, contact_id, phone, in_flight
     conversation, company, name, phone, in_flight = found
+    _count_on(conversation, now=now)
     fill: dict[str, Any] = {}
     if parsed.phone and not phone:
         fill["phone"] = parsed.phone

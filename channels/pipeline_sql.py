@@ -90,19 +90,21 @@ _OPEN_CONVERSATION_ID_BY_SOURCE = (
 )
 
 # The common case in one statement: a known contact (by the provider's id in the inbox) with an open
-# conversation. As ``CLAIM_CONVERSATION`` (row lock, next ``seq``), also returning the contact's name and
-# phone and the conversation's company (an ORM ``Company``, so the engine's ``session.get`` finds it in
-# the identity map instead of reading it again): ``(Conversation, Company, name, phone,
-# replies_in_flight)``. No row: unknown contact or no open conversation (the two-step path,
-# ``CONTACT_BY_SOURCE`` then ``CLAIM_CONVERSATION``, handles those).
-# PostgreSQL only: SQLite's RETURNING cannot name the columns of an ``UPDATE … FROM`` table.
+# conversation, its row locked until commit (``FOR NO KEY UPDATE OF conversations``, the lock an
+# ``UPDATE`` of the row takes), with the contact's name and phone and the conversation's company (an
+# ORM ``Company``, so the engine's ``session.get`` finds it in the identity map instead of reading it
+# again): ``(Conversation, Company, name, phone, replies_in_flight)``. The caller takes the next ``seq``
+# in memory (``last_seq + 1``): the row is written once per message, by the flush at the end of the
+# turn (state, ``last_seq``, ``updated_at``), not twice. ``updated_at`` is indexed, so every update of
+# the row is a new version in all its indexes (not HOT). No row: unknown contact or no open
+# conversation (the two-step path, ``CONTACT_BY_SOURCE`` then ``CLAIM_CONVERSATION``, handles those).
+# PostgreSQL only (SQLite ignores ``FOR UPDATE``; its writers are serialised by ``BEGIN IMMEDIATE``).
 CLAIM_CONVERSATION_BY_SOURCE = (
-    update(Conversation)
-    .where(Conversation.id == _OPEN_CONVERSATION_ID_BY_SOURCE, Conversation.status != "resolved",
-           Contact.id == Conversation.contact_id, Company.id == Conversation.company_id)
-    .values(last_seq=Conversation.last_seq + 1, updated_at=bindparam("p_now"))
-    .returning(Conversation, Company, Contact.name, Contact.phone, REPLIES_IN_FLIGHT)
-    .execution_options(synchronize_session=False)
+    select(Conversation, Company, Contact.name, Contact.phone, REPLIES_IN_FLIGHT)
+    .join(Contact, Contact.id == Conversation.contact_id)
+    .join(Company, Company.id == Conversation.company_id)
+    .where(Conversation.id == _OPEN_CONVERSATION_ID_BY_SOURCE, Conversation.status != "resolved")
+    .with_for_update(key_share=True, of=Conversation)
 )
 
 # A reply of the hot path: executed with every column's value by name (``id``, ``tenant_id``,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import BigInteger, case, literal, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -23,17 +23,22 @@ from core.timeutil import utcnow
 
 
 async def next_seq(session: AsyncSession, *, conversation: Conversation) -> int:
-    """Reserve the conversation's next message number: one ``UPDATE … RETURNING`` that also sets
+    """Reserve the conversation's next message number (after the larger of the row's ``last_seq`` and
+    the object's): one ``UPDATE … RETURNING`` that also sets
     ``updated_at`` (aware UTC) and locks the row until commit. The ORM object is brought up to date
     without marking it changed. Raises ``LookupError`` when the conversation's row does not exist."""
     if conversation in session.new:
         await session.flush()
     now = utcnow()
+    # The larger of the row's number and this object's: the hot path counts on in memory under the row
+    # lock and writes the number at commit (``channels.pipeline._count_on``).
+    known = literal(conversation.last_seq or 0, BigInteger)
     seq = (
         await session.execute(
             update(Conversation)
             .where(Conversation.id == conversation.id)
-            .values(last_seq=Conversation.last_seq + 1, updated_at=now)
+            .values(last_seq=case((Conversation.last_seq > known, Conversation.last_seq), else_=known) + 1,
+                    updated_at=now)
             .returning(Conversation.last_seq)
             .execution_options(synchronize_session=False)
         )

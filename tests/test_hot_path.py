@@ -33,6 +33,19 @@ class FailingResponder(RecordingResponder):
         return await super().respond(session, inbound=inbound, conversation=conversation, company=company)
 
 
+class NoticingResponder(RecordingResponder):
+    """Test double: the dialogue engine appending a system notice to the conversation during the turn
+    (as a booking confirmed or an order paid does, with ``append_message`` numbering it itself), after
+    a query of its own, then answering."""
+
+    async def respond(self, session, *, inbound, conversation, company):  # type: ignore[no-untyped-def]
+        await session.execute(select(Contact.id).where(Contact.id == conversation.contact_id))  # autoflush
+        conversation.state = {"turns": (conversation.state or {}).get("turns", 0) + 1}
+        await append_message(session, conversation=conversation, direction="out", sender="system",
+                             text=f"notice for {inbound.text}", channel="counting")
+        return await super().respond(session, inbound=inbound, conversation=conversation, company=company)
+
+
 async def _no_window(sessionmaker, inbox: uuid.UUID) -> None:  # type: ignore[no-untyped-def]
     async with sessionmaker() as s, s.begin():
         (await s.get(Inbox, inbox)).settings = {"buffer_seconds": 0}
@@ -104,11 +117,27 @@ async def test_a_repeated_message_costs_few_statements(sessionmaker, registry, i
     await pipeline.receive(inbox_id=inbox_id, parsed=msg("cat", "second", "f2"))
     sqlite = sessionmaker.kw["bind"].dialect.name == "sqlite"
     assert stats.transactions <= 3
-    # PostgreSQL: the claim (returning the contact and the company), the insert, the conversation's
-    # update, the reply's insert, its mark sent. SQLite adds BEGIN IMMEDIATE, and reads the contact and
-    # the company with statements of their own.
+    # PostgreSQL: the claim (a locking SELECT returning the contact and the company), the insert, the
+    # reply's insert, the conversation's one update (its number and state, at commit), its mark sent.
+    # SQLite adds BEGIN IMMEDIATE, and reads the contact and the company with statements of their own.
     assert stats.statements <= (8 if sqlite else 5)
     assert RecordingChannel.sent[-1] == ("cat", "echo: second")
+
+
+async def test_a_notice_appended_during_the_turn_gets_its_own_number(sessionmaker, registry,  # noqa: F811
+                                                                     inbox_id) -> None:  # noqa: F811
+    """The hot path counts message numbers in memory and writes ``last_seq`` once, at commit: a message
+    appended meanwhile by the engine (``append_message`` numbering it with an ``UPDATE``) still gets a
+    number of its own, and the reply the next one."""
+    await _no_window(sessionmaker, inbox_id)
+    pipeline = Pipeline(sessionmaker=sessionmaker, responder=NoticingResponder(), channels=registry)
+    for i, text in enumerate(("one", "two")):
+        await pipeline.receive(inbox_id=inbox_id, parsed=msg("eve", text, f"e{i}"))
+    assert [(d, t, n) for d, t, _status, n in await _messages(sessionmaker)] == [
+        ("in", "one", 1), ("out", "notice for one", 2), ("out", "echo: one", 3),
+        ("in", "two", 4), ("out", "notice for two", 5), ("out", "echo: two", 6)]
+    async with sessionmaker() as s:
+        assert (await s.execute(select(Conversation.state, Conversation.last_seq))).one() == ({"turns": 2}, 6)
 
 
 async def test_concurrent_appends_number_messages_once_each(sessionmaker, registry, inbox_id) -> None:  # noqa: F811
