@@ -1,7 +1,8 @@
 """Understanding when a customer wants an appointment ("tomorrow afternoon", "в пятницу после 15:00").
 
 ``parse_when`` pulls out, in this order: a time ("after 3pm", "после 15:00", "at 10:30", "в 9 утра"),
-a part of day ("morning/afternoon/evening/tonight", "утром/днём/после обеда/вечером"), and a date
+a part of day ("morning/afternoon/evening/tonight", "утром/днём/после обеда/вечером"), a period of a
+week said without a day ("next week", "на выходных": its first day that is not past), and a date
 from what is left with ``dateparser`` (today, tomorrow, weekdays, "12 марта", "in 3 days"...) in the
 company's timezone, preferring future dates relative to ``now``; ``DD.MM`` dates are read by a rule
 of our own (dateparser reads "12.03" as a time). Clock times without am/pm from 1 to 7 are read as
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from commerce.schedule import PartOfDay
@@ -134,6 +135,71 @@ def _numeric_date(text: str, lang: str, today: date) -> tuple[str, date | None]:
     return text[: m.start()] + " " + text[m.end():], found
 
 
+_WEEKDAY_WORDS = re.compile(
+    r"\b(?:mon(?:day)?|tue(?:s|sday)?|wed(?:nesday)?|thu(?:r|rs|rsday)?|fri(?:day)?|sat(?:urday)?|sun(?:day)?)\b"
+    r"|(?<!\w)(?:понедельник|вторник|сред[аыу]|четверг|пятниц|суббот"
+    r"|воскресень)\w*")
+# Periods of a week said without a day: the first day of the period that is not past (dateparser reads
+# "next week" as today + 7 days, and knows neither "на следующей неделе" nor "weekend"). Offers then
+# start there, and the nearest days with free times follow (``bot.actions.booking``).
+# (pattern, weeks ahead, first weekday of the period: 0 Monday, 5 Saturday)
+_WEEK_PERIODS: dict[str, list[tuple[re.Pattern[str], int, int]]] = {
+    "en": [
+        (re.compile(r"\b(?:the )?week after next\b"), 2, 0),
+        (re.compile(r"\bnext week\b"), 1, 0),
+        (re.compile(r"\bnext weekend\b"), 1, 5),
+        (re.compile(r"\b(?:this|the|on the|at the|over the) weekend\b|\bweekend\b"), 0, 5),
+        (re.compile(r"\bthis week\b"), 0, 0),
+    ],
+    "ru": [
+        (re.compile(r"(?<!\w)через неделю(?!\w)"), -1, 0),  # "in a week": a day, left to dateparser
+        (re.compile(r"(?<!\w)(?:на|в) (?:следующей|след\.?|будущей) неделе(?!\w)|(?<!\w)на следующую неделю(?!\w)"),
+         1, 0),
+        (re.compile(r"(?<!\w)(?:на|в) (?:следующих|следующие|будущих|будущие) выходн\w*"), 1, 5),
+        (re.compile(r"(?<!\w)(?:на|в) (?:этих |эти )?выходн\w*"), 0, 5),
+        (re.compile(r"(?<!\w)на этой неделе(?!\w)"), 0, 0),
+    ],
+}
+
+
+_WEEKDAY_STEMS = (("mon", 0), ("tue", 1), ("wed", 2), ("thu", 3), ("fri", 4), ("sat", 5), ("sun", 6),
+                  ("понедельник", 0), ("вторник", 1), ("сред", 2), ("четверг", 3), ("пятниц", 4), ("суббот", 5),
+                  ("воскресень", 6))
+
+
+# Spans of days dateparser misreads: "in a week" (it drops the "a" filler and finds nothing), "a week
+# from today" (it reads today).
+_DAYS_AHEAD: dict[str, list[tuple[re.Pattern[str], int]]] = {
+    "en": [(re.compile(r"\bin a week\b|\ba week from (?:today|now)\b"), 7),
+           (re.compile(r"\bin a fortnight\b|\btwo weeks from (?:today|now)\b"), 14)],
+}
+
+
+def _week_period(text: str, lang: str, today: date) -> tuple[str, date | None]:
+    """The first not-past day of a week period said without a weekday ("next week" → next Monday,
+    "на выходных" → this Saturday, or today on a weekend), or the weekday named in a later week ("в
+    субботу на следующей неделе" → the Saturday after next Monday); the text without the phrase."""
+    for pattern, days in _DAYS_AHEAD.get(lang, []):
+        m = pattern.search(text)
+        if m:
+            return text[: m.start()] + " " + text[m.end():], today + timedelta(days=days)
+    named = _WEEKDAY_WORDS.search(text)
+    for pattern, weeks, weekday in _WEEK_PERIODS.get(lang, []):
+        m = pattern.search(text)
+        if not m:
+            continue
+        if weeks < 0 or (named is not None and (weekday != 0 or weeks == 0)):
+            return text, None  # "in a week", "friday this week", "saturday at the weekend": dateparser's
+        monday = today - timedelta(days=today.weekday()) + timedelta(weeks=weeks)
+        if named is not None:
+            weekday = next(i for stem, i in _WEEKDAY_STEMS if named.group(0).startswith(stem))
+            text = text[: named.start()] + " " + text[named.end():]
+            m = pattern.search(text)
+            assert m is not None
+        return text[: m.start()] + " " + text[m.end():], max(monday + timedelta(days=weekday), today)
+    return text, None
+
+
 def _dateparser_day(text: str, lang: str, tz: ZoneInfo, now: datetime) -> date | None:
     import dateparser  # slow to import (loads language data); only needed here
     from dateparser.search import search_dates
@@ -172,6 +238,8 @@ def parse_when(text: str, *, language: str, tz: ZoneInfo | str, now: datetime) -
     rest, part, implies_today = _take_part(rest, lang)
     rest, after = _take_time(rest, lang, part)
     rest, day = _numeric_date(rest, lang, today)
+    if day is None:
+        rest, day = _week_period(rest, lang, today)
     words = [w for w in re.split(r"[\s,;!?()]+", rest) if w and w.strip(".'\"-") not in _FILLERS[lang]]
     words = [w.strip(".'\"") for w in words if w.strip(".'\"-")]
     if day is None and words:

@@ -516,6 +516,22 @@ WEDNESDAY_10AM = datetime(2026, 3, 11, 10, 0, tzinfo=MOSCOW)
         ("ru", "во вторник в 9 утра", date(2026, 3, 17), None, time(9, 0)),
         ("ru", "через 3 дня", date(2026, 3, 14), None, None),
         ("ru", "хочу записаться на стрижку", None, None, None),
+        # A week said without a day: its first day that is not past (not "today + 7 days").
+        ("en", "sometime next week", date(2026, 3, 16), None, None),
+        ("en", "next week in the morning", date(2026, 3, 16), "morning", None),
+        ("en", "the week after next", date(2026, 3, 23), None, None),
+        ("en", "this weekend", date(2026, 3, 14), None, None),
+        ("en", "next weekend after 2pm", date(2026, 3, 21), None, time(14, 0)),
+        ("en", "wednesday next week", date(2026, 3, 18), None, None),
+        ("en", "a wedding updo next week", date(2026, 3, 16), None, None),  # "wedding" is no Wednesday
+        ("en", "in a week", date(2026, 3, 18), None, None),
+        ("en", "a week from today", date(2026, 3, 18), None, None),
+        ("ru", "на следующей неделе", date(2026, 3, 16), None, None),
+        ("ru", "на следующей неделе после 15:00", date(2026, 3, 16), None, time(15, 0)),
+        ("ru", "в субботу на следующей неделе", date(2026, 3, 21), None, None),
+        ("ru", "на выходных", date(2026, 3, 14), None, None),
+        ("ru", "в следующие выходные утром", date(2026, 3, 21), "morning", None),
+        ("ru", "через неделю", date(2026, 3, 18), None, None),
     ],
 )
 def test_parse_when(language: str, text: str, day: date | None, part: str | None, after: time | None) -> None:

@@ -271,6 +271,21 @@ async def test_a_closed_day_offers_the_nearest_days(sessionmaker) -> None:
     assert "Tue 16 Mar, 10:30 with Marco: I'm holding this time for you" in marco.text
 
 
+async def test_next_week_starts_at_its_monday(sessionmaker) -> None:
+    """On a Thursday, "next week" means the days from Monday on, not the Thursday a week later. The
+    salon is closed on Mondays: the nearest days of that week are offered."""
+    shop = await salon(sessionmaker)
+    chat = chat_with(sessionmaker, shop, clock=Clock(NOW + timedelta(days=2)))  # Thursday 11 March
+    offered = await chat.ask("I'd like a men's haircut next week")
+    assert "no free times for Men's haircut on Mon 15 Mar" in offered.text
+    assert titles(offered) == ["Tue 16 Mar", "Wed 17 Mar", "Thu 18 Mar"]
+    ru = chat_with(sessionmaker, await salon(sessionmaker, slug="salon-ru", language="ru", currency="RUB",
+                                             sheet=RU_SERVICES.encode()),
+                   clock=Clock(NOW + timedelta(days=2)), contact="olga")
+    saturday = await ru.ask("запишите на стрижку в субботу на следующей неделе")
+    assert "«Стрижка»" in saturday.text and "сб 20 марта" in saturday.text
+
+
 async def test_the_name_question_gives_way_to_a_new_request(sessionmaker) -> None:
     shop = await salon(sessionmaker)
     chat = chat_with(sessionmaker, shop)
