@@ -120,7 +120,7 @@ class RuleUnderstander:
         talk = analyze_small_talk(text, context.language)
         if talk.kinds:
             rest = _ADDRESS_WORDS.sub(" ", talk.rest).strip(" ,.!")
-            if _only_small_talk(text, talk.kinds, rest):
+            if _only_small_talk(text, talk.kinds, rest) and not _asks_for_more(rest, self, state, context):
                 if talk.kinds == ("are_you_open",):  # "are you open on Mondays?": the hours, when the FAQ has them
                     commands = self._understand(text, state=state, context=context)
                     if any(isinstance(c, AnswerFaq) for c in commands):
@@ -504,6 +504,20 @@ def _only_small_talk(text: str, kinds: tuple[str, ...], rest: str) -> bool:
         return True
     words = rest.split()
     return bool(set(kinds) & {"thanks", "bye"}) and len(words) <= 2 and not any(c.isdigit() for c in rest)
+
+
+# Commands that a short rest of small talk still asks for ("thanks, checkout please", "thanks! my cart?").
+_AFTER_SMALL_TALK = (StartCheckout, ShowCatalog, ShowCart, ClearCart, OrderStatus, NewPaymentLink, Help, Handoff)
+
+
+def _asks_for_more(rest: str, understander: RuleUnderstander, state: DialogueState,
+                   context: UnderstandingContext) -> bool:
+    """Whether the words left after small talk ask for one of ``_AFTER_SMALL_TALK`` (then the message
+    is understood from them, not answered as small talk)."""
+    if not rest:
+        return False
+    commands = understander._understand(rest, state=state, context=context)
+    return bool(commands) and all(isinstance(c, _AFTER_SMALL_TALK) for c in commands)
 
 
 def _main_kind(kinds: tuple[str, ...]) -> SmallTalkKindName:

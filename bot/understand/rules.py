@@ -220,6 +220,9 @@ CHECKOUT_STRONG = _rx(
 )
 CHECKOUT_WEAK = _rx(r"^(buy|order|buy now|order now|i want to (buy|order)|pay|купить|заказать|закажу|куплю|"
                     r"хочу (заказать|купить)|хочу оплатить|оплатить)$")
+# The customer's own cart, also where an item is called a basket ("покажи мою корзину" at a florist
+# selling the basket «Праздник»).
+MY_CART = _rx(r"\bmy (shopping )?(cart|basket|bag)\b", r"\b(мою|моя|моей|моё|мое) корзин\w*", r"\bу меня в корзин\w*")
 CART_SHOW = _rx(r"\b(cart|basket|bag)\b", r"\bwhat did i (add|order|choose)\b", r"\bкорзин\w*",
                 r"\bчто (я )?(заказал|выбрал|добавил)\w*",
                 r"\bhow much (is it |is that |does it come to |do i owe )?(all )?(together|altogether|in total)\b",
@@ -329,6 +332,9 @@ BOOKING_MOVE = _rx(
 )
 YES = _rx(r"^(yes|yep|yeah|y|sure|ok|okay|confirm|please do|do it|go ahead|да|ага|конечно|подтверждаю|хорошо|ок|"
           r"давайте)\b", r"^(cancel|отмен\w*)( (it|my booking|the booking|запись|мою запись))?( please| пожалуйста)?$")
+# What "ok …" / "yes …" still asks for when said after it: a command, not an acknowledgement.
+_COMMANDS_AFTER_YES = frozenset({Intent.CHECKOUT, Intent.CATALOG, Intent.CART_SHOW, Intent.CART_CLEAR,
+                                 Intent.ORDER_STATUS, Intent.NEW_LINK, Intent.HELP, Intent.HANDOFF})
 NO = _rx(r"^(no|nope|nah|dont|do not|keep|leave it|never ?mind|нет|не надо|не отменя\w*|не нужно|оставить|оставьте|"
          r"оставь)\b")
 KEEP = _rx(r"(no|nope|nah|keep( it| my booking| the booking)?|leave it|нет|оставить|оставьте|оставь|не отменя\w*|"
@@ -405,9 +411,16 @@ def is_bare(norm: str) -> bool:
     return all(w in _STOP_WORDS or parse_quantity(w) is not None for w in norm.split())
 
 
+# Where the customer puts an item or takes it from ("to my cart", "в корзину"): never part of its name,
+# also where an item is called a basket (a florist's «Праздник» basket is not "добавь в корзину 3 розы").
+_CART_PLACE = re.compile(r"\b(?:to|into|in|from|out of) (?:my |the |your )?(?:shopping )?(?:cart|basket|bag)\b"
+                         r"|(?<!\w)(?:в|из|с|со) (?:мою |моей |мой )?корзин\w*", re.IGNORECASE)
+
+
 def command_free(text: str) -> str:
-    """``text`` normalised, without the engine's command words ("remove the shirt" → "the shirt")."""
-    return " ".join(w for w in tokenize(text) if w not in _COMMAND_WORDS)
+    """``text`` normalised, without the engine's command words and the cart as a place ("remove the
+    shirt from my cart" → "the shirt")."""
+    return " ".join(w for w in tokenize(_CART_PLACE.sub(" ", text)) if w not in _COMMAND_WORDS)
 
 
 def is_ambiguous(hits: list[ItemHit] | tuple[ItemHit, ...]) -> bool:
@@ -719,6 +732,11 @@ def read(text: str, *, index: KnowledgeIndex, state: DialogueState) -> Understan
     if THANKS.fullmatch(norm):
         return Understanding(Intent.THANKS, text)
     yes = YES.match(norm)
+    if yes and not ACK.fullmatch(norm):  # "ok checkout", "yes show me the cart": the command, not "ok"
+        after = norm[yes.end():].strip(" ,.!")
+        reading = read(after, index=index, state=state) if after else None
+        if reading is not None and reading.intent in _COMMANDS_AFTER_YES:
+            return reading
     if ACK.fullmatch(norm) or (yes and len(norm.split()) <= 4 and not BOOKING_CANCEL.search(norm)
                                and not CART_SET.search(norm) and not ADD_STRONG.search(norm[yes.end():])
                                and not _names_something(norm[yes.end():], index, state)):
@@ -894,7 +912,7 @@ class _ItemTurn:
             return self.make(Intent.CHECKOUT)
         if ADD_MORE.search(norm) and not found:
             return self.make(Intent.ADD_MORE)
-        if CART_SHOW.search(norm) and (not found or bare):
+        if (CART_SHOW.search(norm) and (not found or bare)) or MY_CART.search(norm):
             return self.make(Intent.CART_SHOW)
         catalog = CATALOG.search(norm) is not None
         if catalog and (not found or bare):
