@@ -521,6 +521,26 @@ async def test_checkout_edge_cases(sessionmaker) -> None:
     assert again.url == link.url  # the live link is sent again
 
 
+async def test_a_question_or_a_pause_at_the_address_step_is_not_the_address(sessionmaker) -> None:
+    shop = await apparel(sessionmaker)
+    chat = Chat(sessionmaker, shop)
+    await chat.ask("add white cotton shirt")
+    await chat.ask("checkout")
+    await chat.ask("Jane")
+    for text in ("wait, can I change the quantity?", "hold on", "sorry, one moment"):
+        again = await chat.ask(text)
+        assert "address" in again.text and "phone" not in again.text, text
+    assert "phone" in (await chat.ask("221B Baker Street, London")).text
+    link = await chat.ask("skip")
+    assert link.url and "Address: 221B Baker Street, London" in link.text
+    ru = Chat(sessionmaker, await florist(sessionmaker), contact="lena")
+    await ru.ask("добавь букет нежность")
+    await ru.ask("оформи")
+    await ru.ask("Анна")
+    again = await ru.ask("подождите, а можно поменять количество?")
+    assert "адрес" in again.text.lower() and "телефон" not in again.text.lower()
+
+
 async def test_phone_known_from_the_channel_is_not_asked(sessionmaker) -> None:
     shop = await florist(sessionmaker)
     chat = Chat(sessionmaker, shop, contact="tg-42")

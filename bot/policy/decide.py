@@ -27,7 +27,7 @@ from bot.commands import (
 )
 from bot.state import CHECKOUT_STEPS, DialogueState, Step
 from bot.understand.base import Understood
-from bot.understand.rules import bare_command, not_a_name, reads_as_request
+from bot.understand.rules import bare_command, not_a_name, not_an_answer, reads_as_request
 
 _CHECKOUT_FIELD = {Step.CHECKOUT_NAME: "name", Step.CHECKOUT_ADDRESS: "address", Step.CHECKOUT_PHONE: "phone"}
 _BOOKING = (FindSlots, MoveBooking, ShowBooking, CancelBooking)
@@ -101,6 +101,8 @@ def _checkout(step: Step, commands: list[Understood], text: str) -> list[Action]
     if details:  # "Li Wei, 4 Cedar Lane, Portland OR 97205, 503 555 0142": every answer at once
         return [Action("details", command=details[0])]
     if bare_command(text) or _only_small_talk(commands):  # "checkout", "yes", "ok": not the answer asked for
+        return [Action("ask_again", field=field)]
+    if commands and all(isinstance(c, NotUnderstood) for c in commands) and not_an_answer(text):  # "wait, …?"
         return [Action("ask_again", field=field)]
     return [Action("detail", field=field, value=" ".join(text.split()))]
 

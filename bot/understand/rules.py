@@ -697,6 +697,18 @@ def reads_as_request(text: str) -> bool:
     return any(rx.search(norm) for rx in (PRICE, DESCRIPTION, STOCK, VARIANTS, CART_SHOW, CATALOG, HELP))
 
 
+# "wait", "hold on, …", "sorry, …", "подождите": the customer stops to say something else, not an answer.
+HOLD_ON = _rx(r"^(wait|hold on|hang on|one (sec|second|moment)|just a (sec|second|moment)|sorry|oops|"
+              r"подожд\w*|погод\w*|стоп|секунд\w*|минутк\w*|ой|извините)\b")
+
+
+def not_an_answer(text: str) -> bool:
+    """Whether a message the rules did not understand, sent where a name or an address was asked for,
+    is still not the answer: a question ("wait, can I change the quantity?") or a pause ("hold on",
+    "подождите, …")."""
+    return text.rstrip().endswith("?") or HOLD_ON.search(normalize(text)) is not None
+
+
 def bare_command(text: str) -> bool:
     """Whether ``text`` is a command word with nothing else ("checkout", "add to cart"): not a name,
     address or city when one was asked for."""
