@@ -541,6 +541,22 @@ async def test_a_question_or_a_pause_at_the_address_step_is_not_the_address(sess
     assert "адрес" in again.text.lower() and "телефон" not in again.text.lower()
 
 
+async def test_anything_cheaper_lists_what_costs_less_than_the_item_shown(sessionmaker) -> None:
+    """"Anything cheaper?" after an item: what costs less, in its category when that has some, dearest
+    first (was "we don't sell that"); without an item shown, the cheapest of the catalogue."""
+    chat = Chat(sessionmaker, await apparel(sessionmaker))
+    await chat.ask("how much is the classic leather jacket?")
+    cheaper = await chat.ask("anything cheaper?")
+    assert "• Soft Winter Jacket — 50.00 USD" in cheaper.text and "Shirt" not in cheaper.text
+    ru = Chat(sessionmaker, await florist(sessionmaker), contact="lena")
+    await ru.ask("сколько стоит букет нежность?")
+    cheaper_ru = await ru.ask("а что-нибудь подешевле?")  # no cheaper bouquet: the other flowers
+    assert titles(cheaper_ru)[:3] == ["Пион", "Роза", "Тюльпан"] and "Нежность" not in cheaper_ru.text
+    other = Chat(sessionmaker, await florist(sessionmaker, slug="f2"), contact="x")
+    first = await other.ask("есть что-нибудь подешевле?")
+    assert first.text.index("Тюльпан") < first.text.index("Роза") < first.text.index("Букет «Нежность»")
+
+
 async def test_phone_known_from_the_channel_is_not_asked(sessionmaker) -> None:
     shop = await florist(sessionmaker)
     chat = Chat(sessionmaker, shop, contact="tg-42")

@@ -69,7 +69,7 @@ from bot.understand.rules import (
     search_items,
 )
 from commerce.when import parse_when
-from knowledge.search import KnowledgeIndex, variant_values
+from knowledge.search import ItemView, KnowledgeIndex, variant_values
 from knowledge.text import detect_language, normalize
 
 _SPLIT = re.compile(r"\s*(?:,\s*(?:and|also|plus|и|а)?|;|&|\+|\band also\b|\band\b|\bplus\b|\bи\b|\bа ещ[её]\b)\s*",
@@ -162,7 +162,7 @@ class RuleUnderstander:
         chosen = _choice(text, state=state, context=context)
         if chosen:
             return chosen
-        by_price = _by_price(text, state=state)
+        by_price = _by_price(text, state=state) or _cheaper(text, state=state, context=context)
         if by_price:
             return by_price
         swap = _swap(text, state=state, context=context)
@@ -998,6 +998,47 @@ def _by_price(text: str, *, state: DialogueState) -> list[Understood]:
     return [SearchCatalog(query=query, order="price_asc" if cheapest else "price_desc")]
 
 
+_CHEAPER = re.compile(
+    r"^(?:(?:and|but|ok|okay|so|hmm|well)\s+)*(?:(?:do you have|have you got|you got|is there|are there|got|any)\s+)?"
+    r"(?:anything|something|one|ones|options?)?\s*(?:a bit |a little |slightly |a little bit )?"
+    r"(?:cheaper|less expensive|more affordable|lower[- ]priced)(?:\s+(?:one|ones|options?|please|than (?:that|this|it)"
+    r"|available|in stock))*$"
+    r"|^(?:(?:а|и|ну|хм)\s+)*(?:(?:есть|у вас есть|а есть)\s+)?(?:что[- ]?(?:то|нибудь)\s+|какой[- ]?нибудь\s+"
+    r"|какие[- ]?нибудь\s+|что\s+)?(?:подешевле|дешевле|бюджетнее|поэкономнее|попроще)(?:\s+(?:есть|варианты"
+    r"|вариант|что[- ]?нибудь|чем этот|чем это|пожалуйста))*$", re.IGNORECASE)
+
+
+def _cheaper(text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
+    """"Anything cheaper?", "а что-нибудь подешевле?" when no options are offered: what costs less than
+    the item talked about last (dearest first, in its category when it has one), or the cheapest of
+    the catalogue when no item was. Prices are the knowledge base's (minor units)."""
+    if not _CHEAPER.match(" ".join(text.casefold().replace("ё", "е").strip(" ?!.").split())):
+        return []
+    if state.offered() or state.offered_items():
+        return []  # "the cheaper one" among the options: ``_choice``
+    last = None
+    if state.last_item_id is not None:
+        try:
+            last = context.index.item(state.last_item_id)
+        except KeyError:
+            last = None
+    floor = _lowest_price(last) if last is not None else None
+    if last is None or floor is None:
+        return [SearchCatalog(query="", order="price_asc")]
+    # In its category when that has something cheaper (a rare message: one pass over the items), else all.
+    same = last.category is not None and any(
+        v.category == last.category and v.id != last.id and (_lowest_price(v) or floor) < floor
+        for v in context.index.items())
+    return [SearchCatalog(query=last.category if same and last.category else "", max_price_minor=max(floor - 1, 0),
+                          order="price_desc")]
+
+
+def _lowest_price(view: ItemView) -> int | None:
+    """The lowest price of an item or its variants (minor units); ``None``: no price at all."""
+    prices = [p for p in (view.price_minor, *(v.price_minor for v in view.variants)) if p is not None]
+    return min(prices) if prices else None
+
+
 # A gift asked for (the noun, "подарить"); not "gift-wrapped", "подарочная коробка" (about an item's packing)
 _GIFT = re.compile(r"\b(?:gifts?|presents?)\b(?![-\s]?wrap)|\bподар(?:ок|ка|ки|ков|ку|ить|ю|им|ите|ят)\b",
                    re.IGNORECASE)
@@ -1085,11 +1126,14 @@ _TAKE = re.compile(r"\b(?:take|go with|want|give me|get|buy|order|беру|во�
                    re.IGNORECASE)
 
 
+_OTHER_THINGS = re.compile(r"\b(?:anything|something|other|else)\b|что[- ]?(?:нибудь|то)\b|\bесть\b", re.IGNORECASE)
+
+
 def _pick_variant(text: str, *, state: DialogueState, context: UnderstandingContext) -> list[Understood]:
     """"I'll go with the cheaper one" after an item with variants was shown: that variant (added when
     the customer takes it, shown otherwise)."""
-    if state.last_item_id is None or not _is_product(context, state.last_item_id):
-        return []
+    if state.last_item_id is None or not _is_product(context, state.last_item_id) or _OTHER_THINGS.search(text):
+        return []  # "anything cheaper?" asks for other items (``_cheaper``), not a variant
     choice = parse_choice(text, context.language)
     view = context.index.item(state.last_item_id)
     variants = list(view.variants)
