@@ -541,6 +541,19 @@ async def test_a_question_or_a_pause_at_the_address_step_is_not_the_address(sess
     assert "адрес" in again.text.lower() and "телефон" not in again.text.lower()
 
 
+async def test_a_quantity_sent_for_the_variant_question_is_kept_and_the_variant_asked_again(sessionmaker) -> None:
+    """"5 штук" to "which colour?" was not understood; the colour is asked again and the 5 kept."""
+    ru = Chat(sessionmaker, await florist(sessionmaker), contact="lena")
+    await ru.ask("давайте тюльпаны")
+    again = await ru.ask("5 штук")
+    assert "цвет для «Тюльпан»" in again.text and titles(again) == ["красный", "жёлтый"]
+    assert "Добавлено в корзину: 5 тюльпанов (красный)" in (await ru.ask("красный")).text
+    en = Chat(sessionmaker, await apparel(sessionmaker))
+    await en.ask("add a classic varsity top")
+    await en.ask("two please")
+    assert "Added 2 × Classic Varsity Top (Medium)" in (await en.ask("medium")).text
+
+
 async def test_anything_cheaper_lists_what_costs_less_than_the_item_shown(sessionmaker) -> None:
     """"Anything cheaper?" after an item: what costs less, in its category when that has some, dearest
     first (was "we don't sell that"); without an item shown, the cheapest of the catalogue."""

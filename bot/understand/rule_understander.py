@@ -48,6 +48,7 @@ from bot.language.budget import parse_budget
 from bot.language.choice import parse_choice
 from bot.language.daytime import parse_daytime
 from bot.language.details import extract_details, read_name, region_of_timezone
+from bot.language.quantities import parse_quantity
 from bot.language.roots import is_russian_verb, shares_root
 from bot.language.smalltalk import analyze as analyze_small_talk
 from bot.state import CHECKOUT_STEPS, DialogueState, Step
@@ -1098,6 +1099,11 @@ def _choice(text: str, *, state: DialogueState, context: UnderstandingContext) -
     if not count:
         return _pick_variant(text, state=state, context=context)
     choice = parse_choice(text, context.language)
+    how_many = _how_many(text) if waiting is not None and variants and not offers and not items else None
+    numbered = text.strip().isdigit() and 1 <= int(text.strip()) <= count  # "2": the second of a numbered list
+    if how_many is not None and not numbered and (choice is None or choice.index is None):
+        # "5 штук" to "which colour?": the quantity is kept and the colour asked again
+        return [AddToCart(item_id=waiting, variant_id=None, quantity=how_many)]
     if choice is None:
         if offers and _EARLIEST.search(text):
             return [Choose(option=1)]
@@ -1124,6 +1130,16 @@ def _choice(text: str, *, state: DialogueState, context: UnderstandingContext) -
 
 _TAKE = re.compile(r"\b(?:take|go with|want|give me|get|buy|order|беру|возьму|берём|давайте|хочу|дайте|купл\w*)\b",
                    re.IGNORECASE)
+
+
+def _how_many(text: str) -> int | None:
+    """The quantity of a message that is only a quantity ("5 штук", "five please", "two of them", "5");
+    ``None`` otherwise (a variant or an item named too)."""
+    from bot.understand.rules import is_bare
+
+    norm = normalize(text)
+    quantity = parse_quantity(norm)
+    return quantity if quantity is not None and is_bare(norm) and not _OTHER_THINGS.search(norm) else None
 
 
 _OTHER_THINGS = re.compile(r"\b(?:anything|something|other|else)\b|что[- ]?(?:нибудь|то)\b|\bесть\b", re.IGNORECASE)
