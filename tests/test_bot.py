@@ -554,6 +554,18 @@ async def test_a_quantity_sent_for_the_variant_question_is_kept_and_the_variant_
     assert "Added 2 × Classic Varsity Top (Medium)" in (await en.ask("medium")).text
 
 
+async def test_the_occasion_of_a_purchase_is_not_what_is_bought(sessionmaker) -> None:
+    """"Хочу букет для мамы на день рождения" found nothing (the occasion outweighed "букет"), and
+    "розы на 8 марта" was eight roses."""
+    ru = Chat(sessionmaker, await florist(sessionmaker), contact="lena")
+    bouquet = await ru.ask("хочу букет для мамы на день рождения")
+    assert "Букет «Нежность»" in bouquet.text and "не совсем понятно" not in bouquet.text
+    roses = await ru.ask("розы на 8 марта")
+    assert "8 ×" not in roses.text and "8 роз" not in roses.text and "Роза" in roses.text
+    ideas = await ru.ask("что-нибудь на 8 марта")
+    assert "Тюльпан" in ideas.text and "Пион" in ideas.text
+
+
 async def test_anything_cheaper_lists_what_costs_less_than_the_item_shown(sessionmaker) -> None:
     """"Anything cheaper?" after an item: what costs less, in its category when that has some, dearest
     first (was "we don't sell that"); without an item shown, the cheapest of the catalogue."""

@@ -1047,11 +1047,17 @@ _GIFT_FOR = re.compile(r"\b(?:birthday|anniversary|christmas|on|for|her|him|де
 
 
 def _gift(text: str, context: UnderstandingContext) -> list[Understood]:
-    """"I need a gift for my wife", "что подарить маме на день рождения?": ideas from the catalogue (a search
+    """"I need a gift for my wife", "что подарить маме на день рождения?", "что-нибудь на 8 марта" (an
+    occasion with no item named): ideas from the catalogue (a search
     by the other words, the catalogue when they name nothing), not the one item whose description or name
     says "gift". An item named by more than the gift word ("gift card", "подарочный набор") is that item."""
+    from bot.understand.rules import OCCASION
+
     if not _GIFT.search(text):
-        return []
+        if not OCCASION.search(text) or any(_names_item(hit) for hit in search_items(context.index, text)):
+            return []  # "a mug for christmas" is the mug; "что-нибудь на 8 марта" asks for ideas
+        rest = _PRICE_ORDER_WORDS.sub(" ", _GIFT_FOR.sub(" ", _budget_query(OCCASION.sub(" ", text))))
+        return [SearchCatalog(query=" ".join(w for w in rest.split() if re.search(r"\w", w)))]
     if any(_names_item(hit) and any(not _GIFT.fullmatch(w) for w in hit.matched_terms)
            for hit in search_items(context.index, text)):
         return []  # "gift wrapping": more than the gift word names an item

@@ -417,10 +417,21 @@ _CART_PLACE = re.compile(r"\b(?:to|into|in|from|out of) (?:my |the |your )?(?:sh
                          r"|(?<!\w)(?:в|из|с|со) (?:мою |моей |мой )?корзин\w*", re.IGNORECASE)
 
 
+# The occasion of a purchase ("for her birthday", "на день рождения"): never part of an item's name, and
+# its words would outweigh the item's in the search ("хочу букет для мамы на день рождения" found nothing).
+OCCASION = re.compile(
+    r"\bfor (?:a |an |her |his |my |our |your |the |their )?(?:[a-z]+(?:'s|s') )?(?:birthday|bday|anniversary"
+    r"|wedding anniversary"
+    r"|valentine'?s(?: day)?|mother'?s day|mothers day|father'?s day|fathers day|christmas|xmas|new year"
+    r"|graduation|housewarming)\b"
+    r"|(?<!\w)(?:на|к|ко) (?:день рождения|др|юбилей|годовщину|8 марта|восьмое марта|день матери|новый год"
+    r"|выпускной|день святого валентина|день влюбленных|день влюблённых|14 февраля)(?!\w)", re.IGNORECASE)
+
+
 def command_free(text: str) -> str:
-    """``text`` normalised, without the engine's command words and the cart as a place ("remove the
-    shirt from my cart" → "the shirt")."""
-    return " ".join(w for w in tokenize(_CART_PLACE.sub(" ", text)) if w not in _COMMAND_WORDS)
+    """``text`` normalised, without the engine's command words, the cart as a place and the occasion
+    ("remove the shirt from my cart" → "the shirt"; "букет на день рождения" → "букет")."""
+    return " ".join(w for w in tokenize(OCCASION.sub(" ", _CART_PLACE.sub(" ", text))) if w not in _COMMAND_WORDS)
 
 
 def is_ambiguous(hits: list[ItemHit] | tuple[ItemHit, ...]) -> bool:
@@ -462,7 +473,7 @@ def quantity_in(text: str, *, item_name: str | None = None) -> int | None:
     """The explicit quantity of ``text``, ignoring numbers that are part of ``item_name``
     ("add 2 Bouquet of 15 roses" → 2; "Bouquet of 15 roses, please" → None) and the pronoun in
     "the white one"."""
-    text = _ONE_PRONOUN.sub(r"\1", text)
+    text = _ONE_PRONOUN.sub(r"\1", OCCASION.sub(" ", text))  # "розы на 8 марта" are not 8 roses
     if item_name:
         for word in tokenize(item_name):
             if word.isdigit() or parse_quantity(word) is not None:
