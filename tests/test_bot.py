@@ -566,6 +566,16 @@ async def test_the_occasion_of_a_purchase_is_not_what_is_bought(sessionmaker) ->
     assert "Тюльпан" in ideas.text and "Пион" in ideas.text
 
 
+async def test_anything_in_a_colour_and_what_about_something_not_sold(sessionmaker) -> None:
+    """"Anything in white?" lists the white items (was "no information about" one of them); "what about
+    sneakers" is something not sold (was not understood)."""
+    chat = Chat(sessionmaker, await apparel(sessionmaker))
+    white = await chat.ask("ok, anything in white?")
+    assert "• White Cotton Shirt — 30.00 USD" in white.text and "information" not in white.text
+    sneakers = await chat.ask("what about sneakers")
+    assert "couldn't find that in our catalogue" in sneakers.text and "Talk to a human" in titles(sneakers)
+
+
 async def test_anything_cheaper_lists_what_costs_less_than_the_item_shown(sessionmaker) -> None:
     """"Anything cheaper?" after an item: what costs less, in its category when that has some, dearest
     first (was "we don't sell that"); without an item shown, the cheapest of the catalogue."""

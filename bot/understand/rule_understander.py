@@ -549,6 +549,18 @@ def _refine(commands: list[Understood], *, text: str, state: DialogueState,
         browsed = _browse(text)
         if browsed:
             return browsed
+    anything_in = _ANYTHING_IN.match(text)
+    if anything_in and len(commands) == 1 and isinstance(commands[0], (NotUnderstood, UnknownFact, NotSold, ShowItem)):
+        wanted = re.sub(r"\s+(?:please|pls|thanks)$", "", " ".join(anything_in.group("x").strip(" ?!.,").split()))
+        if wanted:  # "anything in black?": the items in black
+            return [SearchCatalog(query=wanted[:500])]
+    about = _WHAT_ABOUT.match(text)
+    if about and len(commands) == 1 and isinstance(commands[0], NotUnderstood):
+        from bot.understand.rules import speaks_of_time
+
+        wanted = " ".join((about.group("en") or about.group("ru") or "").strip(" ?!.").split())
+        if wanted and not speaks_of_time(text):  # "what about sneakers?": not sold ("what about Friday?" is a time)
+            return [NotSold(query=wanted[:500])]
     if len(commands) == 1 and _QUESTION.search(text):
         only = commands[0]
         if isinstance(only, NotUnderstood) and _DO_YOU_SELL.search(text):  # "do you do eyelash extensions?"
@@ -643,6 +655,15 @@ _DO_YOU_SELL = re.compile(r"^\W*(?:do|does|can) (?:you|u|ya)(?: guys)? (?:do|sel
                           r"|^\W*(?:а )?(?:у вас )?есть ли\b",
                           re.IGNORECASE)
 
+
+# "anything in black?", "something in linen", "что-нибудь в красном цвете": the items described so.
+_ANYTHING_IN = re.compile(
+    r"^\W*(?:(?:ok|okay|and|so|hmm|well)\W+)*(?:(?:do you have|have you got|you got|got|is there|are there)\s+)?"
+    r"(?:anything|something|any ones?|stuff)\s+(?:in|made of|made from)\s+(?P<x>.+)$", re.IGNORECASE)
+
+# "what about sneakers?", "а как насчёт пионов?" after something else was asked about: that thing.
+_WHAT_ABOUT = re.compile(r"^\W*(?:(?:ok|okay|and|so|hmm|well)\W+)*(?:what|how) about\s+(?P<en>.+)$"
+                         r"|^\W*(?:(?:а|и|ну)\s+)?(?:как\s+)?насч[её]т\s+(?P<ru>.+)$", re.IGNORECASE)
 
 # "а что есть из тюльпанов?", "что у вас есть из роз": the items made of / with something.
 _WHAT_OF = re.compile(r"^\W*(?:а |и )?что (?:у вас |вообще )?(?:есть|имеется|бывает) из\s+([^?!.]+?)\s*[?!.]*$",
