@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.demo import SALON_SCHEDULE
 from bot.state import BookingDraft, DeliveryDraft, DialogueState, Offer, Step
+from channels.base import ParsedInbound
 from commerce.bookings import hold_slot
 from commerce.delivery import add_delivery_window, choose_window
 from commerce.payments import mark_paid
@@ -32,6 +33,7 @@ from core.models import (
     Company,
     Contact,
     DeliveryWindow,
+    FaqEntry,
     KnowledgeItem,
     Message,
     Order,
@@ -40,6 +42,7 @@ from core.models import (
     Payment,
     Resource,
 )
+from core.timeutil import utcnow
 from knowledge.importer import import_knowledge
 from tests.test_bot import APPAREL, Chat, Shop, create_shop, make_engine, orders_of, titles
 
@@ -269,6 +272,27 @@ async def test_a_closed_day_offers_the_nearest_days(sessionmaker) -> None:
     # Marco at 10:30, and Marco is free then: held at once (issue 8: an exact free time is not offered again).
     marco = await chat.ask("with Marco at 10:30")
     assert "Tue 16 Mar, 10:30 with Marco: I'm holding this time for you" in marco.text
+
+
+async def test_a_question_while_times_are_offered_keeps_the_times(sessionmaker) -> None:
+    """"Do you take cards?" while times are offered: answered, and the times offered again; "the
+    second one" then holds the second time (it was not understood: the answer had dropped the times)."""
+    shop = await salon(sessionmaker)
+    async with sessionmaker() as s, s.begin():
+        company = await s.get(Company, shop.company_id)
+        s.add(FaqEntry(tenant_id=shop.tenant_id, company_id=shop.company_id, question="Do you take cards?",
+                       answer="Yes: Visa, Mastercard and cash.", position=99))
+        company.kb_version += 1
+    chat = chat_with(sessionmaker, shop)
+    offered = await chat.ask("I'd like a women's haircut tomorrow afternoon")
+    result = await chat.pipeline.receive(inbox_id=shop.inbox_id, parsed=ParsedInbound(
+        contact_source_id=chat.contact, text="do you take cards?", received_at=utcnow()))
+    [answer] = result.replies
+    assert answer.text == "Yes: Visa, Mastercard and cash.\n\nPick a time, or tell me another day or time."
+    assert titles(answer) == titles(offered)
+    second = await chat.ask("the second one")
+    assert f"Women's haircut, {titles(offered)[1].replace(' · Anna', '').replace('Wed', 'Wed 10 Mar,')} with Anna" \
+        in second.text and "holding this time" in second.text
 
 
 async def test_next_week_starts_at_its_monday(sessionmaker) -> None:

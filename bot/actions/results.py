@@ -257,6 +257,14 @@ class StillAsking:
 
 
 @dataclass(frozen=True, slots=True)
+class StillChoosing:
+    """Times were offered when the customer asked something else ("do you take cards?"): that was
+    answered, and the same times (their titles, in offer order) are offered again."""
+
+    titles: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PriceMissing:
     """An item lost its price (``name``, ``"?"`` when unknown): a manager must help."""
 
@@ -602,8 +610,8 @@ Result = (
     Chatted | HandedOff | Cancelled | NotUnderstood | FaqAnswered | CatalogShown | ItemShown | ItemGone | NotFound
     | Found | FactUnknown | DetailsNoted | ItemChoices | NothingToAdd | VariantNeeded | Added | AddRefused | CartShown
     | CartCleared | WhichLine | NotInCart | QuantityNeeded | CheckoutStarted | CheckoutEmpty | DetailTaken
-    | DetailRejected | StillAsking | PriceMissing | CheckoutShortage | OrderPlaced | OrderStatusShown | LinkSent
-    | LinkRefused
+    | DetailRejected | StillAsking | StillChoosing | PriceMissing | CheckoutShortage | OrderPlaced | OrderStatusShown
+    | LinkSent | LinkRefused
     | NoServices | ServiceGone | ServiceChoices | SlotsOffered | NearestDays | SlotsNone | SlotLost | HoldExpired
     | SlotHeld | PhoneAdded | BookingNamed | BookingNameRejected | BookingSettled | BookingPriceMissing
     | BookingNotActive | BookingNotUnderstood | BookingReleased | NoBookings | BookingsShown | WhichBooking

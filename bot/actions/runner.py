@@ -97,6 +97,11 @@ class Actions:
             return [r.DetailRejected(action.field or "name")]
         if kind == "still_asking":  # unless the side question's answer asked a question of its own
             return [r.StillAsking(action.field or "name")] if turn.state.step is None else []
+        if kind == "still_choosing":  # the times offered before the side question, unless it asked its own
+            draft = turn.state.booking
+            if turn.state.step is None and draft is not None and draft.offers:
+                return [r.StillChoosing(tuple(offer.title for offer in draft.offers))]
+            return []
         if kind == "detail":
             return await self._details(turn, {action.field or "name": action.value})
         if kind == "details" and isinstance(action.command, GiveDetails):

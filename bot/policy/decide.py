@@ -41,7 +41,8 @@ class Action:
     """One thing to do this turn: ``kind`` names the action (``run``: run ``command``; ``detail``:
     take ``value`` as the answer to checkout question ``field``; ``ask_again``: the answer was not
     one; ``still_asking``: after answering a side question, ask ``field`` (a checkout field or
-    ``booking_name``) again; ``booking_name`` / ``delivery_city``: free-text answers of those
+    ``booking_name``) again; ``still_choosing``: after answering a side question, offer the times
+    offered before again; ``booking_name`` / ``delivery_city``: free-text answers of those
     questions; ``keep_booking`` / ``confirm_cancel_booking``; ``choose_slot`` / ``choose_booking`` /
     ``choose_window`` with the 0-based ``offer``)."""
 
@@ -82,6 +83,10 @@ def decide(state: DialogueState, commands: list[Understood], *, text: str = "") 
             return [Action("keep_booking")]
         if any(isinstance(c, CancelBooking) or (isinstance(c, SmallTalk) and c.kind == "ack") for c in commands):
             return [Action("confirm_cancel_booking")]
+    if step == Step.CHOOSE_SLOT and state.booking is not None and state.booking.offers:
+        side = _side_questions(commands, text)
+        if side and all(isinstance(c, (AnswerFaq, ShowItem)) for c in side):  # "do you take cards?"
+            return [*(Action("run", command=c) for c in side), Action("still_choosing")]
     actions = [_general(state, c) for c in commands]
     if len(actions) > 1:  # "hi, how much is the shirt?", "no, better 8": the request is the answer
         actions = [a for a in actions if not isinstance(a.command, (SmallTalk, Skip))] or actions[:1]

@@ -53,6 +53,8 @@ def advance(state: DialogueState, result: r.Result, *, asked: Step | None,  # no
             draft.name, draft.address, draft.phone = name or draft.name, address or draft.address, phone or draft.phone
         case r.DetailRejected(field=field):
             state.step = _FIELD_STEP[field]
+        case r.StillChoosing():
+            state.step = Step.CHOOSE_SLOT  # the booking draft and its offers were kept
         case r.StillAsking(field=field):
             state.step = Step.BOOKING_NAME if field == "booking_name" else _FIELD_STEP[field]
         case r.DetailTaken(field=field, value=value, next_field=next_field):

@@ -38,6 +38,9 @@ def render_booking(turn: Turn, result: r.Result) -> list[OutboundMessage] | None
                                                                                   after=after))
             buttons = [Button(title=title, payload=option(n)) for n, title in enumerate(slot_titles(turn, result), 1)]
             return turn.reply(header, t("slots_hint"), buttons=buttons)
+        case r.StillChoosing(titles=titles):
+            return turn.reply(t("slots_hint"), buttons=[Button(title=title, payload=option(n))
+                                                        for n, title in enumerate(titles, 1)])
         case r.NearestDays(service=service, days=days, day=day, part=part, after=after):
             text = t("slots_none_days", service=service.name, day=texts.day_label(day, turn.language),
                      part=texts.part_label(turn.language, part_of_day=part, after=after))
