@@ -576,6 +576,20 @@ async def test_anything_in_a_colour_and_what_about_something_not_sold(sessionmak
     assert "couldn't find that in our catalogue" in sneakers.text and "Talk to a human" in titles(sneakers)
 
 
+async def test_rather_n_of_an_item_sets_its_quantity(sessionmaker) -> None:
+    """"Нет, пионов лучше 2" after 3 peonies added 2 more (5); it sets 2. Of an item not in the cart
+    yet ("лучше 3 белые розы"), that many are added."""
+    ru = Chat(sessionmaker, await florist(sessionmaker), contact="lena")
+    await ru.ask("добавь 3 пиона")
+    assert "Итого: 900,00 ₽" in (await ru.ask("нет, пионов лучше 2")).text  # 2 × 450
+    assert "Итого: 450,00 ₽" in (await ru.ask("пусть пионов будет 1")).text
+    other = await ru.ask("лучше 3 белые розы")
+    assert "Добавлено в корзину: 3 розы (белая)" in other.text
+    en = Chat(sessionmaker, await apparel(sessionmaker))
+    await en.ask("add 3 white cotton shirts")
+    assert "Total: 60.00 USD" in (await en.ask("actually 2 white cotton shirts instead")).text
+
+
 async def test_anything_cheaper_lists_what_costs_less_than_the_item_shown(sessionmaker) -> None:
     """"Anything cheaper?" after an item: what costs less, in its category when that has some, dearest
     first (was "we don't sell that"); without an item shown, the cheapest of the catalogue."""

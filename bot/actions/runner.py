@@ -362,6 +362,9 @@ class Actions:
                 return await self._add(turn, item_id, variant_id, ref.quantity)
             return r.CartShown(lines)
         targets = _target_lines(turn, ref, lines, remove=False)
+        if isinstance(targets, r.NotInCart) and ref.quantity and len(ref.candidates) == 1:
+            # "лучше 5 пионов", "make it 3 teapots" with none in the cart: that many of it
+            return await self._add(turn, ref.candidates[0], ref.variant_id, ref.quantity)
         if not isinstance(targets, list):
             return targets
         if len(targets) > 1:
