@@ -167,9 +167,10 @@ CART_SET = _rx(
     r"\bизмен\w*", r"\bпомен\w*", r"\bсдела\w*", r"\bисправ\w*", r"\bпусть будет\b", r"\bвместо\b",
     r"\bколичеств\w*", r"^(no |nah |actually )*(better |rather )?\d+ (instead|then)\b",
     r"^(нет |не |ну )?((лучше|давайте|давай|пусть|тогда|уж|можно) )+\d+( штук\w*| шт)?$",
-    # "actually 5 mugs instead", "нет, пионов лучше 5", "лучше 5 пионов", "пусть пионов будет 5"
-    r"^(no |nah |actually |oh |sorry )*(better |rather )?\d+ \w+( \w+)? instead$",
-    r"^(нет |ну |а )?(\w+ )?лучше \d+( \w+)?$", r"^(нет |ну |а )?пусть (\w+ )?будет \d+( \w+)?$",
+    # "actually 5 mugs instead", "нет, пионов лучше 5", "лучше 5 пионов", "пусть пионов будет 5": only the
+    # marker words match (``is_bare`` takes matches out: the item's name must stay)
+    r"^(no |nah |actually |oh |sorry )*(better |rather )?(?=\d+ \w+( \w+)? instead$)",
+    r"\bлучше(?= \d+( \w+)?$)", r"^(нет |ну |а )?пусть(?=( \w+)? будет \d+( \w+)?$)",
 )
 # "just one", "actually, only 2 please": with nothing named, the quantity of the line talked about (the
 # whole message: "just one french press" names an item and adds it).
