@@ -295,6 +295,23 @@ async def test_a_question_while_times_are_offered_keeps_the_times(sessionmaker) 
         in second.text and "holding this time" in second.text
 
 
+async def test_an_hour_typed_chooses_the_time_offered_then_and_a_number_its_place(sessionmaker) -> None:
+    """"11" while the morning's times are offered was not understood; it holds 11:00. "at 3" is 15:00;
+    "2" is still the second time offered (a numbered list in text channels)."""
+    shop = await salon(sessionmaker)
+    morning = chat_with(sessionmaker, shop)
+    offered = await morning.ask("I'd like a women's haircut tomorrow morning")
+    assert len(titles(offered)) < 11 and "Wed 11:00 · Anna" in titles(offered)
+    assert "Wed 10 Mar, 11:00 with Anna: I'm holding this time" in (await morning.ask("11")).text
+    afternoon = chat_with(sessionmaker, shop, contact="bob")
+    await afternoon.ask("I'd like a women's haircut tomorrow afternoon")
+    assert "Wed 10 Mar, 15:00 with Anna: I'm holding this time" in (await afternoon.ask("at 3")).text
+    numbered = chat_with(sessionmaker, shop, contact="cem")
+    offered = await numbered.ask("I'd like a women's haircut tomorrow afternoon")
+    second = titles(offered)[1].split(" ")[1]  # "Wed 14:00 · Anna" → "14:00"
+    assert f"Wed 10 Mar, {second} with Anna" in (await numbered.ask("2")).text
+
+
 async def test_next_week_starts_at_its_monday(sessionmaker) -> None:
     """On a Thursday, "next week" means the days from Monday on, not the Thursday a week later. The
     salon is closed on Mondays: the nearest days of that week are offered."""

@@ -660,6 +660,17 @@ def match_offer(text: str, offers: list[Offer]) -> int | None:
         if normalize(offer.title) == norm:
             return i
     wanted = clock_time(text)
+    if wanted is None and re.fullmatch(r"(?:at |в |на )?(\d{1,2})(?: ?(?:o'?clock|h|ч|часов|часа|час))?", norm):
+        # a bare hour ("11", "at 3", "в 11"): the offer starting then (1–7 are afternoon hours, as in
+        # ``commerce.when``); a bare number that can number an offer is that offer
+        hour = int(re.sub(r"\D", "", norm))
+        if norm.isdigit() and 1 <= hour <= len(offers):
+            return None  # "2" is the second of a numbered list (``_picked``)
+        starts = [clock_time(o.title) for o in offers]
+        for h in (hour, hour + 12) if 1 <= hour <= 7 else (hour,):
+            if f"{h:02d}:00" in starts:
+                return starts.index(f"{h:02d}:00")
+        return None
     if wanted is None:
         return None
     words = set(tokenize(text))
