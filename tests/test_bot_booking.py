@@ -312,6 +312,17 @@ async def test_an_hour_typed_chooses_the_time_offered_then_and_a_number_its_plac
     assert f"Wed 10 Mar, {second} with Anna" in (await numbered.ask("2")).text
 
 
+async def test_anything_earlier_offers_the_part_of_the_day_before(sessionmaker) -> None:
+    """"Anything earlier?" while the afternoon's times are offered was "not sold"; it offers the morning's."""
+    chat = chat_with(sessionmaker, await salon(sessionmaker))
+    await chat.ask("I'd like a women's haircut tomorrow afternoon")
+    earlier = await chat.ask("anything earlier?")
+    assert "Free times for Women's haircut (60 min, 45.00 EUR) on Wed 10 Mar in the morning:" in earlier.text
+    assert titles(earlier) and all(int(t.split(" ")[1][:2]) < 12 for t in titles(earlier))
+    later = await chat.ask("later please")
+    assert "on Wed 10 Mar in the afternoon:" in later.text
+
+
 async def test_next_week_starts_at_its_monday(sessionmaker) -> None:
     """On a Thursday, "next week" means the days from Monday on, not the Thursday a week later. The
     salon is closed on Mondays: the nearest days of that week are offered."""

@@ -12,6 +12,7 @@ import re
 import uuid
 import weakref
 from dataclasses import replace
+from datetime import date
 from functools import lru_cache
 
 from bot.buttons import decode
@@ -160,6 +161,9 @@ class RuleUnderstander:
             gift = _gift(text, context)
             if gift:
                 return gift
+        shifted = _earlier_or_later(text, state=state)
+        if shifted:
+            return shifted
         chosen = _choice(text, state=state, context=context)
         if chosen:
             return chosen
@@ -1192,6 +1196,34 @@ def _pick_variant(text: str, *, state: DialogueState, context: UnderstandingCont
     if _TAKE.search(text):
         return [AddToCart(item_id=view.id, variant_id=variant.id)]
     return [ShowItem(item_id=view.id, variant_id=variant.id)]
+
+
+_EARLIER_LATER = re.compile(
+    r"^(?:(?:ok|okay|hmm|and|so|well)\W+)*(?:(?:is there|are there|do you have|have you got|you got|got|any)\s+)?"
+    r"(?:anything|something|any|a time|times|one)?\s*(?:a bit |a little |slightly )?(earlier|later)"
+    r"(?:\s+(?:in the day|that day|on|times?|please|than that|than these|ones?))*$", re.IGNORECASE)
+_PART_ORDER = ("morning", "afternoon", "evening")
+
+
+def _earlier_or_later(text: str, *, state: DialogueState) -> list[Understood]:
+    """"Anything earlier?", "later please" while times are offered: the times of the part of the same day
+    before or after the one offered (from the afternoon's, the morning's); from the whole day's, the
+    morning's or the evening's. (Was "not sold".)"""
+    m = _EARLIER_LATER.match(" ".join(text.strip(" ?!.").split()))
+    draft = state.booking
+    if m is None or not state.offered() or draft is None or draft.service_id is None or draft.mode != "book":
+        return []
+    step = -1 if m.group(1).lower() == "earlier" else 1
+    part = draft.part_of_day if draft.part_of_day in _PART_ORDER else None
+    if part is None:
+        new_part = "morning" if step < 0 else "evening"
+    else:
+        new_part = _PART_ORDER[max(0, min(len(_PART_ORDER) - 1, _PART_ORDER.index(part) + step))]
+    try:
+        day = date.fromisoformat(draft.day) if draft.day else None
+    except ValueError:
+        day = None
+    return [FindSlots(service_id=draft.service_id, day=day, day_part=new_part)]  # type: ignore[arg-type]
 
 
 _EARLIEST = re.compile(r"\b(?:the )?(?:earliest|soonest|first available|самое раннее|пораньше|ближайш\w*)\b",
