@@ -660,7 +660,7 @@ _DO_YOU_SELL = re.compile(r"^\W*(?:do|does|can) (?:you|u|ya)(?: guys)? (?:do|sel
                           re.IGNORECASE)
 
 
-# "anything in black?", "something in linen", "что-нибудь в красном цвете": the items described so.
+# "anything in black?", "something in linen": the items described so (English; Russian has no such case yet).
 _ANYTHING_IN = re.compile(
     r"^\W*(?:(?:ok|okay|and|so|hmm|well)\W+)*(?:(?:do you have|have you got|you got|got|is there|are there)\s+)?"
     r"(?:anything|something|any ones?|stuff)\s+(?:in|made of|made from)\s+(?P<x>.+)$", re.IGNORECASE)
@@ -1145,9 +1145,7 @@ def _choice(text: str, *, state: DialogueState, context: UnderstandingContext) -
 
     def price(i: int) -> int:
         if items:
-            view = context.index.item(items[i])
-            return min([p for p in (view.price_minor, *(v.price_minor for v in view.variants)) if p is not None]
-                       or [0])
+            return _lowest_price(context.index.item(items[i])) or 0
         if variants:
             view = context.index.item(waiting)  # type: ignore[arg-type]
             variant = view.variants[i]
