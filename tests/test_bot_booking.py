@@ -323,6 +323,20 @@ async def test_anything_earlier_offers_the_part_of_the_day_before(sessionmaker) 
     assert "on Wed 10 Mar in the afternoon:" in later.text
 
 
+async def test_is_someone_available_narrows_the_times_offered_to_them(sessionmaker) -> None:
+    """"Is Marco available?" while times are offered was answered by the stylists FAQ; it offers the
+    same request's times with Marco."""
+    chat = chat_with(sessionmaker, await salon(sessionmaker))
+    offered = await chat.ask("I'd like a men's haircut tomorrow afternoon")
+    assert titles(offered) and all(t.endswith("· Anna") for t in titles(offered))
+    marco = await chat.ask("is Marco available?")
+    assert "on Wed 10 Mar in the afternoon:" in marco.text
+    assert titles(marco) and all(t.endswith("· Marco") for t in titles(marco))
+    assert all(t.endswith("· Anna") for t in titles(await chat.ask("with Anna then")))
+    held = await chat.ask("at 3")
+    assert "Wed 10 Mar, 15:00 with Anna: I'm holding this time" in held.text
+
+
 async def test_next_week_starts_at_its_monday(sessionmaker) -> None:
     """On a Thursday, "next week" means the days from Monday on, not the Thursday a week later. The
     salon is closed on Mondays: the nearest days of that week are offered."""

@@ -161,7 +161,7 @@ class RuleUnderstander:
             gift = _gift(text, context)
             if gift:
                 return gift
-        shifted = _earlier_or_later(text, state=state)
+        shifted = _earlier_or_later(text, state=state) or _with_someone(text, state=state)
         if shifted:
             return shifted
         chosen = _choice(text, state=state, context=context)
@@ -1201,6 +1201,29 @@ _EARLIER_LATER = re.compile(
     r"(?:anything|something|any|a time|times|one)?\s*(?:a bit |a little |slightly )?(earlier|later)"
     r"(?:\s+(?:in the day|that day|on|times?|please|than that|than these|ones?))*$", re.IGNORECASE)
 _PART_ORDER = ("morning", "afternoon", "evening")
+
+
+_SOMEONE = re.compile(
+    r"^(?:(?:ok|okay|and|so|hmm|well)\W+)*(?:(?:is|can|could|would) (?P<a>\w+) (?:be )?(?:available|free|do it|do that)"
+    r"(?: then| instead| that day)?|(?:and )?with (?P<b>\w+)(?: please| then| instead)?)$"
+    r"|^(?:(?:а|и|ну)\s+)?(?:(?:к|с|у) (?P<c>\w+)(?: можно| получится| есть время)?|(?P<d>\w+) свободн\w*)$",
+    re.IGNORECASE)
+
+
+def _with_someone(text: str, *, state: DialogueState) -> list[Understood]:
+    """"Is Marco available?", "with Anna then", "а к Марко можно?" while times are offered: the times of
+    the same request again, which the booking action narrows to the staff member named (its
+    ``_resource_named`` reads the message; a name that is nobody's offers the same times)."""
+    draft = state.booking
+    if not state.offered() or draft is None or draft.service_id is None or draft.mode != "book":
+        return []
+    if not _SOMEONE.match(" ".join(text.strip(" ?!.").split())):
+        return []
+    try:
+        day = date.fromisoformat(draft.day) if draft.day else None
+    except ValueError:
+        day = None
+    return [FindSlots(service_id=draft.service_id, day=day)]
 
 
 def _earlier_or_later(text: str, *, state: DialogueState) -> list[Understood]:
