@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -152,6 +153,14 @@ class BookingDraft:
     resource: str | None = None
     offers: list[Offer] = field(default_factory=list)
     candidates: list[uuid.UUID] = field(default_factory=list)
+
+    @property
+    def local_day(self) -> date | None:
+        """``day`` as a local date (``None``: not said, or not an ISO date)."""
+        try:
+            return date.fromisoformat(self.day) if self.day else None
+        except ValueError:
+            return None
 
     def to_json(self) -> dict[str, Any]:
         return {

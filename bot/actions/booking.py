@@ -212,7 +212,7 @@ class BookingActions:
                      booking: Booking | None = None) -> Results:
         """The chosen time was taken meanwhile: apologise and offer the times still free."""
         tz = company_zone(turn.company)
-        return await self._offer(turn, service, day=_day(draft.day) or start.astimezone(tz).date(),
+        return await self._offer(turn, service, day=draft.local_day or start.astimezone(tz).date(),
                                  part=_part(draft.part_of_day), after=_time(draft.after), resource=draft.resource,
                                  booking=booking, before=r.SlotLost(start, tz))
 
@@ -495,17 +495,10 @@ def _merged(previous: BookingDraft | None, query: WhenQuery | None) -> tuple[dat
     after = query.after if query else None
     if previous is not None:
         if day is None:
-            day = _day(previous.day)
+            day = previous.local_day
         if part is None and after is None:
             part, after = _part(previous.part_of_day), _time(previous.after)
     return day, part, after
-
-
-def _day(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
 
 
 def _time(value: str | None) -> time | None:

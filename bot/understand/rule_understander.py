@@ -12,7 +12,6 @@ import re
 import uuid
 import weakref
 from dataclasses import replace
-from datetime import date
 from functools import lru_cache
 
 from bot.buttons import decode
@@ -1219,11 +1218,7 @@ def _with_someone(text: str, *, state: DialogueState) -> list[Understood]:
         return []
     if not _SOMEONE.match(" ".join(text.strip(" ?!.").split())):
         return []
-    try:
-        day = date.fromisoformat(draft.day) if draft.day else None
-    except ValueError:
-        day = None
-    return [FindSlots(service_id=draft.service_id, day=day)]
+    return [FindSlots(service_id=draft.service_id, day=draft.local_day)]
 
 
 def _earlier_or_later(text: str, *, state: DialogueState) -> list[Understood]:
@@ -1240,11 +1235,7 @@ def _earlier_or_later(text: str, *, state: DialogueState) -> list[Understood]:
         new_part = "morning" if step < 0 else "evening"
     else:
         new_part = _PART_ORDER[max(0, min(len(_PART_ORDER) - 1, _PART_ORDER.index(part) + step))]
-    try:
-        day = date.fromisoformat(draft.day) if draft.day else None
-    except ValueError:
-        day = None
-    return [FindSlots(service_id=draft.service_id, day=day, day_part=new_part)]  # type: ignore[arg-type]
+    return [FindSlots(service_id=draft.service_id, day=draft.local_day, day_part=new_part)]  # type: ignore[arg-type]
 
 
 _EARLIEST = re.compile(r"\b(?:the )?(?:earliest|soonest|first available|самое раннее|пораньше|ближайш\w*)\b",
